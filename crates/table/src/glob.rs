@@ -1,0 +1,217 @@
+//! Target patterns: `*` matches any run of characters (the empty one
+//! included, `/` included); every other character matches itself.
+
+use std::fmt;
+
+/// A compiled glob. Matching does not allocate.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Glob {
+    pattern: Box<str>,
+    /// The literal pieces between the stars, in order.
+    pieces: Box<[Box<str>]>,
+    starts_with_star: bool,
+    ends_with_star: bool,
+}
+
+impl Glob {
+    pub fn new(pattern: &str) -> Glob {
+        Glob {
+            pattern: pattern.into(),
+            pieces: pattern
+                .split('*')
+                .filter(|piece| !piece.is_empty())
+                .map(Box::from)
+                .collect(),
+            starts_with_star: pattern.starts_with('*'),
+            ends_with_star: pattern.ends_with('*'),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+
+    /// `true` when the pattern has a `*`; a pattern without one names one target.
+    pub fn is_wildcard(&self) -> bool {
+        self.starts_with_star || self.ends_with_star || self.pieces.len() > 1
+    }
+
+    /// How many literal characters the pattern has: the more, the more
+    /// specific, and the specific rule wins.
+    pub fn specificity(&self) -> usize {
+        self.pieces.iter().map(|piece| piece.chars().count()).sum()
+    }
+
+    /// Greedy leftmost matching is exact for patterns whose only wildcard is
+    /// `*`: taking the earliest occurrence of each piece leaves the most room
+    /// for the pieces after it.
+    pub fn matches(&self, name: &str) -> bool {
+        let mut rest = name;
+        let mut pieces = &self.pieces[..];
+        if !self.starts_with_star {
+            match pieces.split_first() {
+                Some((first, tail)) => match rest.strip_prefix(&**first) {
+                    Some(after) => {
+                        rest = after;
+                        pieces = tail;
+                    }
+                    None => return false,
+                },
+                // No pieces and no leading star: the empty pattern.
+                None => return name.is_empty(),
+            }
+            if pieces.is_empty() && !self.ends_with_star {
+                return rest.is_empty();
+            }
+        }
+        let last = if self.ends_with_star {
+            None
+        } else {
+            match pieces.split_last() {
+                Some((last, init)) => {
+                    pieces = init;
+                    Some(last)
+                }
+                None => None,
+            }
+        };
+        for piece in pieces {
+            match rest.find(&**piece) {
+                Some(at) => rest = rest.get(at + piece.len()..).unwrap_or_default(),
+                None => return false,
+            }
+        }
+        match last {
+            Some(last) => rest.ends_with(&**last),
+            None => true,
+        }
+    }
+
+    /// `true` when some name matches both patterns. Runs the product of the
+    /// two patterns as automata: states are positions in each pattern, a star
+    /// loops on any character, a literal advances on itself.
+    pub fn overlaps(&self, other: &Glob) -> bool {
+        let a: Vec<char> = self.pattern.chars().collect();
+        let b: Vec<char> = other.pattern.chars().collect();
+        let width = b.len() + 1;
+        let mut seen = vec![false; (a.len() + 1) * width];
+        let mut stack = vec![(0usize, 0usize)];
+        while let Some((i, j)) = stack.pop() {
+            let Some(slot) = seen.get_mut(i * width + j) else {
+                continue;
+            };
+            if *slot {
+                continue;
+            }
+            *slot = true;
+            let (pa, pb) = (a.get(i).copied(), b.get(j).copied());
+            if pa.is_none() && pb.is_none() {
+                return true;
+            }
+            // A star may match nothing: skip it.
+            if pa == Some('*') {
+                stack.push((i + 1, j));
+            }
+            if pb == Some('*') {
+                stack.push((i, j + 1));
+            }
+            // Both sides consume one common character.
+            match (pa, pb) {
+                (Some('*'), Some('*')) => stack.push((i, j)),
+                (Some('*'), Some(_)) => stack.push((i, j + 1)),
+                (Some(_), Some('*')) => stack.push((i + 1, j)),
+                (Some(x), Some(y)) if x == y => stack.push((i + 1, j + 1)),
+                _ => {}
+            }
+        }
+        false
+    }
+}
+
+impl fmt::Debug for Glob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Glob({:?})", self.pattern)
+    }
+}
+
+impl fmt::Display for Glob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.pattern)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition, by recursion: obviously right and exponential.
+    fn reference_match(pattern: &[char], name: &[char]) -> bool {
+        match pattern.split_first() {
+            None => name.is_empty(),
+            Some(('*', rest)) => (0..=name.len()).any(|skip| reference_match(rest, &name[skip..])),
+            Some((c, rest)) => name.first() == Some(c) && reference_match(rest, &name[1..]),
+        }
+    }
+
+    #[test]
+    fn examples() {
+        let g = Glob::new("admin_*");
+        assert!(g.matches("admin_"));
+        assert!(g.matches("admin_users"));
+        assert!(!g.matches("xadmin_users"));
+        assert!(Glob::new("repo://*").matches("repo://a/b/c"));
+        assert!(Glob::new("*_dump_*").matches("debug_dump_x"));
+        assert!(!Glob::new("a*b").matches("ab_"));
+        assert!(Glob::new("a*b*b").matches("abb"));
+        assert!(!Glob::new("a*b*b").matches("ab"));
+        assert!(Glob::new("*").matches(""));
+        assert!(Glob::new("").matches(""));
+        assert!(!Glob::new("").matches("x"));
+        assert!(Glob::new("exact").matches("exact"));
+        assert!(!Glob::new("exact").matches("exact2"));
+        assert_eq!(Glob::new("debug_dump_*").specificity(), 11);
+        assert!(!Glob::new("plain").is_wildcard());
+    }
+
+    #[test]
+    fn overlap_examples() {
+        assert!(Glob::new("a*").overlaps(&Glob::new("*b")));
+        assert!(!Glob::new("a*").overlaps(&Glob::new("b*")));
+        assert!(Glob::new("debug_*").overlaps(&Glob::new("*_dump")));
+        assert!(!Glob::new("x*y").overlaps(&Glob::new("*z")));
+        assert!(Glob::new("*").overlaps(&Glob::new("")));
+    }
+
+    fn pattern() -> impl Strategy<Value = String> {
+        "[ab*]{0,6}"
+    }
+
+    proptest! {
+        #[test]
+        fn matches_agrees_with_definition(p in pattern(), name in "[ab]{0,8}") {
+            let chars: Vec<char> = p.chars().collect();
+            let name_chars: Vec<char> = name.chars().collect();
+            prop_assert_eq!(Glob::new(&p).matches(&name), reference_match(&chars, &name_chars));
+        }
+
+        /// Two patterns over {a, b} that overlap share a witness of bounded
+        /// length; search all names up to that length.
+        #[test]
+        fn overlaps_agrees_with_search(p in pattern(), q in pattern()) {
+            let (gp, gq) = (Glob::new(&p), Glob::new(&q));
+            let mut found = false;
+            for len in 0..=(p.len() + q.len()) {
+                for bits in 0..(1u32 << len) {
+                    let name: String = (0..len).map(|i| if bits >> i & 1 == 1 { 'a' } else { 'b' }).collect();
+                    if gp.matches(&name) && gq.matches(&name) {
+                        found = true;
+                        break;
+                    }
+                }
+                if found { break; }
+            }
+            prop_assert_eq!(gp.overlaps(&gq), found);
+        }
+    }
+}

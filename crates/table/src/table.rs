@@ -1,0 +1,380 @@
+//! The decision table and its hot path.
+//!
+//! A decision is one hash lookup (exact names), or on a miss a scan of the
+//! kind's globs in precedence order, then for an allow rule a check of its
+//! clauses: `clause & !held == 0` word by word. Nothing on this path
+//! allocates.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::FastMap;
+use crate::glob::Glob;
+use crate::scope::{ScopeCatalog, ScopeId, ScopeSet, mask_subset};
+
+/// What a request asks to do, by MCP method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// `tools/call`, by tool name.
+    Tool,
+    /// `resources/read`, by URI.
+    Resource,
+    /// `prompts/get`, by prompt name.
+    Prompt,
+}
+
+impl TargetKind {
+    pub const ALL: [TargetKind; 3] = [TargetKind::Tool, TargetKind::Resource, TargetKind::Prompt];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            TargetKind::Tool => "tool",
+            TargetKind::Resource => "resource",
+            TargetKind::Prompt => "prompt",
+        }
+    }
+
+    /// The MCP method this kind of rule guards.
+    pub fn method(self) -> &'static str {
+        match self {
+            TargetKind::Tool => "tools/call",
+            TargetKind::Resource => "resources/read",
+            TargetKind::Prompt => "prompts/get",
+        }
+    }
+
+    fn slot(self) -> usize {
+        match self {
+            TargetKind::Tool => 0,
+            TargetKind::Resource => 1,
+            TargetKind::Prompt => 2,
+        }
+    }
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.keyword())
+    }
+}
+
+/// What applies when no rule matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DefaultEffect {
+    #[default]
+    Deny,
+    Allow,
+}
+
+/// The index of a rule in its table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RuleId(pub u32);
+
+/// A rule's target: one name, or a pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Exact(String),
+    Glob(Glob),
+}
+
+impl Target {
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            Target::Exact(exact) => exact == name,
+            Target::Glob(glob) => glob.matches(name),
+        }
+    }
+}
+
+/// One conjunct of a rule's requirement in disjunctive normal form: the
+/// scopes that must all be held.
+///
+/// Conditions on token claims and on tool arguments will sit beside the mask
+/// as an optional predicate; the artifact format is versioned for that day.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Clause {
+    /// Sorted, without repeats, none implied by another member.
+    pub scopes: Vec<ScopeId>,
+}
+
+/// What a rule does when it matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Allow when any clause is satisfied. A clause with no scopes is
+    /// satisfied by every valid token (`authenticated`).
+    Allow(Vec<Clause>),
+    Deny,
+}
+
+/// A rule of the table, with what explains it to a person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub kind: TargetKind,
+    pub target: Target,
+    pub effect: Effect,
+    /// The rule as written, on one line (for messages and `explain`).
+    pub text: String,
+    /// 1-based line in the policy source.
+    pub line: u32,
+}
+
+/// Why a decision came out as it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Basis {
+    /// This rule matched the name.
+    Rule(RuleId),
+    /// No rule matched; the policy's default applied.
+    Default,
+    /// The scope set was made by a table with another scope numbering: the
+    /// table cannot read it, and denies (fail closed).
+    ForeignScopeSet,
+}
+
+/// The answer to one request. `Copy`, so the hot path hands it back by value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub basis: Basis,
+}
+
+/// Per kind of target: exact names in a hash map, globs in precedence order.
+#[derive(Clone, Debug, Default)]
+struct KindIndex {
+    /// Name → the rule that decides it, with denies already applied.
+    exact: FastMap<Box<str>, RuleId>,
+    /// Deny globs first, then allow globs from most to least specific.
+    globs: Vec<(Glob, RuleId)>,
+}
+
+/// A compiled policy. Plain data: `Send + Sync`, cheap to share in an `Arc`.
+#[derive(Clone, Debug)]
+pub struct DecisionTable {
+    name: Option<String>,
+    default: DefaultEffect,
+    scopes: ScopeCatalog,
+    rules: Vec<Rule>,
+    /// Clause masks, `scopes.words()` words each.
+    masks: Vec<u64>,
+    /// Per rule, the range of its clauses in `masks` (counted in clauses).
+    clause_ranges: Vec<Range<u32>>,
+    kinds: [KindIndex; 3],
+}
+
+/// Why a table could not be built from its parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildError {
+    UnknownScope { rule: String, index: u32 },
+    EmptyAllow { rule: String },
+    Catalog(crate::scope::CatalogError),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::UnknownScope { rule, index } => {
+                write!(
+                    f,
+                    "rule `{rule}` names scope #{index}, which does not exist"
+                )
+            }
+            BuildError::EmptyAllow { rule } => write!(f, "rule `{rule}` allows on no clause"),
+            BuildError::Catalog(err) => err.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl DecisionTable {
+    /// Builds the table and its indexes. Both the compiler and the artifact
+    /// loader come through here, so a table is always checked the same way.
+    pub fn new(
+        name: Option<String>,
+        default: DefaultEffect,
+        scopes: ScopeCatalog,
+        rules: Vec<Rule>,
+    ) -> Result<DecisionTable, BuildError> {
+        let words = scopes.words();
+        let mut masks = Vec::new();
+        let mut clause_ranges = Vec::with_capacity(rules.len());
+        for rule in &rules {
+            let start = (masks.len() / words) as u32;
+            if let Effect::Allow(clauses) = &rule.effect {
+                if clauses.is_empty() {
+                    return Err(BuildError::EmptyAllow {
+                        rule: rule.text.clone(),
+                    });
+                }
+                for clause in clauses {
+                    let mut mask = vec![0u64; words];
+                    for scope in &clause.scopes {
+                        let word = mask
+                            .get_mut(scope.index() / 64)
+                            .filter(|_| scope.index() < scopes.len());
+                        match word {
+                            Some(word) => *word |= 1u64 << (scope.0 % 64),
+                            None => {
+                                return Err(BuildError::UnknownScope {
+                                    rule: rule.text.clone(),
+                                    index: scope.0,
+                                });
+                            }
+                        }
+                    }
+                    masks.extend(mask);
+                }
+            }
+            clause_ranges.push(start..(masks.len() / words) as u32);
+        }
+        let kinds = TargetKind::ALL.map(|kind| index_kind(&rules, kind));
+        Ok(DecisionTable {
+            name,
+            default,
+            scopes,
+            rules,
+            masks,
+            clause_ranges,
+            kinds,
+        })
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    pub fn default_effect(&self) -> DefaultEffect {
+        self.default
+    }
+
+    pub fn scopes(&self) -> &ScopeCatalog {
+        &self.scopes
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn rule(&self, id: RuleId) -> Option<&Rule> {
+        self.rules.get(id.0 as usize)
+    }
+
+    /// Parses a token's `scope` string into the set this table reads.
+    pub fn parse_scopes(&self, scope: &str) -> ScopeSet {
+        self.scopes.parse_scope_string(scope)
+    }
+
+    /// The rule that decides `name`, if any. Denies win, then exact names,
+    /// then the most specific glob.
+    #[inline]
+    pub fn matching_rule(&self, kind: TargetKind, name: &str) -> Option<RuleId> {
+        let index = self.kinds.get(kind.slot())?;
+        if let Some(rule) = index.exact.get(name) {
+            return Some(*rule);
+        }
+        index
+            .globs
+            .iter()
+            .find(|(glob, _)| glob.matches(name))
+            .map(|(_, rule)| *rule)
+    }
+
+    /// Decides one request. Does not allocate.
+    #[inline]
+    pub fn decide(&self, kind: TargetKind, name: &str, held: &ScopeSet) -> Decision {
+        if held.fingerprint != self.scopes.fingerprint() {
+            return Decision {
+                allowed: false,
+                basis: Basis::ForeignScopeSet,
+            };
+        }
+        match self.matching_rule(kind, name) {
+            Some(rule) => Decision {
+                allowed: self.rule_allows(rule, held),
+                basis: Basis::Rule(rule),
+            },
+            None => Decision {
+                allowed: self.default == DefaultEffect::Allow,
+                basis: Basis::Default,
+            },
+        }
+    }
+
+    /// `true` when the request is allowed. Does not allocate.
+    #[inline]
+    pub fn is_allowed(&self, kind: TargetKind, name: &str, held: &ScopeSet) -> bool {
+        self.decide(kind, name, held).allowed
+    }
+
+    fn rule_allows(&self, rule: RuleId, held: &ScopeSet) -> bool {
+        // A deny rule has an empty range: no clause, never allowed.
+        self.clause_masks(rule)
+            .any(|mask| mask_subset(mask, held.words()))
+    }
+
+    /// The masks of one rule's clauses.
+    pub(crate) fn clause_masks(&self, rule: RuleId) -> impl Iterator<Item = &[u64]> {
+        let words = self.scopes.words();
+        let range = self
+            .clause_ranges
+            .get(rule.0 as usize)
+            .cloned()
+            .unwrap_or(0..0);
+        let masks = self
+            .masks
+            .get(range.start as usize * words..range.end as usize * words)
+            .unwrap_or_default();
+        masks.chunks_exact(words)
+    }
+}
+
+fn index_kind(rules: &[Rule], kind: TargetKind) -> KindIndex {
+    let mut index = KindIndex::default();
+    let of_kind = || {
+        rules
+            .iter()
+            .enumerate()
+            .filter(move |(_, rule)| rule.kind == kind)
+            .map(|(i, rule)| (RuleId(i as u32), rule))
+    };
+    let deny_globs: Vec<(&Glob, RuleId)> = of_kind()
+        .filter_map(|(id, rule)| match (&rule.target, &rule.effect) {
+            (Target::Glob(glob), Effect::Deny) => Some((glob, id)),
+            _ => None,
+        })
+        .collect();
+    // Exact names: a deny glob that matches the name takes it over, so the
+    // lookup alone answers. An exact deny beats an exact allow of the same
+    // name (the language rejects that pair; an artifact is not trusted to).
+    for (id, rule) in of_kind() {
+        if let Target::Exact(name) = &rule.target {
+            let deciding = deny_globs
+                .iter()
+                .find(|(glob, _)| glob.matches(name))
+                .map_or(id, |(_, deny)| *deny);
+            let entry = index.exact.entry(name.as_str().into()).or_insert(deciding);
+            if rule.effect == Effect::Deny {
+                *entry = id;
+            }
+        }
+    }
+    let mut allow_globs: Vec<(&Glob, RuleId)> = of_kind()
+        .filter_map(|(id, rule)| match (&rule.target, &rule.effect) {
+            (Target::Glob(glob), Effect::Allow(_)) => Some((glob, id)),
+            _ => None,
+        })
+        .collect();
+    // Stable: equal specificity keeps source order (the language rejects
+    // overlapping ties, so the order between them never shows).
+    allow_globs.sort_by_key(|(glob, _)| std::cmp::Reverse(glob.specificity()));
+    index.globs = deny_globs
+        .into_iter()
+        .chain(allow_globs)
+        .map(|(glob, id)| (glob.clone(), id))
+        .collect();
+    index
+}
