@@ -87,44 +87,70 @@ impl Glob {
         }
     }
 
-    /// `true` when some name matches both patterns. Runs the product of the
-    /// two patterns as automata: states are positions in each pattern, a star
-    /// loops on any character, a literal advances on itself.
+    /// `true` when some name matches both patterns.
     pub fn overlaps(&self, other: &Glob) -> bool {
+        self.overlap_witness(other).is_some()
+    }
+
+    /// A shortest name that matches both patterns, if there is one. Runs the
+    /// product of the two patterns as automata, breadth first: states are
+    /// positions in each pattern, a star loops on any character (or is
+    /// skipped), a literal advances on itself. Every useful step advances at
+    /// least one side, so the witness is at most as long as both patterns.
+    pub fn overlap_witness(&self, other: &Glob) -> Option<String> {
         let a: Vec<char> = self.pattern.chars().collect();
         let b: Vec<char> = other.pattern.chars().collect();
         let width = b.len() + 1;
-        let mut seen = vec![false; (a.len() + 1) * width];
-        let mut stack = vec![(0usize, 0usize)];
-        while let Some((i, j)) = stack.pop() {
-            let Some(slot) = seen.get_mut(i * width + j) else {
-                continue;
-            };
-            if *slot {
-                continue;
-            }
-            *slot = true;
+        // Per state: the state it was reached from and the character read
+        // on the way (`None` for skipping a star).
+        let mut parent: Vec<Option<(usize, Option<char>)>> = vec![None; (a.len() + 1) * width];
+        let start = 0;
+        let mut queue = std::collections::VecDeque::from([start]);
+        let mut visited = vec![false; parent.len()];
+        if let Some(first) = visited.get_mut(start) {
+            *first = true;
+        }
+        while let Some(state) = queue.pop_front() {
+            let (i, j) = (state / width, state % width);
             let (pa, pb) = (a.get(i).copied(), b.get(j).copied());
             if pa.is_none() && pb.is_none() {
-                return true;
+                let mut name = Vec::new();
+                let mut at = state;
+                while let Some(Some((from, read))) = parent.get(at).copied() {
+                    name.extend(read);
+                    at = from;
+                }
+                name.reverse();
+                return Some(name.into_iter().collect());
             }
-            // A star may match nothing: skip it.
+            let mut next = Vec::with_capacity(3);
             if pa == Some('*') {
-                stack.push((i + 1, j));
+                next.push(((i + 1, j), None));
             }
             if pb == Some('*') {
-                stack.push((i, j + 1));
+                next.push(((i, j + 1), None));
             }
-            // Both sides consume one common character.
             match (pa, pb) {
-                (Some('*'), Some('*')) => stack.push((i, j)),
-                (Some('*'), Some(_)) => stack.push((i, j + 1)),
-                (Some(_), Some('*')) => stack.push((i + 1, j)),
-                (Some(x), Some(y)) if x == y => stack.push((i + 1, j + 1)),
+                // Both stars: reading a character changes nothing; skipping does.
+                (Some('*'), Some('*')) => {}
+                // The star reads the literal, so the name has that character.
+                (Some('*'), Some(c)) => next.push(((i, j + 1), Some(c))),
+                (Some(c), Some('*')) => next.push(((i + 1, j), Some(c))),
+                (Some(x), Some(y)) if x == y => next.push(((i + 1, j + 1), Some(x))),
                 _ => {}
             }
+            for ((ni, nj), read) in next {
+                let to = ni * width + nj;
+                if let (Some(seen), Some(link)) = (visited.get_mut(to), parent.get_mut(to))
+                    && !*seen
+                {
+                    *seen = true;
+                    *link = Some((state, read));
+                    queue.push_back(to);
+                }
+            }
         }
-        false
+        None
     }
 }
 
@@ -181,6 +207,12 @@ mod tests {
         assert!(Glob::new("debug_*").overlaps(&Glob::new("*_dump")));
         assert!(!Glob::new("x*y").overlaps(&Glob::new("*z")));
         assert!(Glob::new("*").overlaps(&Glob::new("")));
+        assert_eq!(
+            Glob::new("admin_*")
+                .overlap_witness(&Glob::new("*_debug"))
+                .as_deref(),
+            Some("admin_debug")
+        );
     }
 
     fn pattern() -> impl Strategy<Value = String> {
@@ -212,6 +244,9 @@ mod tests {
                 if found { break; }
             }
             prop_assert_eq!(gp.overlaps(&gq), found);
+            if let Some(witness) = gp.overlap_witness(&gq) {
+                prop_assert!(gp.matches(&witness) && gq.matches(&witness), "{witness}");
+            }
         }
     }
 }

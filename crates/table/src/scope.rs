@@ -113,6 +113,19 @@ impl ScopeSet {
         self.words.iter().all(|word| *word == 0)
     }
 
+    /// `true` when every scope of `self` is in `other`.
+    pub fn is_subset(&self, other: &ScopeSet) -> bool {
+        mask_subset(&self.words, &other.words)
+    }
+
+    /// How many scopes the set holds.
+    pub fn len(&self) -> usize {
+        self.words
+            .iter()
+            .map(|word| word.count_ones() as usize)
+            .sum()
+    }
+
     /// The scopes in the set, in index order.
     pub fn iter(&self) -> impl Iterator<Item = ScopeId> + '_ {
         mask_iter(&self.words)

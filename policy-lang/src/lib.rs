@@ -1,0 +1,66 @@
+//! The `.mcppolicy` language.
+//!
+//! The pipeline, one module a stage: [`parse`] (pest grammar to syntax tree,
+//! with error recovery) → [`check`] (names, levels, cycles, duplicates,
+//! ambiguity) → [`compile`] (minimal clauses, the decision table of
+//! `mcp-policy-table`). [`compile_source`] runs all three.
+//!
+//! ```
+//! let source = r#"
+//! scope mcp:read  level read
+//! scope mcp:admin level admin implies mcp:read
+//! tool delete_repo requires mcp:admin
+//! "#;
+//! let table = mcp_policy_lang::compile_source(source).table.expect("valid policy");
+//! let token = table.parse_scopes("mcp:read");
+//! assert!(!table.is_allowed(mcp_policy_lang::TargetKind::Tool, "delete_repo", &token));
+//! ```
+
+pub mod ast;
+pub mod check;
+pub mod compile;
+pub mod diagnostic;
+pub mod parse;
+mod suggest;
+
+pub use ast::TargetKind;
+pub use diagnostic::{Code, Diagnostic, Label, Report, Severity, line_column};
+pub use mcp_policy_table::DecisionTable;
+pub use suggest::did_you_mean;
+
+/// The outcome of compiling one source: the table when there was no error,
+/// and every diagnostic found, in source order.
+#[derive(Debug)]
+pub struct Compilation {
+    pub table: Option<DecisionTable>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Compilation {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parses, checks and compiles a policy. Syntax errors do not stop the
+/// checks: statements that parsed are still checked, so one run reports as
+/// much as it can. (An unknown scope caused only by a statement that failed
+/// to parse is the one kind of follow-on error this can produce.)
+pub fn compile_source(source: &str) -> Compilation {
+    let (file, mut diagnostics) = parse::parse(source);
+    let (resolved, check_diagnostics) = check::check(&file, source);
+    diagnostics.extend(check_diagnostics);
+    let table = if diagnostics.iter().any(Diagnostic::is_error) {
+        None
+    } else {
+        match compile::compile(&resolved) {
+            Ok(table) => Some(table),
+            Err(compile_diagnostics) => {
+                diagnostics.extend(compile_diagnostics);
+                None
+            }
+        }
+    };
+    diagnostics.sort_by_key(|diagnostic| (diagnostic.span().start, diagnostic.code));
+    Compilation { table, diagnostics }
+}
