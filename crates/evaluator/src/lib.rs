@@ -1,0 +1,343 @@
+//! Policy decisions for MCP servers.
+//!
+//! Load a policy once, parse each token's scopes once, then decide every
+//! `tools/call`, `resources/read` and `prompts/get`:
+//!
+//! ```
+//! use mcp_policy_evaluator::{Evaluator, Request};
+//!
+//! let policy = Evaluator::from_source(r#"
+//!     scope mcp:read  level read
+//!     scope mcp:admin level admin implies mcp:read
+//!     tool search_repos requires mcp:read
+//!     tool delete_repo  requires mcp:admin
+//! "#).expect("valid policy");
+//!
+//! let token = policy.parse_scopes("mcp:read github:repos"); // once per token
+//! assert!(policy.is_allowed(Request::CallTool("search_repos"), &token));
+//!
+//! let why = policy.explain(Request::CallTool("delete_repo"), &token);
+//! assert!(!why.allowed());
+//! assert_eq!(why.missing_scopes(), Some(vec!["mcp:admin"]));
+//! ```
+//!
+//! Servers that ship a compiled artifact (`mcp-policy compile`) can turn
+//! off the default `source` feature and carry no parser:
+//! [`Evaluator::from_artifact`]. An [`Evaluator`] is `Send + Sync`; share it
+//! in an `Arc`. [`Evaluator::decide`] and [`Evaluator::is_allowed`] do not
+//! allocate.
+
+use std::fmt;
+use std::path::Path;
+
+pub use mcp_policy_table::{
+    ArtifactError, Basis, Decision, DecisionTable, DefaultEffect, Level, Remedy, Rule, RuleId,
+    ScopeId, ScopeSet, TargetKind,
+};
+
+/// One request to decide: the MCP method and its name or URI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Request<'a> {
+    /// `tools/call`, by tool name.
+    CallTool(&'a str),
+    /// `resources/read`, by resource URI.
+    ReadResource(&'a str),
+    /// `prompts/get`, by prompt name.
+    GetPrompt(&'a str),
+}
+
+impl<'a> Request<'a> {
+    /// The request for a JSON-RPC method and its `name` (or `uri`), or
+    /// `None` for methods a policy does not govern.
+    pub fn from_method(method: &str, name: &'a str) -> Option<Request<'a>> {
+        match method {
+            "tools/call" => Some(Request::CallTool(name)),
+            "resources/read" => Some(Request::ReadResource(name)),
+            "prompts/get" => Some(Request::GetPrompt(name)),
+            _ => None,
+        }
+    }
+
+    pub fn new(kind: TargetKind, name: &'a str) -> Request<'a> {
+        match kind {
+            TargetKind::Tool => Request::CallTool(name),
+            TargetKind::Resource => Request::ReadResource(name),
+            TargetKind::Prompt => Request::GetPrompt(name),
+        }
+    }
+
+    pub fn kind(self) -> TargetKind {
+        match self {
+            Request::CallTool(_) => TargetKind::Tool,
+            Request::ReadResource(_) => TargetKind::Resource,
+            Request::GetPrompt(_) => TargetKind::Prompt,
+        }
+    }
+
+    pub fn name(self) -> &'a str {
+        match self {
+            Request::CallTool(name) | Request::ReadResource(name) | Request::GetPrompt(name) => {
+                name
+            }
+        }
+    }
+}
+
+impl fmt::Display for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} `{}`", self.kind().method(), self.name())
+    }
+}
+
+/// Why a policy could not be loaded. Loading never half-succeeds: on error
+/// there is no evaluator, and a server keeps the one it had.
+#[derive(Debug)]
+pub enum LoadError {
+    Io {
+        path: String,
+        error: std::io::Error,
+    },
+    Artifact(ArtifactError),
+    /// The source has errors; render them with
+    /// [`mcp_policy_lang::Diagnostic::report`].
+    #[cfg(feature = "source")]
+    Source(Vec<mcp_policy_lang::Diagnostic>),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Io { path, error } => write!(f, "cannot read `{path}`: {error}"),
+            LoadError::Artifact(error) => error.fmt(f),
+            #[cfg(feature = "source")]
+            LoadError::Source(diagnostics) => {
+                let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+                write!(f, "the policy has {errors} error(s)")?;
+                if let Some(first) = diagnostics.iter().find(|d| d.is_error()) {
+                    write!(f, "; the first: {} [{}]", first.message, first.code)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Io { error, .. } => Some(error),
+            LoadError::Artifact(error) => Some(error),
+            #[cfg(feature = "source")]
+            LoadError::Source(_) => None,
+        }
+    }
+}
+
+/// A loaded policy, ready to decide.
+#[derive(Clone, Debug)]
+pub struct Evaluator {
+    table: DecisionTable,
+}
+
+impl Evaluator {
+    pub fn new(table: DecisionTable) -> Evaluator {
+        Evaluator { table }
+    }
+
+    /// Loads a compiled artifact (see `mcp-policy compile`).
+    pub fn from_artifact(json: &str) -> Result<Evaluator, LoadError> {
+        DecisionTable::from_artifact(json)
+            .map(Evaluator::new)
+            .map_err(LoadError::Artifact)
+    }
+
+    /// Compiles `.mcppolicy` source.
+    #[cfg(feature = "source")]
+    pub fn from_source(source: &str) -> Result<Evaluator, LoadError> {
+        let compilation = mcp_policy_lang::compile_source(source);
+        match compilation.table {
+            Some(table) => Ok(Evaluator::new(table)),
+            None => Err(LoadError::Source(compilation.diagnostics)),
+        }
+    }
+
+    /// Loads a file: an artifact when it holds one (JSON), else source
+    /// (with the `source` feature).
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Evaluator, LoadError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| LoadError::Io {
+            path: path.display().to_string(),
+            error,
+        })?;
+        #[cfg(feature = "source")]
+        if !text.trim_start().starts_with('{') {
+            return Evaluator::from_source(&text);
+        }
+        Evaluator::from_artifact(&text)
+    }
+
+    pub fn table(&self) -> &DecisionTable {
+        &self.table
+    }
+
+    /// A token's scope set, from its `scope` claim (space-delimited). Do this
+    /// once per token. Scopes the policy does not declare are ignored.
+    pub fn parse_scopes(&self, scope: &str) -> ScopeSet {
+        self.table.parse_scopes(scope)
+    }
+
+    /// A token's scope set from a list of names (`scp` arrays and the like).
+    pub fn scope_set<'s>(&self, names: impl IntoIterator<Item = &'s str>) -> ScopeSet {
+        self.table.scopes().scope_set(names)
+    }
+
+    /// Decides one request. Does not allocate.
+    #[inline]
+    pub fn decide(&self, request: Request<'_>, scopes: &ScopeSet) -> Decision {
+        self.table.decide(request.kind(), request.name(), scopes)
+    }
+
+    /// `true` when the request is allowed. Does not allocate.
+    #[inline]
+    pub fn is_allowed(&self, request: Request<'_>, scopes: &ScopeSet) -> bool {
+        self.decide(request, scopes).allowed
+    }
+
+    /// Decides and explains: the deciding rule, and for a denial the
+    /// smallest set of scopes that would allow, or that none can.
+    pub fn explain(&self, request: Request<'_>, scopes: &ScopeSet) -> Explanation<'_> {
+        let explanation = self.table.explain(request.kind(), request.name(), scopes);
+        Explanation {
+            table: &self.table,
+            decision: explanation.decision,
+            rule: explanation.rule,
+            remedy: explanation.remedy,
+        }
+    }
+}
+
+/// A decision and what explains it, with scope names resolved.
+#[derive(Clone, Debug)]
+pub struct Explanation<'e> {
+    table: &'e DecisionTable,
+    pub decision: Decision,
+    /// The deciding rule; `None` when the default decided.
+    pub rule: Option<&'e Rule>,
+    pub remedy: Remedy,
+}
+
+impl<'e> Explanation<'e> {
+    pub fn allowed(&self) -> bool {
+        self.decision.allowed
+    }
+
+    /// For a denial that scopes can lift, the scopes to add (smallest set,
+    /// least privilege among equals); `None` when allowed or when no scope
+    /// can allow.
+    pub fn missing_scopes(&self) -> Option<Vec<&'e str>> {
+        match &self.remedy {
+            Remedy::AddScopes(scopes) => Some(
+                scopes
+                    .iter()
+                    .map(|id| self.table.scopes().name(*id))
+                    .collect(),
+            ),
+            Remedy::None | Remedy::Unreachable => None,
+        }
+    }
+
+    /// `true` when no scope can allow the request: a deny rule or the
+    /// default denies it.
+    pub fn is_unreachable(&self) -> bool {
+        self.remedy == Remedy::Unreachable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GITHUB: &str = include_str!("../../../examples/github.mcppolicy");
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn evaluator_is_send_and_sync() {
+        assert_send_sync::<Evaluator>();
+        assert_send_sync::<ScopeSet>();
+    }
+
+    #[test]
+    fn artifact_round_trip_decides_the_same() {
+        let from_source = Evaluator::from_source(GITHUB).unwrap();
+        let from_artifact = Evaluator::from_artifact(&from_source.table().to_artifact()).unwrap();
+        for scopes in [
+            "",
+            "mcp:read",
+            "mcp:write github:issues",
+            "mcp:admin",
+            "github:repos",
+        ] {
+            let a = from_source.parse_scopes(scopes);
+            let b = from_artifact.parse_scopes(scopes);
+            for name in [
+                "search_repos",
+                "close_issue",
+                "delete_repo",
+                "admin_x",
+                "debug_dump_1",
+                "nope",
+            ] {
+                assert_eq!(
+                    from_source.decide(Request::CallTool(name), &a),
+                    from_artifact.decide(Request::CallTool(name), &b),
+                    "{name} with {scopes:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_scope_set_from_another_numbering_is_denied() {
+        let a = Evaluator::from_source("scope x level read\nscope y level read\ntool t requires x")
+            .unwrap();
+        let b = Evaluator::from_source("scope y level read\nscope x level read\ntool t requires x")
+            .unwrap();
+        let from_b = b.parse_scopes("x");
+        assert!(b.is_allowed(Request::CallTool("t"), &from_b));
+        let decision = a.decide(Request::CallTool("t"), &from_b);
+        assert!(!decision.allowed);
+        assert_eq!(decision.basis, Basis::ForeignScopeSet);
+    }
+
+    #[test]
+    fn methods_map_to_requests() {
+        assert_eq!(
+            Request::from_method("tools/call", "x"),
+            Some(Request::CallTool("x"))
+        );
+        assert_eq!(
+            Request::from_method("resources/read", "u"),
+            Some(Request::ReadResource("u"))
+        );
+        assert_eq!(
+            Request::from_method("prompts/get", "p"),
+            Some(Request::GetPrompt("p"))
+        );
+        assert_eq!(Request::from_method("tools/list", "x"), None);
+    }
+
+    #[test]
+    fn bad_artifacts_are_errors() {
+        for bad in [
+            "",
+            "{}",
+            r#"{"format":"other","version":1}"#,
+            r#"{"format":"mcp-policy-table","version":99}"#,
+            r#"{"format":"mcp-policy-table","version":1,"default":"deny","scopes":[],"rules":[{"kind":"tool","target":{"exact":"x"},"allow":[[7]],"text":"t","line":1}]}"#,
+            r#"{"format":"mcp-policy-table","version":1,"default":"deny","scopes":[{"name":"a","level":"read","implies":[3]}],"rules":[]}"#,
+        ] {
+            assert!(Evaluator::from_artifact(bad).is_err(), "{bad}");
+        }
+    }
+}
