@@ -255,10 +255,17 @@ impl Checker<'_> {
         }
         let help = match did_you_mean(&name.node, candidates) {
             Some(suggestion) => format!("did you mean `{suggestion}`?"),
-            None => format!(
-                "declare it, for example: `scope {} level read \"what it allows\"`",
-                DisplayName(&name.node)
-            ),
+            None => {
+                // Guess the level from the name, as authors name scopes.
+                let level = ["admin", "write", "read"]
+                    .into_iter()
+                    .find(|level| name.node.contains(level))
+                    .unwrap_or("read");
+                format!(
+                    "declare it, for example: `scope {} level {level} \"what it allows\"`",
+                    DisplayName(&name.node)
+                )
+            }
         };
         let diagnostic =
             Diagnostic::error(Code::UnknownScope, format!("unknown scope `{}`", name.node))

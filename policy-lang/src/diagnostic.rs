@@ -261,6 +261,17 @@ mod tests {
     }
 
     #[test]
+    fn spec_documents_every_code() {
+        let spec = include_str!("../SPEC.md");
+        for code in Code::ALL {
+            assert!(
+                spec.contains(&format!("| `{code}` |")),
+                "SPEC.md does not list {code}"
+            );
+        }
+    }
+
+    #[test]
     fn line_column_counts_characters() {
         let source = "ab\nçd\n";
         assert_eq!(line_column(source, 0), (1, 1));

@@ -372,26 +372,60 @@ fn syntax_error(source: &str, at: usize, expected_items: &[Expected]) -> Diagnos
         [one] => (*one).to_owned(),
         [init @ .., last] => format!("{} or {}", init.join(", "), last),
     };
+    if rest.starts_with('"')
+        && !rest
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .get(1..)
+            .is_some_and(|r| r.contains('"'))
+    {
+        return Diagnostic::error(Code::Syntax, "unterminated string")
+            .with_label(Span::new(at, at + 1), "this string does not end on its line")
+            .with_help("close it with `\"` before the end of the line; a `\"` inside a string is written `\\\"`");
+    }
+    // The label stands under the text: keep it short, the message has it all.
+    let short: Vec<&str> = names
+        .iter()
+        .map(|name| name.split(" (").next().unwrap_or(name))
+        .collect();
+    let short_text = match short.as_slice() {
+        [] => "something else".to_owned(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    };
     let mut diagnostic = Diagnostic::error(
         Code::Syntax,
         format!("expected {expected_text}, found {found}"),
     )
-    .with_label(
-        Span::new(at, at + width),
-        format!("expected {expected_text}"),
-    );
+    .with_label(Span::new(at, at + width), format!("expected {short_text}"));
     let keywords: Vec<&str> = expected
         .iter()
         .flat_map(|rule| keywords_of(*rule))
         .copied()
         .collect();
+    let after_name = source
+        .get(..at)
+        .and_then(|before| before.chars().next_back())
+        .is_some_and(is_name_char);
     if !word.is_empty()
         && let Some(suggestion) = did_you_mean(&word, keywords.iter().copied())
     {
         diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
-    } else if expected.contains(&Rule::kw_requires) && found == "end of line" {
-        diagnostic =
-            diagnostic.with_help("a rule reads `tool NAME requires SCOPE`, or `deny tool NAME`");
+    } else if rest.starts_with('*') && after_name {
+        let name_start = source
+            .get(..at)
+            .map_or(at, |before| before.trim_end_matches(is_name_char).len());
+        let pattern: String = source
+            .get(name_start..)
+            .unwrap_or_default()
+            .chars()
+            .take_while(|c| is_name_char(*c) || *c == '*')
+            .collect();
+        diagnostic = diagnostic.with_help(format!("a pattern must be quoted: `\"{pattern}\"`"));
+    } else if rest.starts_with(',') {
+        diagnostic = diagnostic
+            .with_help("`,` separates the members of `any_of(...)` and `all_of(...)`; remove it, or group the requirements");
     } else if !word.is_empty() && RESERVED.contains(&word.as_str()) && starts_line(source, at) {
         diagnostic = diagnostic.with_help(format!(
             "`{word}` begins the next statement: the one before it is incomplete"

@@ -1,0 +1,149 @@
+//! `mcp-policy explain PATH --scopes "..." (--tool|--resource|--prompt) NAME`
+
+use mcp_policy_evaluator::{Evaluator, Request};
+use serde::Serialize;
+
+use crate::{ExplainArgs, Format, Outcome, render};
+
+#[derive(Serialize)]
+struct JsonExplanation<'a> {
+    decision: &'static str,
+    method: &'static str,
+    name: &'a str,
+    /// The token's scopes as the policy sees them: declared ones, with what
+    /// they imply.
+    scopes: Vec<&'a str>,
+    /// Scopes in `--scopes` that the policy does not declare (they grant nothing).
+    ignored_scopes: Vec<&'a str>,
+    /// The deciding rule; `null` when the default decided.
+    rule: Option<JsonRule<'a>>,
+    /// Scopes whose addition would allow (empty when allowed, or when none can).
+    missing_scopes: Vec<&'a str>,
+    /// `false` when no scope can allow: a deny rule or the default denies.
+    allowable: bool,
+}
+
+#[derive(Serialize)]
+struct JsonRule<'a> {
+    text: &'a str,
+    line: u32,
+}
+
+pub fn run(args: &ExplainArgs) -> Outcome {
+    let Some(text) = render::read(&args.path) else {
+        return Outcome::UsageOrIo;
+    };
+    let file = args.path.display().to_string();
+    let evaluator = if text.trim_start().starts_with('{') {
+        match Evaluator::from_artifact(&text) {
+            Ok(evaluator) => evaluator,
+            Err(error) => {
+                eprintln!("error: `{file}`: {error}");
+                return Outcome::PolicyErrors;
+            }
+        }
+    } else {
+        let compilation = mcp_policy_lang::compile_source(&text);
+        match compilation.table {
+            Some(table) => Evaluator::new(table),
+            None => {
+                eprint!("{}", render::human(&compilation.diagnostics, &file, &text));
+                return Outcome::PolicyErrors;
+            }
+        }
+    };
+    let request = match (
+        &args.target.tool,
+        &args.target.resource,
+        &args.target.prompt,
+    ) {
+        (Some(tool), _, _) => Request::CallTool(tool),
+        (_, Some(uri), _) => Request::ReadResource(uri),
+        (_, _, Some(prompt)) => Request::GetPrompt(prompt),
+        // clap's group makes one of them required.
+        (None, None, None) => return Outcome::UsageOrIo,
+    };
+    let token = evaluator.parse_scopes(&args.scopes);
+    let catalog = evaluator.table().scopes();
+    let explanation = evaluator.explain(request, &token);
+    let missing = explanation.missing_scopes().unwrap_or_default();
+    let output = JsonExplanation {
+        decision: if explanation.allowed() {
+            "allow"
+        } else {
+            "deny"
+        },
+        method: request.kind().method(),
+        name: request.name(),
+        scopes: token.iter().map(|id| catalog.name(id)).collect(),
+        ignored_scopes: args
+            .scopes
+            .split_ascii_whitespace()
+            .filter(|scope| catalog.lookup(scope).is_none())
+            .collect(),
+        rule: explanation.rule.map(|rule| JsonRule {
+            text: &rule.text,
+            line: rule.line,
+        }),
+        missing_scopes: missing,
+        allowable: !explanation.is_unreachable(),
+    };
+    match args.format {
+        Format::Json => match serde_json::to_string_pretty(&output) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("error: cannot write JSON: {error}");
+                return Outcome::UsageOrIo;
+            }
+        },
+        Format::Human => print!(
+            "{}",
+            human(&output, &file, evaluator.table().default_effect())
+        ),
+    }
+    Outcome::Ok
+}
+
+fn human(
+    output: &JsonExplanation<'_>,
+    file: &str,
+    default: mcp_policy_evaluator::DefaultEffect,
+) -> String {
+    let mut text = format!("{}: {} `{}`\n", output.decision, output.method, output.name);
+    let held = if output.scopes.is_empty() {
+        "(none the policy declares)".to_owned()
+    } else {
+        output.scopes.join(" ")
+    };
+    text.push_str(&format!("  token scopes:   {held}\n"));
+    if !output.ignored_scopes.is_empty() {
+        text.push_str(&format!(
+            "  ignored:        {} (not declared by this policy)\n",
+            output.ignored_scopes.join(" ")
+        ));
+    }
+    match &output.rule {
+        Some(rule) => text.push_str(&format!(
+            "  decided by:     {} ({file}:{})\n",
+            rule.text, rule.line
+        )),
+        None => text.push_str(&format!(
+            "  decided by:     the default (`default {}`): no rule matches\n",
+            match default {
+                mcp_policy_evaluator::DefaultEffect::Deny => "deny",
+                mcp_policy_evaluator::DefaultEffect::Allow => "allow",
+            }
+        )),
+    }
+    if output.decision == "deny" {
+        if output.allowable {
+            text.push_str(&format!(
+                "  missing scopes: {}\n",
+                output.missing_scopes.join(" ")
+            ));
+        } else {
+            text.push_str("  no scope can allow this request\n");
+        }
+    }
+    text
+}

@@ -1,0 +1,70 @@
+//! Diagnostics at the edge: miette for people, JSON for tools.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use mcp_policy_lang::{Diagnostic, line_column};
+use miette::{GraphicalReportHandler, GraphicalTheme};
+use serde::Serialize;
+
+/// A file's text, or the error that kept it from being read (reported, and
+/// exit code 2).
+pub fn read(path: &Path) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(error) => {
+            eprintln!("error: cannot read `{}`: {error}", path.display());
+            None
+        }
+    }
+}
+
+/// Renders diagnostics as rustc does, in colour only on a terminal and
+/// without `NO_COLOR`.
+pub fn human(diagnostics: &[Diagnostic], file: &str, source: &str) -> String {
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let theme = if colour {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme);
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let report = diagnostic.report(file, source);
+        if handler.render_report(&mut out, &report).is_err() {
+            // Rendering into a String cannot fail; keep the message anyway.
+            out.push_str(&format!("{}: {}\n", diagnostic.code, diagnostic.message));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// One diagnostic as `check --format json` prints it.
+#[derive(Serialize)]
+pub struct JsonDiagnostic<'a> {
+    pub code: &'static str,
+    pub severity: &'static str,
+    pub message: &'a str,
+    pub file: &'a str,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<&'a str>,
+}
+
+pub fn json<'a>(diagnostic: &'a Diagnostic, file: &'a str, source: &str) -> JsonDiagnostic<'a> {
+    let (line, column) = line_column(source, diagnostic.span().start);
+    JsonDiagnostic {
+        code: diagnostic.code.as_str(),
+        severity: diagnostic.severity.as_str(),
+        message: &diagnostic.message,
+        file,
+        line,
+        column,
+        help: diagnostic.help.as_deref(),
+    }
+}

@@ -1,0 +1,237 @@
+//! The `mcp-policy` binary, run as CI and users run it: exit codes, JSON
+//! shapes, and snapshots of what people read.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn mcp_policy(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mcp-policy"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn check_passes_on_every_example() {
+    let output = mcp_policy(&[
+        "check",
+        "examples/github.mcppolicy",
+        "examples/filesystem.mcppolicy",
+        "examples/database.mcppolicy",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "checked 3 files: 0 errors, 0 warnings\n");
+}
+
+#[test]
+fn check_reports_errors_with_exit_code_1() {
+    let output = mcp_policy(&["check", "tests/diagnostics/syntax-several-errors.mcppolicy"]);
+    assert_eq!(output.status.code(), Some(1));
+    insta::assert_snapshot!(stderr(&output));
+}
+
+#[test]
+fn check_json_has_the_documented_shape() {
+    let output = mcp_policy(&[
+        "check",
+        "--format",
+        "json",
+        "examples/github.mcppolicy",
+        "tests/diagnostics/unknown_scope.mcppolicy",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let value = json(&output);
+    let diagnostics = value["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1);
+    let d = &diagnostics[0];
+    assert_eq!(d["code"], "mcp_policy::unknown_scope");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["message"], "unknown scope `mcp:wirte`");
+    assert_eq!(d["file"], "tests/diagnostics/unknown_scope.mcppolicy");
+    assert_eq!(d["line"], 3);
+    assert_eq!(d["column"], 29);
+    assert_eq!(d["help"], "did you mean `mcp:write`?");
+}
+
+#[test]
+fn check_exits_2_when_a_file_cannot_be_read() {
+    let output = mcp_policy(&[
+        "check",
+        "examples/github.mcppolicy",
+        "no/such/file.mcppolicy",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("cannot read `no/such/file.mcppolicy`"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(mcp_policy(&["check"]).status.code(), Some(2));
+    assert_eq!(mcp_policy(&["frobnicate"]).status.code(), Some(2));
+    let both = mcp_policy(&[
+        "explain",
+        "examples/github.mcppolicy",
+        "--tool",
+        "a",
+        "--prompt",
+        "b",
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+    let neither = mcp_policy(&["explain", "examples/github.mcppolicy"]);
+    assert_eq!(neither.status.code(), Some(2));
+}
+
+#[test]
+fn compile_writes_a_table_that_explain_loads() {
+    let dir = std::env::temp_dir().join(format!("mcp-policy-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let table = dir.join("github.table.json");
+    let output = mcp_policy(&[
+        "compile",
+        "examples/github.mcppolicy",
+        "-o",
+        table.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let artifact: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
+    assert_eq!(artifact["format"], "mcp-policy-table");
+    assert_eq!(artifact["version"], 1);
+    // The same decision from the artifact as from the source.
+    for path in ["examples/github.mcppolicy", table.to_str().unwrap()] {
+        let output = mcp_policy(&[
+            "explain",
+            path,
+            "--scopes",
+            "mcp:write",
+            "--tool",
+            "close_issue",
+            "--format",
+            "json",
+        ]);
+        let value = json(&output);
+        assert_eq!(value["decision"], "deny", "{path}");
+        assert_eq!(
+            value["missing_scopes"],
+            serde_json::json!(["github:issues"]),
+            "{path}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn compile_refuses_a_broken_policy() {
+    let output = mcp_policy(&[
+        "compile",
+        "tests/diagnostics/unknown_scope.mcppolicy",
+        "-o",
+        "-",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).is_empty());
+    assert!(stderr(&output).contains("mcp_policy::unknown_scope"));
+}
+
+/// `explain` for the cases a reviewer asks about, as people read them.
+#[test]
+fn explain_snapshots() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "read token calls a read tool",
+            &["--scopes", "mcp:read", "--tool", "list_users"],
+        ),
+        (
+            "admin implies read",
+            &["--scopes", "mcp:admin", "--tool", "list_users"],
+        ),
+        (
+            "read token calls a destructive tool",
+            &["--scopes", "mcp:read github:repos", "--tool", "delete_repo"],
+        ),
+        (
+            "all_of with one part missing",
+            &["--scopes", "mcp:write", "--tool", "close_issue"],
+        ),
+        (
+            "glob rule",
+            &["--scopes", "mcp:write", "--tool", "admin_reset"],
+        ),
+        (
+            "explicit deny beats authenticated",
+            &["--scopes", "mcp:admin", "--tool", "debug_dump_heap"],
+        ),
+        (
+            "authenticated with no scopes",
+            &["--scopes", "", "--tool", "debug_trace"],
+        ),
+        (
+            "unknown tool falls to the default",
+            &["--scopes", "mcp:admin", "--tool", "drop_database"],
+        ),
+        (
+            "undeclared scopes are ignored",
+            &["--scopes", "repo admin:org", "--tool", "search_repos"],
+        ),
+        (
+            "resource glob",
+            &[
+                "--scopes",
+                "github:repos",
+                "--resource",
+                "repo://octo/hello/README.md",
+            ],
+        ),
+        (
+            "prompt with nested groups",
+            &["--scopes", "mcp:read", "--prompt", "summarize_pr"],
+        ),
+    ];
+    let mut human = String::new();
+    let mut machine = Vec::new();
+    for (title, args) in cases {
+        let mut full = vec!["explain", "examples/github.mcppolicy"];
+        full.extend_from_slice(args);
+        let output = mcp_policy(&full);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{title}: {}",
+            stderr(&output)
+        );
+        human.push_str(&format!(
+            "## {title}\n$ mcp-policy {}\n{}\n",
+            full.join(" "),
+            stdout(&output)
+        ));
+        full.extend(["--format", "json"]);
+        let value = json(&mcp_policy(&full));
+        machine.push(serde_json::json!({ "case": title, "output": value }));
+    }
+    insta::assert_snapshot!("explain_human", human);
+    insta::assert_json_snapshot!("explain_json", machine);
+}

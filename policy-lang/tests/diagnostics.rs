@@ -1,0 +1,111 @@
+//! The diagnostics corpus: one broken policy per mistake in
+//! `tests/diagnostics/`, named `<code>[-variant].mcppolicy`. Each file must
+//! produce its code first, and its rendered report is a reviewed snapshot.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::Path;
+
+use mcp_policy_lang::{Code, compile_source};
+use miette::{GraphicalReportHandler, GraphicalTheme};
+
+fn render(path: &Path, source: &str) -> String {
+    let file = format!(
+        "tests/diagnostics/{}",
+        path.file_name().unwrap().to_string_lossy()
+    );
+    let handler =
+        GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
+    let mut out = String::new();
+    for diagnostic in compile_source(source).diagnostics {
+        handler
+            .render_report(&mut out, &diagnostic.report(&file, source))
+            .unwrap();
+        out.push('\n');
+    }
+    out
+}
+
+fn expected_code(path: &Path) -> String {
+    let stem = path.file_stem().unwrap().to_string_lossy();
+    format!("mcp_policy::{}", stem.split('-').next().unwrap())
+}
+
+#[test]
+fn corpus_snapshots() {
+    insta::glob!("../../tests/diagnostics", "*.mcppolicy", |path| {
+        let source = std::fs::read_to_string(path).unwrap();
+        let compilation = compile_source(&source);
+        assert!(compilation.table.is_none(), "{} compiled", path.display());
+        let first = compilation
+            .diagnostics
+            .first()
+            .expect("at least one diagnostic");
+        assert_eq!(
+            first.code.as_str(),
+            expected_code(path),
+            "{}",
+            path.display()
+        );
+        for diagnostic in &compilation.diagnostics {
+            assert!(diagnostic.span().end <= source.len());
+            assert!(
+                !diagnostic.labels.is_empty(),
+                "{diagnostic:?} points nowhere"
+            );
+        }
+        insta::assert_snapshot!(render(path, &source));
+    });
+}
+
+#[test]
+fn corpus_covers_every_code() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/diagnostics");
+    let files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| expected_code(&entry.unwrap().path()))
+        .collect();
+    for code in Code::ALL {
+        assert!(
+            files.contains(&code.as_str().to_owned()),
+            "no corpus file for {code}"
+        );
+    }
+}
+
+#[test]
+fn several_errors_are_all_reported() {
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/diagnostics/syntax-several-errors.mcppolicy"),
+    )
+    .unwrap();
+    assert_eq!(compile_source(&source).diagnostics.len(), 3);
+}
+
+#[test]
+fn the_examples_are_clean() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "mcppolicy") {
+            let compilation = compile_source(&std::fs::read_to_string(&path).unwrap());
+            assert!(
+                compilation.diagnostics.is_empty(),
+                "{}: {:#?}",
+                path.display(),
+                compilation.diagnostics
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 3,
+        "expected at least three example policies, found {checked}"
+    );
+}
