@@ -28,9 +28,12 @@ pub enum Code {
     DuplicateRule,
     AmbiguousRules,
     RequirementTooComplex,
+    /// A lint fired (see `lint`); lints have codes of their own.
+    Lint(crate::lint::Lint),
 }
 
 impl Code {
+    /// Every error code (lints are listed by `Lint::ALL`).
     pub const ALL: [Code; 16] = [
         Code::Syntax,
         Code::NestingTooDeep,
@@ -69,6 +72,7 @@ impl Code {
             Code::DuplicateRule => "mcp_policy::duplicate_rule",
             Code::AmbiguousRules => "mcp_policy::ambiguous_rules",
             Code::RequirementTooComplex => "mcp_policy::requirement_too_complex",
+            Code::Lint(lint) => lint.code(),
         }
     }
 
@@ -93,6 +97,7 @@ impl Code {
             Code::RequirementTooComplex => {
                 "a requirement whose normal form has more clauses than the compiler allows"
             }
+            Code::Lint(lint) => lint.summary(),
         }
     }
 }
@@ -144,6 +149,13 @@ impl Diagnostic {
             message: message.into(),
             labels: Vec::new(),
             help: None,
+        }
+    }
+
+    pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
         }
     }
 

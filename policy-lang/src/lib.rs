@@ -20,6 +20,7 @@ pub mod ast;
 pub mod check;
 pub mod compile;
 pub mod diagnostic;
+pub mod lint;
 pub mod parse;
 mod suggest;
 
@@ -44,9 +45,26 @@ impl Compilation {
 
 /// Parses, checks and compiles a policy. Syntax errors do not stop the
 /// checks: statements that parsed are still checked, so one run reports as
-/// much as it can. (An unknown scope caused only by a statement that failed
-/// to parse is the one kind of follow-on error this can produce.)
+/// much as it can. Lints do not run (see [`check_source`]).
 pub fn compile_source(source: &str) -> Compilation {
+    pipeline(source, None)
+}
+
+/// What `mcp-policy check` does: [`compile_source`], then, when the policy
+/// compiled, the lints at the levels `config` sets (with the lints that
+/// read the server's tool list when `tools` is given).
+pub fn check_source(
+    source: &str,
+    config: &lint::LintConfig,
+    tools: Option<&lint::ToolList>,
+) -> Compilation {
+    pipeline(source, Some((config, tools)))
+}
+
+fn pipeline(
+    source: &str,
+    lints: Option<(&lint::LintConfig, Option<&lint::ToolList>)>,
+) -> Compilation {
     let (file, mut diagnostics) = parse::parse(source);
     let (resolved, check_diagnostics) = check::check(&file, source);
     diagnostics.extend(check_diagnostics);
@@ -61,6 +79,9 @@ pub fn compile_source(source: &str) -> Compilation {
             }
         }
     };
+    if let (Some(table), Some((config, tools))) = (&table, lints) {
+        diagnostics.extend(lint::lint(source, &file, &resolved, table, tools, config));
+    }
     diagnostics.sort_by_key(|diagnostic| (diagnostic.span().start, diagnostic.code));
     Compilation { table, diagnostics }
 }

@@ -87,6 +87,25 @@ impl Glob {
         }
     }
 
+    /// `true` when every name this pattern matches, `other` matches too.
+    ///
+    /// Instantiate every `*` of `self` with a character `other` does not
+    /// contain: if `other` matches that name, its stars absorbed those
+    /// characters, and would absorb any string in their place; if it does
+    /// not, that name is a counterexample.
+    pub fn is_subset_of(&self, other: &Glob) -> bool {
+        let fresh = ['\u{E000}', '\u{E001}', '\u{E002}']
+            .into_iter()
+            .find(|c| !other.pattern.contains(*c))
+            .unwrap_or('\u{E003}');
+        let witness: String = self
+            .pattern
+            .chars()
+            .map(|c| if c == '*' { fresh } else { c })
+            .collect();
+        other.matches(&witness)
+    }
+
     /// `true` when some name matches both patterns.
     pub fn overlaps(&self, other: &Glob) -> bool {
         self.overlap_witness(other).is_some()
@@ -220,6 +239,32 @@ mod tests {
     }
 
     proptest! {
+        /// Inclusion agrees with checking every short name. Names use a
+        /// letter the patterns lack (`c`), as real names have letters no
+        /// pattern mentions: over {a, b} alone `b*a` would be within `*ba*`.
+        #[test]
+        fn subset_agrees_with_search(p in pattern(), q in pattern()) {
+            let (gp, gq) = (Glob::new(&p), Glob::new(&q));
+            let mut subset = true;
+            // A counterexample, if any, is `p` with each star as one `c`.
+            'outer: for len in 0..=p.len() {
+                for mut code in 0..3u32.pow(len as u32) {
+                    let name: String = (0..len)
+                        .map(|_| {
+                            let c = ['a', 'b', 'c'][(code % 3) as usize];
+                            code /= 3;
+                            c
+                        })
+                        .collect();
+                    if gp.matches(&name) && !gq.matches(&name) {
+                        subset = false;
+                        break 'outer;
+                    }
+                }
+            }
+            prop_assert_eq!(gp.is_subset_of(&gq), subset, "{} ⊆ {}", p, q);
+        }
+
         #[test]
         fn matches_agrees_with_definition(p in pattern(), name in "[ab]{0,8}") {
             let chars: Vec<char> = p.chars().collect();

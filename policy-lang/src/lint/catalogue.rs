@@ -1,0 +1,322 @@
+//! The lints: codes, default levels, and the documentation `docs/lints.md`
+//! is generated from (a test keeps the file in sync).
+
+use std::fmt;
+
+/// How loudly a lint speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LintLevel {
+    /// Off.
+    Allow,
+    Warn,
+    /// An error: `check` and `lint` exit 1.
+    Deny,
+}
+
+impl LintLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LintLevel::Allow => "off",
+            LintLevel::Warn => "warning",
+            LintLevel::Deny => "error",
+        }
+    }
+}
+
+/// Every lint. A lint's name, once published, keeps its meaning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lint {
+    UnusedScope,
+    ImpliedOnlyScope,
+    RedundantRequirement,
+    ShadowedRule,
+    BroadGlob,
+    WeakerOverride,
+    DestructiveReachable,
+    OauthScopeGrants,
+    DefaultAllow,
+    InvalidSuppression,
+    UncoveredTool,
+    UnknownTool,
+    DestructiveHintReachable,
+    ReadOnlyHintNeedsWrite,
+}
+
+/// A lint's documentation: why it exists, and a policy that fires it next
+/// to one that does not.
+#[derive(Clone, Copy, Debug)]
+pub struct LintDoc {
+    pub rationale: &'static str,
+    pub bad: &'static str,
+    pub good: &'static str,
+    /// For the lints that read the server's tool list: the `tools/list`
+    /// answer both examples are checked against.
+    pub tools: Option<&'static str>,
+}
+
+impl Lint {
+    pub const ALL: [Lint; 14] = [
+        Lint::UnusedScope,
+        Lint::ImpliedOnlyScope,
+        Lint::RedundantRequirement,
+        Lint::ShadowedRule,
+        Lint::BroadGlob,
+        Lint::WeakerOverride,
+        Lint::DestructiveReachable,
+        Lint::OauthScopeGrants,
+        Lint::DefaultAllow,
+        Lint::InvalidSuppression,
+        Lint::UncoveredTool,
+        Lint::UnknownTool,
+        Lint::DestructiveHintReachable,
+        Lint::ReadOnlyHintNeedsWrite,
+    ];
+
+    /// The name used on the command line and in suppression comments.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lint::UnusedScope => "unused_scope",
+            Lint::ImpliedOnlyScope => "implied_only_scope",
+            Lint::RedundantRequirement => "redundant_requirement",
+            Lint::ShadowedRule => "shadowed_rule",
+            Lint::BroadGlob => "broad_glob",
+            Lint::WeakerOverride => "weaker_override",
+            Lint::DestructiveReachable => "destructive_reachable",
+            Lint::OauthScopeGrants => "oauth_scope_grants",
+            Lint::DefaultAllow => "default_allow",
+            Lint::InvalidSuppression => "invalid_suppression",
+            Lint::UncoveredTool => "uncovered_tool",
+            Lint::UnknownTool => "unknown_tool",
+            Lint::DestructiveHintReachable => "destructive_hint_reachable",
+            Lint::ReadOnlyHintNeedsWrite => "read_only_hint_needs_write",
+        }
+    }
+
+    /// The stable code, as diagnostics print it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lint::UnusedScope => "mcp_policy::lint::unused_scope",
+            Lint::ImpliedOnlyScope => "mcp_policy::lint::implied_only_scope",
+            Lint::RedundantRequirement => "mcp_policy::lint::redundant_requirement",
+            Lint::ShadowedRule => "mcp_policy::lint::shadowed_rule",
+            Lint::BroadGlob => "mcp_policy::lint::broad_glob",
+            Lint::WeakerOverride => "mcp_policy::lint::weaker_override",
+            Lint::DestructiveReachable => "mcp_policy::lint::destructive_reachable",
+            Lint::OauthScopeGrants => "mcp_policy::lint::oauth_scope_grants",
+            Lint::DefaultAllow => "mcp_policy::lint::default_allow",
+            Lint::InvalidSuppression => "mcp_policy::lint::invalid_suppression",
+            Lint::UncoveredTool => "mcp_policy::lint::uncovered_tool",
+            Lint::UnknownTool => "mcp_policy::lint::unknown_tool",
+            Lint::DestructiveHintReachable => "mcp_policy::lint::destructive_hint_reachable",
+            Lint::ReadOnlyHintNeedsWrite => "mcp_policy::lint::read_only_hint_needs_write",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Lint> {
+        Lint::ALL.into_iter().find(|lint| lint.name() == name)
+    }
+
+    pub fn default_level(self) -> LintLevel {
+        match self {
+            Lint::DestructiveReachable | Lint::DestructiveHintReachable => LintLevel::Deny,
+            _ => LintLevel::Warn,
+        }
+    }
+
+    /// `true` for the lints that need the server's tool list (`--tools`).
+    pub fn needs_tool_list(self) -> bool {
+        matches!(
+            self,
+            Lint::UncoveredTool
+                | Lint::UnknownTool
+                | Lint::DestructiveHintReachable
+                | Lint::ReadOnlyHintNeedsWrite
+        )
+    }
+
+    pub fn summary(self) -> &'static str {
+        match self {
+            Lint::UnusedScope => {
+                "a declared scope that no rule requires, directly or through what it implies"
+            }
+            Lint::ImpliedOnlyScope => {
+                "a scope that is only ever implied, and that no rule requires"
+            }
+            Lint::RedundantRequirement => "a requirement with members that change nothing",
+            Lint::ShadowedRule => "a rule that never decides: a deny takes every name it matches",
+            Lint::BroadGlob => "a pattern with no literal prefix, matching names of every family",
+            Lint::WeakerOverride => {
+                "a more specific rule that asks less than the pattern it overrides"
+            }
+            Lint::DestructiveReachable => {
+                "a destructive-looking tool callable with a read or resource scope alone, or any token"
+            }
+            Lint::OauthScopeGrants => {
+                "a protocol scope such as `offline_access` used to grant access"
+            }
+            Lint::DefaultAllow => "`default allow`: every tool the policy forgets is open",
+            Lint::InvalidSuppression => {
+                "a suppression comment that names no known lint or gives no reason"
+            }
+            Lint::UncoveredTool => "a tool the server lists that no rule covers",
+            Lint::UnknownTool => "a rule for a tool the server does not list",
+            Lint::DestructiveHintReachable => {
+                "a tool annotated `destructiveHint: true` callable without an admin scope"
+            }
+            Lint::ReadOnlyHintNeedsWrite => {
+                "a tool annotated `readOnlyHint: true` that needs a write or admin scope"
+            }
+        }
+    }
+
+    pub fn doc(self) -> LintDoc {
+        match self {
+            Lint::UnusedScope => LintDoc {
+                rationale: "A scope no rule requires grants nothing, yet clients will ask for it and users will be asked to consent to it. Usually it is a leftover of a removed tool, or the rule that should use it was forgotten.",
+                bad: "scope mcp:read   level read\nscope mcp:export level read\ntool list_users requires mcp:read\n",
+                good: "scope mcp:read   level read\nscope mcp:export level read\ntool list_users requires mcp:read\ntool export_csv requires mcp:export\n",
+                tools: None,
+            },
+            Lint::ImpliedOnlyScope => LintDoc {
+                rationale: "A scope that other scopes imply but no rule requires makes the hierarchy look finer than it is: holding it, or not, changes no decision.",
+                bad: "scope mcp:read  level read\nscope mcp:audit level read\nscope mcp:admin level admin implies mcp:read, mcp:audit\ntool list_users requires mcp:read\ntool delete_user requires mcp:admin\n",
+                good: "scope mcp:read  level read\nscope mcp:audit level read\nscope mcp:admin level admin implies mcp:read, mcp:audit\ntool list_users requires mcp:read\ntool read_audit_log requires mcp:audit\ntool delete_user requires mcp:admin\n",
+                tools: None,
+            },
+            Lint::RedundantRequirement => LintDoc {
+                rationale: "`any_of(mcp:read, mcp:admin)` reads as if admin were another way in, but admin implies read, so it adds nothing; single-member groups and repeated members are noise of the same kind. The simpler form says the same and is what a reviewer can check.",
+                bad: "scope mcp:read  level read\nscope mcp:write level write implies mcp:read\nscope mcp:admin level admin implies mcp:write\ntool list_users requires any_of(mcp:read, mcp:admin)\n",
+                good: "scope mcp:read  level read\nscope mcp:write level write implies mcp:read\nscope mcp:admin level admin implies mcp:write\ntool list_users requires mcp:read\n",
+                tools: None,
+            },
+            Lint::ShadowedRule => LintDoc {
+                rationale: "A deny wins over every other rule. A rule whose every name a deny takes never decides anything, and its requirement misleads the reader about who may call the tool.",
+                bad: "scope mcp:admin level admin\ntool debug_dump_heap requires mcp:admin\ndeny tool \"debug_*\"\n",
+                good: "scope mcp:admin level admin\ntool debug_dump_heap requires mcp:admin\ndeny tool \"debug_trace_*\"\n",
+                tools: None,
+            },
+            Lint::BroadGlob => LintDoc {
+                rationale: "A pattern that starts with `*` matches names of every family: `\"*_repo\"` covers `get_repo` and `delete_repo`, and any tool added later whose name happens to end that way. Patterns should start with the family's prefix.",
+                bad: "scope mcp:read level read\ntool \"*_repo\" requires mcp:read\n",
+                good: "scope mcp:read level read\ntool \"repo_*\" requires mcp:read\n",
+                tools: None,
+            },
+            Lint::WeakerOverride => LintDoc {
+                rationale: "An exact rule wins over the pattern that also matches its name. When it asks for less than the pattern, one tool of a guarded family is open to tokens the family is closed to: sometimes intended, often a slip. Say so with a suppression comment when it is intended.",
+                bad: "scope mcp:read  level read\nscope mcp:admin level admin implies mcp:read\ntool \"admin_*\" requires mcp:admin\ntool admin_stats requires mcp:read\n",
+                good: "scope mcp:read  level read\nscope mcp:admin level admin implies mcp:read\ntool \"admin_*\" requires mcp:admin\n# mcp-policy: allow(weaker_override) listing admins is read-only and shown on the team page\ntool admin_list requires mcp:read\n",
+                tools: None,
+            },
+            Lint::DestructiveReachable => LintDoc {
+                rationale: "Tools whose names say delete, drop, purge, destroy, remove, rotate, reset, revoke, wipe, truncate or erase destroy data or access. A token with only read or resource scopes, or any token at all, should not reach them: a leaked read token must not be able to delete a repository.",
+                bad: "scope mcp:read     level read\nscope github:repos level resource\ntool delete_repo requires any_of(mcp:read, github:repos)\n",
+                good: "scope mcp:read     level read\nscope mcp:admin    level admin implies mcp:read\nscope github:repos level resource\ntool get_repo    requires any_of(mcp:read, github:repos)\ntool delete_repo requires mcp:admin\n",
+                tools: None,
+            },
+            Lint::OauthScopeGrants => LintDoc {
+                rationale: "`oauth`-level scopes such as `offline_access` govern the protocol (refresh tokens), not the server's features; clients request them for other reasons, so using one to grant a tool hands that tool to every client that wants a refresh token.",
+                bad: "scope mcp:read        level read\nscope offline_access  level oauth\ntool list_users requires any_of(mcp:read, offline_access)\n",
+                good: "scope mcp:read        level read\nscope offline_access  level oauth\ntool list_users requires mcp:read\n",
+                tools: None,
+            },
+            Lint::DefaultAllow => LintDoc {
+                rationale: "With `default allow`, every tool without a rule, including the next destructive tool someone adds to the server, is open to every token. Default deny makes forgetting a rule safe.",
+                bad: "default allow\nscope mcp:admin level admin\ntool delete_repo requires mcp:admin\n",
+                good: "default deny\nscope mcp:admin level admin\ntool delete_repo requires mcp:admin\n",
+                tools: None,
+            },
+            Lint::InvalidSuppression => LintDoc {
+                rationale: "A suppression comment (`# mcp-policy: allow(LINT) REASON` on the line before a statement) silences one lint on that statement, and must say why, for the next reviewer. One that names no known lint, or gives no reason, silences nothing.",
+                bad: "scope mcp:read level read\nscope mcp:export level read\n# mcp-policy: allow(unused_scpoe)\ntool list_users requires mcp:read\n",
+                good: "scope mcp:read level read\nscope mcp:export level read\ntool list_users requires mcp:read\ntool export_csv requires mcp:export\n",
+                tools: None,
+            },
+            Lint::UncoveredTool => LintDoc {
+                rationale: "A tool the server offers with no rule is denied to everyone by the default (or open to everyone under `default allow`). Either is rarely what the author meant: give every tool a rule, or deny it explicitly.",
+                bad: "scope mcp:read level read\ntool list_users requires mcp:read\n",
+                good: "scope mcp:read level read\ntool list_users requires mcp:read\ntool get_user requires mcp:read\n",
+                tools: Some(
+                    r#"{"tools":[{"name":"list_users","inputSchema":{"type":"object"}},{"name":"get_user","inputSchema":{"type":"object"}}]}"#,
+                ),
+            },
+            Lint::UnknownTool => LintDoc {
+                rationale: "A rule for a tool the server does not offer guards nothing; often it is a typo, and the real tool is left to the default.",
+                bad: "scope mcp:read level read\ntool list_user requires mcp:read\n",
+                good: "scope mcp:read level read\ntool list_users requires mcp:read\n",
+                tools: Some(r#"{"tools":[{"name":"list_users","inputSchema":{"type":"object"}}]}"#),
+            },
+            Lint::DestructiveHintReachable => LintDoc {
+                rationale: "The server itself says the tool is destructive (`destructiveHint: true`). Such a tool should need an admin-level scope, whatever its name.",
+                bad: "scope mcp:write level write\nscope mcp:admin level admin implies mcp:write\ntool rename_project  requires mcp:write\ntool archive_project requires mcp:write\n",
+                good: "scope mcp:write level write\nscope mcp:admin level admin implies mcp:write\ntool rename_project  requires mcp:write\ntool archive_project requires mcp:admin\n",
+                tools: Some(
+                    r#"{"tools":[{"name":"rename_project","inputSchema":{"type":"object"},"annotations":{"destructiveHint":false}},{"name":"archive_project","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":false,"destructiveHint":true}}]}"#,
+                ),
+            },
+            Lint::ReadOnlyHintNeedsWrite => LintDoc {
+                rationale: "The server says the tool only reads (`readOnlyHint: true`), yet the policy asks for a write or admin scope: read-only clients cannot use it, and clients learn to ask for more than they need.",
+                bad: "scope mcp:read  level read\nscope mcp:write level write implies mcp:read\ntool list_users requires mcp:read\ntool get_user   requires mcp:write\ntool set_user   requires mcp:write\n",
+                good: "scope mcp:read  level read\nscope mcp:write level write implies mcp:read\ntool list_users requires mcp:read\ntool get_user   requires mcp:read\ntool set_user   requires mcp:write\n",
+                tools: Some(
+                    r#"{"tools":[{"name":"list_users","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true}},{"name":"get_user","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true}},{"name":"set_user","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":false}}]}"#,
+                ),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Lint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `docs/lints.md`, generated from the catalogue.
+pub fn catalogue_markdown() -> String {
+    let mut out = String::from(
+        "# Lints\n\n\
+         <!-- Generated from policy-lang/src/lint/catalogue.rs; a test keeps this file in sync.\n     \
+         Regenerate with `UPDATE_DOCS=1 cargo test -p mcp-policy-lang --test lints`. -->\n\n\
+         `mcp-policy check` runs every lint after the policy compiles; `mcp-policy lint` runs them alone.\n\
+         Change a lint's level with `--deny LINT`, `--warn LINT`, `--allow LINT` (and `--deny warnings`),\n\
+         or silence it on one statement with a comment on the line before it, which must give a reason:\n\n\
+         ```\n\
+         # mcp-policy: allow(weaker_override) listing admins is read-only\n\
+         tool admin_list requires mcp:read\n\
+         ```\n\n\
+         The lints marked *tool list* run when `--tools FILE` gives the server's `tools/list` answer.\n\n\
+         | lint | default | summary |\n| --- | --- | --- |\n",
+    );
+    for lint in Lint::ALL {
+        out.push_str(&format!(
+            "| [`{}`](#{}) | {} | {}{} |\n",
+            lint.name(),
+            lint.name(),
+            lint.default_level().as_str(),
+            lint.summary(),
+            if lint.needs_tool_list() {
+                " (tool list)"
+            } else {
+                ""
+            }
+        ));
+    }
+    for lint in Lint::ALL {
+        let doc = lint.doc();
+        out.push_str(&format!(
+            "\n## {}\n\nCode `{}`, default level: {}.\n\n{}\n\nFires:\n\n```\n{}```\n\nDoes not:\n\n```\n{}```\n",
+            lint.name(),
+            lint.code(),
+            lint.default_level().as_str(),
+            doc.rationale,
+            doc.bad,
+            doc.good
+        ));
+        if let Some(tools) = doc.tools {
+            out.push_str(&format!(
+                "\nwith the server's tool list:\n\n```json\n{tools}\n```\n"
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,140 @@
+//! Destructive tools within easy reach, and `default allow`.
+
+use mcp_policy_table::{DefaultEffect, Effect, Level, ScopeSet, Target, TargetKind};
+
+use super::{Context, Finding, Lint};
+use crate::ast::Statement;
+
+/// Words that name destructive operations.
+const DESTRUCTIVE_WORDS: [&str; 11] = [
+    "delete", "drop", "purge", "destroy", "remove", "rotate", "reset", "revoke", "wipe",
+    "truncate", "erase",
+];
+
+/// The destructive word in a tool name, if any: names are split into words
+/// at `_ - . /`, `:` and lower-to-upper case changes (`deleteRepo`).
+pub(crate) fn destructive_word(name: &str) -> Option<&'static str> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() {
+            words.push(std::mem::take(&mut word));
+            previous_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && previous_lower {
+            words.push(std::mem::take(&mut word));
+        }
+        previous_lower = c.is_lowercase();
+        word.extend(c.to_lowercase());
+    }
+    words.push(word);
+    DESTRUCTIVE_WORDS
+        .into_iter()
+        .find(|destructive| words.iter().any(|word| word == destructive))
+}
+
+/// Every scope of the given levels, closed under `implies`: what a token
+/// limited to those levels can hold at most.
+pub(crate) fn strongest_token(context: &Context<'_>, levels: &[Level]) -> ScopeSet {
+    let catalog = context.catalog();
+    catalog.set_of(
+        catalog
+            .iter()
+            .filter(|(_, info)| levels.contains(&info.level))
+            .map(|(id, _)| id),
+    )
+}
+
+/// `destructive_reachable`.
+pub(crate) fn destructive(context: &Context<'_>, findings: &mut Vec<Finding>) {
+    let weak = strongest_token(context, &[Level::Read, Level::Resource]);
+    for (resolved, rule) in context.rules() {
+        if rule.kind != TargetKind::Tool {
+            continue;
+        }
+        let Effect::Allow(clauses) = &rule.effect else {
+            continue;
+        };
+        let name = match &rule.target {
+            Target::Exact(name) => name.as_str(),
+            Target::Glob(glob) => glob.as_str(),
+        };
+        let Some(word) = destructive_word(name) else {
+            continue;
+        };
+        let catalog = context.catalog();
+        let Some(clause) = clauses.iter().find(|clause| {
+            catalog
+                .set_of(clause.scopes.iter().copied())
+                .is_subset(&weak)
+        }) else {
+            continue;
+        };
+        let how = if clause.scopes.is_empty() {
+            "by any authenticated token".to_owned()
+        } else {
+            let names: Vec<String> = clause
+                .scopes
+                .iter()
+                .map(|id| {
+                    let level = catalog.info(*id).map_or("", |info| info.level.as_str());
+                    format!("`{}` ({level})", catalog.name(*id))
+                })
+                .collect();
+            format!("with {} alone", names.join(" and "))
+        };
+        let span = resolved
+            .requirement
+            .as_ref()
+            .map_or(resolved.span, |requirement| requirement.span);
+        findings.push(
+            Finding::new(
+                Lint::DestructiveReachable,
+                resolved.span,
+                format!("destructive-looking tool `{name}` can be called {how}"),
+            )
+            .label(span, format!("`{word}` needs more than this"))
+            .help("require a write- or admin-level scope (`requires mcp:admin`); if the tool is harmless, rename it or suppress this lint with a reason"),
+        );
+    }
+}
+
+/// `default_allow`.
+pub(crate) fn default_allow(context: &Context<'_>, findings: &mut Vec<Finding>) {
+    if context.table.default_effect() != DefaultEffect::Allow {
+        return;
+    }
+    for statement in &context.file.statements {
+        if let Statement::Default(value) = &statement.node {
+            findings.push(
+                Finding::new(
+                    Lint::DefaultAllow,
+                    statement.span,
+                    "`default allow` opens every tool without a rule to every token",
+                )
+                .label(value.span, "tools added later are open too")
+                .help("use `default deny` and give each tool a rule; `tool \"*\" requires authenticated` says the same openly, if it is really meant"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::destructive_word;
+
+    #[test]
+    fn words_are_found_in_every_naming_style() {
+        assert_eq!(destructive_word("delete_repo"), Some("delete"));
+        assert_eq!(destructive_word("deleteRepo"), Some("delete"));
+        assert_eq!(destructive_word("repo-purge"), Some("purge"));
+        assert_eq!(destructive_word("admin_*"), None);
+        assert_eq!(destructive_word("db.drop.table"), Some("drop"));
+        assert_eq!(destructive_word("RotateSecrets"), Some("rotate"));
+        // Whole words only: `dropdown` and `preset` are not destructive.
+        assert_eq!(destructive_word("render_dropdown"), None);
+        assert_eq!(destructive_word("apply_preset"), None);
+    }
+}
