@@ -1,47 +1,103 @@
-//! `mcp-policy check PATH...`
+//! `mcp-policy check PATH...` and `mcp-policy lint PATH...`
 
-use std::path::PathBuf;
-
+use clap::ArgMatches;
+use mcp_policy_lang::lint::ToolList;
+use mcp_policy_lang::{Code, Compilation};
 use serde::Serialize;
 
 use crate::render::{self, JsonDiagnostic};
-use crate::{Format, Outcome};
+use crate::{CheckArgs, Format, Outcome, levels};
 
-pub fn run(paths: &[PathBuf], format: Format) -> Outcome {
+/// `check` reports everything; `lint` reports errors that keep a policy
+/// from compiling, and lints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Check,
+    Lint,
+}
+
+/// One policy file as checked.
+pub struct Checked {
+    pub file: String,
+    pub source: String,
+    pub compilation: Compilation,
+}
+
+pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcome {
+    let config = match levels::config(matches) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Outcome::UsageOrIo;
+        }
+    };
+    let tools = match &args.tools {
+        None => None,
+        Some(path) => {
+            let Some(json) = render::read(path) else {
+                return Outcome::UsageOrIo;
+            };
+            match ToolList::from_json(&json) {
+                Ok(tools) => Some(tools),
+                Err(error) => {
+                    eprintln!("error: `{}`: {error}", path.display());
+                    return Outcome::UsageOrIo;
+                }
+            }
+        }
+    };
     let mut io_failed = false;
-    let mut errors = 0usize;
-    let mut warnings = 0usize;
-    // Sources are kept so JSON diagnostics can borrow from them.
-    let mut checked: Vec<(String, String, mcp_policy_lang::Compilation)> = Vec::new();
-    for path in paths {
+    let mut checked = Vec::new();
+    for path in &args.paths {
         let Some(source) = render::read(path) else {
             io_failed = true;
             continue;
         };
-        let compilation = mcp_policy_lang::compile_source(&source);
-        errors += compilation
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .count();
-        warnings += compilation
-            .diagnostics
-            .iter()
-            .filter(|d| !d.is_error())
-            .count();
-        checked.push((path.display().to_string(), source, compilation));
+        let mut compilation = mcp_policy_lang::check_source(&source, &config, tools.as_ref());
+        if mode == Mode::Lint && compilation.table.is_some() {
+            compilation
+                .diagnostics
+                .retain(|d| matches!(d.code, Code::Lint(_)));
+        }
+        checked.push(Checked {
+            file: path.display().to_string(),
+            source,
+            compilation,
+        });
     }
-    match format {
+    let errors: usize = checked
+        .iter()
+        .map(|c| {
+            c.compilation
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .count()
+        })
+        .sum();
+    let warnings: usize = checked
+        .iter()
+        .map(|c| {
+            c.compilation
+                .diagnostics
+                .iter()
+                .filter(|d| !d.is_error())
+                .count()
+        })
+        .sum();
+    match args.format {
         Format::Human => {
-            for (file, source, compilation) in &checked {
-                eprint!("{}", render::human(&compilation.diagnostics, file, source));
+            for c in &checked {
+                eprint!(
+                    "{}",
+                    render::human(&c.compilation.diagnostics, &c.file, &c.source)
+                );
             }
-            let files = checked.len();
             let plural =
                 |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
             eprintln!(
                 "checked {}: {}, {}",
-                plural(files, "file"),
+                plural(checked.len(), "file"),
                 plural(errors, "error"),
                 plural(warnings, "warning")
             );
@@ -54,11 +110,11 @@ pub fn run(paths: &[PathBuf], format: Format) -> Outcome {
             let output = Output {
                 diagnostics: checked
                     .iter()
-                    .flat_map(|(file, source, compilation)| {
-                        compilation
+                    .flat_map(|c| {
+                        c.compilation
                             .diagnostics
                             .iter()
-                            .map(|d| render::json(d, file, source))
+                            .map(|d| render::json(d, &c.file, &c.source))
                     })
                     .collect(),
             };

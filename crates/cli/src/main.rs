@@ -5,12 +5,13 @@
 mod check;
 mod compile;
 mod explain;
+mod levels;
 mod render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -25,14 +26,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Parse, check and compile policies; report every error found.
-    Check {
-        /// Policy files to check.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-    },
+    /// Parse, check and compile policies, then lint them; report every problem found.
+    Check(CheckArgs),
+    /// Lint policies (they must compile first; errors are reported as by `check`).
+    Lint(CheckArgs),
     /// Compile a policy to a decision table that servers load without the parser.
     Compile {
         path: PathBuf,
@@ -42,6 +39,28 @@ enum Command {
     },
     /// Decide one request as a server would, and say why.
     Explain(ExplainArgs),
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// Policy files.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// The server's `tools/list` answer (a ListToolsResult JSON), for the
+    /// lints that compare the policy with the tools the server offers.
+    #[arg(long, value_name = "FILE")]
+    tools: Option<PathBuf>,
+    /// Make a lint an error (`warnings`: every warning).
+    #[arg(long = "deny", short = 'D', value_name = "LINT")]
+    deny: Vec<String>,
+    /// Make a lint a warning.
+    #[arg(long = "warn", short = 'W', value_name = "LINT")]
+    warn: Vec<String>,
+    /// Turn a lint off.
+    #[arg(long = "allow", short = 'A', value_name = "LINT")]
+    allow: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -96,9 +115,17 @@ impl From<Outcome> for ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    // Lint levels apply in command-line order, the last word winning, as
+    // rustc's do; only the matches know that order.
+    let sub = matches.subcommand().map(|(_, sub)| sub);
     let outcome = match cli.command {
-        Command::Check { paths, format } => check::run(&paths, format),
+        Command::Check(args) => check::run(&args, sub, check::Mode::Check),
+        Command::Lint(args) => check::run(&args, sub, check::Mode::Lint),
         Command::Compile { path, output } => compile::run(&path, &output),
         Command::Explain(args) => explain::run(&args),
     };

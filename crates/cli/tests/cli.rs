@@ -235,3 +235,145 @@ fn explain_snapshots() {
     insta::assert_snapshot!("explain_human", human);
     insta::assert_json_snapshot!("explain_json", machine);
 }
+
+/// A file in a directory of its own (tests run in parallel, and one of
+/// them removes its directory when done).
+fn write_temp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mcp-policy-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const RISKY: &str = "default allow\nscope mcp:read level read\nscope mcp:admin level admin implies mcp:read\ntool delete_repo requires mcp:read\n";
+
+#[test]
+fn check_runs_the_lints_and_errors_fail() {
+    let path = write_temp("risky.mcppolicy", RISKY);
+    let output = mcp_policy(&["check", path.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let value = json(&output);
+    let codes: Vec<(&str, &str)> = value["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["code"].as_str().unwrap(), d["severity"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("mcp_policy::lint::default_allow", "warning"),
+            ("mcp_policy::lint::destructive_reachable", "error"),
+        ]
+    );
+}
+
+#[test]
+fn lint_levels_follow_the_command_line_in_order() {
+    let path = write_temp("risky-levels.mcppolicy", RISKY);
+    let path = path.to_str().unwrap();
+    let run = |flags: &[&str]| {
+        let mut args = vec!["lint", path];
+        args.extend_from_slice(flags);
+        mcp_policy(&args).status.code()
+    };
+    assert_eq!(run(&[]), Some(1));
+    assert_eq!(run(&["-A", "destructive_reachable"]), Some(0));
+    assert_eq!(
+        run(&["-A", "destructive_reachable", "-D", "warnings"]),
+        Some(1)
+    );
+    assert_eq!(
+        run(&[
+            "--allow",
+            "destructive_reachable",
+            "--deny",
+            "default_allow"
+        ]),
+        Some(1)
+    );
+    // The last word on a lint wins.
+    assert_eq!(
+        run(&[
+            "-D",
+            "default_allow",
+            "-A",
+            "default_allow",
+            "-A",
+            "destructive_reachable"
+        ]),
+        Some(0)
+    );
+    assert_eq!(
+        run(&[
+            "-A",
+            "default_allow",
+            "-D",
+            "default_allow",
+            "-A",
+            "destructive_reachable"
+        ]),
+        Some(1)
+    );
+    let typo = mcp_policy(&["lint", path, "-D", "default_alow"]);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(stderr(&typo).contains("did you mean `default_allow`?"));
+}
+
+#[test]
+fn tools_file_adds_the_tool_list_lints() {
+    let tools = write_temp(
+        "tools.json",
+        r#"{"jsonrpc":"2.0","id":2,"result":{"tools":[
+            {"name":"search_repos","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true}},
+            {"name":"fork_repo","inputSchema":{"type":"object"}},
+            {"name":"delete_repo","inputSchema":{"type":"object"},"annotations":{"destructiveHint":true}}]}}"#,
+    );
+    let output = mcp_policy(&[
+        "lint",
+        "examples/github.mcppolicy",
+        "--tools",
+        tools.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let value = json(&output);
+    let found: Vec<String> = value["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {}",
+                d["code"].as_str().unwrap(),
+                d["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(found.iter().any(|f| f == "mcp_policy::lint::uncovered_tool tool `fork_repo` has no rule: the default denies it to every token"), "{found:#?}");
+    assert!(
+        found.iter().any(
+            |f| f == "mcp_policy::lint::unknown_tool the server lists no tool `rotate_secrets`"
+        ),
+        "{found:#?}"
+    );
+    // delete_repo needs mcp:admin: no destructiveHint finding.
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.contains("destructive_hint_reachable")),
+        "{found:#?}"
+    );
+    assert_eq!(output.status.code(), Some(0), "only warnings");
+
+    let bad = write_temp("not-tools.json", r#"{"tool": []}"#);
+    let output = mcp_policy(&[
+        "lint",
+        "examples/github.mcppolicy",
+        "--tools",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("not a `tools/list` result"));
+}

@@ -1,0 +1,52 @@
+//! `--deny`, `--warn`, `--allow`: lint levels from the command line.
+
+use clap::ArgMatches;
+use mcp_policy_lang::did_you_mean;
+use mcp_policy_lang::lint::{Lint, LintConfig, LintLevel};
+
+/// The lint configuration the flags ask for, applied in the order given
+/// (the last setting of a lint wins); `warnings` is accepted with `--deny`.
+/// An unknown lint name is a usage error, with a suggestion.
+pub fn config(matches: Option<&ArgMatches>) -> Result<LintConfig, String> {
+    let mut settings: Vec<(usize, LintLevel, String)> = Vec::new();
+    if let Some(matches) = matches {
+        for (id, level) in [
+            ("deny", LintLevel::Deny),
+            ("warn", LintLevel::Warn),
+            ("allow", LintLevel::Allow),
+        ] {
+            let values = matches.get_many::<String>(id).into_iter().flatten();
+            let indices = matches.indices_of(id).into_iter().flatten();
+            settings.extend(
+                indices
+                    .zip(values)
+                    .map(|(index, name)| (index, level, name.clone())),
+            );
+        }
+    }
+    settings.sort_by_key(|(index, _, _)| *index);
+    let mut config = LintConfig::default();
+    for (_, level, name) in settings {
+        if name == "warnings" {
+            if level != LintLevel::Deny {
+                return Err("`warnings` goes with `--deny` only".to_owned());
+            }
+            config.deny_warnings(true);
+            continue;
+        }
+        match Lint::from_name(&name) {
+            Some(lint) => {
+                config.set(lint, level);
+            }
+            None => {
+                let names = Lint::ALL.map(Lint::name);
+                let hint = match did_you_mean(&name, names.iter().copied().chain(["warnings"])) {
+                    Some(suggestion) => format!("; did you mean `{suggestion}`?"),
+                    None => "; the lints are listed in docs/lints.md".to_owned(),
+                };
+                return Err(format!("unknown lint `{name}`{hint}"));
+            }
+        }
+    }
+    Ok(config)
+}
