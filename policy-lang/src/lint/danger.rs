@@ -64,27 +64,13 @@ pub(crate) fn destructive(context: &Context<'_>, findings: &mut Vec<Finding>) {
         let Some(word) = destructive_word(name) else {
             continue;
         };
-        let catalog = context.catalog();
-        let Some(clause) = clauses.iter().find(|clause| {
-            catalog
-                .set_of(clause.scopes.iter().copied())
-                .is_subset(&weak)
-        }) else {
+        let Some(clause) = clauses
+            .iter()
+            .find(|clause| context.clause_within(clause, &weak))
+        else {
             continue;
         };
-        let how = if clause.scopes.is_empty() {
-            "by any authenticated token".to_owned()
-        } else {
-            let names: Vec<String> = clause
-                .scopes
-                .iter()
-                .map(|id| {
-                    let level = catalog.info(*id).map_or("", |info| info.level.as_str());
-                    format!("`{}` ({level})", catalog.name(*id))
-                })
-                .collect();
-            format!("with {} alone", names.join(" and "))
-        };
+        let how = context.token_with(clause);
         let span = resolved
             .requirement
             .as_ref()
@@ -93,7 +79,7 @@ pub(crate) fn destructive(context: &Context<'_>, findings: &mut Vec<Finding>) {
             Finding::new(
                 Lint::DestructiveReachable,
                 resolved.span,
-                format!("destructive-looking tool `{name}` can be called {how}"),
+                format!("destructive-looking tool `{name}` can be called by {how}"),
             )
             .label(span, format!("`{word}` needs more than this"))
             .help("require a write- or admin-level scope (`requires mcp:admin`); if the tool is harmless, rename it or suppress this lint with a reason"),

@@ -14,7 +14,7 @@ mod tools;
 
 use std::collections::HashMap;
 
-use mcp_policy_table::{DecisionTable, Rule, ScopeCatalog, ScopeId};
+use mcp_policy_table::{Clause, DecisionTable, Rule, ScopeCatalog, ScopeId, ScopeSet};
 
 pub use catalogue::{Lint, LintDoc, LintLevel, catalogue_markdown};
 pub use tools::{ToolInfo, ToolList, ToolListError};
@@ -112,30 +112,44 @@ impl<'a> Context<'a> {
         self.catalog().name(id)
     }
 
-    /// The span of a scope's declared name.
-    pub fn scope_span(&self, id: ScopeId) -> Span {
+    /// A scope's declaration: the statement's span and the name's.
+    pub fn scope_declaration(&self, id: ScopeId) -> (Span, Span) {
         let name = self.scope_name(id);
         self.file
             .statements
             .iter()
             .find_map(|statement| match &statement.node {
-                Statement::Scope(decl) if decl.name.node == name => Some(decl.name.span),
+                Statement::Scope(decl) if decl.name.node == name => {
+                    Some((statement.span, decl.name.span))
+                }
                 _ => None,
             })
             .unwrap_or_default()
     }
 
-    /// The whole declaration statement of a scope.
-    pub fn scope_statement(&self, id: ScopeId) -> Span {
-        let name = self.scope_name(id);
-        self.file
-            .statements
+    /// `true` when a token holding `held` satisfies `clause`.
+    pub fn clause_within(&self, clause: &Clause, held: &ScopeSet) -> bool {
+        self.catalog()
+            .set_of(clause.scopes.iter().copied())
+            .is_subset(held)
+    }
+
+    /// The weakest token satisfying `clause`, in words: "any authenticated
+    /// token" or "a token with `a` (read) and `b` (resource)".
+    pub fn token_with(&self, clause: &Clause) -> String {
+        if clause.scopes.is_empty() {
+            return "any authenticated token".to_owned();
+        }
+        let catalog = self.catalog();
+        let names: Vec<String> = clause
+            .scopes
             .iter()
-            .find_map(|statement| match &statement.node {
-                Statement::Scope(decl) if decl.name.node == name => Some(statement.span),
-                _ => None,
+            .map(|id| {
+                let level = catalog.info(*id).map_or("", |info| info.level.as_str());
+                format!("`{}` ({level})", catalog.name(*id))
             })
-            .unwrap_or_default()
+            .collect();
+        format!("a token with {}", names.join(" and "))
     }
 }
 

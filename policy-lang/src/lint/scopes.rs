@@ -48,8 +48,7 @@ pub(crate) fn unused(context: &Context<'_>, findings: &mut Vec<Finding>) {
             .filter(|(other, _)| *other != id && catalog.implies(*other, id))
             .map(|(_, other)| other.name.as_str())
             .collect();
-        let statement = context.scope_statement(id);
-        let span = context.scope_span(id);
+        let (statement, span) = context.scope_declaration(id);
         let finding = if implied_by.is_empty() {
             Finding::new(
                 Lint::UnusedScope,

@@ -1,7 +1,7 @@
 //! How rules' targets interact: denies that swallow rules, patterns broader
 //! than they look, and exceptions weaker than the family they sit in.
 
-use mcp_policy_table::{Clause, Effect, Glob, Rule, ScopeCatalog, Target};
+use mcp_policy_table::{Clause, Effect, Glob, Rule, Target};
 
 use super::{Context, Finding, Lint};
 use crate::check::ResolvedRule;
@@ -94,20 +94,17 @@ pub(crate) fn broad_globs(context: &Context<'_>, findings: &mut Vec<Finding>) {
     }
 }
 
-/// `true` when a token satisfying `clause` satisfies one of `clauses`.
-fn clause_satisfies(catalog: &ScopeCatalog, clause: &Clause, clauses: &[Clause]) -> bool {
-    let held = catalog.set_of(clause.scopes.iter().copied());
-    clauses.iter().any(|other| {
-        catalog
-            .set_of(other.scopes.iter().copied())
-            .is_subset(&held)
-    })
+/// `true` when the weakest token satisfying `clause` satisfies one of `clauses`.
+fn clause_satisfies(context: &Context<'_>, clause: &Clause, clauses: &[Clause]) -> bool {
+    let held = context.catalog().set_of(clause.scopes.iter().copied());
+    clauses
+        .iter()
+        .any(|other| context.clause_within(other, &held))
 }
 
 /// `weaker_override`: a rule that wins over an allow pattern for some
 /// names, and lets in a token the pattern would not.
 pub(crate) fn weaker_overrides(context: &Context<'_>, findings: &mut Vec<Finding>) {
-    let catalog = context.catalog();
     for (resolved, rule) in context.rules() {
         let Effect::Allow(clauses) = &rule.effect else {
             continue;
@@ -131,20 +128,11 @@ pub(crate) fn weaker_overrides(context: &Context<'_>, findings: &mut Vec<Finding
         };
         let Some(weaker) = clauses
             .iter()
-            .find(|clause| !clause_satisfies(catalog, clause, glob_clauses))
+            .find(|clause| !clause_satisfies(context, clause, glob_clauses))
         else {
             continue;
         };
-        let token = if weaker.scopes.is_empty() {
-            "any authenticated token".to_owned()
-        } else {
-            let names: Vec<String> = weaker
-                .scopes
-                .iter()
-                .map(|id| format!("`{}`", catalog.name(*id)))
-                .collect();
-            format!("a token with {}", names.join(" and "))
-        };
+        let token = context.token_with(weaker);
         findings.push(
             Finding::new(
                 Lint::WeakerOverride,

@@ -106,7 +106,6 @@ fn default_anchor(context: &Context<'_>) -> (Span, &'static str) {
 
 pub(crate) fn lint(context: &Context<'_>, tools: &ToolList, findings: &mut Vec<Finding>) {
     let table = context.table;
-    let catalog = context.catalog();
     let (anchor, anchor_label) = default_anchor(context);
     let below_admin = strongest_token(
         context,
@@ -143,25 +142,14 @@ pub(crate) fn lint(context: &Context<'_>, tools: &ToolList, findings: &mut Vec<F
             continue;
         };
         let satisfiable_with = |held: &mcp_policy_table::ScopeSet| {
-            clauses.iter().find(|clause| {
-                catalog
-                    .set_of(clause.scopes.iter().copied())
-                    .is_subset(held)
-            })
+            clauses
+                .iter()
+                .find(|clause| context.clause_within(clause, held))
         };
         if tool.destructive_hint == Some(true)
             && let Some(clause) = satisfiable_with(&below_admin)
         {
-            let how = if clause.scopes.is_empty() {
-                "any authenticated token".to_owned()
-            } else {
-                clause
-                    .scopes
-                    .iter()
-                    .map(|id| format!("`{}`", catalog.name(*id)))
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            };
+            let how = context.token_with(clause);
             findings.push(
                 Finding::new(
                     Lint::DestructiveHintReachable,
