@@ -96,6 +96,23 @@ fn deciding_with_many_scopes_does_not_allocate() {
     assert_eq!(count, 0);
 }
 
+#[test]
+fn parsing_a_token_of_a_policy_up_to_128_scopes_does_not_allocate() {
+    let mut source = String::new();
+    for i in 0..128 {
+        source.push_str(&format!("scope s{i} level read\ntool t{i} requires s{i}\n"));
+    }
+    let policy = Evaluator::from_source(&source).unwrap();
+    let mut held = 0;
+    let count = allocations_during(|| {
+        let token = policy.parse_scopes("openid s1 s64 s127 offline_access");
+        held = token.len();
+        std::hint::black_box(&token);
+    });
+    assert_eq!(count, 0);
+    assert_eq!(held, 3);
+}
+
 /// The counter itself works: otherwise the tests above prove nothing.
 #[test]
 fn the_counter_sees_allocations() {

@@ -86,41 +86,57 @@ pub struct ScopeInfo {
 ///
 /// Parse a token's scopes into a `ScopeSet` once (see
 /// [`ScopeCatalog::parse_scope_string`]) and reuse it for every decision on
-/// that token. The set is already closed under `implies`.
+/// that token. The set is already closed under `implies`. Policies of up to
+/// 128 scopes keep the set inline: making one does not allocate.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ScopeSet {
     /// Identifies the catalog's scope numbering; a set made for another
     /// numbering must not be read against this one (see `DecisionTable::decide`).
     pub(crate) fingerprint: u64,
-    pub(crate) words: Box<[u64]>,
+    words: Words,
+}
+
+/// How many words a set keeps inline.
+const INLINE_WORDS: usize = 2;
+
+/// The bits: inline for small catalogs, on the heap beyond.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Words {
+    Inline { words: [u64; INLINE_WORDS], len: u8 },
+    Heap(Box<[u64]>),
 }
 
 impl ScopeSet {
     pub(crate) fn empty(fingerprint: u64, words: usize) -> ScopeSet {
-        ScopeSet {
-            fingerprint,
-            words: vec![0; words].into_boxed_slice(),
-        }
+        let words = if words <= INLINE_WORDS {
+            Words::Inline {
+                words: [0; INLINE_WORDS],
+                len: words as u8,
+            }
+        } else {
+            Words::Heap(vec![0; words].into_boxed_slice())
+        };
+        ScopeSet { fingerprint, words }
     }
 
     pub fn contains(&self, scope: ScopeId) -> bool {
-        self.words
+        self.words()
             .get(scope.word())
             .is_some_and(|word| word & scope.bit() != 0)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.words.iter().all(|word| *word == 0)
+        self.words().iter().all(|word| *word == 0)
     }
 
     /// `true` when every scope of `self` is in `other`.
     pub fn is_subset(&self, other: &ScopeSet) -> bool {
-        mask_subset(&self.words, &other.words)
+        mask_subset(self.words(), other.words())
     }
 
     /// How many scopes the set holds.
     pub fn len(&self) -> usize {
-        self.words
+        self.words()
             .iter()
             .map(|word| word.count_ones() as usize)
             .sum()
@@ -128,15 +144,29 @@ impl ScopeSet {
 
     /// The scopes in the set, in index order.
     pub fn iter(&self) -> impl Iterator<Item = ScopeId> + '_ {
-        mask_iter(&self.words)
+        mask_iter(self.words())
     }
 
+    #[inline]
     pub(crate) fn words(&self) -> &[u64] {
-        &self.words
+        match &self.words {
+            Words::Inline { words, len } => words.get(..usize::from(*len)).unwrap_or(words),
+            Words::Heap(words) => words,
+        }
+    }
+
+    fn words_mut(&mut self) -> &mut [u64] {
+        match &mut self.words {
+            Words::Inline { words, len } => {
+                let len = usize::from(*len).min(INLINE_WORDS);
+                words.get_mut(..len).unwrap_or_default()
+            }
+            Words::Heap(words) => words,
+        }
     }
 
     pub(crate) fn union_mask(&mut self, mask: &[u64]) {
-        for (word, add) in self.words.iter_mut().zip(mask) {
+        for (word, add) in self.words_mut().iter_mut().zip(mask) {
             *word |= add;
         }
     }
@@ -306,7 +336,17 @@ impl ScopeCatalog {
     where
         I: IntoIterator<Item = &'a str>,
     {
-        self.set_of(names.into_iter().filter_map(|name| self.lookup(name)))
+        let ids = names.into_iter().filter_map(|name| self.lookup(name));
+        if self.words == 1 {
+            // Nearly every policy: OR single-word closures, no slicing.
+            let bits = ids
+                .filter_map(|id| self.closures.get(id.index()))
+                .fold(0, |bits, closure| bits | closure);
+            let mut set = self.empty_set();
+            set.union_mask(&[bits]);
+            return set;
+        }
+        self.set_of(ids)
     }
 
     /// Parses an OAuth `scope` value (RFC 6749 §3.3: scope tokens separated

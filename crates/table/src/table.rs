@@ -142,13 +142,55 @@ pub struct Decision {
     pub basis: Basis,
 }
 
+/// What the hot path needs of a rule, stored where it is found (in the map
+/// or the glob list) so a decision reads no other table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    rule: RuleId,
+    /// The rule's clauses in `masks`, counted in clauses; empty for a deny.
+    clauses_start: u32,
+    clauses_end: u32,
+}
+
+/// A glob in the precedence list, with its first literal byte: most names
+/// fail that one comparison, without reaching the pattern.
+#[derive(Clone, Debug)]
+struct GlobEntry {
+    first_byte: Option<u8>,
+    glob: Glob,
+    entry: Entry,
+}
+
+impl GlobEntry {
+    #[inline]
+    fn accepts(&self, name: &str) -> bool {
+        match self.first_byte {
+            Some(byte) if name.as_bytes().first() != Some(&byte) => false,
+            _ => self.glob.matches(name),
+        }
+    }
+}
+
 /// Per kind of target: exact names in a hash map, globs in precedence order.
 #[derive(Clone, Debug, Default)]
 struct KindIndex {
     /// Name → the rule that decides it, with denies already applied.
-    exact: FastMap<Box<str>, RuleId>,
+    exact: FastMap<Box<str>, Entry>,
     /// Deny globs first, then allow globs from most to least specific.
-    globs: Vec<(Glob, RuleId)>,
+    globs: Vec<GlobEntry>,
+}
+
+impl KindIndex {
+    #[inline]
+    fn find(&self, name: &str) -> Option<Entry> {
+        if let Some(entry) = self.exact.get(name) {
+            return Some(*entry);
+        }
+        self.globs
+            .iter()
+            .find(|glob| glob.accepts(name))
+            .map(|glob| glob.entry)
+    }
 }
 
 /// A compiled policy. Plain data: `Send + Sync`, cheap to share in an `Arc`.
@@ -231,7 +273,7 @@ impl DecisionTable {
             }
             clause_ranges.push(start..(masks.len() / words) as u32);
         }
-        let kinds = TargetKind::ALL.map(|kind| index_kind(&rules, kind));
+        let kinds = TargetKind::ALL.map(|kind| index_kind(&rules, &clause_ranges, kind));
         Ok(DecisionTable {
             name,
             default,
@@ -272,15 +314,10 @@ impl DecisionTable {
     /// then the most specific glob.
     #[inline]
     pub fn matching_rule(&self, kind: TargetKind, name: &str) -> Option<RuleId> {
-        let index = self.kinds.get(kind.slot())?;
-        if let Some(rule) = index.exact.get(name) {
-            return Some(*rule);
-        }
-        index
-            .globs
-            .iter()
-            .find(|(glob, _)| glob.matches(name))
-            .map(|(_, rule)| *rule)
+        self.kinds
+            .get(kind.slot())?
+            .find(name)
+            .map(|entry| entry.rule)
     }
 
     /// Decides one request. Does not allocate.
@@ -292,10 +329,14 @@ impl DecisionTable {
                 basis: Basis::ForeignScopeSet,
             };
         }
-        match self.matching_rule(kind, name) {
-            Some(rule) => Decision {
-                allowed: self.rule_allows(rule, held),
-                basis: Basis::Rule(rule),
+        match self
+            .kinds
+            .get(kind.slot())
+            .and_then(|index| index.find(name))
+        {
+            Some(entry) => Decision {
+                allowed: self.clauses_allow(entry, held),
+                basis: Basis::Rule(entry.rule),
             },
             None => Decision {
                 allowed: self.default == DefaultEffect::Allow,
@@ -310,10 +351,22 @@ impl DecisionTable {
         self.decide(kind, name, held).allowed
     }
 
-    fn rule_allows(&self, rule: RuleId, held: &ScopeSet) -> bool {
-        // A deny rule has an empty range: no clause, never allowed.
-        self.clause_masks(rule)
-            .any(|mask| mask_subset(mask, held.words()))
+    /// `true` when `held` satisfies one of the entry's clauses (a deny has
+    /// none). Policies of up to 64 scopes, nearly all of them, take the
+    /// one-word path: one AND and one compare per clause.
+    #[inline]
+    fn clauses_allow(&self, entry: Entry, held: &ScopeSet) -> bool {
+        let words = self.scopes.words();
+        let range = entry.clauses_start as usize * words..entry.clauses_end as usize * words;
+        let Some(masks) = self.masks.get(range) else {
+            return false;
+        };
+        match held.words() {
+            [held] if words == 1 => masks.iter().any(|mask| mask & !held == 0),
+            held => masks
+                .chunks_exact(words)
+                .any(|mask| mask_subset(mask, held)),
+        }
     }
 
     /// The masks of one rule's clauses.
@@ -332,7 +385,15 @@ impl DecisionTable {
     }
 }
 
-fn index_kind(rules: &[Rule], kind: TargetKind) -> KindIndex {
+fn index_kind(rules: &[Rule], clause_ranges: &[Range<u32>], kind: TargetKind) -> KindIndex {
+    let entry = |id: RuleId| {
+        let range = clause_ranges.get(id.0 as usize).cloned().unwrap_or(0..0);
+        Entry {
+            rule: id,
+            clauses_start: range.start,
+            clauses_end: range.end,
+        }
+    };
     let mut index = KindIndex::default();
     let of_kind = || {
         rules
@@ -356,9 +417,12 @@ fn index_kind(rules: &[Rule], kind: TargetKind) -> KindIndex {
                 .iter()
                 .find(|(glob, _)| glob.matches(name))
                 .map_or(id, |(_, deny)| *deny);
-            let entry = index.exact.entry(name.as_str().into()).or_insert(deciding);
+            let slot = index
+                .exact
+                .entry(name.as_str().into())
+                .or_insert(entry(deciding));
             if rule.effect == Effect::Deny {
-                *entry = id;
+                *slot = entry(id);
             }
         }
     }
@@ -374,7 +438,11 @@ fn index_kind(rules: &[Rule], kind: TargetKind) -> KindIndex {
     index.globs = deny_globs
         .into_iter()
         .chain(allow_globs)
-        .map(|(glob, id)| (glob.clone(), id))
+        .map(|(glob, id)| GlobEntry {
+            first_byte: glob.as_str().bytes().next().filter(|byte| *byte != b'*'),
+            glob: glob.clone(),
+            entry: entry(id),
+        })
         .collect();
     index
 }
