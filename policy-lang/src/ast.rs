@@ -146,6 +146,12 @@ impl fmt::Display for Requirement {
         };
         match self {
             Requirement::Authenticated => f.write_str("authenticated"),
+            // Bare, these words would read back as requirements.
+            Requirement::Scope(name)
+                if matches!(name.as_str(), "authenticated" | "any_of" | "all_of") =>
+            {
+                write!(f, "\"{name}\"")
+            }
             Requirement::Scope(name) => write_name(f, name),
             Requirement::AnyOf(items) => list(f, "any_of", items),
             Requirement::AllOf(items) => list(f, "all_of", items),

@@ -20,6 +20,7 @@ pub mod ast;
 pub mod check;
 pub mod compile;
 pub mod diagnostic;
+pub mod format;
 pub mod lint;
 pub mod parse;
 mod suggest;

@@ -438,6 +438,38 @@ fn syntax_error(source: &str, at: usize, expected_items: &[Expected]) -> Diagnos
     diagnostic
 }
 
+/// The length of `text` up to the end of its last character that is
+/// neither blank nor part of a comment (strings are read as strings, so a
+/// `#` inside one is no comment).
+fn significant_len(text: &str) -> usize {
+    let mut end = 0;
+    let (mut in_string, mut in_comment, mut escaped) = (false, false, false);
+    for (at, c) in text.char_indices() {
+        if in_comment {
+            in_comment = c != '\n';
+            continue;
+        }
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '#' {
+            in_comment = true;
+            continue;
+        } else if c == '"' {
+            in_string = true;
+        } else if c.is_whitespace() {
+            continue;
+        }
+        end = at + c.len_utf8();
+    }
+    end
+}
+
 fn span_of(pair: &Pair<'_, Rule>, base: usize) -> Span {
     let span = pair.as_span();
     Span::new(base + span.start(), base + span.end())
@@ -472,7 +504,12 @@ fn internal(span: Span, what: &str) -> Diagnostic {
 }
 
 fn statement(pair: Pair<'_, Rule>, base: usize) -> Result<Node<Statement>, Diagnostic> {
-    let span = span_of(&pair, base);
+    // The statement ends with its last token. Pest's own span (and its
+    // inner pairs') runs on over the blanks and comments it skipped looking
+    // for an optional part (a description, `implies`, another `, NAME`),
+    // which would put labels and formatting wrong.
+    let start = base + pair.as_span().start();
+    let span = Span::new(start, start + significant_len(pair.as_str()));
     let rule = pair.as_rule();
     let mut parts = children(pair);
     let mut next = |what: &str| parts.next().ok_or_else(|| internal(span, what));
@@ -683,6 +720,26 @@ mod tests {
             panic!()
         };
         assert_eq!(rule.to_string(), "tool x requires any_of(a, b)");
+    }
+
+    #[test]
+    fn a_statement_span_ends_with_its_last_token() {
+        let source = "scope a level read   # why\n# next\n\nscope b level read implies a  # and\n# \"more\"\ntool x requires a  # trailing\nscope \"c # d\" level read\n";
+        let file = parse_ok(source);
+        let spans: Vec<&str> = file
+            .statements
+            .iter()
+            .map(|s| &source[s.span.start..s.span.end])
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                "scope a level read",
+                "scope b level read implies a",
+                "tool x requires a",
+                "scope \"c # d\" level read"
+            ]
+        );
     }
 
     #[test]

@@ -109,3 +109,24 @@ fn the_examples_are_clean() {
         "expected at least three example policies, found {checked}"
     );
 }
+
+/// The example, exactly as written there (its `implies` column is
+/// off by one, so the formatted copy in examples/ differs in one space):
+/// accepted, and compiled to the same table as examples/github.mcppolicy.
+#[test]
+fn the_github_example_is_accepted_verbatim() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let verbatim = std::fs::read_to_string(root.join("tests/verbatim/github.mcppolicy")).unwrap();
+    let example = std::fs::read_to_string(root.join("examples/github.mcppolicy")).unwrap();
+    let verbatim = compile_source(&verbatim);
+    assert!(
+        verbatim.diagnostics.is_empty(),
+        "{:#?}",
+        verbatim.diagnostics
+    );
+    let example = compile_source(&example);
+    assert_eq!(
+        verbatim.table.unwrap().to_artifact(),
+        example.table.unwrap().to_artifact()
+    );
+}

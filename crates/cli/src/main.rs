@@ -5,8 +5,11 @@
 mod check;
 mod compile;
 mod explain;
+mod fmt;
+mod github;
 mod levels;
 mod render;
+mod sarif;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +39,14 @@ enum Command {
         /// Where to write the table (`-` for standard output).
         #[arg(short, long)]
         output: PathBuf,
+    },
+    /// Rewrite policies in the canonical layout.
+    Fmt {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// List the files that would change, and exit 1 if any would; rewrite nothing.
+        #[arg(long)]
+        check: bool,
     },
     /// Decide one request as a server would, and say why.
     Explain(ExplainArgs),
@@ -94,6 +105,10 @@ struct ExplainTarget {
 enum Format {
     Human,
     Json,
+    /// SARIF 2.1.0, for code-scanning services.
+    Sarif,
+    /// GitHub Actions workflow commands (annotations).
+    Github,
 }
 
 /// What a command ended with.
@@ -126,6 +141,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => check::run(&args, sub, check::Mode::Check),
         Command::Lint(args) => check::run(&args, sub, check::Mode::Lint),
+        Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Compile { path, output } => compile::run(&path, &output),
         Command::Explain(args) => explain::run(&args),
     };
