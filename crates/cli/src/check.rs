@@ -6,7 +6,7 @@ use mcp_policy_lang::{Code, Compilation};
 use serde::Serialize;
 
 use crate::render::{self, JsonDiagnostic};
-use crate::{CheckArgs, Format, Outcome, levels};
+use crate::{CheckArgs, Format, Outcome, github, levels, sarif};
 
 /// `check` reports everything; `lint` reports errors that keep a policy
 /// from compiling, and lints.
@@ -125,6 +125,17 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
                     return Outcome::UsageOrIo;
                 }
             }
+        }
+        Format::Sarif => match serde_json::to_string_pretty(&sarif::log(&checked, !io_failed)) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("error: cannot write SARIF: {error}");
+                return Outcome::UsageOrIo;
+            }
+        },
+        Format::Github => {
+            print!("{}", github::render(&checked));
+            eprintln!("{}", github::summary(checked.len(), errors, warnings));
         }
     }
     if io_failed {

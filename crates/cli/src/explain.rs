@@ -3,7 +3,7 @@
 use mcp_policy_evaluator::{Evaluator, Request};
 use serde::Serialize;
 
-use crate::{ExplainArgs, Format, Outcome, render};
+use crate::{ExplainArgs, ExplainFormat, Outcome, render};
 
 #[derive(Serialize)]
 struct JsonExplanation<'a> {
@@ -30,6 +30,7 @@ struct JsonRule<'a> {
 }
 
 pub fn run(args: &ExplainArgs) -> Outcome {
+    let json = args.format == ExplainFormat::Json;
     let Some(text) = render::read(&args.path) else {
         return Outcome::UsageOrIo;
     };
@@ -88,18 +89,19 @@ pub fn run(args: &ExplainArgs) -> Outcome {
         missing_scopes: missing,
         allowable: !explanation.is_unreachable(),
     };
-    match args.format {
-        Format::Json => match serde_json::to_string_pretty(&output) {
+    if json {
+        match serde_json::to_string_pretty(&output) {
             Ok(json) => println!("{json}"),
             Err(error) => {
                 eprintln!("error: cannot write JSON: {error}");
                 return Outcome::UsageOrIo;
             }
-        },
-        Format::Human => print!(
+        }
+    } else {
+        print!(
             "{}",
             human(&output, &file, evaluator.table().default_effect())
-        ),
+        );
     }
     Outcome::Ok
 }

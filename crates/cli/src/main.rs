@@ -83,8 +83,8 @@ struct ExplainArgs {
     scopes: String,
     #[command(flatten)]
     target: ExplainTarget,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = ExplainFormat::Human)]
+    format: ExplainFormat,
 }
 
 #[derive(Args, Debug)]
@@ -99,6 +99,13 @@ struct ExplainTarget {
     /// A `prompts/get` of this prompt.
     #[arg(long)]
     prompt: Option<String>,
+}
+
+/// `explain` answers one request: for people or for tools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ExplainFormat {
+    Human,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

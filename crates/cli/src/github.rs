@@ -1,0 +1,98 @@
+//! `check --format github`: GitHub Actions workflow commands, one line per
+//! diagnostic, which the runner turns into annotations on the pull request:
+//!
+//! ```text
+//! ::error file=PATH,line=L,col=C,endLine=L,endColumn=C,title=CODE::MESSAGE
+//! ```
+//!
+//! Lines and columns are 1-based, columns in characters; `endColumn` is the
+//! column just past the span, as in the SARIF output.
+
+use mcp_policy_lang::{Diagnostic, Severity, line_column};
+
+use crate::check::Checked;
+
+/// Every diagnostic of every file, one workflow command a line.
+pub fn render(checked: &[Checked]) -> String {
+    let mut out = String::new();
+    for c in checked {
+        for diagnostic in &c.compilation.diagnostics {
+            out.push_str(&command(diagnostic, &c.file, &c.source));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn command(diagnostic: &Diagnostic, file: &str, source: &str) -> String {
+    let name = match diagnostic.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let mut properties = format!("file={}", escape_property(file));
+    // A diagnostic without a label is about the whole file.
+    if let Some(label) = diagnostic.labels.first() {
+        let (line, col) = line_column(source, label.span.start);
+        let (end_line, end_column) = line_column(source, label.span.end);
+        properties.push_str(&format!(
+            ",line={line},col={col},endLine={end_line},endColumn={end_column}"
+        ));
+    }
+    properties.push_str(&format!(
+        ",title={}",
+        escape_property(diagnostic.code.as_str())
+    ));
+    let mut message = diagnostic.message.clone();
+    if let Some(help) = &diagnostic.help {
+        message.push_str("\nhelp: ");
+        message.push_str(help);
+    }
+    format!("::{name} {properties}::{}", escape_data(&message))
+}
+
+/// The summary `check` prints after the diagnostics.
+pub fn summary(files: usize, errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "checked {}: {}, {}",
+        plural(files, "file"),
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
+}
+
+/// A command's message: `%`, CR and LF are encoded (as `@actions/core` does).
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A property value: as a message, and `:` and `,` too, which end values.
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_as_the_actions_toolkit_does() {
+        assert_eq!(escape_data("50% a\r\nb: c, d"), "50%25 a%0D%0Ab: c, d");
+        assert_eq!(escape_property("dir/a,b:c%d\n"), "dir/a%2Cb%3Ac%25d%0A");
+    }
+
+    #[test]
+    fn a_diagnostic_without_a_label_annotates_the_file() {
+        let diagnostic = Diagnostic::warning(
+            mcp_policy_lang::Code::Lint(mcp_policy_lang::lint::Lint::UncoveredTool),
+            "no rule covers `x`",
+        )
+        .with_help("add a rule");
+        assert_eq!(
+            command(&diagnostic, "p,1.mcppolicy", ""),
+            "::warning file=p%2C1.mcppolicy,title=mcp_policy%3A%3Alint%3A%3Auncovered_tool::no rule covers `x`%0Ahelp: add a rule"
+        );
+    }
+}
