@@ -534,7 +534,9 @@ fn token_string(held: u32, scopes: usize, noisy: bool) -> String {
         .map(scope_name)
         .collect();
     if noisy {
-        format!("  other:scope\t{}  s99 ", names.join("   "))
+        // Runs of spaces, unknown scopes, and a token with a tab in it (one
+        // token, as RFC 6749 separates by spaces only: it matches nothing).
+        format!("  other:scope\ts0 {}  s99 ", names.join("   "))
     } else {
         names.join(" ")
     }

@@ -79,7 +79,8 @@ pub fn run(args: &ExplainArgs) -> Outcome {
         scopes: token.iter().map(|id| catalog.name(id)).collect(),
         ignored_scopes: args
             .scopes
-            .split_ascii_whitespace()
+            .split(' ')
+            .filter(|scope| !scope.is_empty())
             .filter(|scope| catalog.lookup(scope).is_none())
             .collect(),
         rule: explanation.rule.map(|rule| JsonRule {

@@ -350,9 +350,11 @@ impl ScopeCatalog {
     }
 
     /// Parses an OAuth `scope` value (RFC 6749 §3.3: scope tokens separated
-    /// by spaces). Runs of whitespace are tolerated, as real servers send them.
+    /// by spaces). Runs of spaces are tolerated, as some servers send them;
+    /// any other character, a tab included, belongs to a token (no scope
+    /// token may hold one, so such a token matches nothing).
     pub fn parse_scope_string(&self, scope: &str) -> ScopeSet {
-        self.scope_set(scope.split_ascii_whitespace())
+        self.scope_set(scope.split(' ').filter(|token| !token.is_empty()))
     }
 
     /// The set holding exactly `ids` and what they imply.
@@ -442,10 +444,13 @@ mod tests {
     }
 
     #[test]
-    fn unknown_scopes_are_ignored_and_whitespace_tolerated() {
+    fn unknown_scopes_are_ignored_and_runs_of_spaces_tolerated() {
         let catalog = ScopeCatalog::new(vec![info("a", &[]), info("b", &[])]).unwrap();
-        let set = catalog.parse_scope_string("  zzz\tb  nope ");
+        let set = catalog.parse_scope_string("  zzz b  nope ");
         assert_eq!(set.iter().collect::<Vec<_>>(), [ScopeId(1)]);
+        // Only spaces separate (RFC 6749 §3.3): `a\tb` is one token, and no
+        // declared scope.
+        assert!(catalog.parse_scope_string("a\tb").is_empty());
     }
 
     #[test]
