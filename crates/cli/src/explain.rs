@@ -77,10 +77,7 @@ pub fn run(args: &ExplainArgs) -> Outcome {
         method: request.kind().method(),
         name: request.name(),
         scopes: token.iter().map(|id| catalog.name(id)).collect(),
-        ignored_scopes: args
-            .scopes
-            .split(' ')
-            .filter(|scope| !scope.is_empty())
+        ignored_scopes: mcp_policy_evaluator::scope_tokens(&args.scopes)
             .filter(|scope| catalog.lookup(scope).is_none())
             .collect(),
         rule: explanation.rule.map(|rule| JsonRule {

@@ -32,7 +32,7 @@ use std::path::Path;
 
 pub use mcp_policy_table::{
     ArtifactError, Basis, Decision, DecisionTable, DefaultEffect, Level, Remedy, Rule, RuleId,
-    ScopeId, ScopeSet, TargetKind,
+    ScopeId, ScopeSet, TargetKind, scope_tokens,
 };
 
 /// One request to decide: the MCP method and its name or URI.

@@ -10,7 +10,7 @@ use std::hash::{BuildHasher, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use crate::FastMap;
+use crate::names::{self, NameKey, NameMap};
 
 /// The index of a declared scope in its table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -206,7 +206,7 @@ pub(crate) fn mask_subset(required: &[u64], held: &[u64]) -> bool {
 #[derive(Clone, Debug)]
 pub struct ScopeCatalog {
     infos: Vec<ScopeInfo>,
-    by_name: FastMap<Box<str>, ScopeId>,
+    by_name: NameMap<ScopeId>,
     /// Flattened: the closure of scope `i` is `closures[i*words..(i+1)*words]`,
     /// the scope itself included.
     closures: Vec<u64>,
@@ -241,13 +241,10 @@ impl ScopeCatalog {
     /// cycle implies every other); the language reports them as errors.
     pub fn new(infos: Vec<ScopeInfo>) -> Result<ScopeCatalog, CatalogError> {
         let words = infos.len().div_ceil(64).max(1);
-        let mut by_name = FastMap::default();
+        let mut by_name = NameMap::default();
         for (index, info) in infos.iter().enumerate() {
             let id = ScopeId(index as u32);
-            if by_name
-                .insert(info.name.clone().into_boxed_str(), id)
-                .is_some()
-            {
+            if by_name.insert(NameKey::new(&info.name), id).is_some() {
                 return Err(CatalogError::DuplicateScope(info.name.clone()));
             }
             if let Some(bad) = info.implies.iter().find(|s| s.index() >= infos.len()) {
@@ -287,8 +284,9 @@ impl ScopeCatalog {
         self.fingerprint
     }
 
+    #[inline]
     pub fn lookup(&self, name: &str) -> Option<ScopeId> {
-        self.by_name.get(name).copied()
+        names::get(&self.by_name, name).copied()
     }
 
     pub fn info(&self, id: ScopeId) -> Option<&ScopeInfo> {
@@ -354,7 +352,7 @@ impl ScopeCatalog {
     /// any other character, a tab included, belongs to a token (no scope
     /// token may hold one, so such a token matches nothing).
     pub fn parse_scope_string(&self, scope: &str) -> ScopeSet {
-        self.scope_set(scope.split(' ').filter(|token| !token.is_empty()))
+        self.scope_set(scope_tokens(scope))
     }
 
     /// The set holding exactly `ids` and what they imply.
@@ -365,6 +363,27 @@ impl ScopeCatalog {
         }
         set
     }
+}
+
+/// The space-separated tokens of a `scope` value, empty ones skipped. A
+/// byte scan: `str::split(' ')` confirms each match with a `memcmp` call,
+/// which costs more than these short tokens.
+pub fn scope_tokens(scope: &str) -> impl Iterator<Item = &str> {
+    let mut rest = scope;
+    std::iter::from_fn(move || {
+        loop {
+            if rest.is_empty() {
+                return None;
+            }
+            let end = rest.bytes().position(|b| b == b' ').unwrap_or(rest.len());
+            // A space is one byte, so both cuts fall on character boundaries.
+            let token = rest.get(..end).unwrap_or_default();
+            rest = rest.get(end + 1..).unwrap_or_default();
+            if !token.is_empty() {
+                return Some(token);
+            }
+        }
+    })
 }
 
 /// Closes `implies` by iterating to a fixpoint: simple, and policies have at
@@ -451,6 +470,17 @@ mod tests {
         // Only spaces separate (RFC 6749 §3.3): `a\tb` is one token, and no
         // declared scope.
         assert!(catalog.parse_scope_string("a\tb").is_empty());
+    }
+
+    #[test]
+    fn scope_tokens_split_on_spaces_only() {
+        fn tokens(s: &str) -> Vec<&str> {
+            scope_tokens(s).collect()
+        }
+        assert_eq!(tokens("a b"), ["a", "b"]);
+        assert_eq!(tokens("  a   b  "), ["a", "b"]);
+        assert_eq!(tokens("a\tb é"), ["a\tb", "é"]);
+        assert!(tokens("").is_empty() && tokens("   ").is_empty());
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use crate::FastMap;
 use crate::glob::Glob;
+use crate::names::{self, NameKey, NameMap};
 use crate::scope::{ScopeCatalog, ScopeId, ScopeSet, mask_subset};
 
 /// What a request asks to do, by MCP method.
@@ -175,7 +175,7 @@ impl GlobEntry {
 #[derive(Clone, Debug, Default)]
 struct KindIndex {
     /// Name → the rule that decides it, with denies already applied.
-    exact: FastMap<Box<str>, Entry>,
+    exact: NameMap<Entry>,
     /// Deny globs first, then allow globs from most to least specific.
     globs: Vec<GlobEntry>,
 }
@@ -183,7 +183,7 @@ struct KindIndex {
 impl KindIndex {
     #[inline]
     fn find(&self, name: &str) -> Option<Entry> {
-        if let Some(entry) = self.exact.get(name) {
+        if let Some(entry) = names::get(&self.exact, name) {
             return Some(*entry);
         }
         self.globs
@@ -419,7 +419,7 @@ fn index_kind(rules: &[Rule], clause_ranges: &[Range<u32>], kind: TargetKind) ->
                 .map_or(id, |(_, deny)| *deny);
             let slot = index
                 .exact
-                .entry(name.as_str().into())
+                .entry(NameKey::new(name))
                 .or_insert(entry(deciding));
             if rule.effect == Effect::Deny {
                 *slot = entry(id);
