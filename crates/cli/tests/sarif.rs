@@ -8,37 +8,16 @@
 //! (tests/data/sarif-schema-2.1.0.json, see tests/data/README.md), and
 //! `check --format github`.
 
+mod common;
+
+use common::{mcp_policy, mcp_policy_in, stderr, stdout};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use mcp_policy_lang::Code;
 use mcp_policy_lang::lint::{Lint, LintLevel};
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn mcp_policy_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mcp-policy"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn mcp_policy(args: &[&str]) -> Output {
-    mcp_policy_in(&root(), args)
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
-}
 
 /// A directory of its own for one test, emptied first.
 fn scratch(name: &str) -> PathBuf {
