@@ -6,6 +6,42 @@
 //! [`DecisionTable::explain`] adds which rule decided and what scopes are
 //! missing. Tables come from the compiler (`mcp-policy-lang`) or from an
 //! artifact written by `mcp-policy compile` ([`DecisionTable::from_artifact`]).
+//!
+//! Building a table by hand shows the parts (the compiler does this from a
+//! policy's text):
+//!
+//! ```
+//! use mcp_policy_table::*;
+//!
+//! let scope = |name: &str, level, implies: &[u32]| ScopeInfo {
+//!     name: name.into(),
+//!     level,
+//!     description: None,
+//!     implies: implies.iter().map(|i| ScopeId(*i)).collect(),
+//! };
+//! // mcp:admin implies mcp:read.
+//! let scopes = ScopeCatalog::new(vec![
+//!     scope("mcp:read", Level::Read, &[]),
+//!     scope("mcp:admin", Level::Admin, &[0]),
+//! ])
+//! .unwrap();
+//! let rule = Rule {
+//!     kind: TargetKind::Tool,
+//!     target: Target::Glob(Glob::new("admin_*")),
+//!     effect: Effect::Allow(vec![Clause { scopes: vec![ScopeId(1)] }]),
+//!     text: r#"tool "admin_*" requires mcp:admin"#.into(),
+//!     line: 1,
+//! };
+//! let table = DecisionTable::new(None, DefaultEffect::Deny, scopes, vec![rule]).unwrap();
+//!
+//! let reader = table.parse_scopes("mcp:read");
+//! let explanation = table.explain(TargetKind::Tool, "admin_reset", &reader);
+//! assert!(!explanation.decision.allowed);
+//! assert_eq!(explanation.remedy, Remedy::AddScopes(vec![ScopeId(1)]));
+//! assert!(table.is_allowed(TargetKind::Tool, "admin_reset", &table.parse_scopes("mcp:admin")));
+//! // No rule for it: the default denies, and no scope can change that.
+//! assert_eq!(table.explain(TargetKind::Tool, "other", &reader).remedy, Remedy::Unreachable);
+//! ```
 
 mod artifact;
 mod explain;
