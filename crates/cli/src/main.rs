@@ -10,6 +10,7 @@ mod github;
 mod levels;
 mod render;
 mod sarif;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ enum Command {
     },
     /// Decide one request as a server would, and say why.
     Explain(ExplainArgs),
+    /// Validate access tokens as a server would.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 #[derive(Args, Debug)]
@@ -151,6 +155,7 @@ fn main() -> ExitCode {
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Compile { path, output } => compile::run(&path, &output),
         Command::Explain(args) => explain::run(&args),
+        Command::Token(command) => token::run(&command),
     };
     outcome.into()
 }

@@ -1,0 +1,436 @@
+//! `mcp-policy token verify TOKEN|- --jwks FILE_OR_URL --issuer ISS --audience AUD`
+//!
+//! Runs the validation a server runs (mcp-policy-token, the same
+//! configuration), and says why the token is accepted or rejected, with the
+//! stable reason code, its claims and the scopes a policy would see; with
+//! `--policy` and `--tool`, the decision too.
+//!
+//! Exit codes: 0 the token is valid (whatever the policy decides); 1 it is
+//! rejected; 2 usage or I/O (an unreadable token, JWKS or policy, a JWKS URL
+//! that cannot be fetched, a configuration the validator refuses).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use mcp_policy_evaluator::{Evaluator, Request};
+use mcp_policy_token::{
+    Algorithm, KeySource, ManualClock, Principal, Rejection, Validator, ValidatorConfig,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::Outcome;
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Validate one access token as a server would, and say why it is accepted or rejected.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The token (a compact JWT, without `Bearer `), or `-` to read it from standard input.
+    token: String,
+    /// The JWKS: a file, or a URL (`https`; `http` only to a loopback address).
+    #[arg(long, value_name = "FILE_OR_URL")]
+    jwks: String,
+    /// An accepted issuer (`iss`); repeat for several.
+    #[arg(long = "issuer", value_name = "ISS", required = true)]
+    issuers: Vec<String>,
+    /// This server's resource URI: the token's `aud` must name it (RFC 8707).
+    #[arg(long, value_name = "AUD")]
+    audience: String,
+    /// The algorithm allow-list [default: RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,EdDSA].
+    #[arg(long, value_delimiter = ',', value_name = "ALG,...")]
+    algorithms: Vec<Algorithm>,
+    /// Allowed clock skew for `exp` and `nbf`.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    leeway: u64,
+    /// Evaluate `exp` and `nbf` as of this time (seconds since the Unix epoch).
+    #[arg(long, value_name = "UNIX_TIME", allow_negative_numbers = true)]
+    now: Option<i64>,
+    /// Require the header's `typ` to be `at+jwt` (RFC 9068).
+    #[arg(long)]
+    require_at_jwt: bool,
+    /// Read the scopes from this claim (repeat: the first present wins) [default: scope, scp].
+    #[arg(long = "scope-claim", value_name = "CLAIM")]
+    scope_claims: Vec<String>,
+    /// Tokens longer than this are rejected unread.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024)]
+    max_token_bytes: usize,
+    /// A policy (source or compiled table): decide `--tool` with the token's scopes.
+    #[arg(long, value_name = "FILE", requires = "tool")]
+    policy: Option<PathBuf>,
+    /// The tool whose `tools/call` the policy decides.
+    #[arg(long, value_name = "NAME", requires = "policy")]
+    tool: Option<String>,
+    #[arg(long, value_enum, default_value_t = TokenFormat::Human)]
+    format: TokenFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TokenFormat {
+    Human,
+    Json,
+}
+
+/// What `--format json` prints.
+#[derive(Serialize)]
+struct Report {
+    valid: bool,
+    /// The stable rejection code; `null` when valid.
+    reason: Option<&'static str>,
+    message: String,
+    subject: Option<String>,
+    client_id: Option<String>,
+    /// The scopes granted, as the token states them; empty when rejected.
+    scopes: Vec<String>,
+    /// The header, when it decodes.
+    header: Option<Map<String, Value>>,
+    /// The claims: verified when valid, as the token states them when
+    /// rejected (untrusted); `null` when they do not decode.
+    claims: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decision: Option<JsonDecision>,
+}
+
+#[derive(Serialize)]
+struct JsonDecision {
+    /// `allow` or `deny`.
+    effect: &'static str,
+    method: &'static str,
+    name: String,
+    /// `rule`, `default`, or `token_rejected` (the policy was not consulted).
+    basis: &'static str,
+    rule: Option<JsonRule>,
+    /// The token's scopes as the policy sees them: declared ones, with
+    /// what they imply.
+    policy_scopes: Vec<String>,
+    /// Scopes whose addition would allow.
+    missing_scopes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct JsonRule {
+    text: String,
+    line: u32,
+}
+
+pub fn run(command: &TokenCommand) -> Outcome {
+    match command {
+        TokenCommand::Verify(args) => verify(args),
+    }
+}
+
+fn verify(args: &VerifyArgs) -> Outcome {
+    let Some(token) = read_token(&args.token) else {
+        return Outcome::UsageOrIo;
+    };
+    let validator = match Validator::new(config(args)) {
+        Ok(validator) => validator,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Outcome::UsageOrIo;
+        }
+    };
+    let policy = match &args.policy {
+        Some(path) => match Evaluator::from_path(path) {
+            Ok(policy) => Some((policy, path.display().to_string())),
+            Err(error) => {
+                eprintln!("error: `{}`: {error}", path.display());
+                return Outcome::UsageOrIo;
+            }
+        },
+        None => None,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return Outcome::UsageOrIo;
+        }
+    };
+    // A JWKS URL that cannot be fetched is an I/O error here, not a verdict
+    // on the token.
+    if matches!(validator.config().keys, KeySource::Url(_))
+        && let Err(error) = runtime.block_on(validator.refresh_keys())
+    {
+        eprintln!("error: {error}");
+        return Outcome::UsageOrIo;
+    }
+    let result = runtime.block_on(validator.validate(&token));
+
+    let mut report = report(&token, &result);
+    if let (Some((policy, _)), Some(tool)) = (&policy, &args.tool) {
+        report.decision = Some(decide(policy, tool, result.as_ref().ok()));
+    }
+    let file = policy.as_ref().map(|(_, file)| file.as_str());
+    match args.format {
+        TokenFormat::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("error: cannot write JSON: {error}");
+                return Outcome::UsageOrIo;
+            }
+        },
+        TokenFormat::Human => print!("{}", human(&report, &result, validator.now(), file)),
+    }
+    if result.is_ok() {
+        Outcome::Ok
+    } else {
+        // Exit 1, the code `check` uses for a policy with errors.
+        Outcome::PolicyErrors
+    }
+}
+
+/// The token from the argument, or standard input for `-` (surrounding
+/// whitespace dropped: `echo` adds a newline).
+fn read_token(argument: &str) -> Option<String> {
+    if argument != "-" {
+        return Some(argument.to_owned());
+    }
+    let mut text = String::new();
+    match std::io::stdin().read_to_string(&mut text) {
+        Ok(_) => Some(text.trim().to_owned()),
+        Err(error) => {
+            eprintln!("error: cannot read the token from standard input: {error}");
+            None
+        }
+    }
+}
+
+fn config(args: &VerifyArgs) -> ValidatorConfig {
+    let keys = if args.jwks.starts_with("https://") || args.jwks.starts_with("http://") {
+        KeySource::Url(args.jwks.clone())
+    } else {
+        KeySource::File(PathBuf::from(&args.jwks))
+    };
+    let mut config = ValidatorConfig::new(String::new(), args.audience.clone(), keys);
+    config.issuers.clone_from(&args.issuers);
+    if !args.algorithms.is_empty() {
+        config.algorithms.clone_from(&args.algorithms);
+    }
+    config.leeway = Duration::from_secs(args.leeway);
+    config.require_at_jwt = args.require_at_jwt;
+    if !args.scope_claims.is_empty() {
+        config.scope_claims.clone_from(&args.scope_claims);
+    }
+    config.max_token_bytes = args.max_token_bytes;
+    if let Some(now) = args.now {
+        config.clock = Arc::new(ManualClock::new(now));
+    }
+    config
+}
+
+fn report(token: &str, result: &Result<Principal, Rejection>) -> Report {
+    // Display only: a rejected token's claims are what it states, untrusted.
+    let decoded = mcp_policy_token::jws::decode_unverified(token);
+    let header = decoded.as_ref().map(|(header, _)| header.clone());
+    match result {
+        Ok(principal) => Report {
+            valid: true,
+            reason: None,
+            message: "the token is valid".to_owned(),
+            subject: Some(principal.subject.clone()),
+            client_id: principal.client_id.clone(),
+            scopes: principal.scopes.clone(),
+            header,
+            claims: Some(principal.claims.clone()),
+            decision: None,
+        },
+        Err(rejection) => Report {
+            valid: false,
+            reason: Some(rejection.as_str()),
+            message: rejection.description().to_owned(),
+            subject: None,
+            client_id: None,
+            scopes: Vec::new(),
+            header,
+            claims: decoded.map(|(_, claims)| claims),
+            decision: None,
+        },
+    }
+}
+
+fn decide(policy: &Evaluator, tool: &str, principal: Option<&Principal>) -> JsonDecision {
+    let request = Request::CallTool(tool);
+    let Some(principal) = principal else {
+        return JsonDecision {
+            effect: "deny",
+            method: request.kind().method(),
+            name: tool.to_owned(),
+            basis: "token_rejected",
+            rule: None,
+            policy_scopes: Vec::new(),
+            missing_scopes: Vec::new(),
+        };
+    };
+    let scopes = policy.scope_set(principal.scopes.iter().map(String::as_str));
+    let catalog = policy.table().scopes();
+    let explanation = policy.explain(request, &scopes);
+    JsonDecision {
+        effect: if explanation.allowed() {
+            "allow"
+        } else {
+            "deny"
+        },
+        method: request.kind().method(),
+        name: tool.to_owned(),
+        basis: if explanation.rule.is_some() {
+            "rule"
+        } else {
+            "default"
+        },
+        rule: explanation.rule.map(|rule| JsonRule {
+            text: rule.text.clone(),
+            line: rule.line,
+        }),
+        policy_scopes: scopes
+            .iter()
+            .map(|id| catalog.name(id).to_owned())
+            .collect(),
+        missing_scopes: explanation
+            .missing_scopes()
+            .unwrap_or_default()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    }
+}
+
+fn human(
+    report: &Report,
+    result: &Result<Principal, Rejection>,
+    now: i64,
+    policy_file: Option<&str>,
+) -> String {
+    let mut text = String::new();
+    match result {
+        Ok(principal) => {
+            let key = principal
+                .key_id
+                .as_deref()
+                .map(|kid| format!(", key `{kid}`"))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "valid: the token verifies ({}{key})\n",
+                principal.algorithm
+            ));
+            text.push_str(&format!("  subject:   {}\n", principal.subject));
+            if let Some(client) = &principal.client_id {
+                text.push_str(&format!("  client id: {client}\n"));
+            }
+            text.push_str(&format!("  issuer:    {}\n", principal.issuer));
+            text.push_str(&format!(
+                "  expires:   {} (in {} s)\n",
+                principal.expires_at,
+                principal.expires_at.saturating_sub(now)
+            ));
+            let scopes = if principal.scopes.is_empty() {
+                "(none)".to_owned()
+            } else {
+                principal.scopes.join(" ")
+            };
+            text.push_str(&format!("  scopes:    {scopes}\n"));
+        }
+        Err(rejection) => {
+            text.push_str(&format!(
+                "rejected[{}]: {}\n",
+                rejection.as_str(),
+                rejection.description()
+            ));
+            if let Some(detail) = time_detail(*rejection, report.claims.as_ref(), now) {
+                text.push_str(&format!("  {detail}\n"));
+            }
+            text.push_str("  scopes:    (none: a rejected token grants nothing)\n");
+        }
+    }
+    if let Some(header) = &report.header {
+        text.push_str(&format!("  header:    {}\n", Value::Object(sorted(header))));
+    }
+    if let Some(claims) = &report.claims {
+        text.push_str(if result.is_ok() {
+            "  claims:\n"
+        } else {
+            "  claims (as the token states them, not verified):\n"
+        });
+        for (name, value) in sorted(claims) {
+            text.push_str(&format!("    {name}: {value}\n"));
+        }
+    }
+    if let Some(decision) = &report.decision {
+        text.push_str(&format!(
+            "  decision:  {} {} `{}`\n",
+            decision.effect, decision.method, decision.name
+        ));
+        match (&decision.rule, decision.basis) {
+            (_, "token_rejected") => {
+                text.push_str("    the token is rejected: the policy is not consulted\n");
+            }
+            (Some(rule), _) => text.push_str(&format!(
+                "    decided by:     {} ({}:{})\n",
+                rule.text,
+                policy_file.unwrap_or("policy"),
+                rule.line
+            )),
+            (None, _) => text.push_str("    decided by:     the default: no rule matches\n"),
+        }
+        if decision.basis != "token_rejected" {
+            let seen = if decision.policy_scopes.is_empty() {
+                "(none the policy declares)".to_owned()
+            } else {
+                decision.policy_scopes.join(" ")
+            };
+            text.push_str(&format!("    policy scopes:  {seen}\n"));
+        }
+        if !decision.missing_scopes.is_empty() {
+            text.push_str(&format!(
+                "    missing scopes: {}\n",
+                decision.missing_scopes.join(" ")
+            ));
+        }
+    }
+    text
+}
+
+/// How far outside its time window an expired or early token is.
+fn time_detail(
+    rejection: Rejection,
+    claims: Option<&Map<String, Value>>,
+    now: i64,
+) -> Option<String> {
+    let claim = |name: &str| claims?.get(name)?.as_i64();
+    match rejection {
+        Rejection::Expired => {
+            let exp = claim("exp")?;
+            Some(format!(
+                "exp {exp} is {} s before now ({now})",
+                now.saturating_sub(exp)
+            ))
+        }
+        Rejection::NotYetValid => {
+            let nbf = claim("nbf")?;
+            Some(format!(
+                "nbf {nbf} is {} s after now ({now})",
+                nbf.saturating_sub(now)
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// A map with its keys in order, whatever serde_json's features.
+fn sorted(map: &Map<String, Value>) -> Map<String, Value> {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries
+        .into_iter()
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
+}

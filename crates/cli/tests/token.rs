@@ -1,0 +1,361 @@
+//! `mcp-policy token verify`: exit codes, the JSON shape, and the human
+//! output, on tokens signed with the test RSA key of crates/token/tests/keys
+//! (`rsa-1.pem`), at a fixed `--now`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+
+const ISS: &str = "https://auth.example.com";
+const AUD: &str = "https://mcp.example.com";
+/// The tokens' `iat` is a minute earlier, their `exp` an hour later.
+const NOW: &str = "1700000000";
+
+// Generated with crates/token/tests/common (`TestKey::token`): RS256,
+// kid `rsa-1`, typ `at+jwt`, sub `user-1`, client_id `app-7`.
+/// The public JWKS of `rsa-1.pem`.
+const JWKS: &str = r#"{"keys":[{"e":"AQAB","kid":"rsa-1","kty":"RSA","n":"yHXpMK49yIFIAgx9hi0CQy0t92o4QbmCxMo6a0uCWoe_u-IwcvXNRWjetz6sXnDMKlbZJPGDRqhEILgd_HYdv7cYvs0VwYlV56o1ORhTbyWMV9OLSym4s7Xm6VarnChBHJgvRdbek-3lnToczoE4u1ENea7M9h04Ri737p6mq9h8bBOjfvGA2b1k4MuS9rWAuL1WUi5H_QcXYTbGLAm1BDOZ-FTrxJXZ31Hg7EvmSsrSQ9WkZy7XNFUm8O0Cm303FrpMzc0WqSgDklLOZdIMqUHxfL5tI-pnFGqcLybikD1Z8uHrXR8-vw7saJuQrRrth16mTB-vpRHFiW7ficfrVw","use":"sig"}]}"#;
+/// scope: "mcp:read github:repos".
+const VALID: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6InJzYS0xIiwidHlwIjoiYXQrand0In0.eyJhdWQiOiJodHRwczovL21jcC5leG\
+FtcGxlLmNvbSIsImNsaWVudF9pZCI6ImFwcC03IiwiZXhwIjoxNzAwMDAzNjAwLCJpYXQiOjE2OTk5OTk5NDAsImlz\
+cyI6Imh0dHBzOi8vYXV0aC5leGFtcGxlLmNvbSIsInNjb3BlIjoibWNwOnJlYWQgZ2l0aHViOnJlcG9zIiwic3ViIj\
+oidXNlci0xIn0.PMtpuOxozWoMphAg0GEzKrBPd9573UqbzNWz7INRj6JwiG95g9BcXyxTHqaQ3zi1BKK_Xh93WMjY\
+NmRYJjqjDBnRTb8otcMSn-prZ1hG49Kxh7lNKy20meJKT_OzPJLM-tAzOakx4qf2UMXzju35JCR6dVT0OZux3jxRPr\
+FJN6vLZ-gIO70JpUeZo0OfoEaAvEy7-ISrgI_YPAVLDTV_AbEWpj5KhUXhU5rY8D85bRUD8ly34JF09nMGZFTSYWgJ\
+KVZV-bq0ECMoWbKFsrdeTmY0hynGqM79xE_Xu4Vk_rTMXHm7CNAXOGV-JEt5hMRl_Pgq5N4I41c5rNTyqLy3Jg";
+/// scp: ["mcp:read", "github:issues", "offline_access"].
+const SCP: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6InJzYS0xIiwidHlwIjoiYXQrand0In0.eyJhdWQiOiJodHRwczovL21jcC5leG\
+FtcGxlLmNvbSIsImNsaWVudF9pZCI6ImFwcC03IiwiZXhwIjoxNzAwMDAzNjAwLCJpYXQiOjE2OTk5OTk5NDAsImlz\
+cyI6Imh0dHBzOi8vYXV0aC5leGFtcGxlLmNvbSIsInNjcCI6WyJtY3A6cmVhZCIsImdpdGh1Yjppc3N1ZXMiLCJvZm\
+ZsaW5lX2FjY2VzcyJdLCJzdWIiOiJ1c2VyLTEifQ.eWn98IUhlMjV3QSeAyoJOxc6Y8dQv3WFyOA9108b2gXEsAI_m\
+oTSWlPQgrLFa7DVpw1Qqab3nObH4c0gVlYj6B3HgcX08PyyM_GR8UxSPfQH5a7V5l3jIxCyXf4l4pkpHyG2_6dJo1Z\
+1Gd_EOb5HGBAkhg5Zp9wzHVi5WlOYzDX3Jl71GnG4gFoIXIbXn-ha7ogDSliY97IoJv1XaC88BvE7crIgYpyHZs4j1\
+Vuh52sYBI3GI3oDpunIyZPnH2aCnXS9W7PyLgRrVdVfq4YU27pnm_3WyydJRNpVcYGuHfcwfKOiMnl9Rv42qz9O9gj\
+-RqpvA_6s8t6Dp7HfM4oYGA";
+/// VALID's payload under `{"alg":"none","typ":"at+jwt"}`, unsigned.
+const NONE: &str = "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.eyJhdWQiOiJodHRwczovL21jcC5leGFtcGxlLmNvbSIsImNsaW\
+VudF9pZCI6ImFwcC03IiwiZXhwIjoxNzAwMDAzNjAwLCJpYXQiOjE2OTk5OTk5NDAsImlzcyI6Imh0dHBzOi8vYXV0\
+aC5leGFtcGxlLmNvbSIsInNjb3BlIjoibWNwOnJlYWQgZ2l0aHViOnJlcG9zIiwic3ViIjoidXNlci0xIn0.";
+
+/// The JWKS in a directory of its own (tests run in parallel).
+fn jwks_file(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-policy-token-cli-{}-{name}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("jwks.json");
+    std::fs::write(&path, JWKS).unwrap();
+    path
+}
+
+/// `token verify TOKEN --jwks JWKS --issuer ISS --audience AUD --now NOW`,
+/// `options` replacing those defaults or adding to them.
+fn verify(token: &str, jwks: &str, options: &[&str]) -> std::process::Output {
+    let mut args = vec!["token", "verify", token];
+    for (name, default) in [
+        ("--jwks", jwks),
+        ("--issuer", ISS),
+        ("--audience", AUD),
+        ("--now", NOW),
+    ] {
+        if !options.contains(&name) {
+            args.extend([name, default]);
+        }
+    }
+    args.extend_from_slice(options);
+    mcp_policy(&args)
+}
+
+#[test]
+fn a_valid_token_exits_0_with_its_scopes_and_claims() {
+    let jwks = jwks_file("valid");
+    let output = verify(VALID, jwks.to_str().unwrap(), &["--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["reason"], serde_json::Value::Null);
+    assert_eq!(report["subject"], "user-1");
+    assert_eq!(report["client_id"], "app-7");
+    assert_eq!(
+        report["scopes"],
+        serde_json::json!(["mcp:read", "github:repos"])
+    );
+    assert_eq!(report["claims"]["iss"], ISS);
+    assert_eq!(report["header"]["kid"], "rsa-1");
+    assert!(report.get("decision").is_none());
+}
+
+#[test]
+fn rejections_exit_1_with_the_reason_code() {
+    let jwks = jwks_file("rejections");
+    let jwks = jwks.to_str().unwrap();
+    let mut tampered = VALID.to_owned();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'Q' } else { 'A' });
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        (VALID, vec!["--now", "1700003660"], "expired"),
+        (VALID, vec!["--now", "1700003659"], ""),
+        (
+            VALID,
+            vec!["--now", "1700003601", "--leeway", "0"],
+            "expired",
+        ),
+        (
+            VALID,
+            vec!["--audience", "https://other.example.com"],
+            "wrong_audience",
+        ),
+        (
+            VALID,
+            vec!["--issuer", "https://evil.example.com"],
+            "wrong_issuer",
+        ),
+        (
+            VALID,
+            vec!["--algorithms", "ES256,EdDSA"],
+            "alg_not_allowed",
+        ),
+        (VALID, vec!["--max-token-bytes", "100"], "too_large"),
+        (NONE, vec![], "alg_not_allowed"),
+        (&tampered, vec![], "bad_signature"),
+        ("not.a.token", vec![], "malformed"),
+    ];
+    for (token, extra, reason) in cases {
+        let mut args = vec!["--format", "json"];
+        args.extend(extra.iter().copied());
+        let output = verify(token, jwks, &args);
+        let report = json(&output);
+        if reason.is_empty() {
+            assert_eq!(output.status.code(), Some(0), "{extra:?}: {report}");
+            continue;
+        }
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{extra:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(report["valid"], false);
+        assert_eq!(report["reason"], reason, "{extra:?}");
+        assert_eq!(report["scopes"], serde_json::json!([]));
+    }
+}
+
+#[test]
+fn the_token_can_come_from_stdin() {
+    let jwks = jwks_file("stdin");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-policy"))
+        .args([
+            "token",
+            "verify",
+            "-",
+            "--jwks",
+            jwks.to_str().unwrap(),
+            "--issuer",
+            ISS,
+            "--audience",
+            AUD,
+            "--now",
+            NOW,
+            "--format",
+            "json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{VALID}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json(&output)["valid"], true);
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let jwks = jwks_file("usage");
+    let jwks = jwks.to_str().unwrap();
+    for (args, message) in [
+        (vec!["--jwks", "/nonexistent/jwks.json"], "cannot read JWKS"),
+        (vec!["--jwks", jwks, "--algorithms", "none"], "none"),
+        (
+            vec!["--jwks", jwks, "--algorithms", "HS256"],
+            "no shared secret",
+        ),
+        (
+            vec!["--jwks", "http://auth.example.com/jwks"],
+            "must be https",
+        ),
+        (
+            vec!["--jwks", jwks, "--policy", "examples/github.mcppolicy"],
+            "--tool",
+        ),
+        (
+            vec![
+                "--jwks",
+                jwks,
+                "--policy",
+                "/nonexistent.mcppolicy",
+                "--tool",
+                "x",
+            ],
+            "cannot read",
+        ),
+    ] {
+        let mut full = vec!["token", "verify", VALID, "--issuer", ISS, "--audience", AUD];
+        full.extend(args.iter().copied());
+        let output = mcp_policy(&full);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&output).contains(message),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    let output = mcp_policy(&["token", "verify", VALID, "--issuer", ISS, "--audience", AUD]);
+    assert_eq!(output.status.code(), Some(2), "--jwks is required");
+}
+
+#[test]
+fn with_a_policy_the_decision_joins_the_report() {
+    let jwks = jwks_file("policy");
+    let jwks = jwks.to_str().unwrap();
+    let policy = ["--policy", "examples/github.mcppolicy", "--format", "json"];
+    let decide = |token: &str, tool: &str, now: &str| {
+        let mut args = policy.to_vec();
+        args.extend(["--tool", tool, "--now", now]);
+        let output = mcp_policy(
+            &[
+                &[
+                    "token",
+                    "verify",
+                    token,
+                    "--jwks",
+                    jwks,
+                    "--issuer",
+                    ISS,
+                    "--audience",
+                    AUD,
+                ][..],
+                &args[..],
+            ]
+            .concat(),
+        );
+        (output.status.code(), json(&output)["decision"].clone())
+    };
+    let (code, decision) = decide(VALID, "search_repos", NOW);
+    assert_eq!(code, Some(0));
+    assert_eq!(decision["effect"], "allow");
+    assert_eq!(decision["basis"], "rule");
+    assert_eq!(
+        decision["policy_scopes"],
+        serde_json::json!(["mcp:read", "github:repos"])
+    );
+
+    // Valid token, denied call: still exit 0 (the token is valid).
+    let (code, decision) = decide(SCP, "delete_repo", NOW);
+    assert_eq!(code, Some(0));
+    assert_eq!(decision["effect"], "deny");
+    assert_eq!(decision["missing_scopes"], serde_json::json!(["mcp:admin"]));
+    // `scp` arrays reach the policy too.
+    let (_, decision) = decide(SCP, "close_issue", NOW);
+    assert_eq!(decision["effect"], "deny");
+    assert_eq!(decision["missing_scopes"], serde_json::json!(["mcp:write"]));
+    let (_, decision) = decide(SCP, "list_issues", NOW);
+    assert_eq!(decision["effect"], "allow");
+
+    let (code, decision) = decide(VALID, "search_repos", "1800000000");
+    assert_eq!(code, Some(1));
+    assert_eq!(decision["effect"], "deny");
+    assert_eq!(decision["basis"], "token_rejected");
+}
+
+#[test]
+fn human_output_for_an_accepted_and_a_rejected_token() {
+    let jwks = jwks_file("human");
+    let jwks = jwks.to_str().unwrap();
+    let policy = [
+        "--policy",
+        "examples/github.mcppolicy",
+        "--tool",
+        "search_repos",
+    ];
+    let accepted = verify(VALID, jwks, &policy);
+    assert_eq!(accepted.status.code(), Some(0));
+    insta::assert_snapshot!("token_verify_accepted", stdout(&accepted));
+    let rejected = verify(
+        VALID,
+        jwks,
+        &[&policy[..], &["--now", "1700007200"]].concat(),
+    );
+    assert_eq!(rejected.status.code(), Some(1));
+    insta::assert_snapshot!("token_verify_rejected", stdout(&rejected));
+}
+
+/// A one-file HTTP server on 127.0.0.1 that counts requests.
+fn serve_jwks() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = Vec::new();
+            let mut buffer = [0; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
+            counted.fetch_add(1, Ordering::SeqCst);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{JWKS}",
+                JWKS.len()
+            );
+        }
+    });
+    (url, requests)
+}
+
+#[test]
+fn a_jwks_url_is_fetched() {
+    let (url, requests) = serve_jwks();
+    let output = verify(VALID, &url, &["--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json(&output)["valid"], true);
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+
+    // Nothing listening: an I/O error, not a verdict.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/jwks.json", closed.local_addr().unwrap());
+    drop(closed);
+    let output = verify(VALID, &url, &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("cannot fetch"),
+        "{}",
+        stderr(&output)
+    );
+}
