@@ -1,0 +1,120 @@
+//! What the layer is told: who issues tokens, how denials are answered,
+//! what it accepts.
+
+use std::fmt;
+
+/// Whether decisions are enforced or only logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Denials are answered; list responses are filtered.
+    #[default]
+    Enforce,
+    /// Every decision is made and logged, and every request is let through
+    /// unchanged (lists unfiltered). Authentication, the `Origin`/`Host`
+    /// checks and the body limit stay enforced: a dry run is about the
+    /// policy, not about turning authentication off.
+    DryRun,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::DryRun => "dry_run",
+        }
+    }
+}
+
+/// How a request that more scopes would allow is answered. A request no
+/// scope can allow (a deny rule or the default) is always answered as
+/// [`Denial::AsUnknown`]: a step-up challenge for it would be a lie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Denial {
+    /// HTTP 403 with `WWW-Authenticate: Bearer error="insufficient_scope"`
+    /// naming the scopes to ask for (MCP step-up authorization).
+    #[default]
+    StepUp,
+    /// HTTP 200 with the JSON-RPC answer: for `tools/call` a result with
+    /// `isError: true` and a text naming the missing scopes; for
+    /// `resources/read` and `prompts/get` (whose results have no error
+    /// flag) a JSON-RPC error [`crate::INSUFFICIENT_SCOPE_CODE`] with the
+    /// missing scopes in `data`.
+    ToolError,
+    /// The answer for a tool, resource or prompt that does not exist:
+    /// reveals nothing.
+    AsUnknown,
+}
+
+/// The layer's configuration. [`HttpConfig::new`] sets the defaults.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// The authorization servers' issuer URLs, for the protected resource
+    /// metadata (RFC 9728 `authorization_servers`).
+    pub authorization_servers: Vec<String>,
+    /// `resource_name` in the metadata. Default: the policy's name, if any.
+    pub resource_name: Option<String>,
+    /// The scopes a client is asked for first (the 401 challenge's `scope`,
+    /// and the head of `scopes_supported`). Default (`None`): the policy's
+    /// `read`-level scopes.
+    pub baseline_scopes: Option<Vec<String>>,
+    pub denial: Denial,
+    pub mode: Mode,
+    /// Request bodies beyond this are answered 413 unread. Default: 1 MiB.
+    pub max_body_bytes: usize,
+    /// A JSON list response (or one SSE event) beyond this is not filtered
+    /// but refused (502). Default: 16 MiB.
+    pub max_response_bytes: usize,
+    /// Accepted `Origin` values (`scheme://host[:port]`, compared without
+    /// case). Default (`None`): the resource's own origin and loopback
+    /// origins (`localhost`, `127.0.0.1`, `[::1]`, any port). Requests
+    /// without `Origin` (not from a browser) pass.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Accepted `Host` values (`host` for any port, or `host:port`).
+    /// Default (`None`): the resource's host and loopback hosts. A request
+    /// without a host is refused.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// How many verified tokens the cache keeps. Default: 10 000.
+    pub token_cache_capacity: usize,
+}
+
+impl HttpConfig {
+    pub fn new<S: Into<String>>(authorization_servers: impl IntoIterator<Item = S>) -> HttpConfig {
+        HttpConfig {
+            authorization_servers: authorization_servers.into_iter().map(Into::into).collect(),
+            resource_name: None,
+            baseline_scopes: None,
+            denial: Denial::default(),
+            mode: Mode::default(),
+            max_body_bytes: 1024 * 1024,
+            max_response_bytes: 16 * 1024 * 1024,
+            allowed_origins: None,
+            allowed_hosts: None,
+            token_cache_capacity: 10_000,
+        }
+    }
+}
+
+/// Why a layer could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupError {
+    /// The validator's audience (this server's resource URI) is not an
+    /// absolute URI without query and fragment.
+    InvalidResource(String),
+    NoAuthorizationServer,
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::InvalidResource(uri) => write!(
+                f,
+                "resource URI `{uri}` must be absolute (scheme and host) without query or fragment"
+            ),
+            SetupError::NoAuthorizationServer => {
+                f.write_str("no authorization server is configured")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SetupError {}

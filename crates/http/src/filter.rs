@@ -1,0 +1,259 @@
+//! Filtering `tools/list`, `resources/list` and `prompts/list` answers to
+//! what the caller may use, in JSON bodies and in SSE streams. Resource
+//! templates (`resources/templates/list`) are not filtered: a template
+//! names no resource the policy could decide.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use mcp_policy_evaluator::{Request, ScopeSet, TargetKind};
+use serde_json::Value;
+
+use crate::{BoxError, LoadedPolicy, ResponseBody};
+
+/// The list requests of one HTTP request, and what to decide them with.
+#[derive(Debug)]
+pub(crate) struct ListFilter {
+    pub policy: Arc<LoadedPolicy>,
+    pub scopes: ScopeSet,
+    pub lists: Vec<(Value, TargetKind)>,
+    pub dry_run: bool,
+    pub subject: String,
+}
+
+/// The list method, the result's array, and the field the policy decides.
+fn entries(kind: TargetKind) -> (&'static str, &'static str, &'static str) {
+    match kind {
+        TargetKind::Tool => ("tools/list", "tools", "name"),
+        TargetKind::Resource => ("resources/list", "resources", "uri"),
+        TargetKind::Prompt => ("prompts/list", "prompts", "name"),
+    }
+}
+
+impl ListFilter {
+    /// Filters `message` when it answers one of the list requests; `true`
+    /// when it did.
+    pub fn filter_message(&self, message: &mut Value) -> bool {
+        let Some(object) = message.as_object_mut() else {
+            return false;
+        };
+        let Some(kind) = object.get("id").and_then(|id| {
+            self.lists
+                .iter()
+                .find(|(list_id, _)| list_id == id)
+                .map(|(_, kind)| *kind)
+        }) else {
+            return false;
+        };
+        let (method, array, field) = entries(kind);
+        let Some(items) = object
+            .get_mut("result")
+            .and_then(|result| result.get_mut(array))
+            .and_then(Value::as_array_mut)
+        else {
+            return false;
+        };
+        let evaluator = self.policy.evaluator();
+        let before = items.len();
+        let mut hidden: Vec<String> = Vec::new();
+        items.retain(|item| {
+            // An entry without a name is dropped: fail closed.
+            let keep = item
+                .get(field)
+                .and_then(Value::as_str)
+                .is_some_and(|name| evaluator.is_allowed(Request::new(kind, name), &self.scopes));
+            if !keep {
+                let name = item.get(field).and_then(Value::as_str).unwrap_or("");
+                hidden.push(name.to_owned());
+            }
+            keep || self.dry_run
+        });
+        tracing::info!(
+            target: "mcp_policy::decision",
+            subject = %self.subject,
+            method,
+            listed = before,
+            hidden = %hidden.join(" "),
+            dry_run = self.dry_run,
+            "list filtered"
+        );
+        true
+    }
+
+    /// A JSON body: one response or a batch. `None` when it is not JSON
+    /// (refused by the caller: fail closed).
+    pub fn filter_json(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let mut body: Value = serde_json::from_slice(bytes).ok()?;
+        match &mut body {
+            Value::Array(messages) => {
+                for message in messages {
+                    self.filter_message(message);
+                }
+            }
+            message => {
+                self.filter_message(message);
+            }
+        }
+        serde_json::to_vec(&body).ok()
+    }
+
+    /// One SSE event's lines (without terminators): rewritten when its
+    /// `data` is a list answer, else as they came.
+    fn filter_event(&self, lines: &[Vec<u8>]) -> Vec<u8> {
+        let mut data: Vec<&[u8]> = Vec::new();
+        for line in lines {
+            if let Some(value) = data_value(line) {
+                data.push(value);
+            }
+        }
+        let joined = data.join(&b'\n');
+        let rewritten = serde_json::from_slice::<Value>(&joined)
+            .ok()
+            .and_then(|mut message| {
+                if self.filter_message(&mut message) {
+                    serde_json::to_vec(&message).ok()
+                } else {
+                    None
+                }
+            });
+        let mut out = Vec::new();
+        for line in lines {
+            // A rewritten event keeps every field but its `data` lines.
+            if rewritten.is_none() || data_value(line).is_none() {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+            }
+        }
+        if let Some(json) = rewritten {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(&json);
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+        out
+    }
+}
+
+/// The value of a `data` field line, without the one optional space.
+fn data_value(line: &[u8]) -> Option<&[u8]> {
+    if line == b"data" {
+        return Some(b"");
+    }
+    let value = line.strip_prefix(b"data:")?;
+    Some(value.strip_prefix(b" ").unwrap_or(value))
+}
+
+/// A `text/event-stream` body whose list answers are filtered, event by
+/// event, as they pass. An event still incomplete when the stream ends is
+/// dropped (an SSE client discards it too); an event longer than the limit
+/// ends the stream with an error.
+pub(crate) struct SseFilter {
+    inner: ResponseBody,
+    filter: ListFilter,
+    line: Vec<u8>,
+    event: Vec<Vec<u8>>,
+    event_bytes: usize,
+    limit: usize,
+    out: VecDeque<Bytes>,
+    done: bool,
+}
+
+impl std::fmt::Debug for SseFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseFilter").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct EventTooLarge;
+
+impl std::fmt::Display for EventTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an SSE event is longer than the response limit")
+    }
+}
+
+impl std::error::Error for EventTooLarge {}
+
+impl SseFilter {
+    pub fn new(inner: ResponseBody, filter: ListFilter, limit: usize) -> SseFilter {
+        SseFilter {
+            inner,
+            filter,
+            line: Vec::new(),
+            event: Vec::new(),
+            event_bytes: 0,
+            limit,
+            out: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    fn feed(&mut self, mut chunk: &[u8]) -> Result<(), BoxError> {
+        while let Some(end) = chunk.iter().position(|b| *b == b'\n') {
+            let (head, rest) = chunk.split_at(end);
+            self.line.extend_from_slice(head);
+            chunk = rest.get(1..).unwrap_or_default();
+            let mut line = std::mem::take(&mut self.line);
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            if line.is_empty() {
+                let event = std::mem::take(&mut self.event);
+                self.event_bytes = 0;
+                self.out
+                    .push_back(Bytes::from(self.filter.filter_event(&event)));
+            } else {
+                self.event_bytes += line.len();
+                self.event.push(line);
+            }
+        }
+        self.line.extend_from_slice(chunk);
+        if self.event_bytes + self.line.len() > self.limit {
+            return Err(Box::new(EventTooLarge));
+        }
+        Ok(())
+    }
+}
+
+impl Body for SseFilter {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(bytes) = this.out.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(bytes))));
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => this.done = true,
+                Poll::Ready(Some(Err(error))) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(error)));
+                }
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        if let Err(error) = this.feed(&data) {
+                            this.done = true;
+                            this.out.clear();
+                            return Poll::Ready(Some(Err(error)));
+                        }
+                    }
+                    Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                },
+            }
+        }
+    }
+}
