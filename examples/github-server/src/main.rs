@@ -1,0 +1,245 @@
+//! A GitHub-style MCP server on rmcp's streamable HTTP transport, guarded by
+//! mcp-policy's `PolicyLayer` and `examples/github.mcppolicy`. See
+//! `examples/github-server/README.md` for a walkthrough with curl.
+
+mod server;
+mod token;
+
+use std::error::Error;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mcp_policy_evaluator::Evaluator;
+use mcp_policy_http::{Denial, HttpConfig, Mode, PolicyLayer};
+use mcp_policy_token::{KeySource, Validator, ValidatorConfig};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+
+use server::{GithubServer, Store};
+
+/// The issuer the server and `mint-dev-token` agree on by default. Only a
+/// name: nothing is served there.
+const DEFAULT_ISSUER: &str = "https://auth.example.com";
+const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// The resource URI of a server on the default address.
+const DEFAULT_AUDIENCE: &str = "http://127.0.0.1:8080/mcp";
+
+const DEMO_KEY_WARNING: &str = "WARNING: mint-dev-token signs with the DEMO key in \
+examples/github-server/dev-keys/. That key is PUBLIC (committed to the repository): \
+anyone can mint any token for a server that trusts dev-keys/jwks.json. For this demo \
+only; never trust it anywhere else.";
+
+/// A demo GitHub-style MCP server (streamable HTTP at /mcp), every request
+/// authorized by mcp-policy. In-memory data; nothing touches GitHub.
+#[derive(Debug, Parser)]
+#[command(
+    name = "github-mcp-example",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = DEMO_KEY_WARNING
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Serve,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print an RS256 access token signed with the PUBLIC DEMO key
+    /// (dev-keys/demo-rsa.pem). For the walkthrough only.
+    #[command(after_help = DEMO_KEY_WARNING)]
+    MintDevToken(Mint),
+}
+
+#[derive(Debug, Args)]
+struct Serve {
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, env = "GITHUB_MCP_BIND", default_value = DEFAULT_BIND)]
+    bind: SocketAddr,
+    /// The accepted token issuer (`iss`).
+    #[arg(long, env = "GITHUB_MCP_ISSUER", default_value = DEFAULT_ISSUER)]
+    issuer: String,
+    /// This server's resource URI: the tokens' `aud` and the metadata's
+    /// `resource`. Default: http://<bound address>/mcp.
+    #[arg(long, env = "GITHUB_MCP_AUDIENCE")]
+    audience: Option<String>,
+    /// The issuer's keys: a JWKS file, or an http(s) URL. For the demo:
+    /// examples/github-server/dev-keys/jwks.json (the PUBLIC demo key).
+    #[arg(long, env = "GITHUB_MCP_JWKS", value_name = "FILE_OR_URL")]
+    jwks: Option<String>,
+    /// The policy (source or compiled).
+    #[arg(
+        long,
+        env = "GITHUB_MCP_POLICY",
+        default_value = "examples/github.mcppolicy"
+    )]
+    policy: PathBuf,
+    /// The authorization server named in the protected resource metadata.
+    /// Default: the issuer.
+    #[arg(long, env = "GITHUB_MCP_AUTHORIZATION_SERVER")]
+    authorization_server: Option<String>,
+    /// How a call that more scopes would allow is answered.
+    #[arg(long, env = "GITHUB_MCP_DENIAL", value_enum, default_value_t = DenialArg::StepUp)]
+    denial: DenialArg,
+    /// Decide and log every request, but let everything through (lists
+    /// unfiltered). Authentication stays enforced.
+    #[arg(long, env = "GITHUB_MCP_DRY_RUN")]
+    dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DenialArg {
+    /// 403 with a `WWW-Authenticate: Bearer error="insufficient_scope"` challenge.
+    StepUp,
+    /// 200 with a tool result `isError: true` naming the missing scopes.
+    ToolError,
+    /// The answer for a tool that does not exist.
+    AsUnknown,
+}
+
+impl From<DenialArg> for Denial {
+    fn from(denial: DenialArg) -> Denial {
+        match denial {
+            DenialArg::StepUp => Denial::StepUp,
+            DenialArg::ToolError => Denial::ToolError,
+            DenialArg::AsUnknown => Denial::AsUnknown,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct Mint {
+    /// Space-separated scopes, e.g. "mcp:read github:repos".
+    #[arg(long)]
+    scopes: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ttl: u64,
+    /// `iss`; the server's default.
+    #[arg(long, env = "GITHUB_MCP_ISSUER", default_value = DEFAULT_ISSUER)]
+    issuer: String,
+    /// `aud`; the resource URI of a server on the default address.
+    #[arg(long, env = "GITHUB_MCP_AUDIENCE", default_value = DEFAULT_AUDIENCE)]
+    audience: String,
+    /// `sub`: who the tools see as the caller.
+    #[arg(long, default_value = "demo-user")]
+    subject: String,
+    /// `client_id`.
+    #[arg(long, default_value = "demo-cli")]
+    client_id: String,
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::MintDevToken(mint)) => {
+            let token = token::mint(&token::Claims {
+                issuer: mint.issuer,
+                audience: mint.audience,
+                subject: mint.subject,
+                client_id: mint.client_id,
+                scopes: mint.scopes,
+                ttl_seconds: mint.ttl,
+            })?;
+            println!("{token}");
+            Ok(())
+        }
+        None => {
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_target(true)
+                .init();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve(cli.serve))
+        }
+    }
+}
+
+async fn serve(args: Serve) -> Result<(), Box<dyn Error>> {
+    let Some(jwks) = args.jwks else {
+        return Err("--jwks FILE_OR_URL is required (for the demo: \
+             --jwks examples/github-server/dev-keys/jwks.json)"
+            .into());
+    };
+    let keys = if jwks.starts_with("http://") || jwks.starts_with("https://") {
+        KeySource::Url(jwks)
+    } else {
+        KeySource::File(jwks.into())
+    };
+    let policy = Evaluator::from_path(&args.policy)
+        .map_err(|e| format!("policy {}: {e}", args.policy.display()))?;
+
+    // Bind first, so that `--bind 127.0.0.1:0` still gets the right
+    // default resource URI.
+    let listener = tokio::net::TcpListener::bind(args.bind).await?;
+    let address = listener.local_addr()?;
+    let audience = args
+        .audience
+        .unwrap_or_else(|| format!("http://{address}/mcp"));
+
+    let validator = Validator::new(ValidatorConfig::new(&args.issuer, &audience, keys))?;
+    let mut config = HttpConfig::new([args.authorization_server.unwrap_or(args.issuer)]);
+    config.denial = args.denial.into();
+    config.mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Enforce
+    };
+    let layer = PolicyLayer::new(Arc::new(validator), policy, config)?;
+
+    // rmcp checks `Host` too (DNS rebinding): loopback by default; add the
+    // resource URI's host for a server reached under another name.
+    let mut mcp_config = StreamableHttpServerConfig::default();
+    if let Some(host) = host_of(&audience) {
+        mcp_config.allowed_hosts.push(host);
+    }
+    let store = Arc::new(Mutex::new(Store::demo()));
+    let mcp = StreamableHttpService::new(
+        move || Ok(GithubServer::new(Arc::clone(&store))),
+        Arc::new(LocalSessionManager::default()),
+        mcp_config,
+    );
+    let path = resource_path(&audience);
+    let app = axum::Router::new()
+        .route_service(&path, mcp)
+        .layer(layer.clone());
+
+    tracing::info!(
+        %address, %audience, policy = %args.policy.display(),
+        metadata = layer.metadata_url(), "serving"
+    );
+    println!("listening on http://{address}{path}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+/// `host[:port]` of an absolute URI.
+fn host_of(uri: &str) -> Option<String> {
+    let rest = uri.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    Some(
+        authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, h)| h)
+            .to_owned(),
+    )
+}
+
+/// The path of the resource URI, where the MCP endpoint is mounted.
+fn resource_path(uri: &str) -> String {
+    let rest = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    match rest.find('/') {
+        Some(at) => rest.get(at..).unwrap_or("/").to_owned(),
+        None => "/".to_owned(),
+    }
+}
