@@ -53,6 +53,7 @@ mod config;
 mod filter;
 mod jsonrpc;
 mod policy;
+pub mod reload;
 mod resource;
 mod service;
 
@@ -94,6 +95,9 @@ pub(crate) struct Shared {
     pub cache: TokenCache<CachedToken>,
     pub policy: ArcSwap<LoadedPolicy>,
     pub generation: AtomicU64,
+    /// Held from reading a policy to putting it in force, so that of two
+    /// reloads at once (a file poll and a SIGHUP) the file read last wins.
+    pub reloading: std::sync::Mutex<()>,
 }
 
 impl PolicyLayer {
@@ -119,6 +123,7 @@ impl PolicyLayer {
                 cache: TokenCache::new(validator, config.token_cache_capacity),
                 policy: ArcSwap::from_pointee(loaded),
                 generation: AtomicU64::new(0),
+                reloading: std::sync::Mutex::new(()),
                 resource,
                 addressing,
                 config,
@@ -135,6 +140,11 @@ impl PolicyLayer {
     /// (requests under way finish with the one they started with). Returns
     /// the new generation.
     pub fn replace_policy(&self, policy: Evaluator) -> u64 {
+        let _reloading = self.reload_guard();
+        self.put_in_force(policy)
+    }
+
+    fn put_in_force(&self, policy: Evaluator) -> u64 {
         let generation = self.shared.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let loaded = LoadedPolicy::new(
             policy,
@@ -146,13 +156,24 @@ impl PolicyLayer {
         generation
     }
 
+    /// Serialises reloads. A poisoned lock guards nothing but ordering, so
+    /// it is taken over rather than propagated.
+    fn reload_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.shared
+            .reloading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Loads a policy file (source or compiled artifact) and puts it in
     /// force. On error the policy in force stays, and the error is logged
-    /// and returned.
+    /// and returned. Reloads run one at a time, from reading the file to
+    /// putting it in force.
     pub fn reload_from_path(&self, path: impl AsRef<Path>) -> Result<u64, LoadError> {
         let path = path.as_ref();
+        let _reloading = self.reload_guard();
         match Evaluator::from_path(path) {
-            Ok(policy) => Ok(self.replace_policy(policy)),
+            Ok(policy) => Ok(self.put_in_force(policy)),
             Err(error) => {
                 tracing::error!(
                     target: "mcp_policy::reload",
