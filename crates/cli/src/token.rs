@@ -158,8 +158,10 @@ fn verify(args: &VerifyArgs) -> Outcome {
     };
     // A JWKS URL that cannot be fetched is an I/O error here, not a verdict
     // on the token.
-    if matches!(validator.config().keys, KeySource::Url(_))
-        && let Err(error) = runtime.block_on(validator.refresh_keys())
+    if matches!(
+        validator.config().keys,
+        KeySource::Url(_) | KeySource::Issuer(_)
+    ) && let Err(error) = runtime.block_on(validator.refresh_keys())
     {
         eprintln!("error: {error}");
         return Outcome::UsageOrIo;

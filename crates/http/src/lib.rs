@@ -36,7 +36,9 @@
 //!    not); every `tools/call`, `resources/read` and `prompts/get` decided
 //!    by the policy and logged. A denial is answered as [`Denial`] says.
 //! 5. The inner service, with the [`Principal`] in the request extensions
-//!    (`Arc<Principal>`); its `tools/list`, `resources/list` and
+//!    (`Arc<Principal>`) and, for code without the request, from
+//!    [`current_principal`] (a task-local set while the inner service's
+//!    future runs; spawned tasks do not inherit it); its `tools/list`, `resources/list` and
 //!    `prompts/list` answers filtered, in JSON and SSE bodies.
 //!
 //! Anything that goes wrong on the way denies (fail closed).
@@ -53,6 +55,7 @@ mod config;
 mod filter;
 mod jsonrpc;
 mod policy;
+mod principal;
 pub mod reload;
 mod resource;
 mod service;
@@ -70,6 +73,7 @@ use serde_json::{Value, json};
 pub use config::{Denial, HttpConfig, Mode, SetupError};
 pub use jsonrpc::{BATCH_REFUSED_CODE, INSUFFICIENT_SCOPE_CODE};
 pub use policy::{CachedToken, LoadedPolicy};
+pub use principal::current_principal;
 pub use service::PolicyService;
 
 use resource::{Addressing, Resource};

@@ -468,9 +468,10 @@ where
     }
 
     // 5. The server, with the principal beside the request.
+    // Also as the task-local `current_principal()`, for the inner future.
     parts.extensions.insert(Arc::clone(&principal));
     let forwarded = Request::from_parts(parts, Full::new(bytes));
-    let response = inner.call(forwarded).await?;
+    let response = crate::principal::scope(Arc::clone(&principal), inner.call(forwarded)).await?;
     let response = response.map(|body| body.map_err(Into::into).boxed_unsync());
     if lists.is_empty() || !response.status().is_success() {
         return Ok(response);

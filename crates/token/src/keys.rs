@@ -9,6 +9,8 @@
 //! so concurrent misses share one fetch. A failed refresh keeps the keys
 //! the validator had.
 //!
+//! An issuer's JWKS is found through its metadata first ([`crate::discovery`]).
+//!
 //! URLs are fetched with reqwest (rustls on aws-lc-rs, no default
 //! features): the most used async HTTP client on crates.io, maintained with
 //! hyper, which brings timeouts, redirects limits and TLS with the platform's
@@ -21,12 +23,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::discovery::Discovery;
 use crate::jwks::KeySet;
 use crate::{ConfigError, JwksError};
 
 /// The largest JWKS document fetched.
 const MAX_JWKS_BYTES: usize = 1024 * 1024;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const JWKS_ACCEPT: &str = "application/jwk-set+json, application/json";
 
 /// Where the validator's keys come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +42,17 @@ pub enum KeySource {
     /// A JWKS URL (`https`, or `http` to a loopback address), fetched on
     /// first use. Needs a tokio runtime ([`Validator::validate`](crate::Validator::validate)).
     Url(String),
+    /// The JWKS of an issuer, found through its metadata: the issuer
+    /// identifier (`https`, or `http` to a loopback address, no query or
+    /// fragment), whose authorization server metadata (RFC 8414; OpenID
+    /// Connect discovery as a fallback) names the `jwks_uri`. The
+    /// metadata's `issuer` must be this string exactly, and the issuer
+    /// must be one of the accepted ones ([`ValidatorConfig::issuers`](crate::ValidatorConfig::issuers)).
+    /// Discovered on the first refresh, then fetched and refreshed as a
+    /// [`KeySource::Url`]; discovered again after a failed JWKS fetch. The
+    /// locations tried are listed in the [`discovery`](crate::discovery)
+    /// module.
+    Issuer(String),
 }
 
 #[derive(Debug)]
@@ -48,6 +63,7 @@ enum Origin {
         url: reqwest::Url,
         client: reqwest::Client,
     },
+    Issuer(Box<Discovery>),
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +101,7 @@ impl KeyStore {
                 (Origin::File(path.clone()), Some(static_set(&json)?))
             }
             KeySource::Url(url) => (url_origin(url)?, None),
+            KeySource::Issuer(issuer) => (Origin::Issuer(Box::new(Discovery::new(issuer)?)), None),
         };
         let loaded = keys.is_some().then(Instant::now);
         Ok(KeyStore {
@@ -167,7 +184,8 @@ impl KeyStore {
         let json = match &self.origin {
             Origin::Inline => return Ok(self.current()),
             Origin::File(path) => read_file(path)?,
-            Origin::Url { url, client } => fetch(client, url).await?,
+            Origin::Url { url, client } => fetch(client, url, JWKS_ACCEPT).await?,
+            Origin::Issuer(discovery) => discovery.fetch_jwks().await?,
         };
         let set = KeySet::parse(&json).map_err(JwksError)?;
         Ok(Some(self.store(set)))
@@ -201,8 +219,18 @@ fn static_set(json: &str) -> Result<KeySet, ConfigError> {
 }
 
 fn url_origin(text: &str) -> Result<Origin, ConfigError> {
-    let url =
-        reqwest::Url::parse(text).map_err(|_| ConfigError::InvalidJwksUrl(text.to_owned()))?;
+    let (url, loopback) =
+        checked_url(text).ok_or_else(|| ConfigError::InvalidJwksUrl(text.to_owned()))?;
+    Ok(Origin::Url {
+        url,
+        client: client(loopback)?,
+    })
+}
+
+/// `text` as a URL the keys may come from: `https`, or `http` to a
+/// loopback address; with whether it is loopback.
+pub(crate) fn checked_url(text: &str) -> Option<(reqwest::Url, bool)> {
+    let url = reqwest::Url::parse(text).ok()?;
     let loopback = match url.host_str() {
         Some("localhost") => true,
         Some(host) => host
@@ -213,17 +241,21 @@ fn url_origin(text: &str) -> Result<Origin, ConfigError> {
         None => false,
     };
     match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        _ => return Err(ConfigError::InvalidJwksUrl(text.to_owned())),
+        "https" => Some((url, loopback)),
+        "http" if loopback => Some((url, loopback)),
+        _ => None,
     }
-    let client = reqwest::Client::builder()
+}
+
+/// The client for a loopback or a remote host (then `https` only, also
+/// across redirects).
+pub(crate) fn client(loopback: bool) -> Result<reqwest::Client, ConfigError> {
+    reqwest::Client::builder()
         .timeout(FETCH_TIMEOUT)
         .https_only(!loopback)
         .redirect(reqwest::redirect::Policy::limited(3))
         .build()
-        .map_err(|error| ConfigError::HttpClient(error.to_string()))?;
-    Ok(Origin::Url { url, client })
+        .map_err(|error| ConfigError::HttpClient(error.to_string()))
 }
 
 fn read_file(path: &PathBuf) -> Result<String, JwksError> {
@@ -231,14 +263,16 @@ fn read_file(path: &PathBuf) -> Result<String, JwksError> {
         .map_err(|error| JwksError(format!("cannot read `{}`: {error}", path.display())))
 }
 
-async fn fetch(client: &reqwest::Client, url: &reqwest::Url) -> Result<String, JwksError> {
+/// A document of at most 1 MiB, from a 2xx answer.
+pub(crate) async fn fetch(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    accept: &'static str,
+) -> Result<String, JwksError> {
     let failed = |why: String| JwksError(format!("cannot fetch `{url}`: {why}"));
     let mut response = client
         .get(url.clone())
-        .header(
-            reqwest::header::ACCEPT,
-            "application/jwk-set+json, application/json",
-        )
+        .header(reqwest::header::ACCEPT, accept)
         .send()
         .await
         .map_err(|error| failed(error.to_string()))?;

@@ -28,9 +28,9 @@
 //!    `x5c` and an embedded `jwk` are never read), and only among keys whose
 //!    type fits the header's algorithm — the algorithm picks the key type,
 //!    never the reverse, so an RSA public key can never become an HMAC
-//!    secret. An unknown `kid` refetches the JWKS, rate-limited ([`keys`]).
+//!    secret. An unknown `kid` refetches the JWKS, rate-limited (`keys`).
 //! 3. The signature, on aws-lc-rs.
-//! 4. The claims ([`claims`]): `iss`, `aud`, `exp`, `nbf` (with leeway, on
+//! 4. The claims (`claims`): `iss`, `aud`, `exp`, `nbf` (with leeway, on
 //!    an injectable [`Clock`]), `sub`, then the scopes.
 //!
 //! Every failure is a [`Rejection`] with a stable code, and means deny.
@@ -40,6 +40,7 @@ mod algorithm;
 mod cache;
 mod claims;
 mod clock;
+pub mod discovery;
 mod jwks;
 pub mod jws;
 mod keys;
@@ -176,6 +177,11 @@ impl Validator {
             && secret.is_none()
         {
             return Err(ConfigError::SymmetricWithoutSecret(symmetric));
+        }
+        if let KeySource::Issuer(issuer) = &config.keys
+            && !config.issuers.contains(issuer)
+        {
+            return Err(ConfigError::IssuerNotAccepted(issuer.clone()));
         }
         let store = KeyStore::new(
             &config.keys,

@@ -130,6 +130,13 @@ pub enum ConfigError {
     /// A JWKS URL that is not `https` (plain `http` only to a loopback host),
     /// or not a URL.
     InvalidJwksUrl(String),
+    /// A [`KeySource::Issuer`](crate::KeySource::Issuer) that is not an
+    /// `https` URL (plain `http` only to a loopback host) without query and
+    /// fragment.
+    InvalidIssuerUrl(String),
+    /// A [`KeySource::Issuer`](crate::KeySource::Issuer) that is not among
+    /// the accepted issuers: its keys would verify tokens it did not issue.
+    IssuerNotAccepted(String),
     HttpClient(String),
 }
 
@@ -154,6 +161,14 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidJwksUrl(url) => write!(
                 f,
                 "JWKS URL `{url}` must be https (http only to a loopback address)"
+            ),
+            ConfigError::InvalidIssuerUrl(issuer) => write!(
+                f,
+                "issuer `{issuer}` must be an https URL without query or fragment (http only to a loopback address)"
+            ),
+            ConfigError::IssuerNotAccepted(issuer) => write!(
+                f,
+                "the keys' issuer `{issuer}` is not among the accepted issuers"
             ),
             ConfigError::HttpClient(why) => write!(f, "cannot build the HTTP client: {why}"),
         }
