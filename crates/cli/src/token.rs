@@ -46,6 +46,11 @@ pub struct VerifyArgs {
     /// The algorithm allow-list [default: RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,EdDSA].
     #[arg(long, value_delimiter = ',', value_name = "ALG,...")]
     algorithms: Vec<Algorithm>,
+    /// The HMAC secret for `HS*` algorithms (which `--algorithms` must also
+    /// list), read from this file as bytes, as the server is configured; a
+    /// secret is never taken on the command line, where `ps` would show it.
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
     /// Allowed clock skew for `exp` and `nbf`.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     leeway: u64,
@@ -129,7 +134,17 @@ fn verify(args: &VerifyArgs) -> Outcome {
     let Some(token) = read_token(&args.token) else {
         return Outcome::UsageOrIo;
     };
-    let validator = match Validator::new(config(args)) {
+    let mut config = config(args);
+    if let Some(path) = &args.secret_file {
+        match std::fs::read(path) {
+            Ok(secret) => config.shared_secret = Some(secret),
+            Err(error) => {
+                eprintln!("error: cannot read `{}`: {error}", path.display());
+                return Outcome::UsageOrIo;
+            }
+        }
+    }
+    let validator = match Validator::new(config) {
         Ok(validator) => validator,
         Err(error) => {
             eprintln!("error: {error}");

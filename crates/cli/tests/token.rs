@@ -359,3 +359,54 @@ fn a_jwks_url_is_fetched() {
         stderr(&output)
     );
 }
+
+/// VALID's claims under `{"alg":"HS256","typ":"at+jwt"}`, signed with
+/// HMAC_SECRET (computed once with Python's hmac module).
+const HS256: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJhdWQiOiJodHRwczovL21jcC5leGFtcGxlLmNvbSIsImNsaWVudF9pZCI6ImFwcC03IiwiZXhwIjoxNzAwMDAzNjAwLCJpYXQiOjE2OTk5OTk5NDAsImlzcyI6Imh0dHBzOi8vYXV0aC5leGFtcGxlLmNvbSIsInNjb3BlIjoibWNwOnJlYWQgZ2l0aHViOnJlcG9zIiwic3ViIjoidXNlci0xIn0.tskmdGhaAiuxpOdw8l0nJaHzyzp4F3FsN1ak6wDI9sc";
+const HMAC_SECRET: &str = "an hmac secret of 32+ bytes, test";
+
+#[test]
+fn an_hmac_token_verifies_only_with_the_secret_file_and_its_algorithm() {
+    let jwks = jwks_file("hmac");
+    let dir = jwks.parent().unwrap();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, HMAC_SECRET).unwrap();
+    let wrong = dir.join("wrong-secret");
+    std::fs::write(&wrong, "another secret, also 32 bytes long").unwrap();
+    let jwks = jwks.to_str().unwrap();
+    let run = |secret_file: &str, algorithms: &str| {
+        let output = verify(
+            HS256,
+            jwks,
+            &[
+                "--secret-file",
+                secret_file,
+                "--algorithms",
+                algorithms,
+                "--format",
+                "json",
+            ],
+        );
+        (output.status.code(), json(&output)["reason"].clone())
+    };
+    let secret = secret.to_str().unwrap();
+    assert_eq!(run(secret, "HS256"), (Some(0), serde_json::Value::Null));
+    assert_eq!(
+        run(wrong.to_str().unwrap(), "HS256"),
+        (Some(1), "bad_signature".into())
+    );
+    // The secret alone does not allow HMAC: the allow-list must say so.
+    assert_eq!(run(secret, "RS256"), (Some(1), "alg_not_allowed".into()));
+    let missing = verify(
+        HS256,
+        jwks,
+        &[
+            "--secret-file",
+            "/nonexistent/secret",
+            "--algorithms",
+            "HS256",
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("cannot read `/nonexistent/secret`"));
+}
