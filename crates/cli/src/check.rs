@@ -46,11 +46,11 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
             }
         }
     };
-    let mut io_failed = false;
+    let mut unreadable = 0usize;
     let mut checked = Vec::new();
     for path in &args.paths {
         let Some(source) = render::read(path) else {
-            io_failed = true;
+            unreadable += 1;
             continue;
         };
         let mut compilation = mcp_policy_lang::check_source(&source, &config, tools.as_ref());
@@ -95,8 +95,13 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
             }
             let plural =
                 |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+            let unread = if unreadable > 0 {
+                format!("; {} could not be read", plural(unreadable, "file"))
+            } else {
+                String::new()
+            };
             eprintln!(
-                "checked {}: {}, {}",
+                "checked {}: {}, {}{unread}",
                 plural(checked.len(), "file"),
                 plural(errors, "error"),
                 plural(warnings, "warning")
@@ -126,7 +131,8 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
                 }
             }
         }
-        Format::Sarif => match serde_json::to_string_pretty(&sarif::log(&checked, !io_failed)) {
+        Format::Sarif => match serde_json::to_string_pretty(&sarif::log(&checked, unreadable == 0))
+        {
             Ok(json) => println!("{json}"),
             Err(error) => {
                 eprintln!("error: cannot write SARIF: {error}");
@@ -138,7 +144,7 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
             eprintln!("{}", github::summary(checked.len(), errors, warnings));
         }
     }
-    if io_failed {
+    if unreadable > 0 {
         Outcome::UsageOrIo
     } else if errors > 0 {
         Outcome::PolicyErrors

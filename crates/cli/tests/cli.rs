@@ -64,6 +64,12 @@ fn check_exits_2_when_a_file_cannot_be_read() {
     ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("cannot read `no/such/file.mcppolicy`"));
+    assert!(
+        stderr(&output)
+            .ends_with("checked 1 file: 0 errors, 0 warnings; 1 file could not be read\n"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
