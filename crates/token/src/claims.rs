@@ -83,7 +83,7 @@ pub(crate) fn check(
         .into_iter()
         .find_map(|name| claims.get(name).and_then(Value::as_str))
         .map(str::to_owned);
-    let scopes = scopes(&claims, expected.scope_claims)?;
+    let scopes = scopes_from_claims(&claims, expected.scope_claims)?;
     Ok(Principal {
         subject,
         client_id,
@@ -139,9 +139,15 @@ fn numeric_date(value: Option<&Value>) -> Result<Option<i64>, Rejection> {
     }
 }
 
-/// The first configured scope claim present: a space-delimited string
-/// (RFC 6749 §3.3: spaces only) or an array of strings.
-fn scopes(claims: &Map<String, Value>, names: &[String]) -> Result<Vec<String>, Rejection> {
+/// The scopes a token's claims grant: the first of `names` present, read as
+/// a space-delimited string (RFC 6749 §3.3: spaces only) or an array of
+/// strings; none when no such claim is present. Public so that whatever
+/// reads claims outside a token (the simulator's principals) reads them as
+/// the validator does.
+pub fn scopes_from_claims(
+    claims: &Map<String, Value>,
+    names: &[String],
+) -> Result<Vec<String>, Rejection> {
     let Some(value) = names.iter().find_map(|name| claims.get(name)) else {
         return Ok(Vec::new());
     };

@@ -54,7 +54,7 @@ use jsonwebtoken::DecodingKey;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use cache::{CacheStats, TokenCache, VerifiedToken};
-pub use claims::Principal;
+pub use claims::{Principal, scopes_from_claims};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use keys::KeySource;
 pub use rejection::{ConfigError, JwksError, Rejection};
