@@ -1,9 +1,9 @@
 //! `mcp-policy explain PATH --scopes "..." (--tool|--resource|--prompt) NAME`
 
-use mcp_policy_evaluator::{Evaluator, Request};
+use mcp_policy_evaluator::Request;
 use serde::Serialize;
 
-use crate::{ExplainArgs, ExplainFormat, Outcome, render};
+use crate::{ExplainArgs, ExplainFormat, Outcome, load};
 
 #[derive(Serialize)]
 struct JsonExplanation<'a> {
@@ -31,27 +31,10 @@ struct JsonRule<'a> {
 
 pub fn run(args: &ExplainArgs) -> Outcome {
     let json = args.format == ExplainFormat::Json;
-    let Some(text) = render::read(&args.path) else {
-        return Outcome::UsageOrIo;
-    };
     let file = args.path.display().to_string();
-    let evaluator = if text.trim_start().starts_with('{') {
-        match Evaluator::from_artifact(&text) {
-            Ok(evaluator) => evaluator,
-            Err(error) => {
-                eprintln!("error: `{file}`: {error}");
-                return Outcome::PolicyErrors;
-            }
-        }
-    } else {
-        let compilation = mcp_policy_lang::compile_source(&text);
-        match compilation.table {
-            Some(table) => Evaluator::new(table),
-            None => {
-                eprint!("{}", render::human(&compilation.diagnostics, &file, &text));
-                return Outcome::PolicyErrors;
-            }
-        }
+    let evaluator = match load::policy(&args.path) {
+        Ok(evaluator) => evaluator,
+        Err(outcome) => return outcome,
     };
     let request = match (
         &args.target.tool,

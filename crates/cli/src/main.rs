@@ -1,13 +1,16 @@
-//! `mcp-policy`: check, compile and explain MCP policies.
+//! `mcp-policy`: check, compile, explain, test and compare MCP policies.
 //!
 //! Exit codes: 0 success; 1 a policy has errors; 2 usage or I/O error.
 
 mod check;
 mod compile;
+mod diff;
 mod explain;
 mod fmt;
 mod github;
 mod levels;
+mod load;
+mod matrix;
 mod render;
 mod sarif;
 mod token;
@@ -54,6 +57,10 @@ enum Command {
     /// Validate access tokens as a server would.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Compare two policies by what they allow, not by their text.
+    Diff(diff::DiffArgs),
+    /// Which scopes grant which tools, resources and prompts.
+    Matrix(matrix::MatrixArgs),
 }
 
 #[derive(Args, Debug)]
@@ -156,6 +163,8 @@ fn main() -> ExitCode {
         Command::Compile { path, output } => compile::run(&path, &output),
         Command::Explain(args) => explain::run(&args),
         Command::Token(command) => token::run(&command),
+        Command::Diff(args) => diff::run(&args),
+        Command::Matrix(args) => matrix::run(&args),
     };
     outcome.into()
 }

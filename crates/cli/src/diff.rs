@@ -1,0 +1,236 @@
+//! `mcp-policy diff OLD NEW`: who gains and who loses access.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use mcp_policy_sim::diff::{Change, Diff, diff};
+use mcp_policy_sim::grants::Grants;
+use serde::Serialize;
+
+use crate::{Outcome, load};
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// The policy as it is (source or compiled table).
+    old: PathBuf,
+    /// The policy as proposed.
+    new: PathBuf,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+    format: DiffFormat,
+    /// Exit 1 when access changes this way (`widened`: some token gains
+    /// access, rules added included; `narrowed`: some token loses access;
+    /// `any`: either).
+    #[arg(long, value_enum, value_name = "CHANGE")]
+    fail_on: Option<FailOn>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum DiffFormat {
+    Human,
+    Json,
+    /// A Markdown table, for a pull-request comment.
+    Markdown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum FailOn {
+    Widened,
+    Narrowed,
+    Any,
+}
+
+#[derive(Serialize)]
+struct JsonDiff<'a> {
+    old: String,
+    new: String,
+    #[serde(flatten)]
+    diff: &'a Diff,
+}
+
+pub fn run(args: &DiffArgs) -> Outcome {
+    let (old, new) = match (load::policy(&args.old), load::policy(&args.new)) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(outcome), _) | (_, Err(outcome)) => return outcome,
+    };
+    let result = match diff(old.table(), new.table()) {
+        Ok(result) => result,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Outcome::UsageOrIo;
+        }
+    };
+    let (old_name, new_name) = (
+        args.old.display().to_string(),
+        args.new.display().to_string(),
+    );
+    match args.format {
+        DiffFormat::Human => print!("{}", human(&result, &old_name, &new_name)),
+        DiffFormat::Markdown => print!("{}", markdown(&result, &old_name, &new_name)),
+        DiffFormat::Json => {
+            let json = JsonDiff {
+                old: old_name,
+                new: new_name,
+                diff: &result,
+            };
+            match serde_json::to_string_pretty(&json) {
+                Ok(text) => println!("{text}"),
+                Err(error) => {
+                    eprintln!("error: cannot write JSON: {error}");
+                    return Outcome::UsageOrIo;
+                }
+            }
+        }
+    }
+    let failed = match args.fail_on {
+        None => false,
+        Some(FailOn::Widened) => result.widens(),
+        Some(FailOn::Narrowed) => result.narrows(),
+        Some(FailOn::Any) => !result.is_empty(),
+    };
+    if failed {
+        eprintln!(
+            "error: access {} (--fail-on {})",
+            match args.fail_on {
+                Some(FailOn::Narrowed) => "narrows",
+                Some(FailOn::Any) => "changes",
+                _ => "widens",
+            },
+            match args.fail_on {
+                Some(FailOn::Narrowed) => "narrowed",
+                Some(FailOn::Any) => "any",
+                _ => "widened",
+            }
+        );
+        return Outcome::PolicyErrors;
+    }
+    Outcome::Ok
+}
+
+/// `tool close_issue`, `tools matching `admin_*``, `tools no rule names`.
+fn subject(change: &Change, code: fn(&str) -> String) -> String {
+    let kind = change.kind.keyword();
+    match &change.target {
+        Some(target) if target.contains('*') => {
+            format!(
+                "{kind}s matching {} (e.g. {})",
+                code(target),
+                code(&change.example)
+            )
+        }
+        Some(target) => format!("{kind} {}", code(target)),
+        None => format!("{kind}s no rule names (e.g. {})", code(&change.example)),
+    }
+}
+
+fn sets(sets: &[Vec<String>], code: fn(&str) -> String) -> String {
+    sets.iter()
+        .map(|set| {
+            set.iter()
+                .map(|scope| code(scope))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+fn grants(grants: &Grants, code: fn(&str) -> String) -> String {
+    if grants.is_nothing() {
+        "nothing".to_owned()
+    } else if grants.is_any_token() {
+        "any valid token".to_owned()
+    } else {
+        sets(grants.sets(), code)
+    }
+}
+
+fn plain(text: &str) -> String {
+    text.to_owned()
+}
+
+fn ticked(text: &str) -> String {
+    // Markdown code spans cannot hold a backtick or a table's pipe as is.
+    format!("`{}`", text.replace('`', "'").replace('|', "\\|"))
+}
+
+fn summary_line(result: &Diff) -> String {
+    let s = &result.summary;
+    let count = result.changes.len();
+    format!(
+        "{count} change{}: {} added, {} removed, {} widened, {} narrowed, {} changed",
+        if count == 1 { "" } else { "s" },
+        s.added,
+        s.removed,
+        s.widened,
+        s.narrowed,
+        s.changed
+    )
+}
+
+fn human(result: &Diff, old: &str, new: &str) -> String {
+    let mut out = format!("policy diff: {old} → {new}\n");
+    if result.is_empty() {
+        out.push_str(
+            "no access changes: both policies decide every request of every token alike\n",
+        );
+        return out;
+    }
+    let _ = writeln!(out, "{}", summary_line(result));
+    for change in &result.changes {
+        let _ = writeln!(
+            out,
+            "\n{}: {}",
+            change.change.as_str(),
+            subject(change, plain)
+        );
+        for (label, side) in [("before", &change.before), ("after", &change.after)] {
+            let rule = match (&side.rule, side.line) {
+                (Some(rule), Some(line)) => format!("line {line}: {rule}"),
+                _ => "the default".to_owned(),
+            };
+            let _ = writeln!(out, "  {label:<6}  {rule}");
+            let _ = writeln!(out, "          granted to: {}", grants(&side.grants, plain));
+        }
+        if !change.gained.is_empty() {
+            let _ = writeln!(out, "  gains   {}", sets(&change.gained, plain));
+        }
+        if !change.lost.is_empty() {
+            let _ = writeln!(out, "  loses   {}", sets(&change.lost, plain));
+        }
+    }
+    out
+}
+
+fn markdown(result: &Diff, old: &str, new: &str) -> String {
+    let mut out = format!("### Policy diff: {} → {}\n\n", ticked(old), ticked(new));
+    if result.is_empty() {
+        out.push_str(
+            "No access changes: both policies decide every request of every token alike.\n",
+        );
+        return out;
+    }
+    let _ = writeln!(out, "**{}**\n", summary_line(result));
+    out.push_str("| Change | Target | Before | After | Gains access | Loses access |\n");
+    out.push_str("|---|---|---|---|---|---|\n");
+    for change in &result.changes {
+        let side = |side: &mcp_policy_sim::diff::Decider| {
+            let rule = match side.line {
+                Some(line) => format!("line {line}"),
+                None => "default".to_owned(),
+            };
+            format!("{} ({rule})", grants(&side.grants, ticked))
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            change.change.as_str(),
+            subject(change, ticked),
+            side(&change.before),
+            side(&change.after),
+            sets(&change.gained, ticked),
+            sets(&change.lost, ticked),
+        );
+    }
+    out.push_str("\nA token gains (loses) access when it carries every scope of one listed set; scopes that imply a listed scope count for it.\n");
+    out
+}

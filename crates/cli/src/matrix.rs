@@ -1,0 +1,131 @@
+//! `mcp-policy matrix POLICY`: which scopes grant which tools, resources
+//! and prompts, as a table a policy's README can show.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use mcp_policy_evaluator::TargetKind;
+use mcp_policy_sim::matrix::{Access, Matrix, Row, matrix};
+
+use crate::{Outcome, load};
+
+#[derive(clap::Args, Debug)]
+pub struct MatrixArgs {
+    /// A policy source or a compiled table.
+    path: PathBuf,
+    #[arg(long, value_enum, default_value_t = MatrixFormat::Markdown)]
+    format: MatrixFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum MatrixFormat {
+    Markdown,
+    Json,
+}
+
+pub fn run(args: &MatrixArgs) -> Outcome {
+    let evaluator = match load::policy(&args.path) {
+        Ok(evaluator) => evaluator,
+        Err(outcome) => return outcome,
+    };
+    let result = match matrix(evaluator.table()) {
+        Ok(result) => result,
+        Err(error) => {
+            eprintln!(
+                "error: `{}` has more than {} minimal scope sets",
+                error.rule,
+                mcp_policy_sim::grants::MAX_SETS
+            );
+            return Outcome::UsageOrIo;
+        }
+    };
+    match args.format {
+        MatrixFormat::Markdown => print!("{}", markdown(&result, &args.path.display().to_string())),
+        MatrixFormat::Json => match serde_json::to_string_pretty(&result) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("error: cannot write JSON: {error}");
+                return Outcome::UsageOrIo;
+            }
+        },
+    }
+    Outcome::Ok
+}
+
+fn code(text: &str) -> String {
+    format!("`{}`", text.replace('`', "'").replace('|', "\\|"))
+}
+
+fn markdown(result: &Matrix, file: &str) -> String {
+    let title = result.policy.as_deref().unwrap_or(file);
+    let mut out = format!("### Access matrix: {}\n\n", code(title));
+    out.push_str("Scopes:\n\n");
+    for scope in &result.scopes {
+        let _ = write!(out, "- {} ({})", code(&scope.name), scope.level);
+        if !scope.implies.is_empty() {
+            let implied: Vec<String> = scope.implies.iter().map(|s| code(s)).collect();
+            let _ = write!(out, ", implies {}", implied.join(", "));
+        }
+        out.push('\n');
+    }
+    out.push_str(
+        "\n✓: a token carrying that scope alone is granted. \
+         A combination needs every scope listed (or scopes implying them).\n",
+    );
+    for kind in TargetKind::ALL {
+        let rows: Vec<&Row> = result
+            .rows
+            .iter()
+            .filter(|row| row.kind == Some(kind))
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let heading = match kind {
+            TargetKind::Tool => "Tool",
+            TargetKind::Resource => "Resource",
+            TargetKind::Prompt => "Prompt",
+        };
+        let _ = write!(out, "\n| {heading} |");
+        for scope in &result.scopes {
+            let _ = write!(out, " {} |", code(&scope.name));
+        }
+        out.push_str(" Needs a combination |\n|---|");
+        for _ in &result.scopes {
+            out.push_str(":-:|");
+        }
+        out.push_str("---|\n");
+        for row in rows {
+            let _ = write!(out, "| {} |", code(row.target.as_deref().unwrap_or("")));
+            for scope in &result.scopes {
+                let granted = row.single_scopes.contains(&scope.name);
+                out.push_str(if granted { " ✓ |" } else { "  |" });
+            }
+            let _ = writeln!(out, " {} |", needs(row));
+        }
+    }
+    let default = result.rows.iter().find(|row| row.kind.is_none());
+    let _ = writeln!(
+        out,
+        "\nAnything no rule names: {}.",
+        match default.map(|row| row.access) {
+            Some(Access::AnyToken) => "any valid token (`default allow`)",
+            _ => "nothing grants it (`default deny`)",
+        }
+    );
+    out
+}
+
+fn needs(row: &Row) -> String {
+    match row.access {
+        Access::AnyToken => "any valid token".to_owned(),
+        Access::Denied => "nothing: denied".to_owned(),
+        Access::DefaultDeny => "nothing".to_owned(),
+        Access::Scopes => row
+            .combinations
+            .iter()
+            .map(|set| set.iter().map(|s| code(s)).collect::<Vec<_>>().join(" + "))
+            .collect::<Vec<_>>()
+            .join(" or "),
+    }
+}

@@ -1,0 +1,133 @@
+//! `mcp-policy diff` and `mcp-policy matrix` on the examples, as users run them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::{json, mcp_policy, stderr, stdout};
+
+const OLD: &str = "examples/github.mcppolicy";
+const NEXT: &str = "crates/cli/tests/data/diff/github-next.mcppolicy";
+const REORDERED: &str = "crates/cli/tests/data/diff/github-reordered.mcppolicy";
+
+#[test]
+fn diff_human() {
+    let output = mcp_policy(&["diff", OLD, NEXT]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    insta::assert_snapshot!(stdout(&output));
+}
+
+#[test]
+fn diff_markdown() {
+    let output = mcp_policy(&["diff", OLD, NEXT, "--format", "markdown"]);
+    assert_eq!(output.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&output));
+}
+
+#[test]
+fn diff_json() {
+    let output = mcp_policy(&["diff", OLD, NEXT, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let value = json(&output);
+    assert_eq!(value["summary"]["widened"], 3);
+    insta::assert_json_snapshot!(value);
+}
+
+#[test]
+fn reordering_rewriting_and_renaming_an_unused_scope_change_nothing() {
+    for args in [[OLD, REORDERED], [REORDERED, OLD], [OLD, OLD]] {
+        let output = mcp_policy(&["diff", args[0], args[1], "--fail-on", "any"]);
+        assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+        assert!(stdout(&output).contains("no access changes"));
+        let output = mcp_policy(&["diff", args[0], args[1], "--format", "json"]);
+        assert_eq!(json(&output)["changes"], serde_json::json!([]));
+    }
+}
+
+#[test]
+fn fail_on_gates_by_direction() {
+    let widened = mcp_policy(&["diff", OLD, NEXT, "--fail-on", "widened"]);
+    assert_eq!(widened.status.code(), Some(1));
+    assert!(stderr(&widened).contains("access widens"));
+    let narrowed = mcp_policy(&["diff", OLD, NEXT, "--fail-on", "narrowed"]);
+    assert_eq!(narrowed.status.code(), Some(1));
+
+    // Taking a scope away from one tool only narrows.
+    let dir = std::env::temp_dir().join(format!("mcp-policy-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let narrower = dir.join("narrower.mcppolicy");
+    let source = std::fs::read_to_string(common::root().join(OLD))
+        .unwrap()
+        .replace(
+            "tool list_issues         requires any_of(mcp:read, github:issues)",
+            "tool list_issues         requires mcp:read",
+        );
+    std::fs::write(&narrower, source).unwrap();
+    let narrower = narrower.to_str().unwrap();
+    let output = mcp_policy(&["diff", OLD, narrower, "--fail-on", "widened"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains("narrowed: tool list_issues"));
+    assert!(stdout(&output).contains("loses   github:issues"));
+    let output = mcp_policy(&["diff", OLD, narrower, "--fail-on", "narrowed"]);
+    assert_eq!(output.status.code(), Some(1));
+    // And the other way round, only widens.
+    let output = mcp_policy(&["diff", narrower, OLD, "--fail-on", "narrowed"]);
+    assert_eq!(output.status.code(), Some(0));
+    let output = mcp_policy(&["diff", narrower, OLD, "--fail-on", "widened"]);
+    assert_eq!(output.status.code(), Some(1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn diff_of_a_broken_policy_shows_its_errors() {
+    let output = mcp_policy(&["diff", OLD, "tests/diagnostics/unknown_scope.mcppolicy"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("unknown"), "{}", stderr(&output));
+    let output = mcp_policy(&["diff", OLD, "no/such/file.mcppolicy"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn diff_compares_compiled_tables_too() {
+    let dir = std::env::temp_dir().join(format!("mcp-policy-diff-table-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let table = dir.join("github.json");
+    let output = mcp_policy(&["compile", OLD, "-o", table.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    let output = mcp_policy(&["diff", table.to_str().unwrap(), REORDERED]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("no access changes"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn matrix_markdown_of_every_example() {
+    for example in ["github", "filesystem", "database"] {
+        let output = mcp_policy(&["matrix", &format!("examples/{example}.mcppolicy")]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        insta::assert_snapshot!(format!("matrix_{example}"), stdout(&output));
+    }
+}
+
+#[test]
+fn matrix_json() {
+    let output = mcp_policy(&["matrix", OLD, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let value = json(&output);
+    let close = value["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["target"] == "close_issue")
+        .unwrap();
+    assert_eq!(close["single_scopes"], serde_json::json!([]));
+    assert_eq!(
+        close["combinations"],
+        serde_json::json!([["mcp:write", "github:issues"]])
+    );
+    insta::assert_json_snapshot!(value);
+}

@@ -1,0 +1,262 @@
+//! Two policies compared by what they allow, not by their text.
+//!
+//! For every kind of target, the name space is cut into the regions the two
+//! policies decide by the same pair of rules ([`crate::regions`]); for each
+//! region, the minimal scope sets that grant it before and after
+//! ([`Grants`]) are compared. Equal families decide every token alike, so
+//! reordered declarations, renumbered scopes, a requirement rewritten into
+//! an equivalent one, or a renamed scope that nothing requires, change
+//! nothing and produce no entry. Scope sets are compared by name, which is
+//! what tokens carry: renaming a scope a rule requires does change who is
+//! let in (tokens carrying the old name lose access), and is reported.
+
+use mcp_policy_table::{DecisionTable, RuleId, Target, TargetKind};
+use serde::Serialize;
+
+use crate::grants::{Grants, TooManySets};
+use crate::regions::{self, TooComplex};
+
+/// How access to a region changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// Nothing granted it before; some token is granted now.
+    Added,
+    /// Some token was granted before; nothing is now.
+    Removed,
+    /// Granted before and after, to more tokens now (and to none fewer).
+    Widened,
+    /// Granted before and after, to fewer tokens now (and to none more).
+    Narrowed,
+    /// Some tokens gain access and others lose it.
+    Changed,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Removed => "removed",
+            ChangeKind::Widened => "widened",
+            ChangeKind::Narrowed => "narrowed",
+            ChangeKind::Changed => "changed",
+        }
+    }
+
+    /// Some token is let in that was not before.
+    pub fn widens(self) -> bool {
+        matches!(
+            self,
+            ChangeKind::Added | ChangeKind::Widened | ChangeKind::Changed
+        )
+    }
+
+    /// Some token is kept out that was let in before.
+    pub fn narrows(self) -> bool {
+        matches!(
+            self,
+            ChangeKind::Removed | ChangeKind::Narrowed | ChangeKind::Changed
+        )
+    }
+}
+
+/// The rule that decides a region in one policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Decider {
+    /// The rule as written; `None` when the policy's default decides.
+    pub rule: Option<String>,
+    /// Its 1-based line in the policy.
+    pub line: Option<u32>,
+    /// The minimal scope sets that grant: `[]` nothing, `[[]]` any valid token.
+    pub grants: Grants,
+}
+
+/// One region whose access changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub kind: TargetKind,
+    /// The region as a reader names it: a tool's name, the pattern deciding
+    /// it (see `example` for a name in it), or `None` for names no rule of
+    /// either policy matches.
+    pub target: Option<String>,
+    /// One name of the region, to try with `mcp-policy explain`.
+    pub example: String,
+    pub change: ChangeKind,
+    pub before: Decider,
+    pub after: Decider,
+    /// Minimal scope sets granted now and not before: tokens that gain access.
+    pub gained: Vec<Vec<String>>,
+    /// Minimal scope sets granted before and not now: tokens that lose access.
+    pub lost: Vec<Vec<String>>,
+}
+
+/// Counts per kind of change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub added: usize,
+    pub removed: usize,
+    pub widened: usize,
+    pub narrowed: usize,
+    pub changed: usize,
+}
+
+/// Everything that changes between two policies; empty when they decide
+/// every request of every token alike.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    pub summary: Summary,
+    pub changes: Vec<Change>,
+}
+
+/// Why two policies could not be compared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiffError {
+    /// A rule has more minimal scope sets than [`crate::grants::MAX_SETS`].
+    TooManySets { rule: String },
+    /// The targets of one kind are too entangled to cut into regions
+    /// within [`crate::regions::MAX_STATES`].
+    TooComplex { kind: TargetKind },
+}
+
+impl std::fmt::Display for DiffError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DiffError::TooManySets { rule } => write!(
+                f,
+                "`{rule}` has more than {} minimal scope sets; the policies are not compared",
+                crate::grants::MAX_SETS
+            ),
+            DiffError::TooComplex { kind } => write!(
+                f,
+                "the {kind} targets have more than {} distinct overlaps; the policies are not compared",
+                crate::regions::MAX_STATES
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DiffError {}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// `true` when some token gains access somewhere.
+    pub fn widens(&self) -> bool {
+        self.changes.iter().any(|change| change.change.widens())
+    }
+
+    /// `true` when some token loses access somewhere.
+    pub fn narrows(&self) -> bool {
+        self.changes.iter().any(|change| change.change.narrows())
+    }
+}
+
+/// Compares two compiled policies exhaustively: every kind, every region of
+/// names, every token.
+pub fn diff(old: &DecisionTable, new: &DecisionTable) -> Result<Diff, DiffError> {
+    let mut changes = Vec::new();
+    for kind in TargetKind::ALL {
+        let regions = regions::regions(old, new, kind)
+            .map_err(|TooComplex| DiffError::TooComplex { kind })?;
+        for region in regions {
+            let before = decider(old, region.old)?;
+            let after = decider(new, region.new)?;
+            if before.grants == after.grants {
+                continue;
+            }
+            let gained: Vec<Vec<String>> = after
+                .grants
+                .not_granted_by(&before.grants)
+                .into_iter()
+                .map(<[String]>::to_vec)
+                .collect();
+            let lost: Vec<Vec<String>> = before
+                .grants
+                .not_granted_by(&after.grants)
+                .into_iter()
+                .map(<[String]>::to_vec)
+                .collect();
+            let change = match (
+                before.grants.is_nothing(),
+                after.grants.is_nothing(),
+                gained.is_empty(),
+                lost.is_empty(),
+            ) {
+                (true, _, _, _) => ChangeKind::Added,
+                (_, true, _, _) => ChangeKind::Removed,
+                (_, _, false, true) => ChangeKind::Widened,
+                (_, _, true, false) => ChangeKind::Narrowed,
+                _ => ChangeKind::Changed,
+            };
+            changes.push(Change {
+                kind,
+                target: label(old, region.old, new, region.new),
+                example: region.example,
+                change,
+                before,
+                after,
+                gained,
+                lost,
+            });
+        }
+    }
+    // By kind, then by what a reader looks for: the target's name.
+    changes.sort_by(|a, b| {
+        (a.kind as u8, &a.target, &a.example).cmp(&(b.kind as u8, &b.target, &b.example))
+    });
+    let mut summary = Summary::default();
+    for change in &changes {
+        *match change.change {
+            ChangeKind::Added => &mut summary.added,
+            ChangeKind::Removed => &mut summary.removed,
+            ChangeKind::Widened => &mut summary.widened,
+            ChangeKind::Narrowed => &mut summary.narrowed,
+            ChangeKind::Changed => &mut summary.changed,
+        } += 1;
+    }
+    Ok(Diff { summary, changes })
+}
+
+fn decider(table: &DecisionTable, rule: Option<RuleId>) -> Result<Decider, DiffError> {
+    match rule.and_then(|id| table.rule(id)) {
+        None => Ok(Decider {
+            rule: None,
+            line: None,
+            grants: Grants::of_default(table.default_effect()),
+        }),
+        Some(rule) => Ok(Decider {
+            rule: Some(rule.text.clone()),
+            line: Some(rule.line),
+            grants: Grants::of_effect(table.scopes(), &rule.effect, &rule.text)
+                .map_err(|TooManySets { rule }| DiffError::TooManySets { rule })?,
+        }),
+    }
+}
+
+/// How a reader names a region: an exact name when either policy names
+/// it, else the pattern deciding it in the new policy (in the old one when
+/// the new default decides it), else `None`: names no rule of either matches.
+fn label(
+    old: &DecisionTable,
+    old_rule: Option<RuleId>,
+    new: &DecisionTable,
+    new_rule: Option<RuleId>,
+) -> Option<String> {
+    let targets: Vec<&Target> = [(new, new_rule), (old, old_rule)]
+        .into_iter()
+        .filter_map(|(table, id)| table.rule(id?))
+        .map(|rule| &rule.target)
+        .collect();
+    let exact = targets.iter().find_map(|target| match target {
+        Target::Exact(name) => Some(name.clone()),
+        Target::Glob(_) => None,
+    });
+    exact.or_else(|| {
+        targets.first().map(|target| match target {
+            Target::Exact(name) => name.clone(),
+            Target::Glob(glob) => glob.as_str().to_owned(),
+        })
+    })
+}

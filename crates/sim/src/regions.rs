@@ -1,0 +1,246 @@
+//! The name space of one kind of target, cut into the regions two policies
+//! decide alike.
+//!
+//! Which rule decides a name depends only on which of the policy's targets
+//! match it (an exact name, or a glob). Take every target of both policies
+//! as an automaton and run them together, breadth first, over their
+//! characters plus one character none of them uses (it stands for every
+//! other character: only a `*` can read it). Each state of that product is
+//! a set of names matching the same targets, so one name per state — the
+//! shortest, found first — decides for all of them, and asking the real
+//! tables which rule decides that name cannot disagree with them. The
+//! regions are the distinct (old rule, new rule) pairs met; every name of
+//! every kind falls in one of them, so comparing regions is exhaustive.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use mcp_policy_table::{DecisionTable, RuleId, Target, TargetKind};
+
+/// More product states than this and the comparison gives up rather than
+/// run for minutes. Policies of realistic size stay far below it: exact
+/// names die after their last character, and prefix globs do not branch.
+pub const MAX_STATES: usize = 200_000;
+
+/// A set of names that both policies decide by the same pair of rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// A name of the region: shortest, non-empty when the region has one.
+    pub example: String,
+    /// The rule that decides the region's names in each policy; `None` for
+    /// the default.
+    pub old: Option<RuleId>,
+    pub new: Option<RuleId>,
+}
+
+/// The targets of the two policies are too many or too entangled to
+/// compare exhaustively within [`MAX_STATES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooComplex;
+
+/// One piece of a target: a literal character, or a `*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Piece {
+    Char(char),
+    Star,
+}
+
+fn pieces(target: &Target) -> Vec<Piece> {
+    match target {
+        Target::Exact(name) => name.chars().map(Piece::Char).collect(),
+        Target::Glob(glob) => glob
+            .as_str()
+            .chars()
+            .map(|c| {
+                if c == '*' {
+                    Piece::Star
+                } else {
+                    Piece::Char(c)
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Every region of `kind` in the two tables, in a stable order (by the
+/// rules deciding them).
+pub fn regions(
+    old: &DecisionTable,
+    new: &DecisionTable,
+    kind: TargetKind,
+) -> Result<Vec<Region>, TooComplex> {
+    let patterns: Vec<Vec<Piece>> = [old, new]
+        .iter()
+        .flat_map(|table| table.rules().iter())
+        .filter(|rule| rule.kind == kind)
+        .map(|rule| pieces(&rule.target))
+        .collect();
+    let mut alphabet: Vec<char> = patterns
+        .iter()
+        .flatten()
+        .filter_map(|piece| match piece {
+            Piece::Char(c) => Some(*c),
+            Piece::Star => None,
+        })
+        .collect();
+    alphabet.sort_unstable();
+    alphabet.dedup();
+    // A readable stand-in for "any other character" where one is free.
+    let other = ['x', 'z', 'q', '_', '0', '-', '\u{E000}', '\u{E001}']
+        .into_iter()
+        .find(|c| !alphabet.contains(c))
+        .unwrap_or('\u{E002}');
+    // First, so that an example reads `admin_x` rather than `admin_a`.
+    alphabet.insert(0, other);
+
+    // A state: for each pattern, the positions reached (a sorted list of
+    // (pattern, position) pairs); a position equal to the length accepts.
+    type State = Vec<(u32, u32)>;
+    let close = |state: &mut State| {
+        let mut i = 0;
+        while let Some(&(p, at)) = state.get(i) {
+            if let Some(Piece::Star) = patterns
+                .get(p as usize)
+                .and_then(|pat| pat.get(at as usize))
+            {
+                state.push((p, at + 1));
+            }
+            i += 1;
+        }
+        state.sort_unstable();
+        state.dedup();
+    };
+    let mut start: State = (0..patterns.len() as u32).map(|p| (p, 0)).collect();
+    close(&mut start);
+
+    let mut seen: HashMap<State, ()> = HashMap::new();
+    let mut queue: VecDeque<(State, String)> = VecDeque::new();
+    seen.insert(start.clone(), ());
+    queue.push_back((start, String::new()));
+    let mut best: BTreeMap<(Option<RuleId>, Option<RuleId>), String> = BTreeMap::new();
+    while let Some((state, name)) = queue.pop_front() {
+        let pair = (
+            old.matching_rule(kind, &name),
+            new.matching_rule(kind, &name),
+        );
+        let better = |current: &String| {
+            // Non-empty first (a tool named "" explains little), then shortest.
+            (current.is_empty() && !name.is_empty())
+                || (current.is_empty() == name.is_empty() && name.len() < current.len())
+        };
+        match best.get_mut(&pair) {
+            Some(current) if better(current) => *current = name.clone(),
+            Some(_) => {}
+            None => {
+                best.insert(pair, name.clone());
+            }
+        }
+        for &c in &alphabet {
+            let mut next: State = Vec::new();
+            for &(p, at) in &state {
+                match patterns
+                    .get(p as usize)
+                    .and_then(|pat| pat.get(at as usize))
+                {
+                    Some(Piece::Star) => next.push((p, at)),
+                    Some(Piece::Char(want)) if *want == c => next.push((p, at + 1)),
+                    _ => {}
+                }
+            }
+            close(&mut next);
+            if seen.contains_key(&next) {
+                continue;
+            }
+            if seen.len() >= MAX_STATES {
+                return Err(TooComplex);
+            }
+            seen.insert(next.clone(), ());
+            let mut longer = name.clone();
+            longer.push(c);
+            queue.push_back((next, longer));
+        }
+    }
+    Ok(best
+        .into_iter()
+        .map(|((old_rule, new_rule), example)| {
+            // `admin_x` shows what `admin_*` stands for better than `admin_`.
+            let ends_open = [(old, old_rule), (new, new_rule)].iter().any(|(table, id)| {
+                id.and_then(|id| table.rule(id)).is_some_and(
+                    |rule| matches!(&rule.target, Target::Glob(glob) if glob.as_str().ends_with('*')),
+                )
+            });
+            let longer = format!("{example}{other}");
+            // `""` explains little either; so does `admin_xx`.
+            let example = if (ends_open || example.is_empty())
+                && !example.ends_with(other)
+                && old.matching_rule(kind, &longer) == old_rule
+                && new.matching_rule(kind, &longer) == new_rule
+            {
+                longer
+            } else {
+                example
+            };
+            Region {
+                example,
+                old: old_rule,
+                new: new_rule,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn table(rules: &str) -> DecisionTable {
+        let source = format!("scope s level read\n{rules}");
+        mcp_policy_lang::compile_source(&source).table.unwrap()
+    }
+
+    fn target(table: &DecisionTable, id: Option<RuleId>) -> String {
+        id.map_or("default".into(), |id| table.rule(id).unwrap().text.clone())
+    }
+
+    fn described(old: &DecisionTable, new: &DecisionTable) -> Vec<(String, String, String)> {
+        regions(old, new, TargetKind::Tool)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.example, target(old, r.old), target(new, r.new)))
+            .collect()
+    }
+
+    #[test]
+    fn one_policy_with_itself_has_one_region_per_rule_and_the_default() {
+        let t = table("tool a requires s\ntool \"a*\" requires s\n");
+        let regions = described(&t, &t);
+        assert_eq!(regions.len(), 3);
+        assert!(regions.iter().all(|(_, old, new)| old == new));
+        let examples: Vec<&str> = regions.iter().map(|(e, _, _)| e.as_str()).collect();
+        assert!(examples.contains(&"a"));
+        assert!(examples.contains(&"ax"));
+    }
+
+    #[test]
+    fn crossing_globs_get_the_names_in_both() {
+        let old = table("tool \"a*\" requires s\n");
+        let new = table("tool \"*b\" requires s\n");
+        let regions = described(&old, &new);
+        // a…b: old by a*, new by *b; a…: old a*, new default; …b: the
+        // reverse; neither: both default.
+        assert_eq!(regions.len(), 4);
+        let both = regions
+            .iter()
+            .find(|(_, old, new)| old != "default" && new != "default")
+            .unwrap();
+        assert_eq!(both.0, "ab");
+    }
+
+    #[test]
+    fn a_catch_all_leaves_no_default_region() {
+        let t = table("tool \"*\" requires s\n");
+        let regions = described(&t, &t);
+        assert_eq!(regions.len(), 1);
+        assert_eq!(regions[0].1, "tool \"*\" requires s");
+    }
+}
