@@ -13,6 +13,7 @@ mod load;
 mod matrix;
 mod render;
 mod sarif;
+mod test;
 mod token;
 
 use std::path::PathBuf;
@@ -57,6 +58,8 @@ enum Command {
     /// Validate access tokens as a server would.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Run policy tests: principals, calls and the decisions expected of them (YAML).
+    Test(test::TestArgs),
     /// Compare two policies by what they allow, not by their text.
     Diff(diff::DiffArgs),
     /// Which scopes grant which tools, resources and prompts.
@@ -163,6 +166,7 @@ fn main() -> ExitCode {
         Command::Compile { path, output } => compile::run(&path, &output),
         Command::Explain(args) => explain::run(&args),
         Command::Token(command) => token::run(&command),
+        Command::Test(args) => test::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Matrix(args) => matrix::run(&args),
     };

@@ -1,0 +1,635 @@
+//! `mcp-policy test PATH... [--format json]`: policy tests in YAML
+//! (`POLICY.test.yaml`, see docs/policy-tests.md), run like `cargo test`.
+//!
+//! A PATH is a test file, a policy (its `POLICY.test.yaml` beside it), or a
+//! directory (every `*.mcppolicy.test.yaml` in it). Results go to standard
+//! output; a malformed test file's diagnostics, rendered as `check` renders
+//! a policy's, to standard error.
+//!
+//! Exit codes: 0 every test passed; 1 a test failed, a test file is
+//! malformed, or a policy does not compile; 2 usage or I/O (a file that
+//! cannot be read).
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+use mcp_policy_sim::suite::{
+    self, CaseResult, Decided, Diagnostic, Expect, Failure, Got, Report, TestFile,
+};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
+use serde::Serialize;
+
+use crate::{Outcome, load, render};
+
+#[derive(clap::Args, Debug)]
+pub struct TestArgs {
+    /// Test files (`*.test.yaml`), policies (their `POLICY.test.yaml` beside
+    /// them), or directories (every `*.mcppolicy.test.yaml` in them).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = TestFormat::Human)]
+    format: TestFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TestFormat {
+    Human,
+    Json,
+}
+
+/// Where a test file ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    /// Every test passed.
+    Passed,
+    /// A test failed.
+    Failed,
+    /// The test file has errors: no test ran.
+    Malformed,
+    /// The policy does not compile: no test ran.
+    PolicyErrors,
+    /// A file could not be read.
+    Unreadable,
+}
+
+impl Status {
+    fn outcome(self) -> Outcome {
+        match self {
+            Status::Passed => Outcome::Ok,
+            Status::Failed | Status::Malformed | Status::PolicyErrors => Outcome::PolicyErrors,
+            Status::Unreadable => Outcome::UsageOrIo,
+        }
+    }
+}
+
+/// What `--format json` prints.
+#[derive(Serialize)]
+struct JsonRun {
+    files: Vec<JsonFile>,
+    passed: usize,
+    failed: usize,
+    /// Test files that ran no test: malformed, a policy with errors, unreadable.
+    not_run: usize,
+}
+
+#[derive(Serialize)]
+struct JsonFile {
+    file: String,
+    policy: Option<String>,
+    status: Status,
+    passed: usize,
+    failed: usize,
+    cases: Vec<JsonCase>,
+    /// The test file's problems, as `check --format json` reports a policy's.
+    diagnostics: Vec<JsonDiagnostic>,
+}
+
+/// The shape of `check --format json`'s diagnostics.
+#[derive(Serialize)]
+struct JsonDiagnostic {
+    code: &'static str,
+    severity: &'static str,
+    message: String,
+    file: String,
+    /// 1-based.
+    line: usize,
+    /// 1-based, in characters.
+    column: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    help: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonCase {
+    name: String,
+    passed: bool,
+    principal: String,
+    method: &'static str,
+    target: String,
+    /// `allow`, `deny` or `unauthenticated`.
+    expect: &'static str,
+    /// The expected missing scopes, when the test states them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expect_missing: Option<Vec<String>>,
+    /// The expected rejection code, when the test states it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expect_rejection: Option<&'static str>,
+    /// `allow`, `deny`, or `unauthenticated` (the token was rejected).
+    got: &'static str,
+    /// The validator's code, when the token was rejected.
+    rejection: Option<&'static str>,
+    /// The deciding rule; `null` when the default decided or the token was rejected.
+    rule: Option<JsonRule>,
+    /// Scopes whose addition would allow (empty when allowed, or when none can).
+    missing_scopes: Vec<String>,
+    /// `false` when no scope can allow: a deny rule or the default denies;
+    /// `null` when the token was rejected (the policy was not asked).
+    allowable: Option<bool>,
+    /// Why the test failed; `null` when it passed.
+    reason: Option<String>,
+    /// Where the test is in the test file.
+    line: usize,
+    column: usize,
+}
+
+#[derive(Serialize)]
+struct JsonRule {
+    text: String,
+    line: u32,
+}
+
+/// One test file's run.
+struct FileRun {
+    file: String,
+    policy: Option<String>,
+    status: Status,
+    /// The test file, when it was read and checked.
+    test_file: Option<TestFile>,
+    report: Option<Report>,
+    diagnostics: Vec<Diagnostic>,
+    source: String,
+}
+
+pub fn run(args: &TestArgs) -> Outcome {
+    let files = match test_files(&args.paths) {
+        Ok(files) => files,
+        Err(outcome) => return outcome,
+    };
+    let json = args.format == TestFormat::Json;
+    let mut runs: Vec<FileRun> = Vec::new();
+    for path in &files {
+        let run = run_file(path);
+        if !json && run.report.is_some() {
+            if runs.iter().any(|run| run.report.is_some()) {
+                println!();
+            }
+            print!("{}", human(&run));
+        }
+        runs.push(run);
+    }
+    let passed: usize = runs
+        .iter()
+        .filter_map(|run| run.report.as_ref())
+        .map(Report::passed)
+        .sum();
+    let failed: usize = runs
+        .iter()
+        .filter_map(|run| run.report.as_ref())
+        .map(Report::failed)
+        .sum();
+    let not_run = runs.iter().filter(|run| run.report.is_none()).count();
+    if json {
+        let output = JsonRun {
+            files: runs.iter().map(json_file).collect(),
+            passed,
+            failed,
+            not_run,
+        };
+        match serde_json::to_string_pretty(&output) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("error: cannot write JSON: {error}");
+                return Outcome::UsageOrIo;
+            }
+        }
+    } else if runs.len() > 1 {
+        let verdict = if failed == 0 && not_run == 0 {
+            "ok"
+        } else {
+            "FAILED"
+        };
+        let not_run = match not_run {
+            0 => String::new(),
+            1 => "; 1 test file not run".to_owned(),
+            n => format!("; {n} test files not run"),
+        };
+        println!(
+            "\nall test files: {verdict}. {passed} passed; {failed} failed{not_run} ({} files)",
+            runs.len()
+        );
+    }
+    runs.iter()
+        .map(|run| run.status.outcome())
+        .max_by_key(|outcome| match outcome {
+            Outcome::Ok => 0,
+            Outcome::PolicyErrors => 1,
+            Outcome::UsageOrIo => 2,
+        })
+        .unwrap_or(Outcome::Ok)
+}
+
+/// The test files the paths name, or the outcome to exit with once the
+/// reason is on standard error.
+fn test_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Outcome> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|error| {
+                eprintln!("error: cannot read `{}`: {error}", path.display());
+                Outcome::UsageOrIo
+            })?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|file| {
+                    file.is_file()
+                        && file
+                            .file_name()
+                            .and_then(|name| name.to_str())
+                            .is_some_and(|name| {
+                                name.ends_with(&format!(".mcppolicy{}", suite::SUFFIX))
+                            })
+                })
+                .collect();
+            if found.is_empty() {
+                eprintln!(
+                    "error: no `*.mcppolicy{}` test file in `{}`",
+                    suite::SUFFIX,
+                    path.display()
+                );
+                return Err(Outcome::UsageOrIo);
+            }
+            found.sort();
+            files.extend(found);
+        } else if path
+            .extension()
+            .is_some_and(|extension| extension == "yaml" || extension == "yml")
+        {
+            files.push(path.clone());
+        } else {
+            // A policy: its tests beside it.
+            let mut name = path.as_os_str().to_owned();
+            name.push(suite::SUFFIX);
+            let tests = PathBuf::from(name);
+            if !tests.is_file() {
+                eprintln!(
+                    "error: no tests for `{}`: `{}` does not exist",
+                    path.display(),
+                    tests.display()
+                );
+                return Err(Outcome::UsageOrIo);
+            }
+            files.push(tests);
+        }
+    }
+    Ok(files)
+}
+
+fn run_file(path: &Path) -> FileRun {
+    let file = path.display().to_string();
+    let mut run = FileRun {
+        file: file.clone(),
+        policy: None,
+        status: Status::Unreadable,
+        test_file: None,
+        report: None,
+        diagnostics: Vec::new(),
+        source: String::new(),
+    };
+    let Some(source) = render::read(path) else {
+        return run;
+    };
+    run.source = source;
+    let test_file = match TestFile::parse(&run.source) {
+        Ok(test_file) => test_file,
+        Err(diagnostics) => return malformed(run, diagnostics),
+    };
+    let policy_path = match test_file.policy_path(path) {
+        Ok(policy_path) => policy_path,
+        Err(diagnostic) => return malformed(run, vec![*diagnostic]),
+    };
+    run.policy = Some(policy_path.display().to_string());
+    let evaluator = match load::policy(&policy_path) {
+        Ok(evaluator) => evaluator,
+        Err(outcome) => {
+            run.status = if outcome == Outcome::UsageOrIo {
+                Status::Unreadable
+            } else {
+                eprintln!(
+                    "error: could not run `{file}`: the policy `{}` has errors",
+                    policy_path.display()
+                );
+                Status::PolicyErrors
+            };
+            return run;
+        }
+    };
+    let base = path.parent().unwrap_or_else(|| Path::new(""));
+    match suite::run(&test_file, base, &evaluator) {
+        Ok(report) => {
+            run.status = if report.failed() == 0 {
+                Status::Passed
+            } else {
+                Status::Failed
+            };
+            run.report = Some(report);
+            run.test_file = Some(test_file);
+            run
+        }
+        Err(diagnostics) => malformed(run, diagnostics),
+    }
+}
+
+/// A test file with errors: they go to standard error now, rendered as
+/// `check` renders a policy's.
+fn malformed(mut run: FileRun, diagnostics: Vec<Diagnostic>) -> FileRun {
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let theme = if colour {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme);
+    let mut out = String::new();
+    for diagnostic in &diagnostics {
+        let report = YamlReport {
+            diagnostic,
+            source: miette::NamedSource::new(&run.file, run.source.clone()),
+        };
+        if handler.render_report(&mut out, &report).is_err() {
+            out.push_str(&format!("{}: {}\n", diagnostic.code, diagnostic.message));
+        }
+        out.push('\n');
+    }
+    let count = match diagnostics.len() {
+        1 => "1 error".to_owned(),
+        n => format!("{n} errors"),
+    };
+    out.push_str(&format!(
+        "error: could not run `{}`: {count} in the test file\n",
+        run.file
+    ));
+    eprint!("{out}");
+    run.status = Status::Malformed;
+    run.diagnostics = diagnostics;
+    run
+}
+
+/// A test file diagnostic with its source, as miette renders it.
+#[derive(Debug)]
+struct YamlReport<'d> {
+    diagnostic: &'d Diagnostic,
+    source: miette::NamedSource<String>,
+}
+
+impl fmt::Display for YamlReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diagnostic.message)
+    }
+}
+
+impl std::error::Error for YamlReport<'_> {}
+
+impl miette::Diagnostic for YamlReport<'_> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.diagnostic.code.as_str()))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|help| Box::new(help) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let label = |label: &suite::Label| {
+            let text = (!label.message.is_empty()).then(|| label.message.clone());
+            (text, (label.location.offset, label.location.len))
+        };
+        let (text, span) = label(&self.diagnostic.primary);
+        let primary = LabeledSpan::new_primary_with_span(text, span);
+        let related = self.diagnostic.related.iter().map(move |related| {
+            let (text, span) = label(related);
+            LabeledSpan::new_with_span(text, span)
+        });
+        Some(Box::new(std::iter::once(primary).chain(related)))
+    }
+}
+
+/// One test file's results, as `cargo test` shows them.
+fn human(run: &FileRun) -> String {
+    // A file that ran no test has said why on standard error.
+    let (Some(report), Some(test_file)) = (&run.report, &run.test_file) else {
+        return String::new();
+    };
+    let policy = run.policy.as_deref().unwrap_or("policy");
+    let plural = if report.cases.len() == 1 { "" } else { "s" };
+    let mut text = format!(
+        "running {} test{plural} from {} (policy {policy})\n",
+        report.cases.len(),
+        run.file
+    );
+    for case in &report.cases {
+        let verdict = if case.passed() { "ok" } else { "FAILED" };
+        text.push_str(&format!("test {} ... {verdict}\n", case.name));
+    }
+    let failures: Vec<&CaseResult> = report.cases.iter().filter(|case| !case.passed()).collect();
+    if !failures.is_empty() {
+        text.push_str("\nfailures:\n");
+        for case in &failures {
+            let at = test_file.case_location(case.index);
+            text.push_str(&format!("\n---- {} ----\n", case.name));
+            text.push_str(&format!("  --> {}:{}:{}\n", run.file, at.line, at.column));
+            text.push_str(&format!("  {}\n", reason(case)));
+            text.push_str(&details(case, policy));
+        }
+        text.push_str("\nfailures:\n");
+        for case in &failures {
+            text.push_str(&format!("    {}\n", case.name));
+        }
+    }
+    let verdict = if failures.is_empty() { "ok" } else { "FAILED" };
+    text.push_str(&format!(
+        "\ntest result: {verdict}. {} passed; {} failed\n",
+        report.passed(),
+        report.failed()
+    ));
+    text
+}
+
+/// Why a case failed, in one line.
+fn reason(case: &CaseResult) -> String {
+    let call = case.call.request();
+    let got = got(&case.got);
+    match (&case.failure, &case.got) {
+        (None, _) => "passed".to_owned(),
+        (Some(Failure::Decision), _) => {
+            format!("expected {}, got {got}: {call}", case.expect.as_str())
+        }
+        (Some(Failure::MissingScopes), _) => {
+            let expected = match &case.expect {
+                Expect::Deny {
+                    missing: Some(missing),
+                } => scope_list(missing),
+                _ => String::new(),
+            };
+            format!("denied as expected, but the missing scopes differ: expected {expected}")
+        }
+        (Some(Failure::TokenRejected), Got::Rejected(rejection)) => format!(
+            "expected {}, but the token is rejected: {} [{}]",
+            case.expect.as_str(),
+            rejection.description(),
+            rejection.as_str()
+        ),
+        (Some(Failure::TokenAccepted), _) => {
+            format!("expected the token to be rejected, but it is valid: {got} {call}")
+        }
+        (Some(Failure::Rejection), Got::Rejected(rejection)) => {
+            let expected = match &case.expect {
+                Expect::Unauthenticated {
+                    rejection: Some(expected),
+                } => expected.as_str(),
+                _ => "",
+            };
+            format!(
+                "expected rejection `{expected}`, got `{}`: {}",
+                rejection.as_str(),
+                rejection.description()
+            )
+        }
+        (Some(_), _) => format!("expected {}, got {got}", case.expect.as_str()),
+    }
+}
+
+/// `mcp:read mcp:write`, or what an empty list means here.
+fn scope_list(scopes: &[String]) -> String {
+    if scopes.is_empty() {
+        "none (no scope can allow)".to_owned()
+    } else {
+        scopes.join(" ")
+    }
+}
+
+/// The decision explained, in `mcp-policy explain`'s words.
+fn details(case: &CaseResult, policy: &str) -> String {
+    let mut text = format!("  principal:      {}\n", case.principal);
+    let decided = match &case.got {
+        Got::Rejected(_) => {
+            text.push_str("  a rejected token never reaches the policy\n");
+            return text;
+        }
+        Got::Decision(decided) => decided,
+    };
+    let held = if decided.scopes.is_empty() {
+        "(none the policy declares)".to_owned()
+    } else {
+        decided.scopes.join(" ")
+    };
+    text.push_str(&format!("  token scopes:   {held}\n"));
+    if !decided.ignored_scopes.is_empty() {
+        text.push_str(&format!(
+            "  ignored:        {} (not declared by this policy)\n",
+            decided.ignored_scopes.join(" ")
+        ));
+    }
+    match &decided.rule {
+        Some(rule) => text.push_str(&format!(
+            "  decided by:     {} ({policy}:{})\n",
+            rule.text, rule.line
+        )),
+        None => text.push_str("  decided by:     the default: no rule matches\n"),
+    }
+    if !decided.allowed {
+        if decided.allowable {
+            text.push_str(&format!(
+                "  missing scopes: {}\n",
+                decided.missing_scopes.join(" ")
+            ));
+        } else {
+            text.push_str("  no scope can allow this request\n");
+        }
+    }
+    text
+}
+
+fn got(got: &Got) -> &'static str {
+    match got {
+        Got::Decision(Decided { allowed: true, .. }) => "allow",
+        Got::Decision(_) => "deny",
+        Got::Rejected(_) => "unauthenticated",
+    }
+}
+
+fn json_file(run: &FileRun) -> JsonFile {
+    let cases = match (&run.report, &run.test_file) {
+        (Some(report), Some(test_file)) => report
+            .cases
+            .iter()
+            .map(|case| json_case(case, test_file))
+            .collect(),
+        _ => Vec::new(),
+    };
+    JsonFile {
+        file: run.file.clone(),
+        policy: run.policy.clone(),
+        status: run.status,
+        passed: run.report.as_ref().map_or(0, Report::passed),
+        failed: run.report.as_ref().map_or(0, Report::failed),
+        cases,
+        diagnostics: run
+            .diagnostics
+            .iter()
+            .map(|diagnostic| {
+                let at = diagnostic.location();
+                JsonDiagnostic {
+                    code: diagnostic.code.as_str(),
+                    severity: "error",
+                    message: diagnostic.message.clone(),
+                    file: run.file.clone(),
+                    line: at.line,
+                    column: at.column,
+                    help: diagnostic.help.clone(),
+                }
+            })
+            .collect(),
+    }
+}
+
+fn json_case(case: &CaseResult, test_file: &TestFile) -> JsonCase {
+    let at = test_file.case_location(case.index);
+    let call = case.call.request();
+    let (rule, missing_scopes, allowable, rejection) = match &case.got {
+        Got::Decision(decided) => (
+            decided.rule.as_ref().map(|rule| JsonRule {
+                text: rule.text.clone(),
+                line: rule.line,
+            }),
+            decided.missing_scopes.clone(),
+            Some(decided.allowable),
+            None,
+        ),
+        Got::Rejected(rejection) => (None, Vec::new(), None, Some(rejection.as_str())),
+    };
+    JsonCase {
+        name: case.name.clone(),
+        passed: case.passed(),
+        principal: case.principal.clone(),
+        method: call.kind().method(),
+        target: case.call.name.clone(),
+        expect: case.expect.as_str(),
+        expect_missing: match &case.expect {
+            Expect::Deny { missing } => missing.clone(),
+            _ => None,
+        },
+        expect_rejection: match &case.expect {
+            Expect::Unauthenticated { rejection } => rejection.map(|rejection| rejection.as_str()),
+            _ => None,
+        },
+        got: got(&case.got),
+        rejection,
+        rule,
+        missing_scopes,
+        allowable,
+        reason: (!case.passed()).then(|| reason(case)),
+        line: at.line,
+        column: at.column,
+    }
+}

@@ -1,0 +1,283 @@
+//! What is wrong with a test file, as data: a stable code, a message, where
+//! (byte span, line and column), related places, and help. The CLI renders
+//! it (miette, JSON); nothing here prints.
+
+use std::fmt;
+
+/// Every problem a test file can have. A code, once published, keeps its
+/// meaning (docs/policy-tests.md lists them all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Code {
+    Syntax,
+    Schema,
+    Empty,
+    MultipleDocuments,
+    DuplicateKey,
+    DuplicateTest,
+    UnknownPrincipal,
+    InvalidPrincipal,
+    MalformedScopes,
+    MissingCall,
+    ConflictingCalls,
+    InapplicableField,
+    UnknownRejection,
+    UnknownScope,
+    InvalidKeys,
+    NoPolicy,
+}
+
+impl Code {
+    pub const ALL: [Code; 16] = [
+        Code::Syntax,
+        Code::Schema,
+        Code::Empty,
+        Code::MultipleDocuments,
+        Code::DuplicateKey,
+        Code::DuplicateTest,
+        Code::UnknownPrincipal,
+        Code::InvalidPrincipal,
+        Code::MalformedScopes,
+        Code::MissingCall,
+        Code::ConflictingCalls,
+        Code::InapplicableField,
+        Code::UnknownRejection,
+        Code::UnknownScope,
+        Code::InvalidKeys,
+        Code::NoPolicy,
+    ];
+
+    /// The stable code, as printed and as matched by tools.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Syntax => "mcp_policy::test::syntax",
+            Code::Schema => "mcp_policy::test::schema",
+            Code::Empty => "mcp_policy::test::empty",
+            Code::MultipleDocuments => "mcp_policy::test::multiple_documents",
+            Code::DuplicateKey => "mcp_policy::test::duplicate_key",
+            Code::DuplicateTest => "mcp_policy::test::duplicate_test",
+            Code::UnknownPrincipal => "mcp_policy::test::unknown_principal",
+            Code::InvalidPrincipal => "mcp_policy::test::invalid_principal",
+            Code::MalformedScopes => "mcp_policy::test::malformed_scopes",
+            Code::MissingCall => "mcp_policy::test::missing_call",
+            Code::ConflictingCalls => "mcp_policy::test::conflicting_calls",
+            Code::InapplicableField => "mcp_policy::test::inapplicable_field",
+            Code::UnknownRejection => "mcp_policy::test::unknown_rejection",
+            Code::UnknownScope => "mcp_policy::test::unknown_scope",
+            Code::InvalidKeys => "mcp_policy::test::invalid_keys",
+            Code::NoPolicy => "mcp_policy::test::no_policy",
+        }
+    }
+
+    /// One line on what the code means.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Code::Syntax => "the text is not YAML",
+            Code::Schema => {
+                "YAML of the wrong shape: an unknown or missing field, a value of the wrong type"
+            }
+            Code::Empty => "a file without tests",
+            Code::MultipleDocuments => "more than one YAML document (`---`) in one file",
+            Code::DuplicateKey => "a principal or a claim given twice",
+            Code::DuplicateTest => "two tests with the same name",
+            Code::UnknownPrincipal => "a test names a principal the file does not define",
+            Code::InvalidPrincipal => {
+                "a principal that is not exactly one of `scopes`, `claims`, `jwt`, or a `jwt` without what verifies it"
+            }
+            Code::MalformedScopes => {
+                "a claims object whose `scope`, `scp` or `permissions` is not a string or an array of strings"
+            }
+            Code::MissingCall => "a test with none of `tool`, `resource`, `prompt`",
+            Code::ConflictingCalls => "a test with more than one of `tool`, `resource`, `prompt`",
+            Code::InapplicableField => {
+                "a field that cannot apply: `missing` on an allow, `rejection` on an allow or deny, `unauthenticated` for a principal without a token"
+            }
+            Code::UnknownRejection => "a `rejection` that is not a token validator code",
+            Code::UnknownScope => "`missing` names a scope the policy does not declare",
+            Code::InvalidKeys => {
+                "a `jwt` principal whose keys or validator settings cannot be used (an unreadable JWKS, say)"
+            }
+            Code::NoPolicy => {
+                "no `policy` field, and a file name that does not end in `.test.yaml`"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A place in the test file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Location {
+    /// Byte offset of the start.
+    pub offset: usize,
+    /// Length in bytes (0: a point).
+    pub len: usize,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+}
+
+impl Location {
+    /// The span `offset..offset + len` of `source`, clamped into it and onto
+    /// character boundaries, with its line and column.
+    pub fn new(source: &str, offset: usize, len: usize) -> Location {
+        let offset = floor_char_boundary(source, offset);
+        let end = floor_char_boundary(source, offset.saturating_add(len));
+        let before = source.get(..offset).unwrap_or_default();
+        let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+        Location {
+            offset,
+            len: end.saturating_sub(offset),
+            line: before.matches('\n').count() + 1,
+            column: before
+                .get(line_start..)
+                .map_or(0, |text| text.chars().count())
+                + 1,
+        }
+    }
+
+    /// The start of the file.
+    pub fn start(source: &str) -> Location {
+        Location::new(source, 0, 0)
+    }
+}
+
+fn floor_char_boundary(source: &str, offset: usize) -> usize {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// A place with what it has to do with the diagnostic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    pub location: Location,
+    /// Empty when the message says it all.
+    pub message: String,
+}
+
+/// One problem with a test file. `primary` is where it is; `related` are
+/// other places that explain it (the first definition of a duplicate).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub message: String,
+    pub primary: Label,
+    pub related: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, message: impl Into<String>, location: Location) -> Diagnostic {
+        Diagnostic {
+            code,
+            message: message.into(),
+            primary: Label {
+                location,
+                message: String::new(),
+            },
+            related: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn with_label(mut self, message: impl Into<String>) -> Diagnostic {
+        self.primary.message = message.into();
+        self
+    }
+
+    pub fn with_related(mut self, location: Location, message: impl Into<String>) -> Diagnostic {
+        self.related.push(Label {
+            location,
+            message: message.into(),
+        });
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn location(&self) -> Location {
+        self.primary.location
+    }
+}
+
+/// "Did you mean ...?": the candidate closest to `word`, when it is close
+/// enough to be a typo (the policy language's rule: one edit for short
+/// words, about a third of the word for longer ones; case alone always).
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let budget = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .filter(|candidate| *candidate != word)
+        .map(|candidate| {
+            let distance = if candidate.eq_ignore_ascii_case(word) {
+                0
+            } else {
+                strsim::damerau_levenshtein(word, candidate)
+            };
+            (distance, candidate)
+        })
+        .filter(|(distance, _)| *distance <= budget)
+        .min_by_key(|(distance, candidate)| (*distance, *candidate))
+        .map(|(_, candidate)| candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_namespaced() {
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            assert!(code.as_str().starts_with("mcp_policy::test::"), "{code}");
+            assert!(seen.insert(code.as_str()), "duplicate code {code}");
+            assert!(!code.summary().ends_with('.'), "{code}");
+        }
+    }
+
+    #[test]
+    fn the_documentation_lists_every_code() {
+        let doc = include_str!("../../../../docs/policy-tests.md");
+        for code in Code::ALL {
+            assert!(
+                doc.contains(&format!("| `{code}` |")),
+                "docs/policy-tests.md does not list {code}"
+            );
+        }
+    }
+
+    #[test]
+    fn locations_count_characters_and_stay_in_the_text() {
+        let source = "ab\nçd\n";
+        assert_eq!(Location::new(source, 0, 2).line, 1);
+        let after_cedilla = Location::new(source, 5, 1);
+        assert_eq!((after_cedilla.line, after_cedilla.column), (2, 2));
+        // Inside the two-byte `ç`: moved back onto its start.
+        let inside = Location::new(source, 4, 1);
+        assert_eq!((inside.offset, inside.column), (3, 1));
+        let past = Location::new(source, 99, 5);
+        assert_eq!((past.offset, past.len, past.line), (source.len(), 0, 3));
+    }
+
+    #[test]
+    fn suggests_close_names_only() {
+        let names = ["reader", "triager", "ci-bot"];
+        assert_eq!(did_you_mean("raeder", names), Some("reader"));
+        assert_eq!(did_you_mean("ci_bot", names), Some("ci-bot"));
+        assert_eq!(did_you_mean("administrator", names), None);
+    }
+}

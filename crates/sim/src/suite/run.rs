@@ -1,0 +1,336 @@
+//! Running a test file on a policy: each principal's scopes (a signed token
+//! validated by the runtime's own validator), each call decided and
+//! explained, and the outcome compared with what the test expects.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_policy_evaluator::{Evaluator, ScopeSet};
+use mcp_policy_token::{
+    ConfigError, KeySource, ManualClock, Rejection, Validator, ValidatorConfig,
+};
+
+use super::diagnostic::{Code, Diagnostic, did_you_mean};
+use super::file::{Call, Case, Expect, Identity, Jwt, Keys, TestFile};
+use super::locate::{Step, Target};
+
+/// What a test file's run found: one result per test, in file order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub cases: Vec<CaseResult>,
+}
+
+impl Report {
+    pub fn passed(&self) -> usize {
+        self.cases.iter().filter(|case| case.passed()).count()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.cases.len() - self.passed()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaseResult {
+    /// Index of the test in the file (see [`TestFile::case_location`]).
+    pub index: usize,
+    pub name: String,
+    pub principal: String,
+    pub call: Call,
+    pub expect: Expect,
+    pub got: Got,
+    /// `None` when the test passed.
+    pub failure: Option<Failure>,
+}
+
+impl CaseResult {
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// What happened to the call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Got {
+    /// The policy decided.
+    Decision(Decided),
+    /// The token was rejected: the policy was never asked.
+    Rejected(Rejection),
+}
+
+/// A decision and what explains it, as `mcp-policy explain` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decided {
+    pub allowed: bool,
+    /// The principal's scopes as the policy sees them: declared ones, with
+    /// what they imply.
+    pub scopes: Vec<String>,
+    /// The principal's scopes the policy does not declare (they grant nothing).
+    pub ignored_scopes: Vec<String>,
+    /// The deciding rule; `None` when the default decided.
+    pub rule: Option<RuleRef>,
+    /// The scopes whose addition would allow; empty when allowed or when
+    /// none can.
+    pub missing_scopes: Vec<String>,
+    /// `false` when no scope can allow: a deny rule or the default denies.
+    pub allowable: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleRef {
+    pub text: String,
+    /// 1-based line in the policy.
+    pub line: u32,
+}
+
+/// Why a test failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The policy allowed what was to be denied, or the reverse.
+    Decision,
+    /// Denied as expected, but another set of scopes would allow.
+    MissingScopes,
+    /// The token was rejected, where the test expects the policy to decide.
+    TokenRejected,
+    /// The token was valid, where the test expects it rejected.
+    TokenAccepted,
+    /// Rejected, for another reason than the expected one.
+    Rejection,
+}
+
+/// Runs every test of `file` on `policy`. Paths in the file (JWKS files)
+/// are relative to `base`, the test file's directory.
+///
+/// The diagnostics are the file's problems only this run can see: `missing`
+/// naming a scope the policy does not declare, keys that cannot be read.
+pub fn run(file: &TestFile, base: &Path, policy: &Evaluator) -> Result<Report, Vec<Diagnostic>> {
+    let mut diagnostics = check_scopes(file, policy);
+    let identities: Vec<Option<Result<Vec<String>, Rejection>>> = file
+        .principals
+        .iter()
+        .map(|principal| match &principal.identity {
+            Identity::Scopes(_) | Identity::Claims { .. } => None,
+            Identity::Jwt(jwt) => match validate(jwt, base) {
+                Ok(result) => Some(result),
+                Err(error) => {
+                    diagnostics.push(keys_error(file, &principal.name, &error));
+                    None
+                }
+            },
+        })
+        .collect();
+    if !diagnostics.is_empty() {
+        return Err(diagnostics);
+    }
+    let cases = file
+        .cases
+        .iter()
+        .enumerate()
+        .filter_map(|(index, case)| {
+            let principal = file.principals.get(case.principal)?;
+            let granted = match (&principal.identity, identities.get(case.principal)) {
+                (Identity::Scopes(scopes), _) => Ok(Granted::String(scopes)),
+                (Identity::Claims { scopes, .. }, _) => Ok(Granted::List(scopes)),
+                (Identity::Jwt(_), Some(Some(Ok(scopes)))) => Ok(Granted::List(scopes)),
+                (Identity::Jwt(_), Some(Some(Err(rejection)))) => Err(*rejection),
+                (Identity::Jwt(_), _) => return None,
+            };
+            Some(run_case(index, case, &principal.name, granted, policy))
+        })
+        .collect();
+    Ok(Report { cases })
+}
+
+/// A principal's scopes, in the form they were given.
+enum Granted<'a> {
+    String(&'a str),
+    List(&'a [String]),
+}
+
+impl Granted<'_> {
+    fn scope_set(&self, policy: &Evaluator) -> ScopeSet {
+        match self {
+            Granted::String(scopes) => policy.parse_scopes(scopes),
+            Granted::List(scopes) => policy.scope_set(scopes.iter().map(String::as_str)),
+        }
+    }
+
+    fn names(&self) -> Vec<&str> {
+        match self {
+            Granted::String(scopes) => mcp_policy_evaluator::scope_tokens(scopes).collect(),
+            Granted::List(scopes) => scopes.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+fn run_case(
+    index: usize,
+    case: &Case,
+    principal: &str,
+    granted: Result<Granted<'_>, Rejection>,
+    policy: &Evaluator,
+) -> CaseResult {
+    let got = match granted {
+        Err(rejection) => Got::Rejected(rejection),
+        Ok(granted) => Got::Decision(decide(&case.call, &granted, policy)),
+    };
+    let failure = match (&case.expect, &got) {
+        (Expect::Unauthenticated { .. }, Got::Decision(_)) => Some(Failure::TokenAccepted),
+        (
+            Expect::Unauthenticated {
+                rejection: Some(expected),
+            },
+            Got::Rejected(got),
+        ) if expected != got => Some(Failure::Rejection),
+        (Expect::Unauthenticated { .. }, Got::Rejected(_)) => None,
+        (Expect::Allow | Expect::Deny { .. }, Got::Rejected(_)) => Some(Failure::TokenRejected),
+        (Expect::Allow, Got::Decision(decided)) => (!decided.allowed).then_some(Failure::Decision),
+        (Expect::Deny { missing }, Got::Decision(decided)) => {
+            if decided.allowed {
+                Some(Failure::Decision)
+            } else {
+                missing.as_ref().and_then(|missing| {
+                    let expected: BTreeSet<&str> = missing.iter().map(String::as_str).collect();
+                    let got: BTreeSet<&str> =
+                        decided.missing_scopes.iter().map(String::as_str).collect();
+                    (expected != got).then_some(Failure::MissingScopes)
+                })
+            }
+        }
+    };
+    CaseResult {
+        index,
+        name: case.name.clone(),
+        principal: principal.to_owned(),
+        call: case.call.clone(),
+        expect: case.expect.clone(),
+        got,
+        failure,
+    }
+}
+
+fn decide(call: &Call, granted: &Granted<'_>, policy: &Evaluator) -> Decided {
+    let scopes = granted.scope_set(policy);
+    let catalog = policy.table().scopes();
+    let explanation = policy.explain(call.request(), &scopes);
+    Decided {
+        allowed: explanation.allowed(),
+        scopes: scopes
+            .iter()
+            .map(|id| catalog.name(id).to_owned())
+            .collect(),
+        ignored_scopes: granted
+            .names()
+            .into_iter()
+            .filter(|scope| catalog.lookup(scope).is_none())
+            .map(str::to_owned)
+            .collect(),
+        rule: explanation.rule.map(|rule| RuleRef {
+            text: rule.text.clone(),
+            line: rule.line,
+        }),
+        missing_scopes: explanation
+            .missing_scopes()
+            .unwrap_or_default()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        allowable: !explanation.is_unreachable(),
+    }
+}
+
+/// The token validated as the server would: the same validator, at the
+/// test's pinned time. `Err` when the validator cannot be built.
+fn validate(jwt: &Jwt, base: &Path) -> Result<Result<Vec<String>, Rejection>, ConfigError> {
+    let keys = match &jwt.keys {
+        Keys::File(path) => KeySource::File(base.join(path)),
+        Keys::Inline(document) => KeySource::Jwks(document.clone()),
+    };
+    let mut config = ValidatorConfig::new(jwt.issuer.clone(), jwt.audience.clone(), keys);
+    config.clock = Arc::new(ManualClock::new(jwt.now));
+    if let Some(leeway) = jwt.leeway {
+        config.leeway = Duration::from_secs(leeway);
+    }
+    if let Some(claims) = &jwt.scope_claims {
+        config.scope_claims.clone_from(claims);
+    }
+    let validator = Validator::new(config)?;
+    Ok(validator
+        .validate_with_keys(&jwt.token)
+        .map(|principal| principal.scopes))
+}
+
+fn keys_error(file: &TestFile, principal: &str, error: &ConfigError) -> Diagnostic {
+    let field = match error {
+        ConfigError::NoIssuer => "issuer",
+        ConfigError::NoAudience => "audience",
+        _ => "jwks",
+    };
+    let location = file
+        .locate(
+            &[
+                Step::Key("principals"),
+                Step::Key(principal),
+                Step::Key(field),
+            ],
+            Target::Node,
+            None,
+        )
+        .unwrap_or_else(|| super::diagnostic::Location::start(file.source()));
+    Diagnostic::new(
+        Code::InvalidKeys,
+        format!("cannot validate principal `{principal}`'s token: {error}"),
+        location,
+    )
+    .with_help(
+        "`jwks` is a JWKS file relative to the test file, or the JWKS itself (`{ keys: [...] }`)",
+    )
+}
+
+/// `missing` names scopes the policy declares: any other can never be
+/// missing, and the test could never pass.
+fn check_scopes(file: &TestFile, policy: &Evaluator) -> Vec<Diagnostic> {
+    let catalog = policy.table().scopes();
+    let declared: Vec<&str> = catalog.iter().map(|(_, info)| info.name.as_str()).collect();
+    let mut diagnostics = Vec::new();
+    for (index, case) in file.cases.iter().enumerate() {
+        let Expect::Deny {
+            missing: Some(missing),
+        } = &case.expect
+        else {
+            continue;
+        };
+        for (item, scope) in missing.iter().enumerate() {
+            if catalog.lookup(scope).is_some() {
+                continue;
+            }
+            let location = file
+                .locate(
+                    &[
+                        Step::Key("tests"),
+                        Step::Index(index),
+                        Step::Key("missing"),
+                        Step::Index(item),
+                    ],
+                    Target::Node,
+                    Some(scope),
+                )
+                .unwrap_or_else(|| file.case_location(index));
+            let diagnostic = Diagnostic::new(
+                Code::UnknownScope,
+                format!("unknown scope `{scope}`"),
+                location,
+            )
+            .with_label("the policy does not declare it");
+            diagnostics.push(match did_you_mean(scope, declared.iter().copied()) {
+                Some(name) => diagnostic.with_help(format!("did you mean `{name}`?")),
+                None => {
+                    diagnostic.with_help("a scope the policy does not declare can never be missing")
+                }
+            });
+        }
+    }
+    diagnostics
+}
