@@ -13,6 +13,7 @@ mod load;
 mod matrix;
 mod render;
 mod sarif;
+mod simulate;
 mod test;
 mod token;
 
@@ -60,6 +61,8 @@ enum Command {
     Token(token::TokenCommand),
     /// Run policy tests: principals, calls and the decisions expected of them (YAML).
     Test(test::TestArgs),
+    /// Replay recorded calls (JSON lines, the server's decision log) on a policy, or on two.
+    Simulate(simulate::SimulateArgs),
     /// Compare two policies by what they allow, not by their text.
     Diff(diff::DiffArgs),
     /// Which scopes grant which tools, resources and prompts.
@@ -167,6 +170,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Token(command) => token::run(&command),
         Command::Test(args) => test::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Matrix(args) => matrix::run(&args),
     };

@@ -193,6 +193,25 @@ struct Verdicts {
     lists: Vec<(Value, mcp_policy_evaluator::TargetKind)>,
 }
 
+/// The principal's scopes as the token granted them, space-separated as in
+/// a `scope` claim. Formatted only when a subscriber records the event: a
+/// server without a decision log joins nothing.
+struct ScopeList<'p>(&'p [String]);
+
+impl std::fmt::Display for ScopeList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (index, scope) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(scope)?;
+        }
+        Ok(())
+    }
+}
+
+/// One decision, in the format `mcp-policy simulate` replays
+/// (docs/trace-format.md): the scopes are what makes the call replayable.
 fn log_decision(
     mode: Mode,
     principal: &Principal,
@@ -206,6 +225,7 @@ fn log_decision(
         target: "mcp_policy::decision",
         subject = %principal.subject,
         client = principal.client_id.as_deref().unwrap_or(""),
+        scopes = %ScopeList(&principal.scopes),
         method,
         name,
         decision,

@@ -1,0 +1,293 @@
+//! `mcp-policy simulate`: the example traces replayed on the example
+//! policies, as users run it; exit codes, JSON shapes, and snapshots of
+//! what people read.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use common::{json, mcp_policy, root, stderr, stdout};
+
+const POLICY: &str = "examples/github.mcppolicy";
+const NEXT: &str = "examples/traces/github-next.mcppolicy";
+const TRACE: &str = "examples/traces/github.jsonl";
+const HANDWRITTEN: &str = "examples/traces/handwritten.jsonl";
+
+/// A trace written for one test, under cargo's scratch directory.
+fn scratch(name: &str, text: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("simulate-{name}.jsonl"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn replays_the_runtime_log_example() {
+    let output = mcp_policy(&["simulate", POLICY, "--trace", TRACE]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
+    insta::assert_snapshot!(stdout(&output));
+}
+
+#[test]
+fn replays_handwritten_records() {
+    let output = mcp_policy(&["simulate", POLICY, "--trace", HANDWRITTEN]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    insta::assert_snapshot!(stdout(&output));
+}
+
+#[test]
+fn against_lists_every_change_then_counts_them() {
+    let output = mcp_policy(&["simulate", POLICY, "--trace", TRACE, "--against", NEXT]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(text.matches("\nchange: ").count() + 1, 5, "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn json_summary_has_the_documented_shape() {
+    let output = mcp_policy(&["simulate", POLICY, "--trace", TRACE, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let value = json(&output);
+    assert_eq!(value["calls"], 33);
+    assert_eq!(value["allowed"], 23);
+    assert_eq!(value["denied"], 10);
+    assert_eq!(value["skipped"], 4);
+    assert_eq!(value["lines"], 37);
+    assert_eq!(value["drift"], 1);
+    assert_eq!(value["drifted"][0]["line"], 24);
+    assert_eq!(value["drifted"][0]["recorded"]["decision"], "allow");
+    assert_eq!(value["drifted"][0]["replayed"]["decision"], "deny");
+    assert!(value.get("changes").is_none());
+    assert!(value.get("allow_to_deny").is_none());
+    let close = value["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|tool| tool["name"] == "close_issue")
+        .unwrap();
+    assert_eq!(close["method"], "tools/call");
+    assert_eq!(
+        (close["allowed"].as_u64(), close["denied"].as_u64()),
+        (Some(0), Some(3))
+    );
+    assert_eq!(close["reasons"][0]["missing_scopes"][0], "mcp:write");
+    assert_eq!(close["reasons"][0]["rule"]["line"], 20);
+    assert_eq!(value["principals"][0]["subject"], "alice");
+    assert_eq!(value["other_tools"], serde_json::Value::Null);
+    insta::assert_snapshot!(serde_json::to_string_pretty(&value).unwrap());
+}
+
+#[test]
+fn json_against_streams_changes_into_one_document() {
+    let output = mcp_policy(&[
+        "simulate",
+        POLICY,
+        "--trace",
+        TRACE,
+        "--against",
+        NEXT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // One change a line, inside one JSON document.
+    let text = stdout(&output);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("{\"after\"")).count(),
+        5
+    );
+    let value = json(&output);
+    assert_eq!(value["against"], NEXT);
+    let changes = value["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 5);
+    assert_eq!(changes[0]["line"], 10);
+    assert_eq!(changes[0]["principal"]["subject"], "ci-bot");
+    assert_eq!(changes[0]["before"]["decision"], "allow");
+    assert_eq!(changes[0]["after"]["decision"], "deny");
+    assert_eq!(
+        changes[0]["after"]["rule"]["text"],
+        "tool create_pr_draft requires mcp:write"
+    );
+    assert_eq!(
+        (
+            value["allow_to_deny"].as_u64(),
+            value["deny_to_allow"].as_u64()
+        ),
+        (Some(4), Some(1))
+    );
+    insta::assert_snapshot!(serde_json::to_string_pretty(&value).unwrap());
+}
+
+#[test]
+fn a_policy_against_itself_changes_nothing() {
+    let output = mcp_policy(&[
+        "simulate",
+        POLICY,
+        "--trace",
+        TRACE,
+        "--against",
+        POLICY,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let value = json(&output);
+    assert_eq!(value["changes"].as_array().unwrap().len(), 0);
+    assert_eq!(value["allow_to_deny"], 0);
+    assert_eq!(value["deny_to_allow"], 0);
+}
+
+#[test]
+fn malformed_lines_are_reported_and_exit_2_after_the_whole_replay() {
+    let good = r#"{"subject":"s","scopes":"mcp:read","method":"tools/call","name":"search_repos"}"#;
+    let mut lines = vec![good.to_owned(), "not json".to_owned()];
+    lines.push(r#"{"scopes":"","method":"tools/cal","name":"x"}"#.to_owned());
+    lines.push(r#"{"method":"tools/call","name":"x"}"#.to_owned());
+    // More than are reported one by one.
+    for _ in 0..10 {
+        lines.push("{".to_owned());
+    }
+    lines.push(good.to_owned());
+    let trace = scratch("malformed", &(lines.join("\n") + "\n"));
+    let output = mcp_policy(&["simulate", POLICY, "--trace", trace.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let errors = stderr(&output).replace(trace.to_str().unwrap(), "TRACE");
+    insta::assert_snapshot!(errors);
+    assert!(
+        stdout(&output).contains("allowed 2, denied 0"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(stdout(&output).contains("15 read, 0 without a call, 13 malformed"));
+
+    let output = mcp_policy(&[
+        "simulate",
+        POLICY,
+        "--trace",
+        trace.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stderr(&output), "", "JSON keeps the errors in the document");
+    let value = json(&output);
+    assert_eq!(value["malformed"], 13);
+    assert_eq!(value["errors"].as_array().unwrap().len(), 10);
+    assert_eq!(value["errors"][0]["line"], 2);
+    assert_eq!(value["errors"][0]["message"], "not a JSON object");
+}
+
+#[test]
+fn reads_the_trace_from_standard_input() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-policy"))
+        .args(["simulate", POLICY, "--trace", "-", "--format", "json"])
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let trace = std::fs::read(root().join(HANDWRITTEN)).unwrap();
+    child.stdin.take().unwrap().write_all(&trace).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let value = json(&output);
+    assert_eq!(value["trace"], "-");
+    assert_eq!(value["calls"], 7);
+}
+
+#[test]
+fn principals_beyond_the_cap_are_counted_together() {
+    let lines: Vec<String> = (0..1_005)
+        .map(|i| {
+            format!(
+                r#"{{"subject":"user-{i:04}","scopes":"mcp:read","method":"tools/call","name":"list_users"}}"#
+            )
+        })
+        .collect();
+    let trace = scratch("many-principals", &(lines.join("\n") + "\n"));
+    let output = mcp_policy(&["simulate", POLICY, "--trace", trace.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("  user-0999 "), "{text}");
+    assert!(!text.contains("user-1000"), "{text}");
+    let other = text
+        .lines()
+        .find(|line| line.starts_with("  (other: 5 more)"))
+        .unwrap_or_else(|| panic!("no other row in {text}"));
+    assert_eq!(
+        other.split_whitespace().collect::<Vec<_>>(),
+        ["(other:", "5", "more)", "5", "0"]
+    );
+
+    let output = mcp_policy(&[
+        "simulate",
+        POLICY,
+        "--trace",
+        trace.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let value = json(&output);
+    assert_eq!(value["principals"].as_array().unwrap().len(), 1_000);
+    assert_eq!(value["other_principals"]["allowed"], 5);
+    assert_eq!(value["other_principals"]["keys"], 5);
+    assert_eq!(value["other_principals"]["keys_at_least"], false);
+}
+
+#[test]
+fn an_empty_trace_replays_nothing() {
+    let trace = scratch("empty", "");
+    let output = mcp_policy(&["simulate", POLICY, "--trace", trace.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).starts_with("replayed 0 calls from"));
+    assert!(stdout(&output).contains("lines: 0 read"));
+}
+
+#[test]
+fn usage_and_policy_errors() {
+    let missing = mcp_policy(&["simulate", POLICY, "--trace", "no/such/trace.jsonl"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).starts_with("error: cannot read `no/such/trace.jsonl`:"),
+        "{}",
+        stderr(&missing)
+    );
+    assert_eq!(mcp_policy(&["simulate", POLICY]).status.code(), Some(2));
+    let broken = mcp_policy(&[
+        "simulate",
+        "tests/diagnostics/unknown_scope.mcppolicy",
+        "--trace",
+        TRACE,
+    ]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(stderr(&broken).contains("unknown scope `mcp:wirte`"));
+    let broken_new = mcp_policy(&[
+        "simulate",
+        POLICY,
+        "--trace",
+        TRACE,
+        "--against",
+        "tests/diagnostics/unknown_scope.mcppolicy",
+    ]);
+    assert_eq!(broken_new.status.code(), Some(1));
+    assert_eq!(stdout(&broken_new), "");
+}
+
+#[test]
+fn the_next_policy_example_checks_and_is_formatted() {
+    let check = mcp_policy(&["check", NEXT]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    assert_eq!(stderr(&check), "checked 1 file: 0 errors, 0 warnings\n");
+    let fmt = mcp_policy(&["fmt", "--check", NEXT]);
+    assert_eq!(fmt.status.code(), Some(0), "{}", stdout(&fmt));
+}
