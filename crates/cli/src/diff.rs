@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use mcp_policy_sim::diff::{Change, Diff, diff};
+use mcp_policy_sim::diff::{Change, Diff, Rename, diff_renamed, suggest_renames};
 use mcp_policy_sim::grants::Grants;
 use serde::Serialize;
 
@@ -22,6 +22,20 @@ pub struct DiffArgs {
     /// `any`: either).
     #[arg(long, value_enum, value_name = "CHANGE")]
     fail_on: Option<FailOn>,
+    /// A scope the old policy calls OLD and the new one NEW, renamed at the
+    /// authorization server too: compare as if the old policy used NEW.
+    #[arg(long, value_name = "OLD=NEW", value_parser = parse_rename)]
+    rename: Vec<Rename>,
+}
+
+fn parse_rename(text: &str) -> Result<Rename, String> {
+    match text.split_once('=') {
+        Some((old, new)) if !old.is_empty() && !new.is_empty() => Ok(Rename {
+            old: old.to_owned(),
+            new: new.to_owned(),
+        }),
+        _ => Err(format!("expected OLD=NEW, got `{text}`")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -45,6 +59,16 @@ struct JsonDiff<'a> {
     new: String,
     #[serde(flatten)]
     diff: &'a Diff,
+    /// Renames that would explain some changes (see `--rename`), and how
+    /// many changes would remain with them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suggested_renames: Option<Suggestion<'a>>,
+}
+
+#[derive(Serialize)]
+struct Suggestion<'a> {
+    renames: &'a [Rename],
+    remaining_changes: usize,
 }
 
 pub fn run(args: &DiffArgs) -> Outcome {
@@ -52,25 +76,37 @@ pub fn run(args: &DiffArgs) -> Outcome {
         (Ok(old), Ok(new)) => (old, new),
         (Err(outcome), _) | (_, Err(outcome)) => return outcome,
     };
-    let result = match diff(old.table(), new.table()) {
+    let result = match diff_renamed(old.table(), new.table(), &args.rename) {
         Ok(result) => result,
         Err(error) => {
             eprintln!("error: {error}");
             return Outcome::UsageOrIo;
         }
     };
+    let suggestion = suggest_renames(old.table(), new.table(), &result);
+    let suggestion = suggestion.as_ref().map(|(renames, remaining)| Suggestion {
+        renames,
+        remaining_changes: remaining.changes.len(),
+    });
     let (old_name, new_name) = (
         args.old.display().to_string(),
         args.new.display().to_string(),
     );
     match args.format {
-        DiffFormat::Human => print!("{}", human(&result, &old_name, &new_name)),
-        DiffFormat::Markdown => print!("{}", markdown(&result, &old_name, &new_name)),
+        DiffFormat::Human => {
+            print!("{}", human(&result, &old_name, &new_name));
+            print!("{}", hint(suggestion.as_ref(), plain));
+        }
+        DiffFormat::Markdown => {
+            print!("{}", markdown(&result, &old_name, &new_name));
+            print!("{}", hint(suggestion.as_ref(), ticked));
+        }
         DiffFormat::Json => {
             let json = JsonDiff {
                 old: old_name,
                 new: new_name,
                 diff: &result,
+                suggested_renames: suggestion,
             };
             match serde_json::to_string_pretty(&json) {
                 Ok(text) => println!("{text}"),
@@ -167,8 +203,44 @@ fn summary_line(result: &Diff) -> String {
     )
 }
 
+fn renames(renames: &[Rename], code: fn(&str) -> String) -> String {
+    renames
+        .iter()
+        .map(|rename| format!("{} → {}", code(&rename.old), code(&rename.new)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn hint(suggestion: Option<&Suggestion<'_>>, code: fn(&str) -> String) -> String {
+    let Some(suggestion) = suggestion else {
+        return String::new();
+    };
+    let flags: Vec<String> = suggestion
+        .renames
+        .iter()
+        .map(|rename| format!("--rename {}={}", rename.old, rename.new))
+        .collect();
+    format!(
+        "\nhint: renaming {} explains {}; if the authorization server renames {} too, compare with `{}`\n",
+        renames(suggestion.renames, code),
+        match suggestion.remaining_changes {
+            0 => "every change".to_owned(),
+            n => format!("all but {n} change{}", if n == 1 { "" } else { "s" }),
+        },
+        if suggestion.renames.len() == 1 {
+            "it"
+        } else {
+            "them"
+        },
+        flags.join(" ")
+    )
+}
+
 fn human(result: &Diff, old: &str, new: &str) -> String {
     let mut out = format!("policy diff: {old} → {new}\n");
+    if !result.renames.is_empty() {
+        let _ = writeln!(out, "scopes renamed: {}", renames(&result.renames, plain));
+    }
     if result.is_empty() {
         out.push_str(
             "no access changes: both policies decide every request of every token alike\n",
@@ -203,6 +275,13 @@ fn human(result: &Diff, old: &str, new: &str) -> String {
 
 fn markdown(result: &Diff, old: &str, new: &str) -> String {
     let mut out = format!("### Policy diff: {} → {}\n\n", ticked(old), ticked(new));
+    if !result.renames.is_empty() {
+        let _ = writeln!(
+            out,
+            "Scopes renamed: {}\n",
+            renames(&result.renames, ticked)
+        );
+    }
     if result.is_empty() {
         out.push_str(
             "No access changes: both policies decide every request of every token alike.\n",

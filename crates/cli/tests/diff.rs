@@ -131,3 +131,67 @@ fn matrix_json() {
     );
     insta::assert_json_snapshot!(value);
 }
+
+#[test]
+fn a_renamed_scope_is_a_change_and_a_declared_rename_explains_it() {
+    let dir = std::env::temp_dir().join(format!("mcp-policy-diff-rename-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let renamed = dir.join("renamed.mcppolicy");
+    let source = std::fs::read_to_string(common::root().join(OLD))
+        .unwrap()
+        .replace("github:issues", "github:tickets");
+    std::fs::write(&renamed, source).unwrap();
+    let renamed = renamed.to_str().unwrap();
+
+    // Tokens carry names: without the authorization server renaming too,
+    // `github:issues` holders lose access and `github:tickets` holders gain it.
+    let output = mcp_policy(&["diff", OLD, renamed, "--fail-on", "any"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("changed: tool close_issue"), "{text}");
+    assert!(text.contains(
+        "hint: renaming github:issues → github:tickets explains every change; \
+         if the authorization server renames it too, compare with \
+         `--rename github:issues=github:tickets`"
+    ));
+    let json = json(&mcp_policy(&["diff", OLD, renamed, "--format", "json"]));
+    assert_eq!(
+        json["suggested_renames"],
+        serde_json::json!({
+            "renames": [{"old": "github:issues", "new": "github:tickets"}],
+            "remaining_changes": 0
+        })
+    );
+
+    let args = [
+        "diff",
+        OLD,
+        renamed,
+        "--rename",
+        "github:issues=github:tickets",
+    ];
+    let output = mcp_policy(&[&args[..], &["--fail-on", "any"]].concat());
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    insta::assert_snapshot!(stdout(&output).replace(renamed, "RENAMED"), @r"
+    policy diff: examples/github.mcppolicy → RENAMED
+    scopes renamed: github:issues → github:tickets
+    no access changes: both policies decide every request of every token alike
+    ");
+
+    // A rename of a scope the old policy does not declare is a usage error.
+    let output = mcp_policy(&[
+        "diff",
+        OLD,
+        renamed,
+        "--rename",
+        "github:isues=github:tickets",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output)
+            .contains("cannot rename `github:isues`: the old policy declares no such scope")
+    );
+    let output = mcp_policy(&["diff", OLD, renamed, "--rename", "github:issues"]);
+    assert_eq!(output.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -104,8 +104,22 @@ pub struct Summary {
 /// every request of every token alike.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Diff {
+    /// The scope renames applied to the old policy before comparing.
+    pub renames: Vec<Rename>,
     pub summary: Summary,
     pub changes: Vec<Change>,
+}
+
+/// A scope the old policy calls `old` and the new one `new`.
+///
+/// Tokens carry scope names, so a rename is a change of access unless the
+/// authorization server renames the scope too. A reviewer who knows it does
+/// declares the rename; the old policy's grants are then read with the new
+/// names, and only what the rename does not explain remains.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Rename {
+    pub old: String,
+    pub new: String,
 }
 
 /// Why two policies could not be compared.
@@ -116,6 +130,11 @@ pub enum DiffError {
     /// The targets of one kind are too entangled to cut into regions
     /// within [`crate::regions::MAX_STATES`].
     TooComplex { kind: TargetKind },
+    /// A rename names a scope the old policy does not declare, or a new
+    /// name the new policy does not declare.
+    UndeclaredRename { scope: String, old_side: bool },
+    /// Two renames from the same scope, or to the same scope.
+    AmbiguousRename { scope: String },
 }
 
 impl std::fmt::Display for DiffError {
@@ -131,6 +150,14 @@ impl std::fmt::Display for DiffError {
                 "the {kind} targets have more than {} distinct overlaps; the policies are not compared",
                 crate::regions::MAX_STATES
             ),
+            DiffError::UndeclaredRename { scope, old_side } => write!(
+                f,
+                "cannot rename `{scope}`: the {} policy declares no such scope",
+                if *old_side { "old" } else { "new" }
+            ),
+            DiffError::AmbiguousRename { scope } => {
+                write!(f, "`{scope}` is renamed more than once")
+            }
         }
     }
 }
@@ -156,12 +183,60 @@ impl Diff {
 /// Compares two compiled policies exhaustively: every kind, every region of
 /// names, every token.
 pub fn diff(old: &DecisionTable, new: &DecisionTable) -> Result<Diff, DiffError> {
+    diff_renamed(old, new, &[])
+}
+
+/// [`diff`], with the old policy's scopes renamed first (see [`Rename`]).
+/// Every old name must be declared by the old policy and every new name by
+/// the new one, each at most once: a rename is a bijection, applied to all
+/// names at once (so two scopes may swap names).
+pub fn diff_renamed(
+    old: &DecisionTable,
+    new: &DecisionTable,
+    renames: &[Rename],
+) -> Result<Diff, DiffError> {
+    for (i, rename) in renames.iter().enumerate() {
+        if old.scopes().lookup(&rename.old).is_none() {
+            return Err(DiffError::UndeclaredRename {
+                scope: rename.old.clone(),
+                old_side: true,
+            });
+        }
+        if new.scopes().lookup(&rename.new).is_none() {
+            return Err(DiffError::UndeclaredRename {
+                scope: rename.new.clone(),
+                old_side: false,
+            });
+        }
+        let earlier = renames.get(..i).unwrap_or_default();
+        if let Some(twice) = earlier
+            .iter()
+            .find(|other| other.old == rename.old || other.new == rename.new)
+        {
+            return Err(DiffError::AmbiguousRename {
+                scope: if twice.old == rename.old {
+                    rename.old.clone()
+                } else {
+                    rename.new.clone()
+                },
+            });
+        }
+    }
+    let rename = |name: &str| {
+        renames
+            .iter()
+            .find(|rename| rename.old == name)
+            .map(|rename| rename.new.clone())
+    };
     let mut changes = Vec::new();
     for kind in TargetKind::ALL {
         let regions = regions::regions(old, new, kind)
             .map_err(|TooComplex| DiffError::TooComplex { kind })?;
         for region in regions {
-            let before = decider(old, region.old)?;
+            let mut before = decider(old, region.old)?;
+            if !renames.is_empty() {
+                before.grants = before.grants.renamed(rename);
+            }
             let after = decider(new, region.new)?;
             if before.grants == after.grants {
                 continue;
@@ -216,7 +291,13 @@ pub fn diff(old: &DecisionTable, new: &DecisionTable) -> Result<Diff, DiffError>
             ChangeKind::Changed => &mut summary.changed,
         } += 1;
     }
-    Ok(Diff { summary, changes })
+    let mut renames = renames.to_vec();
+    renames.sort();
+    Ok(Diff {
+        renames,
+        summary,
+        changes,
+    })
 }
 
 fn decider(table: &DecisionTable, rule: Option<RuleId>) -> Result<Decider, DiffError> {
@@ -259,4 +340,50 @@ fn label(
             Target::Glob(glob) => glob.as_str().to_owned(),
         })
     })
+}
+
+/// Renames that would explain some of the changes: the scopes only the old
+/// policy declares, paired with those only the new one declares, level by
+/// level in declaration order (a renamed scope keeps its level and, most
+/// often, its place). Returned only when applying them leaves fewer
+/// changes than `diff` found (with the diff that remains), so a reviewer
+/// can confirm them with `--rename`.
+pub fn suggest_renames(
+    old: &DecisionTable,
+    new: &DecisionTable,
+    diff: &Diff,
+) -> Option<(Vec<Rename>, Diff)> {
+    if diff.is_empty() || !diff.renames.is_empty() {
+        return None;
+    }
+    let only = |table: &DecisionTable, other: &DecisionTable| -> Vec<(String, &'static str)> {
+        table
+            .scopes()
+            .iter()
+            .filter(|(_, info)| other.scopes().lookup(&info.name).is_none())
+            .map(|(_, info)| (info.name.clone(), info.level.as_str()))
+            .collect()
+    };
+    let (gone, arrived) = (only(old, new), only(new, old));
+    let mut renames = Vec::new();
+    for (rank, (name, level)) in gone.iter().enumerate() {
+        let same_level = |(_, other_level): &&(String, &str)| other_level == level;
+        let rank_in_level = gone
+            .get(..rank)
+            .unwrap_or_default()
+            .iter()
+            .filter(same_level)
+            .count();
+        if let Some((target, _)) = arrived.iter().filter(same_level).nth(rank_in_level) {
+            renames.push(Rename {
+                old: name.clone(),
+                new: target.clone(),
+            });
+        }
+    }
+    if renames.is_empty() {
+        return None;
+    }
+    let remaining = diff_renamed(old, new, &renames).ok()?;
+    (remaining.changes.len() < diff.changes.len()).then_some((renames, remaining))
 }

@@ -94,6 +94,28 @@ impl Grants {
         Ok(Grants { sets })
     }
 
+    /// The same family with scopes renamed (`rename` maps an old name to
+    /// its new one, or leaves it): what the rule grants once tokens carry
+    /// the new names.
+    pub fn renamed(&self, rename: impl Fn(&str) -> Option<String>) -> Grants {
+        let mut sets: Vec<Vec<String>> = self
+            .sets
+            .iter()
+            .map(|set| {
+                let mut names: Vec<String> = set
+                    .iter()
+                    .map(|name| rename(name).unwrap_or_else(|| name.clone()))
+                    .collect();
+                names.sort();
+                names.dedup();
+                names
+            })
+            .collect();
+        // Two old names renamed to one can make a set a superset of another.
+        minimize(&mut sets);
+        Grants { sets }
+    }
+
     pub fn sets(&self) -> &[Vec<String>] {
         &self.sets
     }
@@ -178,12 +200,12 @@ fn clause_sets(catalog: &ScopeCatalog, required: &[ScopeId]) -> Option<Vec<Vec<S
 
 /// Keeps the minimal sets: no duplicates, no superset of another member.
 /// Every set is sorted.
-fn minimize(sets: &mut Vec<Vec<ScopeId>>) {
+fn minimize<T: Ord>(sets: &mut Vec<Vec<T>>) {
     sets.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
     sets.dedup();
-    let mut kept: Vec<Vec<ScopeId>> = Vec::with_capacity(sets.len());
+    let mut kept: Vec<Vec<T>> = Vec::with_capacity(sets.len());
     for set in sets.drain(..) {
-        let as_set: BTreeSet<&ScopeId> = set.iter().collect();
+        let as_set: BTreeSet<&T> = set.iter().collect();
         // Sorted by size: only an earlier (smaller or equal) set can be a subset.
         if !kept
             .iter()

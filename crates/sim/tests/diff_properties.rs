@@ -8,7 +8,7 @@
     clippy::indexing_slicing
 )]
 
-use mcp_policy_sim::diff::{ChangeKind, diff};
+use mcp_policy_sim::diff::{ChangeKind, Rename, diff, diff_renamed, suggest_renames};
 use mcp_policy_table::{DecisionTable, TargetKind};
 use proptest::prelude::*;
 
@@ -263,6 +263,41 @@ proptest! {
             if change.change == ChangeKind::Added {
                 prop_assert!(change.before.grants.is_nothing());
             }
+        }
+    }
+}
+
+proptest! {
+    // Three diffs per case: fewer cases keep the suite quick.
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn a_declared_rename_explains_a_consistently_renamed_policy(
+        policy in policy(),
+        renamed in prop::collection::vec(any::<bool>(), SCOPES.len()),
+    ) {
+        let Some(table) = policy.compile() else { return Ok(()) };
+        let order: Vec<usize> = (0..SCOPES.len()).collect();
+        let rule_order: Vec<usize> = (0..policy.rules.len()).collect();
+        let mut source = policy.source(&order, &rule_order);
+        let mut renames = Vec::new();
+        for (i, scope) in SCOPES.iter().enumerate() {
+            if renamed[i] && policy.scopes[i].0 {
+                let new = format!("t{i}");
+                source = source.replace(scope, &new);
+                renames.push(Rename { old: (*scope).to_owned(), new });
+            }
+        }
+        let other = mcp_policy_lang::compile_source(&source).table.unwrap();
+        let with = diff_renamed(&table, &other, &renames).unwrap();
+        prop_assert!(with.is_empty(), "{source}\n{with:#?}");
+        // Undeclared, it is a change whenever a rule needs a renamed scope,
+        // and the suggestion finds the renames that explain it.
+        let without = diff(&table, &other).unwrap();
+        if !without.is_empty() {
+            let (suggested, remaining) = suggest_renames(&table, &other, &without).unwrap();
+            prop_assert!(remaining.is_empty());
+            prop_assert!(suggested.iter().all(|rename| renames.contains(rename)));
         }
     }
 }
