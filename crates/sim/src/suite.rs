@@ -25,9 +25,11 @@
 //!
 //! Nothing here prints: the CLI renders reports and diagnostics.
 
+mod case;
 pub mod diagnostic;
 pub mod file;
 mod locate;
+mod principal;
 pub mod run;
 mod time;
 

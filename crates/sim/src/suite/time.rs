@@ -44,89 +44,21 @@ impl Visitor<'_> for TimeVisitor {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS`, optional fractional seconds (dropped), then `Z`
-/// or an offset `±HH:MM`.
+/// An RFC 3339 time as seconds since the Unix epoch, fractional seconds
+/// dropped. jiff reads it (with the `Z` or offset required: a time without
+/// one names no instant), and reads some ISO 8601 / RFC 9557 forms besides,
+/// such as `+01` for `+01:00` or a trailing `[Europe/Paris]`; a leap second
+/// `:60` is read as `:59`.
 pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
-    let bytes = text.as_bytes();
-    let number = |range: std::ops::Range<usize>| -> Option<i64> {
-        let digits = text.get(range)?;
-        if digits.bytes().all(|byte| byte.is_ascii_digit()) {
-            digits.parse().ok()
-        } else {
-            None
-        }
-    };
-    let separator =
-        |index: usize, allowed: &[u8]| bytes.get(index).is_some_and(|byte| allowed.contains(byte));
-    if !(separator(4, b"-")
-        && separator(7, b"-")
-        && separator(10, b"Tt ")
-        && separator(13, b":")
-        && separator(16, b":"))
-    {
-        return None;
-    }
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let mut rest = text.get(19..)?;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        rest = fraction.get(digits..)?;
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.get(..1)? {
-                "+" => 1,
-                "-" => -1,
-                _ => return None,
-            };
-            if rest.len() != 6 || rest.get(3..4)? != ":" {
-                return None;
-            }
-            let (hours, minutes) = (
-                rest.get(1..3)?.parse::<i64>().ok()?,
-                rest.get(4..6)?.parse::<i64>().ok()?,
-            );
-            if hours > 23
-                || minutes > 59
-                || !rest
-                    .get(1..3)?
-                    .bytes()
-                    .chain(rest.get(4..6)?.bytes())
-                    .all(|b| b.is_ascii_digit())
-            {
-                return None;
-            }
-            sign * (hours * 3600 + minutes * 60)
-        }
-    };
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    let time = text.parse::<jiff::Timestamp>().ok()?;
+    // jiff truncates toward zero; dropping the fraction of the written time
+    // rounds down, before 1970 too (`23:59:59.5Z` is second -1, not 0).
+    let seconds = time.as_second();
+    Some(if time.subsec_nanosecond() < 0 {
+        seconds.saturating_sub(1)
+    } else {
+        seconds
+    })
 }
 
 #[cfg(test)]
@@ -152,6 +84,7 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Some(1_709_164_800));
         assert_eq!(parse_rfc3339("1969-12-31T23:59:59Z"), Some(-1));
+        assert_eq!(parse_rfc3339("1969-12-31T23:59:59.5Z"), Some(-1));
     }
 
     #[test]
@@ -170,8 +103,46 @@ mod tests {
             "+026-01-01T00:00:00Z",
             "2026-01-01T00:00:00+0a:00",
             "2026-01-01T00:00:00é",
+            // jiff reads nanoseconds at most, where the old parser read any
+            // number of digits.
+            "2026-01-01T00:00:00.1234567890Z",
         ] {
             assert_eq!(parse_rfc3339(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn reads_the_separators_rfc_3339_allows() {
+        for text in [
+            "2026-01-01t00:00:00Z",
+            "2026-01-01 00:00:00Z",
+            "2026-01-01T00:00:00z",
+            "2026-01-01T00:00:00-00:00",
+        ] {
+            assert_eq!(parse_rfc3339(text), Some(1_767_225_600), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn reads_a_leap_second_as_the_second_before() {
+        // The old parser rolled `:60` over into the next minute (1_483_228_800).
+        assert_eq!(parse_rfc3339("2016-12-31T23:59:60Z"), Some(1_483_228_799));
+    }
+
+    /// Looser than RFC 3339, as jiff reads ISO 8601 and RFC 9557 too: the
+    /// old parser refused all of these.
+    #[test]
+    fn reads_iso_8601_forms_too() {
+        for (text, seconds) in [
+            ("2026-01-01T01:00:00+01", 1_767_225_600),
+            ("2026-01-01T01:00:00+0100", 1_767_225_600),
+            ("2026-01-01T00:00Z", 1_767_225_600),
+            ("20260101T000000Z", 1_767_225_600),
+            ("2026-01-01T00:00:00,5Z", 1_767_225_600),
+            ("+002026-01-01T00:00:00Z", 1_767_225_600),
+            ("2026-01-01T01:00:00+01:00[Europe/Paris]", 1_767_225_600),
+        ] {
+            assert_eq!(parse_rfc3339(text), Some(seconds), "{text:?}");
         }
     }
 }

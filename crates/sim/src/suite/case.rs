@@ -1,0 +1,353 @@
+//! A test file's tests: the call a principal makes and the decision
+//! expected of it, and the checks of each as written.
+
+use mcp_policy_evaluator::{Request, TargetKind};
+use mcp_policy_token::Rejection;
+use serde::Deserialize;
+
+use super::diagnostic::{Code, Diagnostic, backticked, did_you_mean};
+use super::file::TestFile;
+use super::locate::{Step, Target};
+use super::principal::Identity;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Case {
+    pub name: String,
+    /// Index in [`TestFile::principals`](TestFile#structfield.principals).
+    pub principal: usize,
+    pub call: Call,
+    pub expect: Expect,
+}
+
+/// A `tools/call`, `resources/read` or `prompts/get`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub kind: TargetKind,
+    pub name: String,
+}
+
+impl Call {
+    pub fn request(&self) -> Request<'_> {
+        Request::new(self.kind, &self.name)
+    }
+}
+
+/// The outcome a test expects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    Allow,
+    /// `missing`, when given: the scopes whose addition would allow,
+    /// compared as a set; empty when no scope can allow.
+    Deny {
+        missing: Option<Vec<String>>,
+    },
+    /// The token is rejected; `rejection`, when given, says why.
+    Unauthenticated {
+        rejection: Option<Rejection>,
+    },
+}
+
+impl Expect {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Expect::Allow => "allow",
+            Expect::Deny { .. } => "deny",
+            Expect::Unauthenticated { .. } => "unauthenticated",
+        }
+    }
+}
+
+impl TestFile {
+    /// The tests as written, checked: each naming a principal the file
+    /// defines, making exactly one call, and expecting what can happen.
+    pub(super) fn cases(&self, raw: Vec<RawCase>, diagnostics: &mut Vec<Diagnostic>) -> Vec<Case> {
+        let mut cases = Vec::new();
+        for (index, case) in raw.into_iter().enumerate() {
+            let at = |field: &str, text: Option<&str>| {
+                self.locate_or(
+                    &[Step::Key("tests"), Step::Index(index), Step::Key(field)],
+                    Target::Node,
+                    text,
+                    self.case_location(index),
+                )
+            };
+            if let Some(first) = cases.iter().position(|seen: &Case| seen.name == case.name) {
+                let first_name = self.locate_or(
+                    &[Step::Key("tests"), Step::Index(first), Step::Key("name")],
+                    Target::Node,
+                    Some(&case.name),
+                    self.case_location(first),
+                );
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::DuplicateTest,
+                        format!("two tests are named `{}`", case.name),
+                        at("name", Some(&case.name)),
+                    )
+                    .with_label("named again here")
+                    .with_related(first_name, "first used here")
+                    .with_help("test names say what fails: make each one unique"),
+                );
+            }
+            let principal = match self.principal_index(&case.principal) {
+                Some(principal) => Some(principal),
+                // Defined, and reported as invalid already.
+                None if self.defines(&case.principal) => None,
+                None => {
+                    let mut diagnostic = Diagnostic::new(
+                        Code::UnknownPrincipal,
+                        format!("unknown principal `{}`", case.principal),
+                        at("principal", Some(&case.principal)),
+                    )
+                    .with_label("not defined under `principals`");
+                    let names = self.principal_names();
+                    diagnostic = match did_you_mean(&case.principal, names.iter().copied()) {
+                        Some(name) => diagnostic.with_help(format!("did you mean `{name}`?")),
+                        None if names.is_empty() => diagnostic
+                            .with_help("define it under `principals` (the file defines none)"),
+                        None => {
+                            diagnostic.with_help(format!("the file defines {}", backticked(&names)))
+                        }
+                    };
+                    diagnostics.push(diagnostic);
+                    None
+                }
+            };
+            let call = self.call(index, &case, diagnostics);
+            let expect = self.expect(index, &case, principal, diagnostics);
+            if let (Some(principal), Some(call), Some(expect)) = (principal, call, expect) {
+                cases.push(Case {
+                    name: case.name,
+                    principal,
+                    call,
+                    expect,
+                });
+            } else {
+                // Keep the name, so that a duplicate of it is still reported.
+                cases.push(Case {
+                    name: case.name,
+                    principal: usize::MAX,
+                    call: Call {
+                        kind: TargetKind::Tool,
+                        name: String::new(),
+                    },
+                    expect: Expect::Allow,
+                });
+            }
+        }
+        cases
+    }
+
+    fn call(
+        &self,
+        index: usize,
+        case: &RawCase,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<Call> {
+        let given: Vec<(&str, TargetKind, &String)> = [
+            ("tool", TargetKind::Tool, &case.tool),
+            ("resource", TargetKind::Resource, &case.resource),
+            ("prompt", TargetKind::Prompt, &case.prompt),
+        ]
+        .into_iter()
+        .filter_map(|(field, kind, name)| name.as_ref().map(|name| (field, kind, name)))
+        .collect();
+        match given.as_slice() {
+            [(_, kind, name)] => Some(Call {
+                kind: *kind,
+                name: (*name).clone(),
+            }),
+            [] => {
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::MissingCall,
+                        format!("test `{}` makes no call", case.name),
+                        self.case_location(index),
+                    )
+                    .with_label("no `tool`, `resource` or `prompt`")
+                    .with_help(
+                        "add the call to decide: `tool: NAME`, `resource: URI` or `prompt: NAME`",
+                    ),
+                );
+                None
+            }
+            [(first, ..), (second, _, name), ..] => {
+                let path = [Step::Key("tests"), Step::Index(index)];
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::ConflictingCalls,
+                        format!("test `{}` makes more than one call", case.name),
+                        self.locate_or(
+                            &path,
+                            Target::Key {
+                                name: second,
+                                occurrence: 0,
+                            },
+                            Some(second),
+                            self.case_location(index),
+                        ),
+                    )
+                    .with_label(format!("`{second}: {name}` here"))
+                    .with_related(
+                        self.locate_or(
+                            &path,
+                            Target::Key {
+                                name: first,
+                                occurrence: 0,
+                            },
+                            Some(first),
+                            self.case_location(index),
+                        ),
+                        format!("`{first}` here"),
+                    )
+                    .with_help("a test decides one call: split it into one test per call"),
+                );
+                None
+            }
+        }
+    }
+
+    fn expect(
+        &self,
+        index: usize,
+        case: &RawCase,
+        principal: Option<usize>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<Expect> {
+        let path = |field| [Step::Key("tests"), Step::Index(index), Step::Key(field)];
+        let key = |field| {
+            self.locate_or(
+                &[Step::Key("tests"), Step::Index(index)],
+                Target::Key {
+                    name: field,
+                    occurrence: 0,
+                },
+                Some(field),
+                self.case_location(index),
+            )
+        };
+        let before = diagnostics.len();
+        let expect = match case.expect {
+            RawExpect::Allow => {
+                if case
+                    .missing
+                    .as_ref()
+                    .is_some_and(|missing| !missing.is_empty())
+                {
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::InapplicableField,
+                            "an allowed call misses no scope",
+                            key("missing"),
+                        )
+                        .with_label("`missing` with `expect: allow`")
+                        .with_help("expect `deny` to assert what is missing, or remove `missing`"),
+                    );
+                }
+                Expect::Allow
+            }
+            RawExpect::Deny => Expect::Deny {
+                missing: case.missing.clone(),
+            },
+            RawExpect::Unauthenticated => {
+                if case.missing.is_some() {
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::InapplicableField,
+                            "a rejected token never reaches the policy: nothing is missing",
+                            key("missing"),
+                        )
+                        .with_label("`missing` with `expect: unauthenticated`")
+                        .with_help("remove `missing`, or expect `deny`"),
+                    );
+                }
+                if let Some(principal) = principal.and_then(|index| self.principals.get(index))
+                    && !matches!(principal.identity, Identity::Jwt(_))
+                {
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::InapplicableField,
+                            format!("principal `{}` has no token to reject", principal.name),
+                            self.locate_or(
+                                &path("expect"),
+                                Target::Node,
+                                Some("unauthenticated"),
+                                key("expect"),
+                            ),
+                        )
+                        .with_label("`unauthenticated` needs a `jwt` principal")
+                        .with_help(
+                            "only a principal given as a `jwt` is validated, and can be rejected",
+                        ),
+                    );
+                }
+                let rejection = case.rejection.as_deref().and_then(|code| {
+                    let found = Rejection::ALL
+                        .into_iter()
+                        .find(|rejection| rejection.as_str() == code);
+                    if found.is_none() {
+                        let codes = Rejection::ALL.map(Rejection::as_str);
+                        let help = match did_you_mean(code, codes) {
+                            Some(code) => format!("did you mean `{code}`?"),
+                            None => format!("the validator's codes: {}", backticked(&codes)),
+                        };
+                        diagnostics.push(
+                            Diagnostic::new(
+                                Code::UnknownRejection,
+                                format!("unknown rejection `{code}`"),
+                                self.locate_or(
+                                    &path("rejection"),
+                                    Target::Node,
+                                    Some(code),
+                                    key("rejection"),
+                                ),
+                            )
+                            .with_label("not a token validator code")
+                            .with_help(help),
+                        );
+                    }
+                    found
+                });
+                Expect::Unauthenticated { rejection }
+            }
+        };
+        if case.rejection.is_some() && !matches!(case.expect, RawExpect::Unauthenticated) {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::InapplicableField,
+                    "only a rejected token has a rejection",
+                    key("rejection"),
+                )
+                .with_label(format!("`rejection` with `expect: {}`", expect.as_str()))
+                .with_help("expect `unauthenticated`, or remove `rejection`"),
+            );
+        }
+        (diagnostics.len() == before).then_some(expect)
+    }
+}
+
+/// A test as written. Unknown fields are errors: a misspelt `mising` must
+/// not turn an assertion into no assertion.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a test: a mapping with `name`, `principal`, a `tool`, `resource` or `prompt`, and `expect`"
+)]
+pub(super) struct RawCase {
+    name: String,
+    principal: String,
+    tool: Option<String>,
+    resource: Option<String>,
+    prompt: Option<String>,
+    expect: RawExpect,
+    missing: Option<Vec<String>>,
+    rejection: Option<String>,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawExpect {
+    Allow,
+    Deny,
+    Unauthenticated,
+}
