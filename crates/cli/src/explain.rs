@@ -93,37 +93,72 @@ fn human(
     default: mcp_policy_evaluator::DefaultEffect,
 ) -> String {
     let mut text = format!("{}: {} `{}`\n", output.decision, output.method, output.name);
-    let held = if output.scopes.is_empty() {
+    text.push_str(&lines(&Lines {
+        scopes: &output.scopes,
+        ignored: &output.ignored_scopes,
+        rule: output.rule.as_ref().map(|rule| (rule.text, rule.line)),
+        file,
+        default: Some(default),
+        allowed: output.decision == "allow",
+        allowable: output.allowable,
+        missing: &output.missing_scopes,
+    }));
+    text
+}
+
+/// What explains one decision, for [`lines`].
+pub struct Lines<'a, S> {
+    pub scopes: &'a [S],
+    pub ignored: &'a [S],
+    /// The deciding rule's text and line; `None` for the default.
+    pub rule: Option<(&'a str, u32)>,
+    /// The policy file, for `file:line`.
+    pub file: &'a str,
+    /// The policy's default, when known, to name it.
+    pub default: Option<mcp_policy_evaluator::DefaultEffect>,
+    pub allowed: bool,
+    pub allowable: bool,
+    pub missing: &'a [S],
+}
+
+/// A decision explained, one fact a line, as `explain` and `test` print it.
+pub fn lines<S: AsRef<str>>(decision: &Lines<'_, S>) -> String {
+    let join = |items: &[S]| {
+        items
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<&str>>()
+            .join(" ")
+    };
+    let held = if decision.scopes.is_empty() {
         "(none the policy declares)".to_owned()
     } else {
-        output.scopes.join(" ")
+        join(decision.scopes)
     };
-    text.push_str(&format!("  token scopes:   {held}\n"));
-    if !output.ignored_scopes.is_empty() {
+    let mut text = format!("  token scopes:   {held}\n");
+    if !decision.ignored.is_empty() {
         text.push_str(&format!(
             "  ignored:        {} (not declared by this policy)\n",
-            output.ignored_scopes.join(" ")
+            join(decision.ignored)
         ));
     }
-    match &output.rule {
-        Some(rule) => text.push_str(&format!(
-            "  decided by:     {} ({file}:{})\n",
-            rule.text, rule.line
+    match (decision.rule, decision.default) {
+        (Some((rule, line)), _) => text.push_str(&format!(
+            "  decided by:     {rule} ({}:{line})\n",
+            decision.file
         )),
-        None => text.push_str(&format!(
+        (None, Some(default)) => text.push_str(&format!(
             "  decided by:     the default (`default {}`): no rule matches\n",
             match default {
                 mcp_policy_evaluator::DefaultEffect::Deny => "deny",
                 mcp_policy_evaluator::DefaultEffect::Allow => "allow",
             }
         )),
+        (None, None) => text.push_str("  decided by:     the default: no rule matches\n"),
     }
-    if output.decision == "deny" {
-        if output.allowable {
-            text.push_str(&format!(
-                "  missing scopes: {}\n",
-                output.missing_scopes.join(" ")
-            ));
+    if !decision.allowed {
+        if decision.allowable {
+            text.push_str(&format!("  missing scopes: {}\n", join(decision.missing)));
         } else {
             text.push_str("  no scope can allow this request\n");
         }

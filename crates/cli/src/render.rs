@@ -22,6 +22,18 @@ pub fn read(path: &Path) -> Option<String> {
 /// Renders diagnostics as rustc does, in colour only on a terminal and
 /// without `NO_COLOR`.
 pub fn human(diagnostics: &[Diagnostic], file: &str, source: &str) -> String {
+    graphical(diagnostics.iter().map(|diagnostic| {
+        (
+            diagnostic.report(file, source),
+            format!("{}: {}", diagnostic.code, diagnostic.message),
+        )
+    }))
+}
+
+/// Renders miette reports one after another, each followed by a blank line;
+/// the text beside each report stands in if it cannot be rendered. Used
+/// for policies and for test files alike, so both read the same.
+pub fn graphical<R: miette::Diagnostic>(reports: impl IntoIterator<Item = (R, String)>) -> String {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let theme = if colour {
         GraphicalTheme::unicode()
@@ -30,11 +42,11 @@ pub fn human(diagnostics: &[Diagnostic], file: &str, source: &str) -> String {
     };
     let handler = GraphicalReportHandler::new_themed(theme);
     let mut out = String::new();
-    for diagnostic in diagnostics {
-        let report = diagnostic.report(file, source);
+    for (report, fallback) in reports {
         if handler.render_report(&mut out, &report).is_err() {
             // Rendering into a String cannot fail; keep the message anyway.
-            out.push_str(&format!("{}: {}\n", diagnostic.code, diagnostic.message));
+            out.push_str(&fallback);
+            out.push('\n');
         }
         out.push('\n');
     }

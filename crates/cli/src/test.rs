@@ -11,17 +11,16 @@
 //! cannot be read).
 
 use std::fmt;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use mcp_policy_sim::suite::{
     self, CaseResult, Decided, Diagnostic, Expect, Failure, Got, Report, TestFile,
 };
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
+use miette::LabeledSpan;
 use serde::Serialize;
 
-use crate::{Outcome, load, render};
+use crate::{Outcome, explain, load, render};
 
 #[derive(clap::Args, Debug)]
 pub struct TestArgs {
@@ -336,24 +335,16 @@ fn run_file(path: &Path) -> FileRun {
 /// A test file with errors: they go to standard error now, rendered as
 /// `check` renders a policy's.
 fn malformed(mut run: FileRun, diagnostics: Vec<Diagnostic>) -> FileRun {
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let theme = if colour {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    let handler = GraphicalReportHandler::new_themed(theme);
-    let mut out = String::new();
-    for diagnostic in &diagnostics {
+    let mut out = render::graphical(diagnostics.iter().map(|diagnostic| {
         let report = YamlReport {
             diagnostic,
             source: miette::NamedSource::new(&run.file, run.source.clone()),
         };
-        if handler.render_report(&mut out, &report).is_err() {
-            out.push_str(&format!("{}: {}\n", diagnostic.code, diagnostic.message));
-        }
-        out.push('\n');
-    }
+        (
+            report,
+            format!("{}: {}", diagnostic.code, diagnostic.message),
+        )
+    }));
     let count = match diagnostics.len() {
         1 => "1 error".to_owned(),
         n => format!("{n} errors"),
@@ -518,35 +509,19 @@ fn details(case: &CaseResult, policy: &str) -> String {
         }
         Got::Decision(decided) => decided,
     };
-    let held = if decided.scopes.is_empty() {
-        "(none the policy declares)".to_owned()
-    } else {
-        decided.scopes.join(" ")
-    };
-    text.push_str(&format!("  token scopes:   {held}\n"));
-    if !decided.ignored_scopes.is_empty() {
-        text.push_str(&format!(
-            "  ignored:        {} (not declared by this policy)\n",
-            decided.ignored_scopes.join(" ")
-        ));
-    }
-    match &decided.rule {
-        Some(rule) => text.push_str(&format!(
-            "  decided by:     {} ({policy}:{})\n",
-            rule.text, rule.line
-        )),
-        None => text.push_str("  decided by:     the default: no rule matches\n"),
-    }
-    if !decided.allowed {
-        if decided.allowable {
-            text.push_str(&format!(
-                "  missing scopes: {}\n",
-                decided.missing_scopes.join(" ")
-            ));
-        } else {
-            text.push_str("  no scope can allow this request\n");
-        }
-    }
+    text.push_str(&explain::lines(&explain::Lines {
+        scopes: &decided.scopes,
+        ignored: &decided.ignored_scopes,
+        rule: decided
+            .rule
+            .as_ref()
+            .map(|rule| (rule.text.as_str(), rule.line)),
+        file: policy,
+        default: None,
+        allowed: decided.allowed,
+        allowable: decided.allowable,
+        missing: &decided.missing_scopes,
+    }));
     text
 }
 

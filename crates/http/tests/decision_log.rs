@@ -11,8 +11,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature;
 use common::*;
@@ -20,19 +18,6 @@ use mcp_policy_evaluator::Evaluator;
 use mcp_policy_sim::replay::Replay;
 use mcp_policy_sim::trace::TraceReader;
 use serde_json::{Value, json};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A token for the harness's key with these claims besides the usual ones.
 fn token(h: &Harness, extra: Value) -> String {

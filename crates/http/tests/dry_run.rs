@@ -9,23 +9,8 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use mcp_policy_http::Mode;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn dry_run_lets_denials_through_and_logs_them() {

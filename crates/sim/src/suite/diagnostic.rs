@@ -211,29 +211,10 @@ impl Diagnostic {
     }
 }
 
-/// "Did you mean ...?": the candidate closest to `word`, when it is close
-/// enough to be a typo (the policy language's rule: one edit for short
-/// words, about a third of the word for longer ones; case alone always).
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let budget = (word.chars().count() / 3).max(1);
-    candidates
-        .into_iter()
-        .filter(|candidate| *candidate != word)
-        .map(|candidate| {
-            let distance = if candidate.eq_ignore_ascii_case(word) {
-                0
-            } else {
-                strsim::damerau_levenshtein(word, candidate)
-            };
-            (distance, candidate)
-        })
-        .filter(|(distance, _)| *distance <= budget)
-        .min_by_key(|(distance, candidate)| (*distance, *candidate))
-        .map(|(_, candidate)| candidate)
-}
+/// "Did you mean ...?", by the policy language's rule (one edit for short
+/// words, about a third of the word for longer ones; case alone always), so
+/// a test file and a policy suggest alike.
+pub use mcp_policy_lang::did_you_mean;
 
 /// `` `a`, `b` and `c` ``.
 pub(super) fn backticked(words: &[&str]) -> String {
