@@ -1,29 +1,51 @@
 #!/usr/bin/env bash
-# Builds the `parse_compile` fuzz target with libFuzzer's coverage
-# instrumentation on the stable toolchain, then fuzzes it.
+# Builds a fuzz target with libFuzzer's coverage instrumentation on the
+# stable toolchain, then fuzzes it.
 #
-#   fuzz/run.sh [SECONDS] [LIBFUZZER_ARGS...]
+#   fuzz/run.sh [--target NAME] [SECONDS] [LIBFUZZER_ARGS...]
 #
-# SECONDS defaults to 60. Anything after it goes to libFuzzer as is, e.g.
-# `fuzz/run.sh 600 -max_len=512` or `fuzz/run.sh 60 -fork=2`.
+# NAME is one of fuzz_targets/*.rs: `parse_compile` (the default), `test_file`
+# or `diff`; FUZZ_TARGET=NAME in the environment picks it too (`--target`
+# wins). SECONDS defaults to 60. Anything after it goes to libFuzzer as is,
+# e.g. `fuzz/run.sh 600 -max_len=512` or `fuzz/run.sh --target diff 60 -fork=2`.
 #
 # The flags are those `cargo fuzz build --sanitizer none` (cargo-fuzz 0.13)
 # passes; none of them needs nightly, so cargo-fuzz itself is not needed.
 # See fuzz/README.md.
 set -euo pipefail
 
-target=parse_compile
+usage() {
+	echo "usage: $0 [--target NAME] [SECONDS] [LIBFUZZER_ARGS...]" >&2
+	exit 2
+}
+
+target=${FUZZ_TARGET:-parse_compile}
+case ${1:-} in
+--target)
+	[ $# -ge 2 ] || usage
+	target=$2
+	shift 2
+	;;
+--target=*)
+	target=${1#--target=}
+	shift
+	;;
+esac
 seconds=${1:-60}
 shift || true
 case $seconds in
-'' | *[!0-9]*)
-	echo "usage: $0 [SECONDS] [LIBFUZZER_ARGS...]" >&2
-	exit 2
-	;;
+'' | *[!0-9]*) usage ;;
 esac
 
 fuzz_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$fuzz_dir"
+case $target in
+'' | */* | .*) usage ;;
+esac
+if [ ! -f "fuzz_targets/$target.rs" ]; then
+	echo "$0: no fuzz target \`$target'; there are:" $(cd fuzz_targets && ls | sed 's/\.rs$//') >&2
+	exit 2
+fi
 
 # Only the fuzz target gets the instrumentation: with an explicit --target,
 # RUSTFLAGS skip build scripts and proc macros (pest_derive), as they must.
