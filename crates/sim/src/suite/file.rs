@@ -205,6 +205,15 @@ fn span(source: &str, offset: usize, text: Option<&str>) -> Location {
 /// YAML at all, else one of shape.
 fn yaml_error(source: &str, bom: usize, error: &serde_yaml::Error) -> Diagnostic {
     let yaml = source.get(bom..).unwrap_or_default();
+    // The reader (bad bytes, control characters) marks the file's start and
+    // says where in its message, "... at position N": point there.
+    let message = error.to_string();
+    if let Some((problem, position)) = message.rsplit_once(" at position ")
+        && let Ok(offset) = position.parse::<usize>()
+    {
+        let at = Location::new(source, offset.saturating_add(bom), 1);
+        return Diagnostic::new(Code::Syntax, problem, at);
+    }
     let Some(location) = error.location() else {
         // Errors without a place: several documents, or a failure of the
         // reader itself.

@@ -284,8 +284,11 @@ fn positions_point_at_the_node_not_at_the_same_words_elsewhere() {
 
 #[test]
 fn shape_and_syntax_errors_are_located() {
-    let cases: [(&str, Code, usize, usize); 8] = [
+    let cases: [(&str, Code, usize, usize); 10] = [
         ("tests: [\n", Code::Syntax, 2, 1),
+        // The reader's own errors point at the character, not the file's start.
+        ("tests: []\n# \u{1}\n", Code::Syntax, 2, 3),
+        ("\u{feff}tests: []\n# \u{1}\n", Code::Syntax, 2, 3),
         ("tests:\n\t- x\n", Code::Syntax, 2, 1),
         (
             "tests:\n  - name: a\n    principal: p\n    tool: t\n    expect: allow\n    toool: t\n",
@@ -318,6 +321,7 @@ fn shape_and_syntax_errors_are_located() {
             "{yaml:?}: {d:#?}"
         );
         assert!(!d.message.contains(" at line "), "{}", d.message);
+        assert!(!d.message.contains(" at position "), "{}", d.message);
     }
 }
 
