@@ -37,6 +37,19 @@ pub struct SimulateArgs {
     against: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = SimulateFormat::Human)]
     format: SimulateFormat,
+    /// Exit 1 when the replay finds this (`narrowed`: a call the first policy
+    /// allows, the second denies; `widened`: the reverse; `any`: either;
+    /// `drift`: a recorded decision the first policy would not make).
+    #[arg(long, value_enum, value_name = "FINDING")]
+    fail_on: Option<FailOn>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum FailOn {
+    Narrowed,
+    Widened,
+    Any,
+    Drift,
 }
 
 /// Human: streamed lines, then tables. JSON: one document, its `changes`
@@ -67,6 +80,15 @@ pub fn run(args: &SimulateArgs) -> Outcome {
         Ok(after) => after,
         Err(outcome) => return outcome,
     };
+    if args.against.is_none()
+        && matches!(
+            args.fail_on,
+            Some(FailOn::Narrowed | FailOn::Widened | FailOn::Any)
+        )
+    {
+        eprintln!("error: `--fail-on` compares two policies: give the second with `--against`");
+        return Outcome::UsageOrIo;
+    }
     let (input, length) = match open(&args.trace) {
         Ok(opened) => opened,
         Err(error) => {
@@ -96,6 +118,7 @@ pub fn run(args: &SimulateArgs) -> Outcome {
         errors: Vec::new(),
         drift: Vec::new(),
         changes: 0,
+        fail_on: args.fail_on,
     };
     let result = session.replay(reader, &mut out, &bar);
     bar.finish_and_clear();
@@ -115,6 +138,11 @@ pub fn run(args: &SimulateArgs) -> Outcome {
         return Outcome::UsageOrIo;
     }
     outcome
+}
+
+/// `1 call`, `2 calls`.
+fn calls(count: u64) -> String {
+    format!("{count} call{}", if count == 1 { "" } else { "s" })
 }
 
 /// The trace and its length in bytes (for the progress bar), if known.
@@ -199,6 +227,7 @@ struct Session<'a> {
     /// The first calls that disagree with their record, as output.
     drift: Vec<Value>,
     changes: u64,
+    fail_on: Option<FailOn>,
 }
 
 impl<'a> Session<'a> {
@@ -260,8 +289,27 @@ impl<'a> Session<'a> {
             }
             out.write(&self.human_summary(&summary, reader.lines()))?;
         }
+        let totals = &summary.totals;
+        let failed = match self.fail_on {
+            None => None,
+            Some(FailOn::Narrowed) => (totals.allow_to_deny > 0)
+                .then(|| format!("{} allowed before denied now", calls(totals.allow_to_deny))),
+            Some(FailOn::Widened) => (totals.deny_to_allow > 0)
+                .then(|| format!("{} denied before allowed now", calls(totals.deny_to_allow))),
+            Some(FailOn::Any) => (totals.changed() > 0)
+                .then(|| format!("{} decided otherwise", calls(totals.changed()))),
+            Some(FailOn::Drift) => (totals.drift > 0).then(|| {
+                format!(
+                    "{} the policy decides otherwise than recorded",
+                    calls(totals.drift)
+                )
+            }),
+        };
         Ok(if summary.malformed > 0 {
             Outcome::UsageOrIo
+        } else if let Some(reason) = failed {
+            bar.suspend(|| eprintln!("error: {reason} (--fail-on)"));
+            Outcome::PolicyErrors
         } else {
             Outcome::Ok
         })

@@ -291,3 +291,52 @@ fn the_next_policy_example_checks_and_is_formatted() {
     let fmt = mcp_policy(&["fmt", "--check", NEXT]);
     assert_eq!(fmt.status.code(), Some(0), "{}", stdout(&fmt));
 }
+
+#[test]
+fn fail_on_gates_ci_on_what_the_replay_finds() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["simulate", POLICY, "--trace", TRACE];
+        args.extend_from_slice(extra);
+        mcp_policy(&args)
+    };
+    // The example next policy takes 4 recorded calls away and allows 1 more.
+    for (finding, message) in [
+        (
+            "narrowed",
+            "error: 4 calls allowed before denied now (--fail-on)",
+        ),
+        (
+            "widened",
+            "error: 1 call denied before allowed now (--fail-on)",
+        ),
+        ("any", "error: 5 calls decided otherwise (--fail-on)"),
+    ] {
+        let output = run(&["--against", NEXT, "--fail-on", finding]);
+        assert_eq!(output.status.code(), Some(1), "{finding}");
+        assert!(stderr(&output).contains(message), "{}", stderr(&output));
+        // The whole report is still printed first.
+        assert!(stdout(&output).contains("changed: 5 calls"));
+    }
+    // A policy against itself changes nothing, whatever the gate.
+    let output = run(&["--against", POLICY, "--fail-on", "any"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    // The log records one decision this policy would not make.
+    let output = run(&["--fail-on", "drift"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("1 call the policy decides otherwise than recorded"));
+    let output = mcp_policy(&[
+        "simulate",
+        POLICY,
+        "--trace",
+        HANDWRITTEN,
+        "--fail-on",
+        "drift",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    // Comparing needs two policies.
+    let output = run(&["--fail-on", "narrowed"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("give the second with `--against`"));
+}
