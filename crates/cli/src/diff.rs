@@ -161,6 +161,10 @@ fn subject(change: &Change, code: fn(&str) -> String) -> String {
 fn sets(sets: &[Vec<String>], code: fn(&str) -> String) -> String {
     sets.iter()
         .map(|set| {
+            if set.is_empty() {
+                // The empty set: a token needs no scope at all.
+                return "any valid token".to_owned();
+            }
             set.iter()
                 .map(|scope| code(scope))
                 .collect::<Vec<_>>()
@@ -180,13 +184,15 @@ fn grants(grants: &Grants, code: fn(&str) -> String) -> String {
     }
 }
 
+/// Names and rules come from a policy under review: no control character
+/// of theirs reaches the reviewer's terminal.
 fn plain(text: &str) -> String {
-    text.to_owned()
+    crate::shown::shown(text).into_owned()
 }
 
 fn ticked(text: &str) -> String {
     // Markdown code spans cannot hold a backtick or a table's pipe as is.
-    format!("`{}`", text.replace('`', "'").replace('|', "\\|"))
+    format!("`{}`", plain(text).replace('`', "'").replace('|', "\\|"))
 }
 
 fn summary_line(result: &Diff) -> String {
@@ -257,7 +263,7 @@ fn human(result: &Diff, old: &str, new: &str) -> String {
         );
         for (label, side) in [("before", &change.before), ("after", &change.after)] {
             let rule = match (&side.rule, side.line) {
-                (Some(rule), Some(line)) => format!("line {line}: {rule}"),
+                (Some(rule), Some(line)) => format!("line {line}: {}", plain(rule)),
                 _ => "the default".to_owned(),
             };
             let _ = writeln!(out, "  {label:<6}  {rule}");

@@ -13,6 +13,7 @@ mod load;
 mod matrix;
 mod render;
 mod sarif;
+mod shown;
 mod simulate;
 mod test;
 mod token;

@@ -31,11 +31,7 @@ pub fn run(args: &MatrixArgs) -> Outcome {
     let result = match matrix(evaluator.table()) {
         Ok(result) => result,
         Err(error) => {
-            eprintln!(
-                "error: `{}` has more than {} minimal scope sets",
-                error.rule,
-                mcp_policy_sim::grants::MAX_SETS
-            );
+            eprintln!("error: {error}; no matrix is made");
             return Outcome::UsageOrIo;
         }
     };
@@ -52,8 +48,15 @@ pub fn run(args: &MatrixArgs) -> Outcome {
     Outcome::Ok
 }
 
+/// A Markdown code span: no backtick or pipe can end it early, no control
+/// character reaches a terminal.
 fn code(text: &str) -> String {
-    format!("`{}`", text.replace('`', "'").replace('|', "\\|"))
+    format!(
+        "`{}`",
+        crate::shown::shown(text)
+            .replace('`', "'")
+            .replace('|', "\\|")
+    )
 }
 
 fn markdown(result: &Matrix, file: &str) -> String {
@@ -120,6 +123,10 @@ fn needs(row: &Row) -> String {
     match row.access {
         Access::AnyToken => "any valid token".to_owned(),
         Access::Denied => "nothing: denied".to_owned(),
+        Access::Shadowed => match &row.shadowed_by {
+            Some(by) => format!("nothing: {} (line {}) decides it", code(&by.rule), by.line),
+            None => "nothing: another rule decides it".to_owned(),
+        },
         Access::DefaultDeny => "nothing".to_owned(),
         Access::Scopes => row
             .combinations

@@ -228,3 +228,62 @@ fn the_examples_readme_shows_their_current_matrices() {
         "examples/README.md is out of date: run `UPDATE_DOCS=1 cargo test -p mcp-policy-cli --test diff`"
     );
 }
+
+#[test]
+fn matrix_shows_a_rule_a_deny_takes_every_name_from_as_granting_nothing() {
+    let dir = std::env::temp_dir().join(format!("mcp-policy-matrix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("shadowed.mcppolicy");
+    std::fs::write(
+        &policy,
+        "scope r level read\n\
+         tool debug_dump_all requires authenticated\n\
+         tool \"debug_*\" requires r\n\
+         deny tool \"debug_dump_*\"\n",
+    )
+    .unwrap();
+    let output = mcp_policy(&["matrix", policy.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    // What the server decides: denied, whatever the rule itself says.
+    assert!(
+        text.contains(
+            "| `debug_dump_all` |  | nothing: `deny tool \"debug_dump_*\"` (line 4) decides it |"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("| `debug_*` | ✓ |  |"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_tool_opened_to_every_token_and_control_characters_read_plainly() {
+    let dir = std::env::temp_dir().join(format!("mcp-policy-diff-open-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = dir.join("old.mcppolicy");
+    let new = dir.join("new.mcppolicy");
+    std::fs::write(&old, "scope r level read\n").unwrap();
+    std::fs::write(
+        &new,
+        "scope r level read\ntool \"t\u{1b}[2J\" requires authenticated\n",
+    )
+    .unwrap();
+    let output = mcp_policy(&["diff", old.to_str().unwrap(), new.to_str().unwrap()]);
+    let text = stdout(&output);
+    assert!(text.contains("added: tool t\\u{1b}[2J"), "{text}");
+    assert!(text.contains("  gains   any valid token\n"), "{text}");
+    assert!(!text.contains('\u{1b}'));
+    let output = mcp_policy(&[
+        "diff",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "--format",
+        "markdown",
+    ]);
+    assert!(
+        stdout(&output).contains("| any valid token |  |"),
+        "{}",
+        stdout(&output)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -17,7 +17,14 @@ use serde::Serialize;
 /// More minimal sets than this for one rule and the policy is not
 /// analysed: a family that large would be unreadable anyway, and computing
 /// it is exponential in the number of alternatives.
-pub const MAX_SETS: usize = 4096;
+pub const MAX_SETS: usize = 1024;
+
+/// The candidate sets one step may build before they are minimized: the
+/// sets so far times the scopes that provide the next required one. Checked
+/// before building, so a crafted policy (hundreds of scopes implying one
+/// that many clauses need) is refused at once instead of filling memory;
+/// minimizing is quadratic, so this also bounds time.
+const MAX_CANDIDATES: usize = 8 * MAX_SETS;
 
 /// The token scope sets that grant a rule: each set names scopes a token
 /// carries; a token is granted when it carries every scope of at least one
@@ -176,7 +183,20 @@ fn clause_sets(catalog: &ScopeCatalog, required: &[ScopeId]) -> Option<Vec<Vec<S
             .map(|(id, _)| id)
             .filter(|&id| catalog.implies(id, needed))
             .collect();
-        let mut next = Vec::new();
+        let candidates: usize = partial
+            .iter()
+            .map(|set| {
+                if set.iter().any(|&held| catalog.implies(held, needed)) {
+                    1
+                } else {
+                    providers.len()
+                }
+            })
+            .sum();
+        if candidates > MAX_CANDIDATES {
+            return None;
+        }
+        let mut next = Vec::with_capacity(candidates);
         for set in partial {
             if set.iter().any(|&held| catalog.implies(held, needed)) {
                 next.push(set);
@@ -288,6 +308,34 @@ mod tests {
         assert!(any.grants(&[]));
         assert_eq!(Grants::of_default(DefaultEffect::Allow), any);
         assert_eq!(Grants::of_default(DefaultEffect::Deny), deny);
+    }
+
+    #[test]
+    fn a_combinatorial_requirement_is_refused_at_once() {
+        // 8 required scopes with two providers each, and a 9th that 300
+        // scopes imply: 256 sets times 300 before any could be pruned.
+        let mut source = String::new();
+        let mut needed = Vec::new();
+        for i in 0..8 {
+            source.push_str(&format!(
+                "scope s{i} level read\nscope p{i} level read implies s{i}\n"
+            ));
+            needed.push(format!("s{i}"));
+        }
+        source.push_str("scope t level read\n");
+        for i in 0..300 {
+            source.push_str(&format!("scope q{i} level read implies t\n"));
+        }
+        needed.push("t".into());
+        source.push_str(&format!("tool x requires all_of({})\n", needed.join(", ")));
+        let table = mcp_policy_lang::compile_source(&source).table.unwrap();
+        let rule = table.rules().first().unwrap();
+        assert_eq!(
+            Grants::of_effect(table.scopes(), &rule.effect, &rule.text),
+            Err(TooManySets {
+                rule: rule.text.clone()
+            })
+        );
     }
 
     #[test]

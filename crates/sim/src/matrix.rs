@@ -2,10 +2,11 @@
 //! scopes — which single scope grants it, what needs a combination, what
 //! nothing grants.
 
-use mcp_policy_table::{Clause, DecisionTable, Effect, Rule, Target, TargetKind};
+use mcp_policy_table::{Clause, DecisionTable, Effect, Rule, RuleId, Target, TargetKind};
 use serde::Serialize;
 
 use crate::grants::{Grants, TooManySets};
+use crate::regions::{self, TooComplex};
 
 /// A declared scope, a column of the matrix.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -37,6 +38,16 @@ pub struct Row {
     pub combinations: Vec<Vec<String>>,
     /// Every minimal scope set that grants it, implications expanded.
     pub minimal_sets: Grants,
+    /// For a rule that decides no name at all: the rule that decides in its
+    /// place (a deny, or a more specific rule).
+    pub shadowed_by: Option<RuleRef>,
+}
+
+/// A rule as written, and its line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleRef {
+    pub rule: String,
+    pub line: u32,
 }
 
 /// What grants a row, in one word.
@@ -49,6 +60,9 @@ pub enum Access {
     AnyToken,
     /// A deny rule: no scope can grant it.
     Denied,
+    /// The rule decides no name: another rule takes every one (see
+    /// `shadowed_by`), so whatever it requires grants nothing.
+    Shadowed,
     /// The default denies what no rule names.
     DefaultDeny,
 }
@@ -62,8 +76,37 @@ pub struct Matrix {
     pub rows: Vec<Row>,
 }
 
-/// The matrix of a compiled policy.
-pub fn matrix(table: &DecisionTable) -> Result<Matrix, TooManySets> {
+/// Why a matrix could not be made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MatrixError {
+    /// A rule has more than [`crate::grants::MAX_SETS`] minimal sets.
+    TooManySets(TooManySets),
+    /// The targets of one kind are too entangled to tell which rules decide.
+    TooComplex(TargetKind),
+}
+
+impl std::fmt::Display for MatrixError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MatrixError::TooManySets(error) => write!(
+                f,
+                "`{}` has more than {} minimal scope sets",
+                error.rule,
+                crate::grants::MAX_SETS
+            ),
+            MatrixError::TooComplex(kind) => write!(
+                f,
+                "the {kind} targets are too entangled to tell which rules decide"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MatrixError {}
+
+/// The matrix of a compiled policy: each rule as the table decides it (a
+/// rule another takes every name from grants nothing, whatever it says).
+pub fn matrix(table: &DecisionTable) -> Result<Matrix, MatrixError> {
     let catalog = table.scopes();
     let scopes: Vec<Column> = catalog
         .iter()
@@ -77,11 +120,28 @@ pub fn matrix(table: &DecisionTable) -> Result<Matrix, TooManySets> {
                 .collect(),
         })
         .collect();
-    let mut rules: Vec<&Rule> = table.rules().iter().collect();
-    rules.sort_by_key(|rule| (rule.kind as u8, rule.line));
+    let mut deciding = std::collections::BTreeSet::new();
+    for kind in TargetKind::ALL {
+        deciding.extend(
+            regions::deciding_rules(table, kind)
+                .map_err(|TooComplex| MatrixError::TooComplex(kind))?,
+        );
+    }
+    let mut rules: Vec<(RuleId, &Rule)> = table
+        .rules()
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| (RuleId(i as u32), rule))
+        .collect();
+    rules.sort_by_key(|(_, rule)| (rule.kind as u8, rule.line));
     let mut rows = Vec::with_capacity(rules.len() + 1);
-    for rule in rules {
-        let grants = Grants::of_effect(catalog, &rule.effect, &rule.text)?;
+    for (id, rule) in rules {
+        if !deciding.contains(&id) {
+            rows.push(shadowed(table, rule));
+            continue;
+        }
+        let grants = Grants::of_effect(catalog, &rule.effect, &rule.text)
+            .map_err(MatrixError::TooManySets)?;
         let (target, pattern) = match &rule.target {
             Target::Exact(name) => (name.clone(), false),
             Target::Glob(glob) => (glob.as_str().to_owned(), true),
@@ -114,6 +174,35 @@ pub fn matrix(table: &DecisionTable) -> Result<Matrix, TooManySets> {
         scopes,
         rows,
     })
+}
+
+/// The row of a rule that decides nothing, naming the rule that decides
+/// its target (its plainest name: the stars left empty) in its place.
+fn shadowed(table: &DecisionTable, rule: &Rule) -> Row {
+    let (target, pattern) = match &rule.target {
+        Target::Exact(name) => (name.clone(), false),
+        Target::Glob(glob) => (glob.as_str().to_owned(), true),
+    };
+    let name = target.replace('*', "");
+    let shadowed_by = table
+        .matching_rule(rule.kind, &name)
+        .and_then(|id| table.rule(id))
+        .map(|by| RuleRef {
+            rule: by.text.clone(),
+            line: by.line,
+        });
+    Row {
+        kind: Some(rule.kind),
+        target: Some(target),
+        pattern,
+        rule: Some(rule.text.clone()),
+        line: Some(rule.line),
+        access: Access::Shadowed,
+        single_scopes: Vec::new(),
+        combinations: Vec::new(),
+        minimal_sets: Grants::nothing(),
+        shadowed_by,
+    }
 }
 
 fn combinations(table: &DecisionTable, clauses: &[Clause]) -> Vec<Vec<String>> {
@@ -163,6 +252,7 @@ fn row(
         single_scopes,
         combinations,
         minimal_sets: grants,
+        shadowed_by: None,
     }
 }
 
@@ -181,6 +271,7 @@ mod tests {
             tool both requires all_of(r, x)
             tool "debug_*" requires authenticated
             deny tool "debug_dump_*"
+            tool debug_dump_shadowed_one requires authenticated
         "#;
         let table = mcp_policy_lang::compile_source(source).table.unwrap();
         let m = matrix(&table).unwrap();
@@ -198,6 +289,17 @@ mod tests {
         assert_eq!(row("debug_*").access, Access::AnyToken);
         assert!(row("debug_*").pattern);
         assert_eq!(row("debug_dump_*").access, Access::Denied);
+        // A rule a deny takes every name from grants nothing.
+        assert_eq!(row("debug_dump_shadowed_one").access, Access::Shadowed);
+        assert!(row("debug_dump_shadowed_one").single_scopes.is_empty());
+        assert_eq!(
+            row("debug_dump_shadowed_one")
+                .shadowed_by
+                .as_ref()
+                .unwrap()
+                .rule,
+            r#"deny tool "debug_dump_*""#
+        );
         let default = m.rows.last().unwrap();
         assert_eq!(default.target, None);
         assert_eq!(default.access, Access::DefaultDeny);

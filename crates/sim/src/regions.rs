@@ -12,7 +12,7 @@
 //! regions are the distinct (old rule, new rule) pairs met; every name of
 //! every kind falls in one of them, so comparing regions is exhaustive.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use mcp_policy_table::{DecisionTable, RuleId, Target, TargetKind};
 
@@ -20,6 +20,11 @@ use mcp_policy_table::{DecisionTable, RuleId, Target, TargetKind};
 /// run for minutes. Policies of realistic size stay far below it: exact
 /// names die after their last character, and prefix globs do not branch.
 pub const MAX_STATES: usize = 200_000;
+
+/// The pattern positions all states hold together, at most: many
+/// unanchored globs (`*a*`, `*b*`, ...) make few states of many positions
+/// each, and it is their size, not their number, that fills memory.
+pub const MAX_POSITIONS: usize = 4_000_000;
 
 /// A set of names that both policies decide by the same pair of rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,11 +89,16 @@ pub fn regions(
         .collect();
     alphabet.sort_unstable();
     alphabet.dedup();
-    // A readable stand-in for "any other character" where one is free.
-    let other = ['x', 'z', 'q', '_', '0', '-', '\u{E000}', '\u{E001}']
+    // The stand-in for "any other character" must be one no target uses,
+    // or names made of other characters go unexamined: a readable one
+    // where it is free, else the first free one of the private-use areas
+    // (finitely many targets cannot use them all).
+    let other = ['x', 'z', 'q', '_', '0', '-']
         .into_iter()
-        .find(|c| !alphabet.contains(c))
-        .unwrap_or('\u{E002}');
+        .chain('\u{E000}'..='\u{F8FF}')
+        .chain('\u{F0000}'..='\u{FFFFD}')
+        .find(|c| alphabet.binary_search(c).is_err())
+        .ok_or(TooComplex)?;
     // First, so that an example reads `admin_x` rather than `admin_a`.
     alphabet.insert(0, other);
 
@@ -117,6 +127,7 @@ pub fn regions(
     seen.insert(start.clone(), ());
     queue.push_back((start, String::new()));
     let mut best: BTreeMap<(Option<RuleId>, Option<RuleId>), String> = BTreeMap::new();
+    let mut positions = 0usize;
     while let Some((state, name)) = queue.pop_front() {
         let pair = (
             old.matching_rule(kind, &name),
@@ -150,7 +161,8 @@ pub fn regions(
             if seen.contains_key(&next) {
                 continue;
             }
-            if seen.len() >= MAX_STATES {
+            positions += next.len();
+            if seen.len() >= MAX_STATES || positions > MAX_POSITIONS {
                 return Err(TooComplex);
             }
             seen.insert(next.clone(), ());
@@ -185,6 +197,18 @@ pub fn regions(
                 new: new_rule,
             }
         })
+        .collect())
+}
+
+/// The rules of `kind` that decide at least one name: a rule missing here
+/// is shadowed everywhere (by denies, or by more specific rules).
+pub fn deciding_rules(
+    table: &DecisionTable,
+    kind: TargetKind,
+) -> Result<BTreeSet<RuleId>, TooComplex> {
+    Ok(regions(table, table, kind)?
+        .into_iter()
+        .filter_map(|region| region.old)
         .collect())
 }
 
@@ -234,6 +258,50 @@ mod tests {
             .find(|(_, old, new)| old != "default" && new != "default")
             .unwrap();
         assert_eq!(both.0, "ab");
+    }
+
+    #[test]
+    fn the_stand_in_for_other_characters_is_never_a_target_character() {
+        // Targets using every readable stand-in and the first private-use
+        // characters: `ay` (old: `*` needs `s`; new: `*y` needs nothing)
+        // must still be found.
+        let mut denies = String::new();
+        for c in [
+            'x', 'z', 'q', '_', '0', '-', '\u{E000}', '\u{E001}', '\u{E002}', 'y',
+        ] {
+            denies.push_str(&format!("deny tool \"{c}*\"\n"));
+        }
+        let old = table("tool \"*\" requires s\n");
+        let new = table(&format!(
+            "tool \"*\" requires s\ntool \"*y\" requires authenticated\n{denies}"
+        ));
+        let regions = described(&old, &new);
+        assert!(
+            regions
+                .iter()
+                .any(|(_, _, new)| new == "tool \"*y\" requires authenticated"),
+            "{regions:?}"
+        );
+    }
+
+    #[test]
+    fn many_unanchored_globs_give_up_rather_than_fill_memory() {
+        let mut rules = String::from("tool \"*\" requires s\n");
+        for c in ('a'..='z').chain('A'..='Z').chain('0'..='9').take(60) {
+            rules.push_str(&format!("deny tool \"*{c}*\"\n"));
+        }
+        let t = table(&rules);
+        assert_eq!(regions(&t, &t, TargetKind::Tool), Err(TooComplex));
+    }
+
+    #[test]
+    fn a_rule_under_a_deny_decides_nothing() {
+        let t = table(
+            "tool debug_dump_all requires authenticated\ntool \"debug_*\" requires s\ndeny tool \"debug_dump_*\"\n",
+        );
+        let deciding = deciding_rules(&t, TargetKind::Tool).unwrap();
+        assert_eq!(deciding.len(), 2);
+        assert!(!deciding.contains(&RuleId(0)));
     }
 
     #[test]

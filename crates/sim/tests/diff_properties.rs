@@ -13,8 +13,11 @@ use mcp_policy_table::{DecisionTable, TargetKind};
 use proptest::prelude::*;
 
 const SCOPES: [&str; 4] = ["s0", "s1", "s2", "s3"];
-const TARGETS: [&str; 12] = [
-    "a", "b", "ab", "ba", "aab", "a*", "*b", "*", "a*b", "*a*", "b*", "ab*",
+/// Over `a` and `b`, and `x` and `z`: the diff's first choices of a
+/// stand-in for "any other character", which it must then not use.
+const TARGETS: [&str; 16] = [
+    "a", "b", "ab", "ba", "aab", "a*", "*b", "*", "a*b", "*a*", "b*", "ab*", "x*", "*z", "xz",
+    "z*x",
 ];
 
 #[derive(Clone, Debug)]
@@ -162,14 +165,15 @@ fn policy() -> impl Strategy<Value = Policy> {
         .prop_filter("rules name declared scopes", Policy::well_formed)
 }
 
-/// Every name up to five characters over `a`, `b` and one other character.
+/// Every name up to four characters over the targets' letters and `c`,
+/// which no target uses.
 fn names() -> Vec<String> {
     let mut all = vec![String::new()];
     let mut last = vec![String::new()];
-    for _ in 0..5 {
+    for _ in 0..4 {
         let next: Vec<String> = last
             .iter()
-            .flat_map(|name| ['a', 'b', 'x'].map(|c| format!("{name}{c}")))
+            .flat_map(|name| ['a', 'b', 'x', 'z', 'c'].map(|c| format!("{name}{c}")))
             .collect();
         all.extend(next.iter().cloned());
         last = next;
@@ -229,15 +233,40 @@ proptest! {
         };
         let result = diff(&old_table, &new_table).unwrap();
 
-        // Brute force: does any token decide differently on any name?
+        // Brute force: does any token decide differently on any name? Each
+        // such decision must be covered by a change of the same pair of
+        // rules whose gained (lost) sets include one the token carries.
         let (mut gains, mut loses) = (false, false);
         for kind in TargetKind::ALL {
             for name in names() {
+                let rules = (
+                    old_table.matching_rule(kind, &name),
+                    new_table.matching_rule(kind, &name),
+                );
                 for token in tokens() {
                     let before = allowed(&old_table, kind, &name, &token);
                     let after = allowed(&new_table, kind, &name, &token);
-                    gains |= after && !before;
-                    loses |= before && !after;
+                    if before == after {
+                        continue;
+                    }
+                    gains |= after;
+                    loses |= before;
+                    let carried: Vec<&str> = token.split(' ').filter(|s| !s.is_empty()).collect();
+                    let covered = result.changes.iter().any(|change| {
+                        let sets = if after { &change.gained } else { &change.lost };
+                        change.kind == kind
+                            && (
+                                old_table.matching_rule(kind, &change.example),
+                                new_table.matching_rule(kind, &change.example),
+                            ) == rules
+                            && sets
+                                .iter()
+                                .any(|set| set.iter().all(|scope| carried.contains(&scope.as_str())))
+                    });
+                    prop_assert!(
+                        covered,
+                        "{kind} {name:?} with {token:?}: {before} -> {after} not reported\n{result:#?}"
+                    );
                 }
             }
         }
