@@ -1,6 +1,8 @@
 //! `mcp-policy`: check, compile, explain, test and compare MCP policies.
 //!
-//! Exit codes: 0 success; 1 a policy has errors; 2 usage or I/O error.
+//! Exit codes: 0 success; 1 a policy has errors, or what the command checks
+//! fails (`fmt --check`, a policy test, a token, a `--fail-on` finding of
+//! `diff` or `simulate`); 2 usage or I/O error.
 
 mod check;
 mod compile;

@@ -5,9 +5,19 @@
 //! disagree with their recorded decision, are written as they are found;
 //! the summary, whose size does not depend on the trace's, comes last.
 //!
-//! Exit codes: 0 the whole trace was replayed; 1 a policy does not compile;
-//! 2 usage or I/O error, or a line of the trace is malformed (the replay
-//! still goes to the end and prints its summary).
+//! Exit codes: 0 the whole trace was replayed (and no `--fail-on` finding);
+//! 1 a policy does not compile, or a `--fail-on` finding; 2 usage or I/O
+//! error, or a line of the trace is malformed (the replay still goes to the
+//! end and prints its summary). A malformed line's 2 wins over a finding's
+//! 1; the finding is then still reported, as a note on standard error.
+//!
+//! Everything taken from the trace (names, URIs, subjects, scopes, recorded
+//! rules, the messages about malformed lines) goes through [`shown`] in
+//! human output: a client's crafted name cannot move the cursor or clear
+//! the screen a reviewer reads. JSON output is escaped by serde.
+//! With `--format json`, standard output is one JSON document whatever
+//! happens once it is begun: a trace that cannot be read closes it with an
+//! `error` member.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -22,6 +32,7 @@ use mcp_policy_sim::replay::{
 use mcp_policy_sim::trace::{Record, TraceError, TraceReader};
 use serde_json::{Value, json};
 
+use crate::shown::shown;
 use crate::{Outcome, load};
 
 #[derive(clap::Args, Debug)]
@@ -125,7 +136,7 @@ pub fn run(args: &SimulateArgs) -> Outcome {
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(Failure::Read(error)) => {
-            eprintln!("error: `{}`: {error}", session.trace);
+            eprintln!("error: `{}`: {}", session.trace, shown(&error.to_string()));
             Outcome::UsageOrIo
         }
         Err(Failure::Write(error)) => {
@@ -265,12 +276,20 @@ impl<'a> Session<'a> {
                         self.changed(&record, &replayed, change, out)?;
                     }
                 }
-                Err(error) if error.is_fatal() => return Err(Failure::Read(error)),
+                Err(error) if error.is_fatal() => {
+                    if self.json {
+                        // The document is begun: end it, so that standard
+                        // output still parses.
+                        out.write(&self.json_error(&error))?;
+                    }
+                    return Err(Failure::Read(error));
+                }
                 Err(error) => {
                     replay.malformed();
                     if self.errors.len() < ERRORS_SHOWN {
                         if !self.json {
-                            let message = format!("error: `{}`: {error}", self.trace);
+                            let message =
+                                format!("error: `{}`: {}", self.trace, shown(&error.to_string()));
                             bar.suspend(|| eprintln!("{message}"));
                         }
                         self.errors.push(error);
@@ -306,6 +325,14 @@ impl<'a> Session<'a> {
             }),
         };
         Ok(if summary.malformed > 0 {
+            // Exit 2 wins, but the finding is not hidden by it.
+            if let Some(reason) = failed {
+                bar.suspend(|| {
+                    eprintln!(
+                        "note: {reason} (--fail-on; exit 2 for the malformed lines takes precedence)"
+                    );
+                });
+            }
             Outcome::UsageOrIo
         } else if let Some(reason) = failed {
             bar.suspend(|| eprintln!("error: {reason} (--fail-on)"));
@@ -337,9 +364,9 @@ impl<'a> Session<'a> {
                 verdict(replayed.allowed)
             );
             let recorded = match recorded_rule {
-                Some("default") => "the default",
-                Some(rule) => rule,
-                None => "(no rule recorded)",
+                Some("default") => "the default".into(),
+                Some(rule) => shown(rule),
+                None => "(no rule recorded)".into(),
             };
             let _ = writeln!(text, "    recorded: {recorded}");
             let _ = writeln!(
@@ -465,7 +492,7 @@ impl<'a> Session<'a> {
                 &columns,
                 &summary.tools.rows,
                 summary.tools.other.as_ref(),
-                |target| format!("{} {}", target.kind.method(), target.name),
+                |target| format!("{} {}", target.kind.method(), shown(&target.name)),
             );
         }
         if !summary.principals.rows.is_empty() || summary.principals.other.is_some() {
@@ -477,11 +504,13 @@ impl<'a> Session<'a> {
                 &summary.principals.rows,
                 summary.principals.other.as_ref(),
                 |principal| match principal {
-                    Principal::Subject(subject) => subject.clone(),
+                    Principal::Subject(subject) => shown(subject).into_owned(),
                     Principal::Scopes(scopes) if scopes.is_empty() => {
                         "(no subject, no scopes)".to_owned()
                     }
-                    Principal::Scopes(scopes) => format!("(no subject) scopes [{scopes}]"),
+                    Principal::Scopes(scopes) => {
+                        format!("(no subject) scopes [{}]", shown(scopes))
+                    }
                 },
             );
         }
@@ -530,17 +559,22 @@ impl<'a> Session<'a> {
     fn reason(&self, reason: &Reason<'_>) -> String {
         let mut text = format!("{}×", reason.count);
         if let Some(target) = &reason.target {
-            let _ = write!(text, " {} `{}`:", target.kind.method(), target.name);
+            let _ = write!(text, " {} `{}`:", target.kind.method(), shown(&target.name));
         }
         match &reason.missing {
             Some(missing) => {
-                let _ = write!(text, " missing {}", missing.join(" "));
+                let _ = write!(text, " missing {}", shown(&missing.join(" ")));
             }
             None => text.push_str(" no scope can allow"),
         }
         match reason.rule {
             Some(rule) => {
-                let _ = write!(text, ", by {} (policy line {})", rule.text, rule.line);
+                let _ = write!(
+                    text,
+                    ", by {} (policy line {})",
+                    shown(&rule.text),
+                    rule.line
+                );
             }
             None => {
                 let _ = write!(text, ", by {}", rule_text(&self.policy, None));
@@ -551,6 +585,23 @@ impl<'a> Session<'a> {
     }
 
     // ---- JSON ----
+
+    /// The end of a document begun when the trace could not be read on:
+    /// the changes' array closed, and why, instead of a summary.
+    fn json_error(&self, error: &TraceError) -> String {
+        let mut tail = String::new();
+        if self.against.is_some() {
+            tail.push_str("\n]");
+        }
+        tail.push(',');
+        push_field(
+            &mut tail,
+            "error",
+            &json!({"line": error.line, "message": error.message}),
+        );
+        tail.push_str("}\n");
+        tail
+    }
 
     /// The rest of the document, after the streamed changes.
     fn json_tail(&self, summary: &Summary<'_>, lines: u64) -> String {
@@ -720,20 +771,24 @@ fn plural(count: u64, noun: &str) -> String {
     }
 }
 
-/// `alice [mcp:read github:issues] tools/call `close_issue``
+/// `alice [mcp:read github:issues] tools/call `close_issue``, control
+/// characters escaped.
 fn call(record: &Record) -> String {
-    let who = record.subject.as_deref().unwrap_or("(no subject)");
+    let who = record
+        .subject
+        .as_deref()
+        .map_or("(no subject)".into(), shown);
     format!(
         "{who} [{}] {} `{}`",
-        record.scope_string(),
+        shown(&record.scope_string()),
         record.kind.method(),
-        record.name
+        shown(&record.name)
     )
 }
 
 fn rule_text(policy: &Policy<'_>, rule: Option<&Rule>) -> String {
     match rule {
-        Some(rule) => format!("{} ({}:{})", rule.text, policy.file, rule.line),
+        Some(rule) => format!("{} ({}:{})", shown(&rule.text), policy.file, rule.line),
         None => format!(
             "the default (`default {}`)",
             match policy.evaluator.table().default_effect() {

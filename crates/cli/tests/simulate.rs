@@ -340,3 +340,162 @@ fn fail_on_gates_ci_on_what_the_replay_finds() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("give the second with `--against`"));
 }
+
+#[test]
+fn control_characters_from_the_trace_never_reach_the_terminal() {
+    // Escape sequences and carriage returns in every field a client or a
+    // log writer controls: the subject, the scopes, the name, the recorded
+    // rule, a method that makes the line malformed.
+    let lines = [
+        r#"{"subject":"ci\u001b[2Jbot\r","scopes":"github:repos x\u001b]0;pwned\u0007","method":"tools/call","name":"create_pr_draft","decision":"deny","rule":"tool a\r\u001b[1A requires b"}"#,
+        r#"{"subject":"eve","scopes":"mcp:read","method":"tools/call","name":"\u001b[2Jdelete_repo\r","decision":"deny"}"#,
+        r#"{"scopes":"mcp:read \u001b[31mred","method":"tools/call","name":"delete_repo\u001b[0m"}"#,
+        r#"{"scopes":"","method":"tools/\u001b[2Jcall\r","name":"x"}"#,
+    ];
+    let trace = scratch("control-characters", &(lines.join("\n") + "\n"));
+    let output = mcp_policy(&[
+        "simulate",
+        POLICY,
+        "--trace",
+        trace.to_str().unwrap(),
+        "--against",
+        NEXT,
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let (out, err) = (stdout(&output), stderr(&output));
+    for (stream, text) in [("stdout", &out), ("stderr", &err)] {
+        assert!(
+            !text.contains(['\u{1b}', '\r', '\u{7}']),
+            "raw control characters on {stream}: {text:?}"
+        );
+    }
+    // Escaped, so the reader still sees what the client sent.
+    assert!(out.contains("change: line 1: ci\\u{1b}[2Jbot\\r [github:repos x\\u{1b}]0;pwned\\u{7}] tools/call `create_pr_draft`: allow → deny"), "{out}");
+    assert!(
+        out.contains("    recorded: tool a\\r\\u{1b}[1A requires b"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  tools/call \\u{1b}[2Jdelete_repo\\r "),
+        "{out}"
+    );
+    assert!(
+        out.contains("(no subject) scopes [mcp:read \\u{1b}[31mred]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tools/call `delete_repo\\u{1b}[0m`: no scope can allow"),
+        "{out}"
+    );
+    assert!(
+        err.contains("unknown method `tools/\\u{1b}[2Jcall\\r`"),
+        "{err}"
+    );
+
+    // JSON escapes them as JSON does, and keeps the text.
+    let output = mcp_policy(&[
+        "simulate",
+        POLICY,
+        "--trace",
+        trace.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(!output.stdout.contains(&0x1b) && !output.stdout.contains(&b'\r'));
+    let value = json(&output);
+    assert_eq!(
+        value["drifted"][0]["principal"]["subject"],
+        "ci\u{1b}[2Jbot\r"
+    );
+}
+
+#[test]
+fn json_output_stays_one_document_when_the_trace_cannot_be_read() {
+    // A directory opens, and fails on the first read.
+    for against in [None, Some(NEXT)] {
+        let mut args = vec![
+            "simulate", POLICY, "--trace", "examples", "--format", "json",
+        ];
+        if let Some(next) = against {
+            args.extend(["--against", next]);
+        }
+        let output = mcp_policy(&args);
+        assert_eq!(output.status.code(), Some(2), "{against:?}");
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("{error}: {:?}", stdout(&output)));
+        assert_eq!(value["trace"], "examples");
+        assert_eq!(value["error"]["line"], 1, "{value}");
+        assert!(
+            value["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("cannot read the trace: "),
+            "{value}"
+        );
+        assert!(
+            value.get("calls").is_none(),
+            "no summary of an unread trace"
+        );
+        if against.is_some() {
+            assert_eq!(value["changes"], serde_json::json!([]));
+        }
+        assert!(
+            stderr(&output).starts_with("error: `examples`: line 1: cannot read the trace: "),
+            "{}",
+            stderr(&output)
+        );
+    }
+    // Human output: the error, on standard error only.
+    let output = mcp_policy(&["simulate", POLICY, "--trace", "examples"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stdout(&output), "");
+}
+
+#[test]
+fn a_fail_on_finding_is_still_reported_when_malformed_lines_exit_2() {
+    let lines = [
+        // Recorded as allowed; the policy denies it: drift.
+        r#"{"subject":"s","scopes":"mcp:read","method":"tools/call","name":"delete_repo","decision":"allow"}"#,
+        "not json",
+    ];
+    let trace = scratch("malformed-and-drift", &(lines.join("\n") + "\n"));
+    for format in ["human", "json"] {
+        let output = mcp_policy(&[
+            "simulate",
+            POLICY,
+            "--trace",
+            trace.to_str().unwrap(),
+            "--fail-on",
+            "drift",
+            "--format",
+            format,
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{format}");
+        assert!(
+            stderr(&output).contains(
+                "note: 1 call the policy decides otherwise than recorded \
+                 (--fail-on; exit 2 for the malformed lines takes precedence)"
+            ),
+            "{format}: {}",
+            stderr(&output)
+        );
+        assert!(
+            !stderr(&output).contains("error: 1 call"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    // Without a finding (a policy against itself changes nothing), no note.
+    let output = mcp_policy(&[
+        "simulate",
+        POLICY,
+        "--trace",
+        trace.to_str().unwrap(),
+        "--against",
+        POLICY,
+        "--fail-on",
+        "any",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!stderr(&output).contains("note:"), "{}", stderr(&output));
+}

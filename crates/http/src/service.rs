@@ -196,11 +196,29 @@ struct Verdicts {
 /// The principal's scopes as the token granted them, space-separated as in
 /// a `scope` claim. Formatted only when a subscriber records the event: a
 /// server without a decision log joins nothing.
+///
+/// An entry that is empty or contains a space (an `scp` array can hold
+/// `"mcp:read mcp:admin"`) is left out. Joined as is, it would replay as
+/// other scopes than the token's: two scopes, one of which some policy
+/// declares. Left out, nothing is lost: no policy can declare a scope with
+/// a space in it, or an empty one (RFC 6749 §3.3 scope-tokens have neither,
+/// and the language rejects both), so such an entry grants nothing under
+/// any policy, and the logged list is exactly as replayable as the token.
 struct ScopeList<'p>(&'p [String]);
+
+impl ScopeList<'_> {
+    /// The entries written: those a policy could declare.
+    fn entries(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .map(String::as_str)
+            .filter(|scope| !scope.is_empty() && !scope.contains(' '))
+    }
+}
 
 impl std::fmt::Display for ScopeList<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (index, scope) in self.0.iter().enumerate() {
+        for (index, scope) in self.entries().enumerate() {
             if index > 0 {
                 f.write_str(" ")?;
             }
@@ -580,4 +598,28 @@ async fn read_limited<B: Body<Data = Bytes>>(body: B, limit: usize) -> Result<By
         }
     }
     Ok(Bytes::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ScopeList;
+
+    fn logged(scopes: &[&str]) -> String {
+        let scopes: Vec<String> = scopes.iter().map(|scope| (*scope).to_owned()).collect();
+        ScopeList(&scopes).to_string()
+    }
+
+    #[test]
+    fn scope_list_leaves_out_entries_no_policy_can_declare() {
+        assert_eq!(
+            logged(&["mcp:read", "github:repos"]),
+            "mcp:read github:repos"
+        );
+        assert_eq!(logged(&[]), "");
+        // One undeclarable scope, not `mcp:read` and `mcp:admin`.
+        assert_eq!(logged(&["mcp:read mcp:admin"]), "");
+        assert_eq!(logged(&["a", "", "b c", " ", "d"]), "a d");
+        // Only a space separates scopes: other characters are kept as given.
+        assert_eq!(logged(&["a\tb", "é"]), "a\tb é");
+    }
 }

@@ -65,6 +65,12 @@ async fn the_decision_log_replays_to_the_decisions_the_layer_made() {
     );
     let admin = token(&h, json!({"sub": "admin", "scope": "mcp:admin"}));
     let nobody = token(&h, json!({"sub": "nobody"}));
+    // An `scp` entry with a space is one scope no policy declares: the
+    // server denies `delete_repo`, and so must the replay of its log.
+    let spaced = token(
+        &h,
+        json!({"sub": "spaced", "scp": ["mcp:read", "mcp:read mcp:admin", ""]}),
+    );
 
     let calls: Vec<(&str, Value)> = vec![
         (&reader, call(1, "search")),
@@ -85,6 +91,8 @@ async fn the_decision_log_replays_to_the_decisions_the_layer_made() {
         (&nobody, call(13, "debug_echo")),
         // A batch: each message is one decision.
         (&admin, json!([call(14, "search"), call(15, "no_rule")])),
+        (&spaced, call(19, "delete_repo")),
+        (&spaced, call(20, "search")),
         // Events on the decision target that are not calls.
         (&reader, list(16)),
         (
@@ -151,6 +159,8 @@ async fn the_decision_log_replays_to_the_decisions_the_layer_made() {
         ("nobody", "debug_echo", "", true),
         ("admin", "search", "mcp:admin", true),
         ("admin", "no_rule", "mcp:admin", false),
+        ("spaced", "delete_repo", "mcp:read", false),
+        ("spaced", "search", "mcp:read", true),
     ];
     let replayed: Vec<(&str, &str, &str, bool)> = replayed
         .iter()
@@ -160,7 +170,7 @@ async fn the_decision_log_replays_to_the_decisions_the_layer_made() {
     // The list filtered, the invalid call and the rejected token.
     assert_eq!(reader.skipped(), 3, "{}", String::from_utf8_lossy(&log));
     let summary = replay.finish(reader.skipped());
-    assert_eq!(summary.totals.calls(), 15);
-    assert_eq!(summary.recorded, 15);
+    assert_eq!(summary.totals.calls(), 17);
+    assert_eq!(summary.recorded, 17);
     assert_eq!(summary.malformed, 0);
 }

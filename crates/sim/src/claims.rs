@@ -1,11 +1,24 @@
-//! Scopes from a principal's claims, read as the runtime reads them.
+//! Scopes from a principal's claims: a test file's `claims` principals and
+//! a trace's `claims` records.
+//!
+//! Read by the token validator's own function over [`SCOPE_CLAIMS`] —
+//! `scope`, then `scp`, then `permissions` — which is one claim more than a
+//! server reads by default: `mcp_policy_token::ValidatorConfig::new` sets
+//! `scope_claims` to `scope`, `scp`, and a server reads `permissions` only
+//! when its `ValidatorConfig::scope_claims` includes it. Claims holding only
+//! `permissions` therefore replay as such a server decides; a server with
+//! the default reads no scope from them. (A test file's `jwt` principals are
+//! validated with the validator's own list instead, `scope_claims` in the
+//! file to change it.)
 
 use serde_json::{Map, Value};
 
 /// The claims a simulated principal's scopes are read from, the first
 /// present winning: `scope` (a space-delimited string, RFC 6749 §3.3), `scp`
 /// (a string or an array, as Entra ID and Okta issue it), `permissions` (an
-/// array, as Auth0 issues it).
+/// array, as Auth0 issues it). The validator's default is the first two
+/// only; `permissions` is read by a server whose
+/// `ValidatorConfig::scope_claims` includes it.
 pub const SCOPE_CLAIMS: [&str; 3] = ["scope", "scp", "permissions"];
 
 /// The claim that held the scopes was neither a string nor an array of strings.

@@ -436,6 +436,9 @@ impl Keys {
         else {
             return;
         };
+        // A kept target is cut as keys are: compared cut, so that the
+        // denials of one long name count as one reason.
+        let target = target.map(|(kind, name)| (kind, cut(name).0));
         let same = |kept: &&mut KeptReason| {
             kept.basis == denial.basis
                 && kept.remedy == denial.remedy
@@ -449,7 +452,7 @@ impl Keys {
             kept.count += 1;
         } else if entry.reasons.len() < limits.reasons {
             entry.reasons.push(KeptReason {
-                target: target.map(|(kind, name)| (kind, Box::from(cut(name).0))),
+                target: target.map(|(kind, name)| (kind, Box::from(name))),
                 basis: denial.basis,
                 remedy: denial.remedy.clone(),
                 count: 1,
@@ -812,6 +815,33 @@ mod tests {
             "x".repeat(MAX_KEY_BYTES - 1)
         );
         assert!(summary.tools.rows[1].key.name.ends_with('…'));
+    }
+
+    #[test]
+    fn denials_of_one_long_name_are_one_reason() {
+        let policy = policy(POLICY);
+        let mut replay = Replay::new(&policy);
+        let long = "n".repeat(300);
+        for line in 1..=5 {
+            replay.replay(&tool(line, "bob", "", &long));
+        }
+        let summary = replay.finish(0);
+        let bob = &summary.principals.rows[0];
+        assert_eq!(bob.counts.denied, 5);
+        let reasons: Vec<(&str, u64, u64)> = bob
+            .reasons
+            .iter()
+            .map(|r| {
+                (
+                    r.target.as_ref().unwrap().name.as_str(),
+                    r.count,
+                    r.first_line,
+                )
+            })
+            .collect();
+        assert_eq!(reasons, [("n".repeat(MAX_KEY_BYTES).as_str(), 5, 1)]);
+        let tool = &summary.tools.rows[0];
+        assert_eq!((tool.reasons.len(), tool.reasons[0].count), (1, 5));
     }
 
     #[test]
