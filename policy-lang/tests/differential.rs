@@ -1154,3 +1154,36 @@ fn conflicting_rules_are_rejected() {
     // A deny glob may overlap allow globs.
     compile(&format!("{scopes}tool \"a*\" requires s\ndeny tool \"*b\""));
 }
+
+/// A crafted catalog: a long `all_of` whose every member two scopes
+/// provide, and one that 300 scopes imply. Every cover has the same size,
+/// so branch and bound cannot prune and would visit millions of nodes on
+/// each denied request; the search budget stops it with a cover in hand,
+/// which must still allow, and here is still of the least size.
+#[test]
+fn a_crafted_catalog_still_gets_a_remedy_that_allows() {
+    let mut source = String::new();
+    let mut needed = Vec::new();
+    for i in 0..12 {
+        source.push_str(&format!(
+            "scope s{i} level read\nscope p{i} level read implies s{i}\n"
+        ));
+        needed.push(format!("s{i}"));
+    }
+    source.push_str("scope t level read\n");
+    for i in 0..300 {
+        source.push_str(&format!("scope q{i} level read implies t\n"));
+    }
+    needed.push("t".to_owned());
+    source.push_str(&format!("tool x requires all_of({})\n", needed.join(", ")));
+    let table = mcp_policy_lang::compile_source(&source).table.unwrap();
+    let held = table.parse_scopes("s0 s5");
+    let explanation = table.explain(TargetKind::Tool, "x", &held);
+    let Remedy::AddScopes(added) = &explanation.remedy else {
+        panic!("{:?}", explanation.remedy)
+    };
+    assert_eq!(added.len(), 11);
+    let names: Vec<&str> = added.iter().map(|id| table.scopes().name(*id)).collect();
+    let token = format!("s0 s5 {}", names.join(" "));
+    assert!(table.is_allowed(TargetKind::Tool, "x", &table.parse_scopes(&token)));
+}

@@ -68,6 +68,7 @@ impl DecisionTable {
                 table: self,
                 held: held.words(),
                 best: best.take(),
+                budget: SEARCH_BUDGET,
             };
             search.run(&needed, &mut Vec::new());
             best = search.best;
@@ -93,6 +94,13 @@ impl Cover {
     }
 }
 
+/// How many nodes one clause's cover search may visit. Realistic policies
+/// need a few dozen; a crafted catalog (hundreds of scopes implying one
+/// that a long `all_of` needs) would make millions, on every denied
+/// request a server explains. Past the budget the best cover found so far
+/// stands: still a set that allows, perhaps not the smallest.
+const SEARCH_BUDGET: u32 = 20_000;
+
 /// An exact set cover by branch and bound. The first uncovered scope must be
 /// covered by a scope that implies it; branch over those (few: a scope is
 /// implied by itself and its ancestors), and prune branches that cannot
@@ -101,10 +109,19 @@ struct CoverSearch<'a> {
     table: &'a DecisionTable,
     held: &'a [u64],
     best: Option<Cover>,
+    /// Nodes left to visit (see [`SEARCH_BUDGET`]).
+    budget: u32,
 }
 
 impl CoverSearch<'_> {
     fn run(&mut self, uncovered: &[u64], chosen: &mut Vec<ScopeId>) {
+        // Out of budget with a cover in hand: keep it. Without one, go on
+        // depth first: the first leaf reached is a cover, within the
+        // clause's size of steps.
+        if self.budget == 0 && self.best.is_some() {
+            return;
+        }
+        self.budget = self.budget.saturating_sub(1);
         let Some(first) = mask_iter(uncovered).next() else {
             let mut scopes = chosen.clone();
             scopes.sort();
