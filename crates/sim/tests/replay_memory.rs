@@ -66,9 +66,10 @@ const GITHUB_NEXT: &str = include_str!("../../../examples/traces/github-next.mcp
 
 /// The peak of live heap bytes while replaying `lines` generated lines on
 /// both policies, and the number of calls replayed.
-fn replay_peak(lines: u64, before: &Evaluator, after: &Evaluator) -> (usize, u64) {
+fn replay_peak(lines: u64, principals: u64, before: &Evaluator, after: &Evaluator) -> (usize, u64) {
     PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
-    let mut reader = TraceReader::new(BufReader::new(Generated::new(lines, true)));
+    let generated = Generated::new(lines, true).with_principals(principals);
+    let mut reader = TraceReader::new(BufReader::new(generated));
     let mut replay = Replay::new(before).against(after);
     let mut changes = 0u64;
     for item in reader.by_ref() {
@@ -84,8 +85,15 @@ fn replay_peak(lines: u64, before: &Evaluator, after: &Evaluator) -> (usize, u64
     let summary = replay.finish(reader.skipped());
     assert_eq!(summary.totals.changed(), changes);
     assert!(changes > 0 && summary.totals.drift > 0 && summary.malformed > 0);
-    assert!(summary.tools.other.is_none() && summary.principals.other.is_none());
-    assert_eq!(summary.principals.rows.len() as u64, PRINCIPALS);
+    assert!(summary.tools.other.is_none());
+    if principals <= 1_000 {
+        assert!(summary.principals.other.is_none());
+        assert_eq!(summary.principals.rows.len() as u64, principals);
+    } else {
+        // Past the cap: 1,000 rows, the rest folded and counted.
+        assert_eq!(summary.principals.rows.len(), 1_000);
+        assert!(summary.principals.other.as_ref().unwrap().keys > 10_000);
+    }
     let calls = summary.totals.calls();
     drop(summary);
     (PEAK.load(Ordering::Relaxed), calls)
@@ -96,8 +104,12 @@ fn replay_memory_stays_flat_from_ten_thousand_to_a_million_calls() {
     let before = Evaluator::from_source(GITHUB).unwrap();
     let after = Evaluator::from_source(GITHUB_NEXT).unwrap();
     let baseline = LIVE.load(Ordering::Relaxed);
-    let (small, small_calls) = replay_peak(10_000, &before, &after);
-    let (large, large_calls) = replay_peak(1_000_000, &before, &after);
+    let (small, small_calls) = replay_peak(10_000, PRINCIPALS, &before, &after);
+    let (large, large_calls) = replay_peak(1_000_000, PRINCIPALS, &before, &after);
+    // Nearly every line a new principal: the fold into "(other)" keeps
+    // memory bounded too (1,000 rows, and at most 65,536 hashes to count
+    // the folded keys).
+    let (crowd, _) = replay_peak(200_000, 1_000_000, &before, &after);
     assert!(large_calls > 900_000, "{large_calls}");
     assert!(small_calls > 9_000, "{small_calls}");
     let small = small - baseline;
@@ -113,4 +125,7 @@ fn replay_memory_stays_flat_from_ten_thousand_to_a_million_calls() {
         "peak grew from {small} to {large} bytes"
     );
     assert!(large < 4 << 20, "peak {large} bytes");
+    let crowd = crowd - baseline;
+    eprintln!("with 1,000,000 possible principals over 200,000 lines: {crowd} bytes");
+    assert!(crowd < 8 << 20, "peak {crowd} bytes");
 }

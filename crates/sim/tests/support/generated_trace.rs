@@ -50,6 +50,8 @@ pub struct Generated {
     at: usize,
     state: u64,
     bytes: u64,
+    /// Distinct subjects drawn from.
+    principals: u64,
 }
 
 impl Generated {
@@ -61,7 +63,15 @@ impl Generated {
             at: 0,
             state: 0x9e37_79b9_7f4a_7c15,
             bytes: 0,
+            principals: PRINCIPALS,
         }
+    }
+
+    /// Subjects drawn from `principals` instead of [`PRINCIPALS`]: past the
+    /// replay's key cap, most fold into "(other)".
+    pub fn with_principals(mut self, principals: u64) -> Generated {
+        self.principals = principals.max(1);
+        self
     }
 
     fn next_random(&mut self) -> u64 {
@@ -75,7 +85,7 @@ impl Generated {
     fn next_line(&mut self) {
         use std::io::Write;
         let r = self.next_random();
-        let user = r % PRINCIPALS;
+        let user = r % self.principals;
         let scopes = SCOPES[(user % SCOPES.len() as u64) as usize];
         let tool = TOOLS[((r >> 16) % TOOLS.len() as u64) as usize];
         let decision = if (r >> 32).is_multiple_of(3) {
