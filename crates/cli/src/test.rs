@@ -30,6 +30,11 @@ pub struct TestArgs {
     paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = TestFormat::Human)]
     format: TestFormat,
+    /// Only the tests whose name contains this text (as `cargo test NAME`
+    /// and `opa test --run` pick tests); the others are counted as
+    /// filtered out.
+    #[arg(long = "run", value_name = "TEXT")]
+    only: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -81,6 +86,9 @@ struct JsonFile {
     status: Status,
     passed: usize,
     failed: usize,
+    /// Tests left out by `--run`.
+    #[serde(skip_serializing_if = "is_zero")]
+    filtered_out: usize,
     cases: Vec<JsonCase>,
     /// The test file's problems, as `check --format json` reports a policy's.
     diagnostics: Vec<JsonDiagnostic>,
@@ -143,6 +151,8 @@ struct JsonRule {
 /// One test file's run.
 struct FileRun {
     file: String,
+    /// Tests left out by `--run`.
+    filtered_out: usize,
     policy: Option<String>,
     status: Status,
     /// The test file, when it was read and checked.
@@ -160,7 +170,7 @@ pub fn run(args: &TestArgs) -> Outcome {
     let json = args.format == TestFormat::Json;
     let mut runs: Vec<FileRun> = Vec::new();
     for path in &files {
-        let run = run_file(path);
+        let run = run_file(path, args.only.as_deref());
         if !json && run.report.is_some() {
             if runs.iter().any(|run| run.report.is_some()) {
                 println!();
@@ -277,10 +287,11 @@ fn test_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Outcome> {
     Ok(files)
 }
 
-fn run_file(path: &Path) -> FileRun {
+fn run_file(path: &Path, only: Option<&str>) -> FileRun {
     let file = path.display().to_string();
     let mut run = FileRun {
         file: file.clone(),
+        filtered_out: 0,
         policy: None,
         status: Status::Unreadable,
         test_file: None,
@@ -318,7 +329,14 @@ fn run_file(path: &Path) -> FileRun {
     };
     let base = path.parent().unwrap_or_else(|| Path::new(""));
     match suite::run(&test_file, base, &evaluator) {
-        Ok(report) => {
+        Ok(mut report) => {
+            // Every test is decided (decisions are pure); the filter only
+            // chooses which are reported and counted.
+            if let Some(only) = only {
+                let before = report.cases.len();
+                report.cases.retain(|case| case.name.contains(only));
+                run.filtered_out = before - report.cases.len();
+            }
             run.status = if report.failed() == 0 {
                 Status::Passed
             } else {
@@ -438,8 +456,13 @@ fn human(run: &FileRun) -> String {
         }
     }
     let verdict = if failures.is_empty() { "ok" } else { "FAILED" };
+    let filtered = if run.filtered_out > 0 {
+        format!("; {} filtered out", run.filtered_out)
+    } else {
+        String::new()
+    };
     text.push_str(&format!(
-        "\ntest result: {verdict}. {} passed; {} failed\n",
+        "\ntest result: {verdict}. {} passed; {} failed{filtered}\n",
         report.passed(),
         report.failed()
     ));
@@ -548,6 +571,7 @@ fn json_file(run: &FileRun) -> JsonFile {
         status: run.status,
         passed: run.report.as_ref().map_or(0, Report::passed),
         failed: run.report.as_ref().map_or(0, Report::failed),
+        filtered_out: run.filtered_out,
         cases,
         diagnostics: run
             .diagnostics
@@ -607,4 +631,8 @@ fn json_case(case: &CaseResult, test_file: &TestFile) -> JsonCase {
         line: at.line,
         column: at.column,
     }
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }

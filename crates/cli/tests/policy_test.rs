@@ -273,3 +273,25 @@ fn several_files_end_with_a_total() {
     );
     assert!(stderr(&output).contains("mcp_policy::test::empty"));
 }
+
+#[test]
+fn run_picks_tests_by_name_and_counts_the_rest() {
+    let failing = "crates/cli/tests/data/suite/failing.test.yaml";
+    assert_eq!(mcp_policy(&["test", failing]).status.code(), Some(1));
+    // Only the passing test: the failures are filtered out, not run as passed.
+    let output = mcp_policy(&["test", failing, "--run", "passes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(text.contains("running 1 test from"), "{text}");
+    assert!(
+        text.contains("test result: ok. 1 passed; 0 failed; 7 filtered out"),
+        "{text}"
+    );
+    // A filter that picks a failing test fails.
+    let output = mcp_policy(&["test", failing, "--run", "rejection"]);
+    assert_eq!(output.status.code(), Some(1));
+    let output = mcp_policy(&["test", failing, "--run", "passes", "--format", "json"]);
+    let value = json(&output);
+    assert_eq!(value["files"][0]["filtered_out"], 7);
+    assert_eq!(value["files"][0]["cases"].as_array().unwrap().len(), 1);
+}
