@@ -28,12 +28,12 @@ use axum::extract::Extension;
 use axum::http::{Request, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use common::{ISS, POLICY, RESOURCE, call, jwks, list, names, rsa, sign, tools};
+use common::{ISS, POLICY, call, list, names, rsa, sign, tools, validator_for};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use mcp_policy_evaluator::Evaluator;
 use mcp_policy_http::{HttpConfig, PolicyLayer};
-use mcp_policy_token::{KeySource, Principal, Validator, ValidatorConfig};
+use mcp_policy_token::Principal;
 use serde_json::{Value, json};
 use tower_service::Service;
 
@@ -90,14 +90,7 @@ fn layer(c: &mut Criterion) {
         .build()
         .unwrap();
     let key = rsa("rsa-1.pem");
-    let validator = Arc::new(
-        Validator::new(ValidatorConfig::new(
-            ISS,
-            RESOURCE,
-            KeySource::Jwks(jwks(&key)),
-        ))
-        .unwrap(),
-    );
+    let validator = validator_for(&key);
     let layer = PolicyLayer::new(
         Arc::clone(&validator),
         Evaluator::from_source(POLICY).unwrap(),

@@ -11,7 +11,6 @@
 
 mod common;
 
-use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature;
 use common::*;
 use mcp_policy_evaluator::Evaluator;
@@ -29,16 +28,7 @@ fn token(h: &Harness, extra: Value) -> String {
     }
     let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": "k1"});
     sign_with(&header, &claims, |message| {
-        let mut sig = vec![0; h.key.public_modulus_len()];
-        h.key
-            .sign(
-                &signature::RSA_PKCS1_SHA256,
-                &SystemRandom::new(),
-                message,
-                &mut sig,
-            )
-            .unwrap();
-        sig
+        rsa_sign(&h.key, &signature::RSA_PKCS1_SHA256, message)
     })
 }
 

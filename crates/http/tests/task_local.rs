@@ -18,7 +18,7 @@ use axum::routing::post;
 use common::*;
 use mcp_policy_evaluator::Evaluator;
 use mcp_policy_http::{HttpConfig, PolicyLayer, current_principal};
-use mcp_policy_token::{KeySource, Principal, Validator, ValidatorConfig};
+use mcp_policy_token::Principal;
 use serde_json::json;
 
 /// Deep in a handler: no request, no extractor.
@@ -44,14 +44,7 @@ async fn handler(Extension(from_extensions): Extension<Arc<Principal>>) -> Strin
 
 async fn serve() -> String {
     let key = rsa("rsa-1.pem");
-    let validator = Arc::new(
-        Validator::new(ValidatorConfig::new(
-            ISS,
-            RESOURCE,
-            KeySource::Jwks(jwks(&key)),
-        ))
-        .unwrap(),
-    );
+    let validator = validator_for(&key);
     let layer = PolicyLayer::new(
         validator,
         Evaluator::from_source(POLICY).unwrap(),

@@ -20,7 +20,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TestKey, claims, config, jwks};
+use common::{TestKey, claims, config, jwks_of};
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_policy_token::{KeySource, TokenCache, Validator};
 use serde_json::json;
@@ -30,7 +30,7 @@ fn validate(c: &mut Criterion) {
     let ec = TestKey::ec("ec-1");
     let ed = TestKey::ed("ed-1");
     let validator =
-        Arc::new(Validator::new(config(KeySource::Jwks(jwks(&[&rsa, &ec, &ed])))).unwrap());
+        Arc::new(Validator::new(config(KeySource::Jwks(jwks_of(&[&rsa, &ec, &ed])))).unwrap());
     let claims = claims();
     let tokens: Vec<(&str, String)> = [
         (&rsa, "RS256"),

@@ -20,7 +20,7 @@ fn setup(capacity: usize) -> (TestKey, Arc<ManualClock>, TokenCache<ScopeSet>, E
     let rsa = TestKey::rsa("rsa-1.pem", "rsa-1");
     let clock = Arc::new(ManualClock::new(NOW));
     let validator =
-        Validator::new(config_at(KeySource::Jwks(jwks(&[&rsa])), clock.clone())).unwrap();
+        Validator::new(config_at(KeySource::Jwks(jwks_of(&[&rsa])), clock.clone())).unwrap();
     let policy = Evaluator::from_source(
         "scope mcp:read level read\nscope mcp:admin level admin implies mcp:read\n\
          tool search requires mcp:read\ntool delete requires mcp:admin",

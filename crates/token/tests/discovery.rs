@@ -121,7 +121,7 @@ async fn rfc8414_metadata_names_the_jwks() {
         "/.well-known/oauth-authorization-server",
         metadata(&issuer, &format!("{issuer}/keys")),
     );
-    server.serve("/keys", jwks(&[&rsa]));
+    server.serve("/keys", jwks_of(&[&rsa]));
     let validator = validator(&issuer, Duration::from_secs(30));
     assert!(server.requested().is_empty(), "nothing at construction");
     for _ in 0..3 {
@@ -148,7 +148,7 @@ async fn an_issuer_with_a_path_uses_the_path_inserted_form() {
         "/.well-known/oauth-authorization-server/tenant/one",
         metadata(&issuer, &format!("{}/tenant/one/jwks", server.base)),
     );
-    server.serve("/tenant/one/jwks", jwks(&[&ec]));
+    server.serve("/tenant/one/jwks", jwks_of(&[&ec]));
     let validator = validator(&issuer, Duration::from_secs(30));
     assert!(validator.validate(&token(&ec, &issuer)).await.is_ok());
     assert_eq!(
@@ -169,7 +169,7 @@ async fn openid_configuration_is_the_fallback() {
         "/.well-known/openid-configuration",
         metadata(&issuer, &format!("{issuer}/oidc/jwks")),
     );
-    server.serve("/oidc/jwks", jwks(&[&ed]));
+    server.serve("/oidc/jwks", jwks_of(&[&ed]));
     let validator = validator(&issuer, Duration::from_secs(30));
     assert_eq!(validator.refresh_keys().await.unwrap(), 1);
     assert!(validator.validate(&token(&ed, &issuer)).await.is_ok());
@@ -192,7 +192,7 @@ async fn openid_configuration_appended_to_an_issuer_path() {
         "/realms/main/.well-known/openid-configuration",
         metadata(&issuer, &format!("{issuer}/certs")),
     );
-    server.serve("/realms/main/certs", jwks(&[&rsa]));
+    server.serve("/realms/main/certs", jwks_of(&[&rsa]));
     let validator = validator(&issuer, Duration::from_secs(30));
     assert!(validator.validate(&token(&rsa, &issuer)).await.is_ok());
     assert_eq!(
@@ -211,7 +211,7 @@ async fn metadata_of_another_issuer_is_refused() {
     let server = Server::start().await;
     let issuer = server.base.clone();
     let rsa = TestKey::rsa("rsa-1.pem", "rsa-1");
-    server.serve("/keys", jwks(&[&rsa]));
+    server.serve("/keys", jwks_of(&[&rsa]));
     // Another issuer, and the same one spelled differently (RFC 8414
     // §3.3: identical, not equivalent).
     for claimed in [
@@ -301,12 +301,12 @@ async fn rotation_and_a_moved_jwks_are_followed() {
         "/.well-known/oauth-authorization-server",
         metadata(&issuer, &format!("{issuer}/keys-1")),
     );
-    server.serve("/keys-1", jwks(&[&old]));
+    server.serve("/keys-1", jwks_of(&[&old]));
     let validator = validator(&issuer, interval);
     assert!(validator.validate(&token(&old, &issuer)).await.is_ok());
 
     // Rotation at the same jwks_uri: the metadata is not asked again.
-    server.serve("/keys-1", jwks(&[&old, &new]));
+    server.serve("/keys-1", jwks_of(&[&old, &new]));
     tokio::time::sleep(interval + Duration::from_millis(50)).await;
     assert!(validator.validate(&token(&new, &issuer)).await.is_ok());
     assert_eq!(server.count("/.well-known/oauth-authorization-server"), 1);
@@ -319,7 +319,7 @@ async fn rotation_and_a_moved_jwks_are_followed() {
         metadata(&issuer, &format!("{issuer}/keys-2")),
     );
     let newest = TestKey::ed("ed-3");
-    server.serve("/keys-2", jwks(&[&newest]));
+    server.serve("/keys-2", jwks_of(&[&newest]));
     tokio::time::sleep(interval + Duration::from_millis(50)).await;
     assert_eq!(
         validator

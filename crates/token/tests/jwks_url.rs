@@ -87,7 +87,7 @@ fn validator(url: &str, refetch: Duration) -> Validator {
 #[tokio::test]
 async fn fetched_on_first_use_then_kept() {
     let rsa = TestKey::rsa("rsa-1.pem", "rsa-1");
-    let server = JwksServer::start(Some(jwks(&[&rsa]))).await;
+    let server = JwksServer::start(Some(jwks_of(&[&rsa]))).await;
     let validator = validator(&server.url, Duration::from_secs(30));
     assert_eq!(server.requests(), 0, "nothing is fetched at construction");
     // Before a fetch, the network-free path has no keys.
@@ -110,7 +110,7 @@ async fn rotation_refetches_on_an_unknown_kid_at_most_once_per_interval() {
     let old = TestKey::rsa("rsa-1.pem", "rsa-1");
     let new = TestKey::rsa("rsa-2.pem", "rsa-2");
     let stranger = TestKey::rsa("rsa-attacker.pem", "stranger");
-    let server = JwksServer::start(Some(jwks(&[&old]))).await;
+    let server = JwksServer::start(Some(jwks_of(&[&old]))).await;
     let interval = Duration::from_millis(300);
     let validator = validator(&server.url, interval);
     assert!(validator.validate(&old.token(&claims())).await.is_ok());
@@ -118,7 +118,7 @@ async fn rotation_refetches_on_an_unknown_kid_at_most_once_per_interval() {
 
     // The issuer rotates. Within the interval of the last fetch, the new
     // kid is unknown and nothing is fetched.
-    server.serve(Some(jwks(&[&new])));
+    server.serve(Some(jwks_of(&[&new])));
     assert_eq!(
         validator.validate(&new.token(&claims())).await.unwrap_err(),
         Rejection::UnknownKid
@@ -164,7 +164,7 @@ async fn rotation_refetches_on_an_unknown_kid_at_most_once_per_interval() {
 #[tokio::test]
 async fn the_default_interval_is_thirty_seconds() {
     let rsa = TestKey::rsa("rsa-1.pem", "rsa-1");
-    let server = JwksServer::start(Some(jwks(&[&rsa]))).await;
+    let server = JwksServer::start(Some(jwks_of(&[&rsa]))).await;
     let validator = Validator::new(config(KeySource::Url(server.url.clone()))).unwrap();
     assert_eq!(
         validator.config().jwks_refetch_interval,
@@ -182,7 +182,7 @@ async fn the_default_interval_is_thirty_seconds() {
 async fn concurrent_unknown_kids_share_one_fetch() {
     let old = TestKey::rsa("rsa-1.pem", "rsa-1");
     let new = TestKey::rsa("rsa-2.pem", "rsa-2");
-    let server = JwksServer::start(Some(jwks(&[&old, &new]))).await;
+    let server = JwksServer::start(Some(jwks_of(&[&old, &new]))).await;
     let validator = Arc::new(validator(&server.url, Duration::from_secs(30)));
     let token = new.token(&claims());
     let tasks: Vec<_> = (0..16)
@@ -216,7 +216,7 @@ async fn an_unavailable_jwks_denies_and_a_failed_refresh_keeps_the_keys() {
             .contains("503")
     );
 
-    server.serve(Some(jwks(&[&rsa])));
+    server.serve(Some(jwks_of(&[&rsa])));
     assert_eq!(validator.refresh_keys().await.unwrap(), 1);
     assert!(validator.validate(&rsa.token(&claims())).await.is_ok());
 
@@ -253,7 +253,7 @@ async fn nothing_listening_is_jwks_unavailable() {
 #[tokio::test]
 async fn stale_keys_are_refreshed() {
     let rsa = TestKey::rsa("rsa-1.pem", "rsa-1");
-    let server = JwksServer::start(Some(jwks(&[&rsa]))).await;
+    let server = JwksServer::start(Some(jwks_of(&[&rsa]))).await;
     let mut config = config(KeySource::Url(server.url.clone()));
     config.jwks_refetch_interval = Duration::from_millis(100);
     config.jwks_max_age = Duration::from_millis(200);

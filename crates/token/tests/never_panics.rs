@@ -26,7 +26,7 @@ fn fixture() -> &'static Fixture {
         let rsa = TestKey::rsa("rsa-1.pem", "rsa-1");
         let ec = TestKey::ec("ec-1");
         Fixture {
-            validator: Validator::new(config(KeySource::Jwks(jwks(&[&rsa, &ec])))).unwrap(),
+            validator: Validator::new(config(KeySource::Jwks(jwks_of(&[&rsa, &ec])))).unwrap(),
             token: rsa.token(&claims()),
         }
     })

@@ -23,7 +23,7 @@ fn rsa() -> TestKey {
 }
 
 fn validator_for(keys: &[&TestKey]) -> Validator {
-    Validator::new(config(KeySource::Jwks(jwks(keys)))).unwrap()
+    Validator::new(config(KeySource::Jwks(jwks_of(keys)))).unwrap()
 }
 
 fn reason(validator: &Validator, token: &str) -> Rejection {
@@ -109,7 +109,7 @@ fn alg_none_is_never_accepted() {
 fn an_rsa_public_key_never_verifies_an_hmac_token() {
     // The classic algorithm confusion: HS256 "signed" with the public key.
     let rsa = rsa();
-    let jwks_text = jwks(&[&rsa]);
+    let jwks_text = jwks_of(&[&rsa]);
     let validator = validator_for(&[&rsa]);
     for secret in [rsa.public_bytes(), jwks_text.clone().into_bytes()] {
         for (alg, hmac_alg) in [
@@ -148,7 +148,7 @@ fn an_rsa_public_key_never_verifies_an_hmac_token() {
 #[test]
 fn hmac_needs_an_explicit_strong_secret() {
     let rsa = rsa();
-    let mut config = config(KeySource::Jwks(jwks(&[&rsa])));
+    let mut config = config(KeySource::Jwks(jwks_of(&[&rsa])));
     config.algorithms = vec![Algorithm::Hs256];
     assert!(matches!(
         Validator::new(config.clone()),
@@ -186,7 +186,7 @@ fn the_key_type_must_fit_the_algorithm() {
 #[test]
 fn an_algorithm_off_the_allow_list_is_rejected_before_key_work() {
     let rsa = rsa();
-    let mut config = config(KeySource::Jwks(jwks(&[&rsa])));
+    let mut config = config(KeySource::Jwks(jwks_of(&[&rsa])));
     config.algorithms = vec![Algorithm::Es256];
     let validator = Validator::new(config).unwrap();
     assert_eq!(
@@ -201,7 +201,7 @@ fn time_claims_and_the_leeway() {
     let rsa = rsa();
     let clock = Arc::new(ManualClock::new(NOW));
     let validator =
-        Validator::new(config_at(KeySource::Jwks(jwks(&[&rsa])), clock.clone())).unwrap();
+        Validator::new(config_at(KeySource::Jwks(jwks_of(&[&rsa])), clock.clone())).unwrap();
     let exp = NOW + 100;
     let token = rsa.token(&claims_with(json!({"exp": exp, "nbf": NOW - 10})));
     // Valid until `exp` + 60 s of leeway, excluded.
@@ -228,7 +228,7 @@ fn time_claims_and_the_leeway() {
 fn zero_leeway_is_exact() {
     let rsa = rsa();
     let clock = Arc::new(ManualClock::new(NOW));
-    let mut config = config_at(KeySource::Jwks(jwks(&[&rsa])), clock.clone());
+    let mut config = config_at(KeySource::Jwks(jwks_of(&[&rsa])), clock.clone());
     config.leeway = Duration::ZERO;
     let validator = Validator::new(config).unwrap();
     let token = rsa.token(&claims_with(json!({"exp": NOW + 1})));
@@ -272,7 +272,7 @@ fn issuer_and_audience() {
     ));
     assert!(validator.validate_with_keys(&token).is_ok());
 
-    let mut config = config(KeySource::Jwks(jwks(&[&rsa])));
+    let mut config = config(KeySource::Jwks(jwks_of(&[&rsa])));
     config
         .issuers
         .push("https://other-issuer.example.com".to_owned());
@@ -398,7 +398,7 @@ fn crit_is_rejected_unless_understood() {
 #[test]
 fn typ_at_jwt_when_required() {
     let rsa = rsa();
-    let mut config = config(KeySource::Jwks(jwks(&[&rsa])));
+    let mut config = config(KeySource::Jwks(jwks_of(&[&rsa])));
     config.require_at_jwt = true;
     let strict = Validator::new(config).unwrap();
     let lax = validator_for(&[&rsa]);
@@ -439,7 +439,7 @@ fn oversized_tokens_are_rejected_unread() {
     );
     assert_eq!(validator.stats().signature_verifications, 0);
 
-    let mut config = config(KeySource::Jwks(jwks(&[&rsa])));
+    let mut config = config(KeySource::Jwks(jwks_of(&[&rsa])));
     config.max_token_bytes = 64 * 1024;
     assert!(
         Validator::new(config)
@@ -540,7 +540,7 @@ fn scopes_from_scope_scp_and_a_configured_claim() {
         ["a\tb"]
     );
 
-    let mut config = config(KeySource::Jwks(jwks(&[&rsa])));
+    let mut config = config(KeySource::Jwks(jwks_of(&[&rsa])));
     config.scope_claims = vec!["permissions".to_owned()];
     let permissions = Validator::new(config).unwrap();
     assert_eq!(
@@ -581,7 +581,7 @@ fn client_id_falls_back_to_azp() {
 #[test]
 fn bad_configurations() {
     let rsa = rsa();
-    let good = config(KeySource::Jwks(jwks(&[&rsa])));
+    let good = config(KeySource::Jwks(jwks_of(&[&rsa])));
     let mut no_issuer = good.clone();
     no_issuer.issuers.clear();
     assert!(matches!(
@@ -657,7 +657,7 @@ fn a_jwks_file_is_reread_on_an_unknown_kid_rate_limited() {
     let dir = std::env::temp_dir().join(format!("mcp-policy-token-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("jwks.json");
-    std::fs::write(&path, jwks(&[&old])).unwrap();
+    std::fs::write(&path, jwks_of(&[&old])).unwrap();
 
     let mut config = config(KeySource::File(path.clone()));
     config.jwks_refetch_interval = Duration::from_millis(200);
@@ -666,7 +666,7 @@ fn a_jwks_file_is_reread_on_an_unknown_kid_rate_limited() {
 
     // Rotation: the file gains the new key; the first token with its kid
     // (once the rate limit allows) re-reads the file.
-    std::fs::write(&path, jwks(&[&old, &new])).unwrap();
+    std::fs::write(&path, jwks_of(&[&old, &new])).unwrap();
     std::thread::sleep(Duration::from_millis(250));
     assert!(validator.validate_with_keys(&new.token(&claims())).is_ok());
     assert_eq!(validator.stats().jwks_fetches, 1);

@@ -1,6 +1,6 @@
-//! What the HTTP tests share: the test policy, RS256 tokens signed with
-//! the test keys, a fake MCP server behind the layer on loopback, and a
-//! real HTTP client.
+//! What the HTTP tests share: the test policy, tokens signed with the token
+//! crate's test keys (its `tests/common/keys.rs`), a fake MCP server behind
+//! the layer on loopback, and a real HTTP client.
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -12,18 +12,13 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{
-    self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair,
-};
+use aws_lc_rs::signature::{self, KeyPair, RsaKeyPair};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::Extension;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use mcp_policy_evaluator::Evaluator;
 use mcp_policy_http::{HttpConfig, PolicyLayer};
 use mcp_policy_token::{KeySource, Principal, Validator, ValidatorConfig};
@@ -50,137 +45,12 @@ prompt summarize    requires mcp:read
 
 // ---- tokens ----
 
-pub fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-pub fn pkcs8(file: &str) -> Vec<u8> {
-    let path = format!("{}/tests/keys/{file}", env!("CARGO_MANIFEST_DIR"));
-    let pem = std::fs::read_to_string(path).unwrap();
-    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    STANDARD.decode(body).unwrap()
-}
+#[path = "../../../token/tests/common/keys.rs"]
+mod keys;
+pub use keys::*;
 
 pub fn rsa(file: &str) -> RsaKeyPair {
     RsaKeyPair::from_pkcs8(&pkcs8(file)).unwrap()
-}
-
-/// A signing key of any of the three families the tests use, with its `kid`.
-pub enum Signer {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair),
-    Ed(Ed25519KeyPair),
-}
-
-pub struct TestKey {
-    pub kid: String,
-    pub signer: Signer,
-}
-
-impl TestKey {
-    pub fn rsa(file: &str, kid: &str) -> TestKey {
-        TestKey {
-            kid: kid.to_owned(),
-            signer: Signer::Rsa(rsa(file)),
-        }
-    }
-
-    /// `ec-p256.pem`, for ES256.
-    pub fn ec(kid: &str) -> TestKey {
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8("ec-p256.pem"))
-            .unwrap();
-        TestKey {
-            kid: kid.to_owned(),
-            signer: Signer::Ec(key),
-        }
-    }
-
-    /// `ed25519.pem`, for EdDSA.
-    pub fn ed(kid: &str) -> TestKey {
-        let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8("ed25519.pem")).unwrap();
-        TestKey {
-            kid: kid.to_owned(),
-            signer: Signer::Ed(key),
-        }
-    }
-
-    pub fn alg(&self) -> &'static str {
-        match &self.signer {
-            Signer::Rsa(_) => "RS256",
-            Signer::Ec(_) => "ES256",
-            Signer::Ed(_) => "EdDSA",
-        }
-    }
-
-    /// The public JWK.
-    pub fn jwk(&self) -> Value {
-        match &self.signer {
-            Signer::Rsa(key) => {
-                let parts = signature::RsaPublicKeyComponents::<Vec<u8>>::from(key.public_key());
-                json!({"kty": "RSA", "kid": self.kid, "use": "sig", "n": b64(&parts.n), "e": b64(&parts.e)})
-            }
-            Signer::Ec(key) => {
-                let point = key.public_key().as_ref();
-                json!({"kty": "EC", "kid": self.kid, "crv": "P-256",
-                       "x": b64(&point[1..33]), "y": b64(&point[33..65])})
-            }
-            Signer::Ed(key) => {
-                json!({"kty": "OKP", "kid": self.kid, "crv": "Ed25519", "x": b64(key.public_key().as_ref())})
-            }
-        }
-    }
-
-    /// The public key's bytes (DER for RSA): what an algorithm-confusion
-    /// attacker uses as an HMAC secret.
-    pub fn public_bytes(&self) -> Vec<u8> {
-        match &self.signer {
-            Signer::Rsa(key) => key.public_key().as_ref().to_vec(),
-            Signer::Ec(key) => key.public_key().as_ref().to_vec(),
-            Signer::Ed(key) => key.public_key().as_ref().to_vec(),
-        }
-    }
-
-    /// Signs with the key's own algorithm.
-    pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
-        let rng = SystemRandom::new();
-        match &self.signer {
-            Signer::Rsa(key) => {
-                let mut sig = vec![0; key.public_modulus_len()];
-                key.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig)
-                    .unwrap();
-                sig
-            }
-            Signer::Ec(key) => key.sign(&rng, message).unwrap().as_ref().to_vec(),
-            Signer::Ed(key) => key.sign(message).as_ref().to_vec(),
-        }
-    }
-
-    /// A token with this key's `alg` and `kid`.
-    pub fn token(&self, claims: &Value) -> String {
-        self.token_with(
-            &json!({"alg": self.alg(), "typ": "at+jwt", "kid": self.kid}),
-            claims,
-        )
-    }
-
-    /// A token with this header, signed with the key's own algorithm.
-    pub fn token_with(&self, header: &Value, claims: &Value) -> String {
-        sign_with(header, claims, |message| self.sign_bytes(message))
-    }
-}
-
-/// `header.payload.signature`, the signature from `sign` over `header.payload`.
-pub fn sign_with(header: &Value, claims: &Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    format!("{input}.{}", b64(&sign(input.as_bytes())))
-}
-
-pub fn jwks_of(keys: &[&TestKey]) -> String {
-    json!({"keys": keys.iter().map(|key| key.jwk()).collect::<Vec<_>>()}).to_string()
 }
 
 /// Valid claims now, for the layer's issuer and resource, an hour left.
@@ -197,6 +67,19 @@ pub fn jwks(key: &RsaKeyPair) -> String {
         .to_string()
 }
 
+/// A validator for this server's issuer and resource that trusts `key`
+/// (as kid `k1`).
+pub fn validator_for(key: &RsaKeyPair) -> Arc<Validator> {
+    Arc::new(
+        Validator::new(ValidatorConfig::new(
+            ISS,
+            RESOURCE,
+            KeySource::Jwks(jwks(key)),
+        ))
+        .unwrap(),
+    )
+}
+
 pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -204,26 +87,12 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// An RS256 token for `key` (kid `k1`, the harness's JWKS) with `scope`.
 pub fn sign(key: &RsaKeyPair, scope: &str) -> String {
     let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": "k1"});
-    let claims = json!({
-        "iss": ISS, "aud": RESOURCE, "sub": "user-1", "client_id": "app-7",
-        "iat": now() - 10, "exp": now() + 3600, "scope": scope,
-    });
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let mut sig = vec![0; key.public_modulus_len()];
-    key.sign(
-        &signature::RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        input.as_bytes(),
-        &mut sig,
-    )
-    .unwrap();
-    format!("{input}.{}", b64(&sig))
+    sign_with(&header, &claims_now(scope), |message| {
+        rsa_sign(key, &signature::RSA_PKCS1_SHA256, message)
+    })
 }
 
 // ---- the fake MCP server ----
@@ -301,14 +170,7 @@ pub struct Harness {
 
 pub async fn start(configure: impl FnOnce(&mut HttpConfig)) -> Harness {
     let key = rsa("rsa-1.pem");
-    let validator = Arc::new(
-        Validator::new(ValidatorConfig::new(
-            ISS,
-            RESOURCE,
-            KeySource::Jwks(jwks(&key)),
-        ))
-        .unwrap(),
-    );
+    let validator = validator_for(&key);
     let mut config = HttpConfig::new([ISS]);
     configure(&mut config);
     let layer = PolicyLayer::new(
