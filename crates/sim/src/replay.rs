@@ -228,8 +228,11 @@ impl<'p> Replay<'p> {
         let request = record.request();
         let scopes = || record.scopes.iter().map(String::as_str);
         let held = self.policy.scope_set(scopes());
-        let decision = self.policy.decide(request, &held);
-        let rule = rule_of(self.policy, decision.basis);
+        // One pass: the decision, and for a denial the cheapest remedy
+        // (explaining an allowed call searches nothing).
+        let explanation = self.policy.explain(request, &held);
+        let decision = explanation.decision;
+        let rule = explanation.rule;
         let drift = record
             .recorded
             .as_ref()
@@ -247,10 +250,9 @@ impl<'p> Replay<'p> {
             drift,
             after: after.map(|after| after.allowed),
         };
-        // Explaining searches for the cheapest remedy: only for a denial.
-        let denial = (!decision.allowed).then(|| Denial {
+        let denial = (!decision.allowed).then_some(Denial {
             basis: decision.basis,
-            remedy: self.policy.explain(request, &held).remedy,
+            remedy: explanation.remedy,
         });
 
         self.totals.add(&call);

@@ -128,16 +128,13 @@ impl Location {
     pub fn new(source: &str, offset: usize, len: usize) -> Location {
         let offset = floor_char_boundary(source, offset);
         let end = floor_char_boundary(source, offset.saturating_add(len));
-        let before = source.get(..offset).unwrap_or_default();
-        let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+        // Lines and columns counted as the policy language counts them.
+        let (line, column) = mcp_policy_lang::line_column(source, offset);
         Location {
             offset,
             len: end.saturating_sub(offset),
-            line: before.matches('\n').count() + 1,
-            column: before
-                .get(line_start..)
-                .map_or(0, |text| text.chars().count())
-                + 1,
+            line,
+            column,
         }
     }
 
