@@ -10,6 +10,9 @@
 //! what tokens carry: renaming a scope a rule requires does change who is
 //! let in (tokens carrying the old name lose access), and is reported.
 
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+
 use mcp_policy_table::{DecisionTable, RuleId, Target, TargetKind};
 use serde::Serialize;
 
@@ -228,16 +231,29 @@ pub fn diff_renamed(
             .find(|rename| rename.old == name)
             .map(|rename| rename.new.clone())
     };
+    // A rule decides many regions (a catch-all glob, one per rule of the
+    // other policy it meets): its grants are computed once per side.
+    let mut olds: BTreeMap<Option<RuleId>, Decider> = BTreeMap::new();
+    let mut news: BTreeMap<Option<RuleId>, Decider> = BTreeMap::new();
     let mut changes = Vec::new();
     for kind in TargetKind::ALL {
         let regions = regions::regions(old, new, kind)
             .map_err(|TooComplex| DiffError::TooComplex { kind })?;
         for region in regions {
-            let mut before = decider(old, region.old)?;
-            if !renames.is_empty() {
-                before.grants = before.grants.renamed(rename);
-            }
-            let after = decider(new, region.new)?;
+            let before: &Decider = match olds.entry(region.old) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => {
+                    let mut decided = decider(old, region.old)?;
+                    if !renames.is_empty() {
+                        decided.grants = decided.grants.renamed(rename);
+                    }
+                    slot.insert(decided)
+                }
+            };
+            let after: &Decider = match news.entry(region.new) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => slot.insert(decider(new, region.new)?),
+            };
             if before.grants == after.grants {
                 continue;
             }
@@ -270,8 +286,8 @@ pub fn diff_renamed(
                 target: label(old, region.old, new, region.new),
                 example: region.example,
                 change,
-                before,
-                after,
+                before: before.clone(),
+                after: after.clone(),
                 gained,
                 lost,
             });
