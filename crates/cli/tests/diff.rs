@@ -287,3 +287,33 @@ fn a_tool_opened_to_every_token_and_control_characters_read_plainly() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn policies_too_entangled_to_compare_are_refused_not_approximated() {
+    let dir = std::env::temp_dir().join(format!("mcp-policy-diff-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("entangled.mcppolicy");
+    let mut source = String::from("scope r level read\ntool \"*\" requires r\n");
+    for c in ('a'..='z').chain('A'..='Z').chain('0'..='9').take(60) {
+        source.push_str(&format!("deny tool \"*{c}*\"\n"));
+    }
+    std::fs::write(&policy, source).unwrap();
+    let policy = policy.to_str().unwrap();
+    let output = mcp_policy(&["diff", policy, policy, "--fail-on", "widened"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output)
+            .contains("error: the tool targets overlap in too many ways to compare exhaustively"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stdout(&output).is_empty());
+    let output = mcp_policy(&["matrix", policy]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("the tool targets are too entangled to tell which rules decide"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -150,8 +150,10 @@ impl std::fmt::Display for DiffError {
             ),
             DiffError::TooComplex { kind } => write!(
                 f,
-                "the {kind} targets have more than {} distinct overlaps; the policies are not compared",
-                crate::regions::MAX_STATES
+                "the {kind} targets overlap in too many ways to compare exhaustively \
+                 (over {} regions of names, or {} pattern positions); the policies are not compared",
+                crate::regions::MAX_STATES,
+                crate::regions::MAX_POSITIONS
             ),
             DiffError::UndeclaredRename { scope, old_side } => write!(
                 f,
