@@ -2,6 +2,9 @@
 //! what it accepts.
 
 use std::fmt;
+use std::time::Duration;
+
+use crate::SessionLimits;
 
 /// Whether decisions are enforced or only logged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -75,6 +78,14 @@ pub struct HttpConfig {
     pub allowed_hosts: Option<Vec<String>>,
     /// How many verified tokens the cache keeps. Default: 10 000.
     pub token_cache_capacity: usize,
+    /// A request body not received whole within this time is answered 408
+    /// (a client sending a byte at a time holds nothing for long).
+    /// Default: 30 s.
+    pub body_read_timeout: Duration,
+    /// How many MCP sessions are held, per principal and in all, and for
+    /// how long an idle one lives. Sessions are always bound to the
+    /// principal that opened them.
+    pub sessions: SessionLimits,
 }
 
 impl HttpConfig {
@@ -90,6 +101,8 @@ impl HttpConfig {
             allowed_origins: None,
             allowed_hosts: None,
             token_cache_capacity: 10_000,
+            body_read_timeout: Duration::from_secs(30),
+            sessions: SessionLimits::default(),
         }
     }
 }

@@ -74,7 +74,7 @@ impl ListFilter {
         });
         tracing::info!(
             target: "mcp_policy::decision",
-            subject = %self.subject,
+            subject = self.subject.as_str(),
             method,
             listed = before,
             hidden = %hidden.join(" "),

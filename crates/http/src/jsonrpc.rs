@@ -96,6 +96,17 @@ pub(crate) fn classify(message: &Value) -> Message<'_> {
     }
 }
 
+/// The id of the `initialize` request among `messages`, if there is one:
+/// the request that opens a session.
+pub(crate) fn initialize_id(messages: &[Value]) -> Option<&Value> {
+    messages.iter().find_map(|message| {
+        let object = message.as_object()?;
+        (object.get("method")?.as_str()? == "initialize")
+            .then(|| object.get("id"))
+            .flatten()
+    })
+}
+
 pub(crate) fn error(id: Option<&Value>, code: i64, message: &str, data: Option<Value>) -> Value {
     let mut error = Map::new();
     error.insert("code".to_owned(), json!(code));

@@ -25,21 +25,28 @@
 //!
 //! Each request, in order:
 //!
-//! 1. `Host` and `Origin` against the allow-lists (DNS rebinding): 403.
+//! 1. `Host` and `Origin` against the allow-lists (DNS rebinding): 403;
+//!    two `Host` headers: 400 (RFC 9112 §3.2).
 //! 2. The protected resource metadata (RFC 9728) at
 //!    `/.well-known/oauth-protected-resource` and its path-inserted form,
 //!    without a token.
 //! 3. The bearer token, from the `Authorization` header only, through the
 //!    [`TokenCache`]: none or rejected, 401 with a challenge naming the
 //!    metadata and the baseline scopes.
-//! 4. The body, whole and bounded (413), parsed as JSON-RPC (400 when it is
-//!    not); every `tools/call`, `resources/read` and `prompts/get` decided
-//!    by the policy and logged. A denial is answered as [`Denial`] says.
-//! 5. The inner service, with the [`Principal`] in the request extensions
+//! 4. The `Mcp-Session-Id`, if any: a session belongs to the principal that
+//!    opened it (issuer, subject, client); under any other, 404 as for an
+//!    unknown session ([`SessionLimits`] bounds the table).
+//! 5. The body, whole and bounded in size (413) and in time (408), parsed
+//!    as JSON-RPC (400 when it is not); every `tools/call`,
+//!    `resources/read` and `prompts/get` decided by the policy and logged.
+//!    A denial is answered as [`Denial`] says. An `initialize` takes room
+//!    for a new session first (503 with `Retry-After` when there is none).
+//! 6. The inner service, with the [`Principal`] in the request extensions
 //!    (`Arc<Principal>`) and, for code without the request, from
 //!    [`current_principal`] (a task-local set while the inner service's
 //!    future runs; spawned tasks do not inherit it); its `tools/list`, `resources/list` and
-//!    `prompts/list` answers filtered, in JSON and SSE bodies.
+//!    `prompts/list` answers filtered, in JSON and SSE bodies; the session
+//!    id it issues bound to the principal.
 //!
 //! Anything that goes wrong on the way denies (fail closed).
 //!
@@ -59,6 +66,7 @@ mod principal;
 pub mod reload;
 mod resource;
 mod service;
+mod session;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -75,6 +83,7 @@ pub use jsonrpc::{BATCH_REFUSED_CODE, INSUFFICIENT_SCOPE_CODE};
 pub use policy::{CachedToken, LoadedPolicy};
 pub use principal::current_principal;
 pub use service::PolicyService;
+pub use session::SessionLimits;
 
 use resource::{Addressing, Resource};
 
@@ -102,6 +111,8 @@ pub(crate) struct Shared {
     /// Held from reading a policy to putting it in force, so that of two
     /// reloads at once (a file poll and a SIGHUP) the file read last wins.
     pub reloading: std::sync::Mutex<()>,
+    /// Every MCP session id the server issued through this layer, and whose.
+    pub sessions: Arc<session::Sessions>,
 }
 
 impl PolicyLayer {
@@ -128,6 +139,7 @@ impl PolicyLayer {
                 policy: ArcSwap::from_pointee(loaded),
                 generation: AtomicU64::new(0),
                 reloading: std::sync::Mutex::new(()),
+                sessions: session::Sessions::new(config.sessions),
                 resource,
                 addressing,
                 config,
@@ -189,6 +201,11 @@ impl PolicyLayer {
                 Err(error)
             }
         }
+    }
+
+    /// How many MCP sessions are bound to a principal now.
+    pub fn session_count(&self) -> usize {
+        self.shared.sessions.len()
     }
 
     pub fn token_cache(&self) -> &TokenCache<CachedToken> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::header::RETRY_AFTER;
 use http::header::{
     ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN, WWW_AUTHENTICATE,
 };
@@ -19,6 +20,7 @@ use serde_json::{Value, json};
 
 use crate::filter::{ListFilter, SseFilter};
 use crate::jsonrpc::{self, Message};
+use crate::session::{self, Active, Full as SessionsFull, Owner, Route, SESSION_HEADER};
 use crate::{BoxError, Denial, LoadedPolicy, Mode, ResponseBody, Shared, challenge};
 
 /// The service the [`PolicyLayer`](crate::PolicyLayer) wraps around `S`.
@@ -135,21 +137,42 @@ fn unauthorized(
 // ---- the steps ----
 
 /// Where the request says it is going, and where from.
-fn addressing_allowed<B>(shared: &Shared, request: &Request<B>) -> bool {
-    let host = match request.headers().get(HOST) {
-        Some(host) => host.to_str().ok(),
-        None => request.uri().authority().map(|a| a.as_str()),
+enum Addressing {
+    Allowed,
+    Refused,
+    /// More than one `Host` header: RFC 9112 §3.2 requires a 400.
+    Malformed,
+}
+
+fn addressing<B>(shared: &Shared, request: &Request<B>) -> Addressing {
+    let mut hosts = request.headers().get_all(HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (_, Some(_)) => return Addressing::Malformed,
+        (Some(host), None) => host.to_str().ok(),
+        (None, None) => request.uri().authority().map(|a| a.as_str()),
     };
     if !host.is_some_and(|host| shared.addressing.host_allowed(host)) {
-        return false;
+        return Addressing::Refused;
+    }
+    // An absolute-form target names a host of its own (RFC 9112 §3.2.2):
+    // it must be allowed as well, whatever the `Host` header says.
+    if let Some(authority) = request.uri().authority()
+        && !shared.addressing.host_allowed(authority.as_str())
+    {
+        return Addressing::Refused;
     }
     let mut origins = request.headers().get_all(ORIGIN).iter();
-    match (origins.next(), origins.next()) {
+    let allowed = match (origins.next(), origins.next()) {
         (None, _) => true,
         (Some(origin), None) => origin
             .to_str()
             .is_ok_and(|origin| shared.addressing.origin_allowed(origin)),
         (Some(_), Some(_)) => false,
+    };
+    if allowed {
+        Addressing::Allowed
+    } else {
+        Addressing::Refused
     }
 }
 
@@ -230,6 +253,13 @@ impl std::fmt::Display for ScopeList<'_> {
 
 /// One decision, in the format `mcp-policy simulate` replays
 /// (docs/trace-format.md): the scopes are what makes the call replayable.
+///
+/// Every field that comes from a token or a request is recorded as a
+/// string value, never with `%` (Display): the text formatter writes string
+/// values quoted and escaped (`"evil\u{1b}[2J\nFAKE LINE"`), the JSON one as
+/// JSON strings, so a signed `sub` cannot forge a log line. The scope list
+/// is joined only when a subscriber records the event (tracing evaluates
+/// field values inside its enabled check).
 fn log_decision(
     mode: Mode,
     principal: &Principal,
@@ -241,9 +271,9 @@ fn log_decision(
 ) {
     tracing::info!(
         target: "mcp_policy::decision",
-        subject = %principal.subject,
+        subject = principal.subject.as_str(),
         client = principal.client_id.as_deref().unwrap_or(""),
-        scopes = %ScopeList(&principal.scopes),
+        scopes = ScopeList(&principal.scopes).to_string().as_str(),
         method,
         name,
         decision,
@@ -323,7 +353,8 @@ fn decide_all(
                                 "insufficient scope",
                                 Some(json!({"missing_scopes": missing})),
                             );
-                            if verdicts.step_up.is_none() {
+                            // A notification gets no answer, so no challenge.
+                            if verdicts.step_up.is_none() && id.is_some() {
                                 verdicts.step_up = Some((
                                     missing.iter().map(|s| (*s).to_owned()).collect(),
                                     format!("{request} needs {missing_text}"),
@@ -378,7 +409,10 @@ fn refusal(
         })
         .collect();
     match (body, answers.as_slice()) {
-        (_, []) => respond(StatusCode::ACCEPTED, full(Bytes::new())),
+        // Only notifications were refused, and a notification gets no
+        // JSON-RPC answer: the input is not accepted, 403 without a body
+        // (a 202 would say it was).
+        (_, []) => respond(StatusCode::FORBIDDEN, full(Bytes::new())),
         (jsonrpc::Body::Single(_), [answer, ..]) => json_response(StatusCode::OK, answer),
         (jsonrpc::Body::Batch(_), _) => json_response(StatusCode::OK, &Value::Array(answers)),
     }
@@ -390,19 +424,39 @@ async fn handle<S, B, ResBody>(
     mut inner: S,
 ) -> Result<Response<ResponseBody>, S::Error>
 where
-    S: tower_service::Service<Request<Full<Bytes>>, Response = Response<ResBody>>,
+    S: tower_service::Service<Request<Full<Bytes>>, Response = Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
     ResBody: Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
     // 1. DNS rebinding: before any other work.
-    if !addressing_allowed(shared, &request) {
-        tracing::warn!(target: "mcp_policy::http", "request refused: Host or Origin not allowed");
-        return Ok(plain(
-            StatusCode::FORBIDDEN,
-            "forbidden: Host or Origin not allowed\n",
-        ));
+    match addressing(shared, &request) {
+        Addressing::Allowed => {}
+        Addressing::Refused => {
+            tracing::warn!(target: "mcp_policy::http", "request refused: Host or Origin not allowed");
+            return Ok(plain(
+                StatusCode::FORBIDDEN,
+                "forbidden: Host or Origin not allowed\n",
+            ));
+        }
+        Addressing::Malformed => {
+            return Ok(plain(
+                StatusCode::BAD_REQUEST,
+                "bad request: more than one Host header\n",
+            ));
+        }
+    }
+
+    // Sessions idle past their time are forgotten here and ended at the
+    // server, in the background.
+    for expired in shared.sessions.sweep() {
+        end_at_server(inner.clone(), expired);
     }
 
     // 2. The protected resource metadata, without a token.
@@ -453,8 +507,38 @@ where
     };
     let principal = Arc::clone(verified.extension.principal());
     let scopes = verified.extension.scopes_for(&policy);
+    let owner = Owner::of(&principal);
 
-    // 4. The body, whole and bounded, before anything reaches the server.
+    // 4. The session, when the request names one: its owner's alone. Under
+    // another principal it is as unknown as an id never issued.
+    let active = match session_of(&request) {
+        SessionHeader::None => None,
+        SessionHeader::Malformed => {
+            return Ok(plain(
+                StatusCode::BAD_REQUEST,
+                "bad request: more than one Mcp-Session-Id header\n",
+            ));
+        }
+        SessionHeader::Id(id) => match shared.sessions.admit(id, &owner) {
+            Some(active) => Some(active),
+            None => {
+                tracing::info!(
+                    target: "mcp_policy::http",
+                    subject = principal.subject.as_str(),
+                    "request refused: the session is unknown or another principal's"
+                );
+                return Ok(session_not_found());
+            }
+        },
+    };
+    let route = Route {
+        uri: request.uri().clone(),
+        host: request.headers().get(HOST).cloned(),
+    };
+    let deleting = request.method() == Method::DELETE;
+
+    // 5. The body, whole, bounded in size and in time, before anything
+    // reaches the server.
     let (mut parts, body) = request.into_parts();
     let limit = shared.config.max_body_bytes;
     let declared = parts
@@ -468,28 +552,41 @@ where
             "request body too large\n",
         ));
     }
-    let bytes = match read_limited(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(ReadError::TooLarge) => {
+    let read = tokio::time::timeout(shared.config.body_read_timeout, read_limited(body, limit));
+    let bytes = match read.await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(ReadError::TooLarge)) => {
             return Ok(plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request body too large\n",
             ));
         }
-        Err(ReadError::Failed) => {
+        Ok(Err(ReadError::Failed)) => {
             return Ok(plain(
                 StatusCode::BAD_REQUEST,
                 "cannot read the request body\n",
             ));
         }
+        Err(_elapsed) => {
+            tracing::info!(
+                target: "mcp_policy::http",
+                subject = principal.subject.as_str(),
+                "request refused: the body was not received in time"
+            );
+            return Ok(plain(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time\n",
+            ));
+        }
     };
 
     let mut lists = Vec::new();
+    let mut reservation = None;
     if !bytes.is_empty() {
         let Some(body) = jsonrpc::Body::parse(&bytes) else {
             tracing::info!(
                 target: "mcp_policy::decision",
-                subject = %principal.subject,
+                subject = principal.subject.as_str(),
                 decision = "invalid",
                 "request body is not JSON-RPC"
             );
@@ -503,14 +600,60 @@ where
             return Ok(refusal(shared, &principal, &body, verdicts));
         }
         lists = verdicts.lists;
+        // 6. A new session: room for it is taken before the server makes it.
+        if active.is_none()
+            && let Some(id) = jsonrpc::initialize_id(body.messages())
+        {
+            match shared.sessions.reserve(owner.clone()) {
+                Ok(room) => reservation = Some(room),
+                Err(full) => return Ok(sessions_full(shared, &principal, full, Some(id))),
+            }
+        }
     }
 
-    // 5. The server, with the principal beside the request.
+    // 7. The server, with the principal beside the request.
     // Also as the task-local `current_principal()`, for the inner future.
     parts.extensions.insert(Arc::clone(&principal));
     let forwarded = Request::from_parts(parts, Full::new(bytes));
+    // `inner` is the instance `poll_ready` readied; a clone is kept for a
+    // session that has to be ended at once.
+    let spare = inner.clone();
     let response = crate::principal::scope(Arc::clone(&principal), inner.call(forwarded)).await?;
     let response = response.map(|body| body.map_err(Into::into).boxed_unsync());
+
+    // 8. The session: bound to the principal when the server issued one,
+    // forgotten when the server ended it.
+    let response = match active {
+        Some(active) => {
+            let status = response.status();
+            if status == StatusCode::NOT_FOUND || (deleting && status.is_success()) {
+                active.end();
+            }
+            held_by(response, active)
+        }
+        None => match issued_session(&response) {
+            Some(id) => {
+                let room = match reservation {
+                    Some(room) => Ok(room),
+                    None => shared.sessions.reserve(owner),
+                };
+                match room {
+                    Ok(room) => {
+                        room.bind(&id, route);
+                        response
+                    }
+                    Err(full) => {
+                        // The server made a session the limits have no room
+                        // for: ended at once, never handed out.
+                        end_at_server(spare, session::Expired { id, route });
+                        return Ok(sessions_full(shared, &principal, full, None));
+                    }
+                }
+            }
+            None => response,
+        },
+    };
+
     if lists.is_empty() || !response.status().is_success() {
         return Ok(response);
     }
@@ -522,6 +665,137 @@ where
         subject: principal.subject.clone(),
     };
     Ok(filter_response(shared, response, filter).await)
+}
+
+// ---- sessions ----
+
+enum SessionHeader<'r> {
+    None,
+    Id(&'r str),
+    /// More than one `Mcp-Session-Id` header.
+    Malformed,
+}
+
+fn session_of<B>(request: &Request<B>) -> SessionHeader<'_> {
+    let mut values = request.headers().get_all(SESSION_HEADER).iter();
+    match (values.next(), values.next()) {
+        (None, _) => SessionHeader::None,
+        (Some(_), Some(_)) => SessionHeader::Malformed,
+        // An id that is not visible ASCII was never issued: unknown, as
+        // any other id never issued.
+        (Some(value), None) => SessionHeader::Id(value.to_str().unwrap_or("")),
+    }
+}
+
+/// The session id a server's answer issues.
+fn issued_session(response: &Response<ResponseBody>) -> Option<String> {
+    let value = response.headers().get(SESSION_HEADER)?;
+    value.to_str().ok().map(str::to_owned)
+}
+
+/// What a server answers for a session it does not know (MCP Streamable
+/// HTTP: 404, upon which the client starts a new session). The same for an
+/// id never issued and for another principal's.
+fn session_not_found() -> Response<ResponseBody> {
+    plain(StatusCode::NOT_FOUND, "session not found\n")
+}
+
+/// 503 with `Retry-After`: no room for another session.
+fn sessions_full(
+    shared: &Shared,
+    principal: &Principal,
+    full: SessionsFull,
+    id: Option<&Value>,
+) -> Response<ResponseBody> {
+    let (why, message) = match full {
+        SessionsFull::Total => ("total", "too many sessions; retry later"),
+        SessionsFull::Principal => (
+            "principal",
+            "too many sessions for this principal; end one (DELETE) or retry later",
+        ),
+    };
+    tracing::warn!(
+        target: "mcp_policy::http",
+        subject = principal.subject.as_str(),
+        limit = why,
+        "new session refused: the session limit is reached"
+    );
+    let mut response = json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &jsonrpc::error(id, -32000, message, None),
+    );
+    let seconds = shared.sessions.limits().retry_after.as_secs().max(1);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+/// Ends a session at the server, in the background: a `DELETE` with its id
+/// to where its requests went. The server's answer does not matter; the
+/// layer has forgotten the session already.
+fn end_at_server<S, ResBody>(mut inner: S, expired: session::Expired)
+where
+    S: tower_service::Service<Request<Full<Bytes>>, Response = Response<ResBody>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResBody: Send + 'static,
+{
+    let mut request = Request::new(Full::new(Bytes::new()));
+    *request.method_mut() = Method::DELETE;
+    *request.uri_mut() = expired.route.uri;
+    if let Some(host) = expired.route.host {
+        request.headers_mut().insert(HOST, host);
+    }
+    let Ok(id) = HeaderValue::from_str(&expired.id) else {
+        return;
+    };
+    request.headers_mut().insert(SESSION_HEADER, id);
+    tokio::spawn(async move {
+        if std::future::poll_fn(|cx| inner.poll_ready(cx))
+            .await
+            .is_ok()
+        {
+            let _ = inner.call(request).await;
+        }
+    });
+}
+
+/// The response, its body holding the session in flight until it is
+/// dropped (a stream, however long, keeps its session alive).
+fn held_by(response: Response<ResponseBody>, active: Active) -> Response<ResponseBody> {
+    response.map(|body| {
+        Held {
+            body,
+            _active: active,
+        }
+        .boxed_unsync()
+    })
+}
+
+struct Held {
+    body: ResponseBody,
+    _active: Active,
+}
+
+impl Body for Held {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// The server's answer to a body with list requests, filtered.

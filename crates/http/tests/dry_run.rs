@@ -41,7 +41,7 @@ async fn dry_run_lets_denials_through_and_logs_them() {
         .find(|l| l.contains("delete_repo") && l.contains("policy decision"))
         .unwrap_or_else(|| panic!("no decision logged:\n{logs}"));
     for field in [
-        "subject=user-1",
+        "subject=\"user-1\"",
         "client=\"app-7\"",
         "method=\"tools/call\"",
         "decision=\"deny\"",
