@@ -9,10 +9,12 @@ use std::error::Error;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mcp_policy_evaluator::Evaluator;
-use mcp_policy_http::{Denial, HttpConfig, Mode, PolicyLayer};
+use mcp_policy_http::{Denial, HttpConfig, Mode, PolicyLayer, SessionLimits};
+use mcp_policy_server::ServerLimits;
 use mcp_policy_token::{KeySource, Validator, ValidatorConfig};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -89,6 +91,53 @@ struct Serve {
     /// unfiltered). Authentication stays enforced.
     #[arg(long, env = "GITHUB_MCP_DRY_RUN")]
     dry_run: bool,
+    /// Clock skew allowed for a token's `exp` and `nbf`, in seconds. The
+    /// default, 60, absorbs the drift of NTP-synchronised clocks while a
+    /// token that expired stays refused within a minute (RFC 7519 §4.1.4
+    /// allows "a small leeway, usually no more than a few minutes").
+    #[arg(
+        long,
+        env = "GITHUB_MCP_LEEWAY",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    leeway: u64,
+    /// The claims a token's scopes are read from, as their union.
+    #[arg(
+        long,
+        env = "GITHUB_MCP_SCOPE_CLAIMS",
+        value_delimiter = ',',
+        default_value = "scope,scp,permissions"
+    )]
+    scope_claims: Vec<String>,
+    #[command(flatten)]
+    limits: Limits,
+}
+
+/// What the server holds for its clients, at most (docs/SECURITY.md).
+#[derive(Debug, Args)]
+struct Limits {
+    /// Connections served at once; past it, 503 with `Retry-After`.
+    #[arg(long, env = "GITHUB_MCP_MAX_CONNECTIONS", default_value_t = ServerLimits::default().max_connections)]
+    max_connections: usize,
+    /// Seconds from a request's first byte to the end of its headers.
+    #[arg(long, env = "GITHUB_MCP_HEADER_TIMEOUT", default_value_t = ServerLimits::default().header_read_timeout.as_secs())]
+    header_timeout: u64,
+    /// Seconds a request body may take to arrive whole (408 after).
+    #[arg(long, env = "GITHUB_MCP_BODY_TIMEOUT", default_value_t = 30)]
+    body_timeout: u64,
+    /// Seconds a keep-alive connection may sit idle.
+    #[arg(long, env = "GITHUB_MCP_IDLE_TIMEOUT", default_value_t = ServerLimits::default().idle_timeout.as_secs())]
+    idle_timeout: u64,
+    /// MCP sessions held at once (503 with `Retry-After` past it).
+    #[arg(long, env = "GITHUB_MCP_MAX_SESSIONS", default_value_t = SessionLimits::default().max_sessions)]
+    max_sessions: usize,
+    /// MCP sessions one principal (issuer, subject, client) may hold.
+    #[arg(long, env = "GITHUB_MCP_MAX_SESSIONS_PER_PRINCIPAL", default_value_t = SessionLimits::default().max_sessions_per_principal)]
+    max_sessions_per_principal: usize,
+    /// Seconds an MCP session may sit idle before it is ended.
+    #[arg(long, env = "GITHUB_MCP_SESSION_IDLE_TIMEOUT", default_value_t = SessionLimits::default().idle_timeout.as_secs())]
+    session_idle_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -183,8 +232,19 @@ async fn serve(args: Serve) -> Result<(), Box<dyn Error>> {
         .audience
         .unwrap_or_else(|| format!("http://{address}/mcp"));
 
-    let validator = Validator::new(ValidatorConfig::new(&args.issuer, &audience, keys))?;
+    let mut token_config = ValidatorConfig::new(&args.issuer, &audience, keys);
+    token_config.leeway = Duration::from_secs(args.leeway);
+    token_config.scope_claims = args.scope_claims;
+    let validator = Validator::new(token_config)?;
+    let limits = &args.limits;
     let mut config = HttpConfig::new([args.authorization_server.unwrap_or(args.issuer)]);
+    config.body_read_timeout = Duration::from_secs(limits.body_timeout);
+    config.sessions = SessionLimits {
+        max_sessions: limits.max_sessions,
+        max_sessions_per_principal: limits.max_sessions_per_principal,
+        idle_timeout: Duration::from_secs(limits.session_idle_timeout),
+        ..SessionLimits::default()
+    };
     config.denial = args.denial.into();
     config.mode = if args.dry_run {
         Mode::DryRun
@@ -196,13 +256,18 @@ async fn serve(args: Serve) -> Result<(), Box<dyn Error>> {
     // rmcp checks `Host` too (DNS rebinding): loopback by default; add the
     // resource URI's host for a server reached under another name.
     let mut mcp_config = StreamableHttpServerConfig::default();
+    // rmcp keeps a session as long as the layer does; the layer ends it
+    // sooner (DELETE) when it expires first.
+    let mut session_manager = LocalSessionManager::default();
+    session_manager.session_config.keep_alive =
+        Some(Duration::from_secs(limits.session_idle_timeout));
     if let Some(host) = host_of(&audience) {
         mcp_config.allowed_hosts.push(host);
     }
     let store = Arc::new(Mutex::new(Store::demo()));
     let mcp = StreamableHttpService::new(
         move || Ok(GithubServer::new(Arc::clone(&store))),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(session_manager),
         mcp_config,
     );
     let path = resource_path(&audience);
@@ -215,12 +280,31 @@ async fn serve(args: Serve) -> Result<(), Box<dyn Error>> {
         metadata = layer.metadata_url(), "serving"
     );
     println!("listening on http://{address}{path}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let server_limits = ServerLimits {
+        max_connections: limits.max_connections,
+        header_read_timeout: Duration::from_secs(limits.header_timeout),
+        idle_timeout: Duration::from_secs(limits.idle_timeout),
+        ..ServerLimits::default()
+    };
+    mcp_policy_server::serve(listener, app, server_limits, shutdown_signal()).await;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM as a container runtime sends it: stop accepting,
+/// drain what is in flight.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// `host[:port]` of an absolute URI.

@@ -46,6 +46,11 @@ impl Drop for Server {
 /// Starts the server on 127.0.0.1, port 0, and waits for the address it
 /// prints once it listens.
 fn start() -> Server {
+    start_with(&[])
+}
+
+/// As [`start`], with more flags.
+fn start_with(flags: &[&str]) -> Server {
     let mut child = Command::new(BIN)
         .current_dir(workspace_root())
         .args([
@@ -54,6 +59,7 @@ fn start() -> Server {
             "--jwks",
             "examples/github-server/dev-keys/jwks.json",
         ])
+        .args(flags)
         .env_clear()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -98,8 +104,14 @@ fn start() -> Server {
 
 /// `github-mcp-example mint-dev-token`, as the README runs it.
 fn mint(scopes: &str, audience: &str) -> String {
+    mint_as(scopes, audience, "demo-user")
+}
+
+/// A dev token for another user.
+fn mint_as(scopes: &str, audience: &str, subject: &str) -> String {
     let output = Command::new(BIN)
         .args(["mint-dev-token", "--scopes", scopes, "--audience", audience])
+        .args(["--subject", subject])
         .env_clear()
         .output()
         .unwrap();
@@ -181,6 +193,9 @@ impl Client {
         let text = response.text().await.unwrap();
         let body = if text.is_empty() {
             Value::Null
+        } else if content_type.starts_with("text/plain") {
+            // The layer's own refusals (404 for a session, 413, ...).
+            Value::String(text)
         } else {
             message(&content_type, &text)
         };
@@ -385,4 +400,81 @@ async fn the_readme_walkthrough() {
     let issue = reply.tool_json();
     assert_eq!(issue["created_by"], "demo-user");
     assert_eq!(issue["number"], 5);
+}
+
+/// The real rmcp server behind the layer: a session is its owner's alone,
+/// and sessions per principal are capped.
+#[tokio::test]
+async fn sessions_are_bound_to_their_user_and_capped() {
+    let server = start_with(&["--max-sessions-per-principal", "1"]);
+    let endpoint = format!("{}/mcp", server.url);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "sessions", "version": "1"}}});
+    let mut alice = Client {
+        http: http.clone(),
+        endpoint: endpoint.clone(),
+        session: None,
+    };
+    let alice_token = mint_as("mcp:read github:repos", &endpoint, "alice");
+    let reply = alice.post(Some(&alice_token), initialize.clone()).await;
+    assert_eq!(reply.status, 200);
+    let session = reply.header("mcp-session-id").to_owned();
+    alice.session = Some(session.clone());
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(
+        alice.post(Some(&alice_token), initialized).await.status,
+        202
+    );
+    let search = call(2, "search_repos", json!({"query": "hello"}));
+    assert_eq!(
+        alice.post(Some(&alice_token), search.clone()).await.status,
+        200
+    );
+
+    // Bob holds a valid token and alice's session id.
+    let bob_token = mint_as("mcp:admin", &endpoint, "bob");
+    let bob = Client {
+        http: http.clone(),
+        endpoint: endpoint.clone(),
+        session: Some(session.clone()),
+    };
+    assert_eq!(bob.post(Some(&bob_token), search.clone()).await.status, 404);
+    let ended = http
+        .delete(&endpoint)
+        .bearer_auth(&bob_token)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 404);
+    // Alice's session goes on.
+    assert_eq!(alice.post(Some(&alice_token), search).await.status, 200);
+
+    // One session per principal: a second initialize waits.
+    let second = Client {
+        http: http.clone(),
+        endpoint: endpoint.clone(),
+        session: None,
+    };
+    let reply = second.post(Some(&alice_token), initialize.clone()).await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.header("retry-after"), "10");
+    // Ending hers makes room.
+    let ended = http
+        .delete(&endpoint)
+        .bearer_auth(&alice_token)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success(), "{}", ended.status());
+    assert_eq!(
+        second.post(Some(&alice_token), initialize).await.status,
+        200
+    );
 }

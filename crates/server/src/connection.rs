@@ -1,0 +1,360 @@
+//! One connection: served by hyper, watched for what hyper does not bound.
+//!
+//! hyper's own header timeout starts when a connection waits for a request,
+//! so it is the idle keep-alive timeout as well, and a long one lets idle
+//! connections pile up while a short one cuts slow but honest clients. The
+//! watch here tells the two apart: a connection is *arriving* from the
+//! first byte of a request until its headers are read (bounded by the
+//! header timeout), *idle* when nothing is in flight and nothing has
+//! arrived (bounded by the idle timeout), and *busy* while a request or its
+//! streamed response is in flight (bounded by the service).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body::Body;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::{BoxError, ServerLimits};
+
+const NONE: u64 = u64::MAX;
+
+/// What a connection is doing, as the watch reads it.
+#[derive(Debug)]
+struct Activity {
+    base: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds from `base` to when the connection last became idle.
+    idle_since: AtomicU64,
+    /// Milliseconds from `base` to the first byte received while idle, or
+    /// [`NONE`].
+    arriving_since: AtomicU64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Keep,
+    /// Idle past the idle timeout: closed gracefully.
+    Idle,
+    /// Headers not complete within the header timeout: dropped.
+    SlowHeaders,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            base: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            arriving_since: AtomicU64::new(NONE),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(NONE - 1)
+    }
+
+    fn received(&self) {
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            let now = self.now();
+            let _ = self.arriving_since.compare_exchange(
+                NONE,
+                now,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+
+    fn started(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.arriving_since.store(NONE, Ordering::Release);
+    }
+
+    fn finished(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle_since.store(self.now(), Ordering::Release);
+        }
+    }
+
+    fn verdict(&self, limits: &ServerLimits) -> Verdict {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Verdict::Keep;
+        }
+        let now = self.now();
+        let since = |at: u64| Duration::from_millis(now.saturating_sub(at));
+        match self.arriving_since.load(Ordering::Acquire) {
+            NONE if since(self.idle_since.load(Ordering::Acquire)) >= limits.idle_timeout => {
+                Verdict::Idle
+            }
+            NONE => Verdict::Keep,
+            at if since(at) >= limits.header_read_timeout => Verdict::SlowHeaders,
+            _ => Verdict::Keep,
+        }
+    }
+}
+
+/// The socket, telling the watch when bytes arrive.
+struct Watched {
+    stream: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.received();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// A request in flight, until its response body is done or dropped.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.finished();
+    }
+}
+
+/// The response body, holding its request in flight.
+struct Tracked {
+    body: UnsyncBoxBody<Bytes, BoxError>,
+    _in_flight: InFlight,
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The tower service as hyper calls it, counting requests in flight.
+struct Counted<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for Counted<S>
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Tracked>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<Tracked>, Infallible>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        self.activity.started();
+        // Dropped with the future if the client leaves before the answer.
+        let in_flight = InFlight(Arc::clone(&self.activity));
+        let mut inner = self.inner.clone();
+        Box::pin(async move {
+            std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
+            let response = inner.call(request).await?;
+            Ok(response.map(|body| Tracked {
+                body: body.map_err(Into::into).boxed_unsync(),
+                _in_flight: in_flight,
+            }))
+        })
+    }
+}
+
+/// Serves one accepted connection until it closes, is found idle or slow,
+/// or the server drains.
+pub(crate) async fn serve<S, B>(
+    stream: TcpStream,
+    service: S,
+    limits: ServerLimits,
+    mut drain: watch::Receiver<bool>,
+) where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Watched {
+        stream,
+        activity: Arc::clone(&activity),
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // The watch below times headers and idleness apart.
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    let service = Counted {
+        inner: service,
+        activity: Arc::clone(&activity),
+    };
+    let connection = builder.serve_connection(io, service);
+    let mut connection = std::pin::pin!(connection);
+    let tick =
+        (limits.header_read_timeout.min(limits.idle_timeout) / 4).max(Duration::from_millis(10));
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = drain.changed(), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = tokio::time::sleep(tick) => match activity.verdict(&limits) {
+                Verdict::Keep => {}
+                Verdict::Idle => {
+                    if !closing {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+                Verdict::SlowHeaders => {
+                    tracing::info!(
+                        target: "mcp_policy::server",
+                        "connection closed: request headers not received in time"
+                    );
+                    return;
+                }
+            },
+        }
+    }
+}
+
+/// A connection past the cap: answered 503 with `Retry-After` and closed,
+/// within a few seconds whatever the client does.
+pub(crate) async fn turn_away(stream: TcpStream, limits: ServerLimits) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout.min(Duration::from_secs(2)))
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(false);
+    let service = hyper::service::service_fn(|_request: Request<Incoming>| async {
+        let mut response = Response::new(Full::new(Bytes::from_static(
+            b"server busy: too many connections\n",
+        )));
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        let headers = response.headers_mut();
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        Ok::<_, Infallible>(response)
+    });
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(header_ms: u64, idle_ms: u64) -> ServerLimits {
+        ServerLimits {
+            header_read_timeout: Duration::from_millis(header_ms),
+            idle_timeout: Duration::from_millis(idle_ms),
+            ..ServerLimits::default()
+        }
+    }
+
+    #[test]
+    fn a_connection_is_idle_arriving_or_busy() {
+        let activity = Activity::new();
+        let limits = limits(20, 40);
+        assert_eq!(activity.verdict(&limits), Verdict::Keep);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(activity.verdict(&limits), Verdict::Idle);
+        // A byte arrives: now the header timeout counts, from here.
+        activity.received();
+        assert_eq!(activity.verdict(&limits), Verdict::Keep);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(activity.verdict(&limits), Verdict::SlowHeaders);
+        // The headers were read: busy, whatever the time.
+        activity.started();
+        activity.received();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(activity.verdict(&limits), Verdict::Keep);
+        activity.finished();
+        assert_eq!(activity.verdict(&limits), Verdict::Keep);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(activity.verdict(&limits), Verdict::Idle);
+    }
+}

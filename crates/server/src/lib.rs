@@ -1,0 +1,122 @@
+//! The accept loop of an MCP server or proxy over HTTP/1, with every
+//! resource a client can hold bounded.
+//!
+//! A server that accepts whatever connects can be exhausted without a single
+//! valid request: thousands of connections left half-open, headers or
+//! bodies sent a byte at a time, keep-alive connections never closed. Each
+//! holds a file descriptor and memory until the process runs out of one and
+//! legitimate clients time out. [`serve`] bounds them all
+//! ([`ServerLimits`], defaults in docs/SECURITY.md):
+//!
+//! - at most [`ServerLimits::max_connections`] connections are served;
+//!   past that a connection is answered `503 Service Unavailable` with
+//!   `Retry-After` and closed (never left waiting), and past a second,
+//!   small cap on those answers it is closed at once;
+//! - a request's headers must arrive within
+//!   [`ServerLimits::header_read_timeout`] of its first byte, and fit in
+//!   [`ServerLimits::max_header_bytes`];
+//! - a connection with no request in flight and nothing received for
+//!   [`ServerLimits::idle_timeout`] is closed (keep-alive);
+//! - on shutdown, accepting stops, connections are asked to close after
+//!   their current request, and those still busy after
+//!   [`ServerLimits::drain_timeout`] are dropped.
+//!
+//! The request body's pace is the service's to bound: the policy layer
+//! reads it whole within its own timeout (`HttpConfig::body_read_timeout`).
+//! A response still streaming keeps its connection: an MCP server's SSE
+//! stream is a response in flight, not an idle connection.
+
+mod connection;
+mod limits;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+pub use limits::ServerLimits;
+
+/// The error of the bodies a served service may answer with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serves `service` on `listener` until `shutdown` completes, then drains.
+/// Returns once every connection has closed or the drain timeout passed.
+pub async fn serve<S, B>(
+    listener: TcpListener,
+    service: S,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let turned_away = Arc::new(Semaphore::new(limits.max_turned_away));
+    let (draining, drain_signal) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(error) => {
+                // Out of file descriptors (or another transient failure):
+                // wait a little rather than spin on the same error.
+                tracing::warn!(target: "mcp_policy::server", %error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        match Arc::clone(&connections).try_acquire_owned() {
+            Ok(permit) => {
+                let service = service.clone();
+                let drain = drain_signal.clone();
+                tokio::spawn(async move {
+                    connection::serve(stream, service, limits, drain).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => match Arc::clone(&turned_away).try_acquire_owned() {
+                Ok(permit) => {
+                    tracing::warn!(
+                        target: "mcp_policy::server",
+                        max_connections = limits.max_connections,
+                        "connection limit reached: answered 503"
+                    );
+                    tokio::spawn(async move {
+                        connection::turn_away(stream, limits).await;
+                        drop(permit);
+                    });
+                }
+                // Even the refusals are at their cap: closed unanswered.
+                Err(_) => drop(stream),
+            },
+        }
+    }
+    drop(listener);
+    let _ = draining.send(true);
+    // Every permit back means every connection closed.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let drained = tokio::time::timeout(limits.drain_timeout, connections.acquire_many(all)).await;
+    if drained.is_err() {
+        tracing::warn!(
+            target: "mcp_policy::server",
+            "drain timeout: connections still busy are dropped"
+        );
+    }
+}
