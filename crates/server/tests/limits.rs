@@ -265,3 +265,22 @@ async fn shutdown_stops_accepting_and_lets_requests_in_flight_finish() {
         .unwrap();
     assert!(TcpStream::connect(&server.address).await.is_err());
 }
+
+#[tokio::test]
+async fn headers_past_the_size_limit_are_refused() {
+    let server = start(ServerLimits {
+        max_header_bytes: 16 * 1024,
+        ..limits()
+    })
+    .await;
+    let mut stream = TcpStream::connect(&server.address).await.unwrap();
+    let padding = "a".repeat(64 * 1024);
+    let request = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: {padding}\r\n\r\n");
+    let _ = stream.write_all(request.as_bytes()).await;
+    let answer = closed_within(&mut stream, Duration::from_secs(2)).await;
+    let answer = answer.expect("an oversized head kept the connection open");
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    // Within the limit: served.
+    let answer = get_once(&server.address, "/").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
