@@ -50,6 +50,10 @@
 //!
 //! Anything that goes wrong on the way denies (fail closed).
 //!
+//! The layer runs on a tokio runtime with its time driver enabled (as
+//! `#[tokio::main]` and `Builder::enable_all` give): it times request
+//! bodies, and ends expired sessions at the server from a spawned task.
+//!
 //! Batches (JSON-RPC arrays, which MCP 2025-06-18 dropped but older
 //! clients send) are forwarded only when every message in them is allowed.
 //! Otherwise nothing of the batch reaches the server: with a step-up
