@@ -21,6 +21,7 @@
 //! admits.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -114,7 +115,6 @@ struct State {
     /// Sessions being opened: counted against the limits until the
     /// server's answer binds or releases them.
     reserved: usize,
-    last_sweep: Instant,
 }
 
 impl State {
@@ -133,6 +133,11 @@ impl State {
 pub(crate) struct Sessions {
     limits: SessionLimits,
     state: Mutex<State>,
+    /// When the table was made: the clock of `next_sweep`.
+    born: Instant,
+    /// Milliseconds from `born` before which no sweep runs: read without
+    /// the lock, so a request between sweeps costs one atomic load.
+    next_sweep: AtomicU64,
 }
 
 impl Sessions {
@@ -143,8 +148,9 @@ impl Sessions {
                 bound: HashMap::new(),
                 per_owner: HashMap::new(),
                 reserved: 0,
-                last_sweep: Instant::now(),
             }),
+            born: Instant::now(),
+            next_sweep: AtomicU64::new(0),
         })
     }
 
@@ -201,14 +207,27 @@ impl Sessions {
     /// be ended at the server. Runs at most a few times per timeout, so a
     /// flood of requests does not turn it into a scan per request.
     pub fn sweep(&self) -> Vec<Expired> {
-        let now = Instant::now();
         let every =
             (self.limits.idle_timeout / 8).clamp(Duration::from_millis(10), Duration::from_secs(5));
-        let mut state = self.lock();
-        if now.duration_since(state.last_sweep) < every {
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let now_ms = millis(self.born.elapsed());
+        let due = self.next_sweep.load(Ordering::Relaxed);
+        if now_ms < due
+            || self
+                .next_sweep
+                .compare_exchange(
+                    due,
+                    now_ms.saturating_add(millis(every)),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            // Not yet, or another request is sweeping now.
             return Vec::new();
         }
-        state.last_sweep = now;
+        let now = Instant::now();
+        let mut state = self.lock();
         let idle = self.limits.idle_timeout;
         let ids: Vec<String> = state
             .bound
