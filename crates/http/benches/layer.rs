@@ -2,8 +2,9 @@
 //! called in-process as a tower service (no sockets), with and without the
 //! `PolicyLayer`, in the same run. Two requests: an allowed `tools/call`
 //! with a token already in the layer's cache, and a `tools/list` whose
-//! answer the layer filters. docs/PERFORMANCE.md ("Runtime checkers")
-//! reports the ratios.
+//! answer the layer filters; and the call again inside an MCP session (the
+//! layer checks the session's owner). docs/PERFORMANCE.md ("Runtime
+//! checkers") reports the ratios.
 //!
 //! `cargo bench -p mcp-policy-http --bench layer` measures;
 //! `cargo test -p mcp-policy-http --benches` runs each bench once.
@@ -42,6 +43,17 @@ async fn mcp(principal: Option<Extension<Arc<Principal>>>, body: Bytes) -> Respo
     let message: Value = serde_json::from_slice(&body).unwrap();
     let id = message["id"].clone();
     let reply = match message["method"].as_str().unwrap_or("") {
+        "initialize" => {
+            let reply = json!({"jsonrpc": "2.0", "id": id, "result": {}});
+            return (
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::HeaderName::from_static("mcp-session-id"), SESSION),
+                ],
+                reply.to_string(),
+            )
+                .into_response();
+        }
         "tools/list" => json!({"jsonrpc": "2.0", "id": id, "result": {"tools": tools()}}),
         "tools/call" => {
             let subject = principal.as_ref().map_or("-", |p| p.subject.as_str());
@@ -62,6 +74,9 @@ async fn mcp(principal: Option<Extension<Arc<Principal>>>, body: Bytes) -> Respo
     )
         .into_response()
 }
+
+/// The session id the handler issues on `initialize`.
+const SESSION: &str = "bench-session";
 
 fn request(token: &str, body: &Bytes) -> Request<Body> {
     Request::post("/mcp")
@@ -127,6 +142,18 @@ fn layer(c: &mut Criterion) {
         6
     );
     assert_eq!(validator.stats().signature_verifications, 1);
+    // A session, bound to the token's principal.
+    let initialize =
+        Bytes::from(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize"}).to_string());
+    runtime.block_on(send(&guarded, request(&token, &initialize)));
+    assert_eq!(layer.session_count(), 1);
+    let in_session = |token: &str, body: &Bytes| {
+        let mut request = request(token, body);
+        request
+            .headers_mut()
+            .insert("mcp-session-id", header::HeaderValue::from_static(SESSION));
+        request
+    };
 
     let mut group = c.benchmark_group("layer");
     for (name, body) in [("tools_call", &call_body), ("tools_list", &list_body)] {
@@ -139,6 +166,12 @@ fn layer(c: &mut Criterion) {
             });
         }
     }
+    group.bench_function("tools_call/with_layer_in_session", |b| {
+        b.iter(|| {
+            let request = in_session(black_box(&token), black_box(&call_body));
+            runtime.block_on(send(&guarded, request)).len()
+        });
+    });
     group.finish();
     // Every guarded request was a cache hit: one verification in all.
     assert_eq!(validator.stats().signature_verifications, 1);
