@@ -6,6 +6,7 @@ use mcp_policy_lang::lint::{Lint, LintConfig, LintLevel};
 
 /// The lint configuration the flags ask for, applied in the order given
 /// (the last setting of a lint wins); `warnings` is accepted with `--deny`.
+/// A lint is named by its short name or by its full code.
 /// An unknown lint name is a usage error, with a suggestion.
 pub fn config(matches: Option<&ArgMatches>) -> Result<LintConfig, String> {
     let mut settings: Vec<(usize, LintLevel, String)> = Vec::new();
@@ -34,7 +35,11 @@ pub fn config(matches: Option<&ArgMatches>) -> Result<LintConfig, String> {
             config.deny_warnings(true);
             continue;
         }
-        match Lint::from_name(&name) {
+        // The code as diagnostics print it (`mcp_policy::lint::unused_scope`)
+        // names the same lint as its short name: copied from the output, it
+        // must work on the command line.
+        let lint = Lint::from_name(&name).or_else(|| Lint::from_code(&name));
+        match lint {
             Some(lint) => {
                 config.set(lint, level);
             }
