@@ -89,7 +89,7 @@ fn mixed_script_resource_and_prompt_names_are_reported() {
 #[test]
 fn wholly_non_latin_names_that_look_like_nothing_are_left_alone() {
     let source = format!(
-        "{SCOPES}tool \"リポジトリ削除\" requires mcp:admin\ntool \"リポジトリ一覧\" requires mcp:read\ntool \"удалить_репозиторий\" requires mcp:admin\ntool \"αναζήτηση\" requires mcp:read\ntool list_repos requires mcp:read\n"
+        "{SCOPES}tool \"リポジトリ削除\" requires mcp:admin\ntool \"リポジトリ一覧\" requires mcp:read\ntool \"удалить_репозиторий\" requires mcp:admin\ntool \"αναζήτηση\" requires mcp:read\ntool list_repos requires mcp:read\ntool \"get_ユーザー\" requires mcp:read\ntool \"café_menu\" requires mcp:read\n"
     );
     assert_eq!(confusables(&source, None), []);
 }

@@ -353,7 +353,8 @@ fn a_tool_list_of_the_wrong_shape_says_what_and_where() {
         ),
         ("not json", "line 1, column 1: `n`, not an object"),
         ("{\"tools\": [}", "line 1, column 12: expected value"),
-        ("", "line 1, column 0: EOF while parsing a value"),
+        ("", "line 1, column 1: the file is empty"),
+        ("\n \n", "line 3, column 1: the file is empty"),
     ];
     for (json, expected) in cases {
         let error = ToolList::from_json(json).unwrap_err();

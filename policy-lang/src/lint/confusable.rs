@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use unicode_security::mixed_script::AugmentedScriptSet;
 use unicode_security::{MixedScript, skeleton};
 
 use super::{Context, Finding, Lint, ToolList};
@@ -149,7 +150,7 @@ pub(crate) fn lint(context: &Context<'_>, tools: Option<&ToolList>, findings: &m
         else {
             continue;
         };
-        let mixed = !name.text.is_ascii() && !name.text.is_single_script();
+        let mixed = mixes_scripts(name.text);
         let look_alike = groups
             .get(&(name.family, skeleton.as_str()))
             .and_then(|group| group.look_alike(name));
@@ -157,6 +158,27 @@ pub(crate) fn lint(context: &Context<'_>, tools: Option<&ToolList>, findings: &m
             findings.push(finding(name.text, mixed, look_alike, statement, span));
         }
     }
+}
+
+/// Whether a name mixes scripts in a way UTS #39 does not allow at its
+/// "highly restrictive" level: one script, or Latin with Han and the
+/// Japanese or Korean scripts (`get_ユーザー`), is fine; Latin with
+/// Cyrillic (`dеlete`), Greek, Armenian or any other script is not.
+fn mixes_scripts(text: &str) -> bool {
+    if text.is_ascii() || text.is_single_script() {
+        return false;
+    }
+    let latin = AugmentedScriptSet::for_char('a');
+    let not_latin: String = text
+        .chars()
+        .filter(|&c| {
+            let mut set = AugmentedScriptSet::for_char(c);
+            set.intersect_with(latin);
+            set.is_empty()
+        })
+        .collect();
+    let rest = AugmentedScriptSet::for_str(&not_latin);
+    !(rest.jpan || rest.kore || rest.hanb)
 }
 
 /// A character the skeleton drops (default-ignorable: zero-width spaces
@@ -257,7 +279,21 @@ fn code_points(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Context, code_points, lint};
+    use super::{Context, code_points, lint, mixes_scripts};
+
+    #[test]
+    fn latin_mixes_with_han_and_kana_only() {
+        assert!(!mixes_scripts("delete_repo"));
+        assert!(!mixes_scripts("リポジトリ一覧"));
+        assert!(!mixes_scripts("get_ユーザー"));
+        assert!(!mixes_scripts("get_用户"));
+        assert!(!mixes_scripts("get_사용자"));
+        assert!(!mixes_scripts("café_menu"));
+        assert!(mixes_scripts("d\u{0435}lete_repo"));
+        assert!(mixes_scripts("get_rep\u{03BF}"));
+        assert!(mixes_scripts("\u{0570}ome"));
+        assert!(mixes_scripts("リポ\u{0435}"));
+    }
 
     /// 4,000 Cyrillic look-alikes of one Latin name and 4,000 distinct
     /// ones: pairwise comparison would be 3e7 skeleton comparisons; grouped

@@ -107,9 +107,14 @@ impl ToolList {
         // array, and then speak of the array's first member.
         let start = json.len() - json.trim_start().len();
         let (line, column) = crate::diagnostic::line_column(json, start);
-        if let Some(first) = json.trim_start().chars().next()
-            && first != '{'
-        {
+        let Some(first) = json.trim_start().chars().next() else {
+            return Err(ToolListError {
+                message: "the file is empty".to_owned(),
+                line,
+                column,
+            });
+        };
+        if first != '{' {
             let message = if first == '[' {
                 "an array, not an object".to_owned()
             } else {
