@@ -266,3 +266,24 @@ fn fmt_check_escapes_its_diff() {
     assert!(text.contains("+tool \"delete"), "{text}");
     assert_inert("fmt --check", &text, &["\\u{202e}", "\\r"]);
 }
+
+#[test]
+fn a_tools_file_error_quoting_its_text_is_escaped() {
+    let policy = scratch("tools-policy.mcppolicy", POLICY);
+    let tools = scratch(
+        "tools.json",
+        "{\"tools\": [{\"name\": \"a\", \"annotations\": {\"readOnlyHint\": \"yes\u{202E}\\u001b[2J\"}}]}",
+    );
+    let output = mcp_policy(&[
+        "check",
+        policy.to_str().unwrap(),
+        "--tools",
+        tools.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_inert(
+        "--tools error",
+        &stderr(&output),
+        &["yes\\u{202e}\\u{1b}[2J"],
+    );
+}
