@@ -10,7 +10,12 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use similar::TextDiff;
+
+/// How long the diff of one file may search for the smallest diff.
+const DIFF_TIMEOUT: Duration = Duration::from_millis(200);
 
 use crate::Outcome;
 use crate::render;
@@ -74,7 +79,11 @@ pub fn run(paths: &[PathBuf], check: bool) -> Outcome {
 /// break (`\n`, or the `\r\n` of a CRLF file) kept as one.
 fn diff(file: &str, source: &str, formatted: &str) -> String {
     let file = shown(file);
-    let text = TextDiff::from_lines(source, formatted)
+    // A deadline: past it, the diff is still correct, only less minimal.
+    // Myers' algorithm is O(N·D), and a re-aligned file changes every line.
+    let text = TextDiff::configure()
+        .timeout(DIFF_TIMEOUT)
+        .diff_lines(source, formatted)
         .unified_diff()
         .context_radius(3)
         .header(&file, &format!("{file} (formatted)"))
@@ -92,6 +101,29 @@ fn diff(file: &str, source: &str, formatted: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::diff;
+
+    #[test]
+    fn a_file_whose_every_line_changes_is_diffed_in_bounded_time() {
+        let source: String = (0..6000)
+            .map(|i| format!("tool t{i} requires s{i}\n"))
+            .collect();
+        let formatted: String = (0..6000)
+            .map(|i| {
+                format!(
+                    "tool t{i}{} requires s{i}\n",
+                    " ".repeat(6 - i.to_string().len())
+                )
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let out = diff("big.mcppolicy", &source, &formatted);
+        let elapsed = started.elapsed();
+        assert_eq!(
+            out.lines().filter(|line| line.starts_with('+')).count(),
+            6000 + 1
+        );
+        assert!(elapsed < std::time::Duration::from_secs(4), "{elapsed:?}");
+    }
 
     #[test]
     fn the_diff_shows_what_changes_with_escapes() {
