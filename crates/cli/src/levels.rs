@@ -4,6 +4,9 @@ use clap::ArgMatches;
 use mcp_policy_lang::did_you_mean;
 use mcp_policy_lang::lint::{Lint, LintConfig, LintLevel};
 
+/// What every lint's code starts with (`mcp_policy::lint::unused_scope`).
+const CODE_PREFIX: &str = "mcp_policy::lint::";
+
 /// The lint configuration the flags ask for, applied in the order given
 /// (the last setting of a lint wins); `warnings` is accepted with `--deny`.
 /// A lint is named by its short name or by its full code.
@@ -44,9 +47,19 @@ pub fn config(matches: Option<&ArgMatches>) -> Result<LintConfig, String> {
                 config.set(lint, level);
             }
             None => {
+                // A misspelt code gets a code back, a misspelt name a name.
+                let (prefix, short) = match name.strip_prefix(CODE_PREFIX) {
+                    Some(short) => (CODE_PREFIX, short),
+                    None => ("", name.as_str()),
+                };
                 let names = Lint::ALL.map(Lint::name);
-                let hint = match did_you_mean(&name, names.iter().copied().chain(["warnings"])) {
-                    Some(suggestion) => format!("; did you mean `{suggestion}`?"),
+                let extra = if prefix.is_empty() {
+                    &["warnings"][..]
+                } else {
+                    &[]
+                };
+                let hint = match did_you_mean(short, names.iter().chain(extra).copied()) {
+                    Some(suggestion) => format!("; did you mean `{prefix}{suggestion}`?"),
                     None => "; the lints are listed in docs/lints.md".to_owned(),
                 };
                 return Err(format!("unknown lint `{name}`{hint}"));

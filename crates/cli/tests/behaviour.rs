@@ -68,7 +68,13 @@ fn levels_take_the_full_code_as_printed() {
     // A code that is no lint's is still refused, with a suggestion.
     let typo = run(&["-D", "mcp_policy::lint::unused_scop"]);
     assert_eq!(typo.status.code(), Some(2));
-    assert!(stderr(&typo).contains("unknown lint `mcp_policy::lint::unused_scop`"));
+    assert!(
+        stderr(&typo).contains(
+            "unknown lint `mcp_policy::lint::unused_scop`; did you mean `mcp_policy::lint::unused_scope`?"
+        ),
+        "{}",
+        stderr(&typo)
+    );
     // An error code is no lint.
     assert_eq!(
         run(&["-D", "mcp_policy::unknown_scope"]).status.code(),
