@@ -37,9 +37,11 @@
 //!   becomes one line. Comments after the last statement stay at the end.
 //! - **Blank lines**: one blank line where the source had one or more
 //!   between two statements or comments; none at the start, none at the end.
-//!   The file ends with exactly one `\n` (an empty file stays empty), and
-//!   line breaks are `\n` whatever the source used (CRLF included). No line
-//!   ends with whitespace.
+//!   The file ends with exactly one line break (an empty file stays empty).
+//!   Line breaks are the file's own: `\r\n` throughout when its first line
+//!   break is `\r\n` (as rustfmt's `newline_style = "Auto"` decides), `\n`
+//!   otherwise; a file mixing both gets one kind. No line ends with
+//!   whitespace.
 //!
 //! Only a file that parses without error is formatted. The formatter reads
 //! its own output back and refuses (with an internal error) to return text
@@ -65,7 +67,21 @@ pub fn format_source(source: &str) -> Result<String, Vec<Diagnostic>> {
     }
     let formatted = layout(source, &file);
     verify(source, &file, &formatted)?;
-    Ok(formatted)
+    Ok(if uses_crlf(source) {
+        // The layout writes `\n` only between lines: strings are re-escaped
+        // and comments end before their line break, so no `\n` is inside
+        // a token.
+        formatted.replace('\n', "\r\n")
+    } else {
+        formatted
+    })
+}
+
+/// Whether a source's line breaks are CRLF: decided by its first one.
+fn uses_crlf(source: &str) -> bool {
+    source
+        .find('\n')
+        .is_some_and(|newline| newline > 0 && source.as_bytes().get(newline - 1) == Some(&b'\r'))
 }
 
 /// A comment: where its `#` stands, where its line ends (before the line

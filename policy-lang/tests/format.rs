@@ -56,6 +56,16 @@ fn lints(source: &str) -> Vec<(&'static str, String, Option<String>)> {
 }
 
 fn assert_clean(output: &str) {
+    // One kind of line break throughout: CRLF (the source's, kept) or LF.
+    let lf = output.replace("\r\n", "\n");
+    if lf.len() != output.len() {
+        assert_eq!(
+            lf.matches('\n').count(),
+            output.matches("\r\n").count(),
+            "{output:?}"
+        );
+    }
+    let output = lf.as_str();
     assert!(
         output.is_empty() || (output.ends_with('\n') && !output.ends_with("\n\n")),
         "must end with exactly one newline: {output:?}"
@@ -207,12 +217,45 @@ fn names_are_bare_when_they_can_be_targets_keep_their_quotes() {
 }
 
 #[test]
-fn crlf_becomes_lf_and_the_file_ends_with_one_newline() {
+fn crlf_is_kept_and_the_file_ends_with_one_line_break() {
     assert_eq!(
         fmt("\r\n\r\ndefault deny\r\n\r\n\r\n# end\r\n\r\n\r\n"),
-        "default deny\n\n# end\n"
+        "default deny\r\n\r\n# end\r\n"
     );
     assert_eq!(fmt("default deny"), "default deny\n");
+    assert_eq!(fmt("default deny\r"), "default deny\n");
+}
+
+#[test]
+fn a_crlf_file_round_trips_and_stays_crlf() {
+    let source = "policy \"p\"\r\ndefault deny\r\n# why\r\nscope mcp:read level read \"Read\"\r\n\r\ntool a requires any_of(\r\n  mcp:read,  # inside\r\n)\r\n";
+    let output = fmt(source);
+    assert!(
+        output.ends_with("# inside\r\ntool a  requires any_of(mcp:read)\r\n"),
+        "{output:?}"
+    );
+    assert!(
+        !output.replace("\r\n", "").contains(['\n', '\r']),
+        "{output:?}"
+    );
+    assert_eq!(fmt(&output), output, "not idempotent");
+    assert_eq!(
+        output.replace("\r\n", "\n"),
+        fmt(&source.replace("\r\n", "\n"))
+    );
+    assert_eq!(table_without_lines(source), table_without_lines(&output));
+}
+
+#[test]
+fn a_file_mixing_line_breaks_gets_the_first_kind() {
+    assert_eq!(
+        fmt("default deny\r\n# a\n# b\n"),
+        "default deny\r\n# a\r\n# b\r\n"
+    );
+    assert_eq!(
+        fmt("default deny\n# a\r\n# b\r\n"),
+        "default deny\n# a\n# b\n"
+    );
 }
 
 #[test]

@@ -218,3 +218,163 @@ fn docs_match_the_catalogue() {
         "docs/lints.md is out of date: run `UPDATE_DOCS=1 cargo test -p mcp-policy-lang --test lints`"
     );
 }
+
+fn fired_on(source: &str, lint_id: Lint) -> Vec<Diagnostic> {
+    lint(source, None, &LintConfig::default())
+        .into_iter()
+        .filter(|d| d.code == Code::Lint(lint_id))
+        .collect()
+}
+
+#[test]
+fn a_policy_that_allows_nothing_is_reported() {
+    for (source, message) in [
+        (
+            "",
+            "the policy has no rules: it denies every call to every token",
+        ),
+        (
+            "policy \"p\"\n",
+            "the policy has no rules: it denies every call to every token",
+        ),
+        (
+            "default deny\ndeny tool \"debug_*\"\n",
+            "the policy's 1 rule only deny: it denies every call to every token",
+        ),
+    ] {
+        let found = fired_on(source, Lint::EmptyPolicy);
+        assert_eq!(found.len(), 1, "{source:?}: {found:#?}");
+        assert_eq!(found[0].message, message);
+        assert_eq!(found[0].severity, Severity::Warning);
+    }
+    // Under `default allow` the policy allows everything: `default_allow`
+    // speaks, not this lint.
+    let diagnostics = lint("default allow\n", None, &LintConfig::default());
+    assert!(!fired(&diagnostics, Lint::EmptyPolicy), "{diagnostics:#?}");
+    assert!(fired(&diagnostics, Lint::DefaultAllow));
+    // One allowing rule is enough.
+    assert_eq!(
+        fired_on(
+            "scope a level read\ntool x requires a\ndeny tool \"y*\"\n",
+            Lint::EmptyPolicy
+        ),
+        []
+    );
+}
+
+#[test]
+fn an_empty_file_renders_its_warning() {
+    let diagnostics = lint("", None, &LintConfig::default());
+    let text = render("empty.mcppolicy", "", &diagnostics);
+    assert!(text.contains("empty_policy"), "{text}");
+}
+
+#[test]
+fn destructive_means_admin_by_name_as_by_annotation() {
+    // A write scope is not enough for a tool named to destroy...
+    let source = "scope pg:write level write\ntool drop_table requires pg:write\n";
+    let found = fired_on(source, Lint::DestructiveReachable);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(
+        found[0].message,
+        "destructive-looking tool `drop_table` can be called by a token with `pg:write` (write)"
+    );
+    // ...as it is not for one the server marks destructive.
+    let tools = r#"{"tools":[{"name":"drop_table","annotations":{"destructiveHint":true}}]}"#;
+    let with_tools = lint(source, Some(tools), &LintConfig::default());
+    assert!(fired(&with_tools, Lint::DestructiveHintReachable));
+    // An admin scope satisfies both.
+    let admin = "scope pg:admin level admin\ntool drop_table requires pg:admin\n";
+    assert_eq!(lint(admin, Some(tools), &LintConfig::default()), []);
+    // An oauth scope is no admin either.
+    let oauth = "scope pg:admin level admin\nscope offline_access level oauth\ntool drop_table requires any_of(pg:admin, offline_access)\n";
+    assert!(!fired_on(oauth, Lint::DestructiveReachable).is_empty());
+}
+
+#[test]
+fn each_destructive_verb_needs_admin() {
+    for verb in [
+        "delete", "drop", "purge", "destroy", "remove", "rotate", "reset", "revoke", "wipe",
+        "truncate", "erase", "execute", "archive", "kick", "ban",
+    ] {
+        let source = format!("scope w level write\ntool {verb}_thing requires w\n");
+        assert_eq!(
+            fired_on(&source, Lint::DestructiveReachable).len(),
+            1,
+            "{verb}"
+        );
+        let camel = format!(
+            "scope w level write\ntool thing{}{} requires w\n",
+            verb[..1].to_uppercase(),
+            &verb[1..]
+        );
+        assert_eq!(
+            fired_on(&camel, Lint::DestructiveReachable).len(),
+            1,
+            "{camel}"
+        );
+    }
+    // Whole words only.
+    for name in ["banner", "kickoff_meeting", "executed_list"] {
+        let source = format!("scope w level write\ntool {name} requires w\n");
+        assert_eq!(fired_on(&source, Lint::DestructiveReachable), [], "{name}");
+    }
+}
+
+#[test]
+fn a_look_alike_letter_does_not_hide_a_destructive_name() {
+    let source = "scope r level read\ntool \"d\u{0435}lete_repo\" requires r\n";
+    assert_eq!(fired_on(source, Lint::DestructiveReachable).len(), 1);
+}
+
+#[test]
+fn a_tool_list_of_the_wrong_shape_says_what_and_where() {
+    let cases = [
+        (
+            "{\"tool\": []}",
+            "line 1, column 1: no `tools` array and no `result`",
+        ),
+        ("  [1, 2]", "line 1, column 3: an array, not an object"),
+        (
+            "{\n  \"tools\": [\n    {\"name\": \"a\"},\n    {\"title\": \"b\"}\n  ]\n}",
+            "line 4, column 18: missing field `name`",
+        ),
+        (
+            "{\"tools\": [{\"name\": 7}]}",
+            "line 1, column 21: invalid type: integer `7`, expected a string",
+        ),
+        (
+            "{\"result\": {\"tools\": {}}}",
+            "line 1, column 21: invalid type: map, expected a sequence",
+        ),
+        (
+            "{\"tools\": [], \"result\": {\"tools\": []}}",
+            "line 1, column 1: both `tools` and `result`: which is the list is unclear",
+        ),
+        ("not json", "line 1, column 1: `n`, not an object"),
+        ("{\"tools\": [}", "line 1, column 12: expected value"),
+        ("", "line 1, column 1: the file is empty"),
+        ("\n \n", "line 3, column 1: the file is empty"),
+    ];
+    for (json, expected) in cases {
+        let error = ToolList::from_json(json).unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with(expected), "{json:?}: {text}");
+        assert!(
+            text.ends_with("expected a `tools/list` result, `{\"tools\": [{\"name\": \"...\", \"annotations\": {...}}]}`, or a JSON-RPC response holding one as `result`"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Wire") && !text.contains("untagged"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_lint_is_found_by_its_full_code() {
+    for lint_id in Lint::ALL {
+        assert_eq!(Lint::from_code(lint_id.code()), Some(lint_id));
+        assert_eq!(Lint::from_code(lint_id.name()), None);
+    }
+}

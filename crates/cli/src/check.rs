@@ -40,7 +40,12 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
             match ToolList::from_json(&json) {
                 Ok(tools) => Some(tools),
                 Err(error) => {
-                    eprintln!("error: `{}`: {error}", path.display());
+                    // serde quotes the file's strings in its messages.
+                    eprintln!(
+                        "error: `{}`: {}",
+                        path.display(),
+                        crate::shown::shown(&error.to_string())
+                    );
                     return Outcome::UsageOrIo;
                 }
             }

@@ -79,7 +79,8 @@ pub fn run(args: &DiffArgs) -> Outcome {
     let result = match diff_renamed(old.table(), new.table(), &args.rename) {
         Ok(result) => result,
         Err(error) => {
-            eprintln!("error: {error}");
+            // The error names the rules it is about.
+            eprintln!("error: {}", plain(&error.to_string()));
             return Outcome::UsageOrIo;
         }
     };

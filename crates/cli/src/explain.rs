@@ -3,6 +3,7 @@
 use mcp_policy_evaluator::Request;
 use serde::Serialize;
 
+use crate::shown::shown;
 use crate::{ExplainArgs, ExplainFormat, Outcome, load};
 
 #[derive(Serialize)]
@@ -92,7 +93,12 @@ fn human(
     file: &str,
     default: mcp_policy_evaluator::DefaultEffect,
 ) -> String {
-    let mut text = format!("{}: {} `{}`\n", output.decision, output.method, output.name);
+    let mut text = format!(
+        "{}: {} `{}`\n",
+        output.decision,
+        output.method,
+        shown(output.name)
+    );
     text.push_str(&lines(&Lines {
         scopes: &output.scopes,
         ignored: &output.ignored_scopes,
@@ -127,7 +133,8 @@ pub fn lines<S: AsRef<str>>(decision: &Lines<'_, S>) -> String {
         items
             .iter()
             .map(AsRef::as_ref)
-            .collect::<Vec<&str>>()
+            .map(shown)
+            .collect::<Vec<_>>()
             .join(" ")
     };
     let held = if decision.scopes.is_empty() {
@@ -144,8 +151,9 @@ pub fn lines<S: AsRef<str>>(decision: &Lines<'_, S>) -> String {
     }
     match (decision.rule, decision.default) {
         (Some((rule, line)), _) => text.push_str(&format!(
-            "  decided by:     {rule} ({}:{line})\n",
-            decision.file
+            "  decided by:     {} ({}:{line})\n",
+            shown(rule),
+            shown(decision.file)
         )),
         (None, Some(default)) => text.push_str(&format!(
             "  decided by:     the default (`default {}`): no rule matches\n",

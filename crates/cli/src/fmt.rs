@@ -1,16 +1,25 @@
 //! `mcp-policy fmt [--check] PATH...`
 //!
 //! Rewrites each file in the canonical layout (see
-//! `mcp_policy_lang::format`), or with `--check` lists on standard output
-//! the files that would change and rewrites nothing. A file with syntax
+//! `mcp_policy_lang::format`), or with `--check` prints on standard output
+//! what would change, as a unified diff per file (as `rustfmt --check`
+//! does), and rewrites nothing. A file with syntax
 //! errors is never rewritten: its diagnostics are reported as `check`
 //! reports them. Exit code 1 when a file has syntax errors or, with
 //! `--check`, would change; 2 when a file cannot be read or written.
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
+use similar::TextDiff;
+
+/// How long the diff of one file may search for the smallest diff.
+const DIFF_TIMEOUT: Duration = Duration::from_millis(200);
+
 use crate::Outcome;
 use crate::render;
+use crate::shown::shown;
 
 pub fn run(paths: &[PathBuf], check: bool) -> Outcome {
     let mut io_failed = false;
@@ -36,7 +45,7 @@ pub fn run(paths: &[PathBuf], check: bool) -> Outcome {
             continue;
         }
         if check {
-            println!("{file}");
+            print!("{}", diff(&file, &source, &output));
             changed += 1;
         } else if let Err(error) = std::fs::write(path, output) {
             eprintln!("error: cannot write `{file}`: {error}");
@@ -61,5 +70,71 @@ pub fn run(paths: &[PathBuf], check: bool) -> Outcome {
         Outcome::PolicyErrors
     } else {
         Outcome::Ok
+    }
+}
+
+/// What formatting would change in one file: a unified diff with three
+/// lines of context, from the file as it is to the file formatted. The
+/// lines are the policy's own text: each goes through [`shown`], its line
+/// break (`\n`, or the `\r\n` of a CRLF file) kept as one.
+fn diff(file: &str, source: &str, formatted: &str) -> String {
+    let file = shown(file);
+    // A deadline: past it, the diff is still correct, only less minimal.
+    // Myers' algorithm is O(N·D), and a re-aligned file changes every line.
+    let text = TextDiff::configure()
+        .timeout(DIFF_TIMEOUT)
+        .diff_lines(source, formatted)
+        .unified_diff()
+        .context_radius(3)
+        .header(&file, &format!("{file} (formatted)"))
+        .to_string();
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let content = line.strip_suffix('\n').unwrap_or(line);
+        let content = content.strip_suffix('\r').unwrap_or(content);
+        out.push_str(&shown(content));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::diff;
+
+    #[test]
+    fn a_file_whose_every_line_changes_is_diffed_in_bounded_time() {
+        let source: String = (0..6000)
+            .map(|i| format!("tool t{i} requires s{i}\n"))
+            .collect();
+        let formatted: String = (0..6000)
+            .map(|i| {
+                format!(
+                    "tool t{i}{} requires s{i}\n",
+                    " ".repeat(6 - i.to_string().len())
+                )
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let out = diff("big.mcppolicy", &source, &formatted);
+        let elapsed = started.elapsed();
+        assert_eq!(
+            out.lines().filter(|line| line.starts_with('+')).count(),
+            6000 + 1
+        );
+        assert!(elapsed < std::time::Duration::from_secs(4), "{elapsed:?}");
+    }
+
+    #[test]
+    fn the_diff_shows_what_changes_with_escapes() {
+        let out = diff(
+            "p.mcppolicy",
+            "default   deny\r\ntool \"a\u{202E}\" requires x\r\n",
+            "default deny\r\ntool \"a\u{202E}\"  requires x\r\n",
+        );
+        assert_eq!(
+            out,
+            "--- p.mcppolicy\n+++ p.mcppolicy (formatted)\n@@ -1,2 +1,2 @@\n-default   deny\n-tool \"a\\u{202e}\" requires x\n+default deny\n+tool \"a\\u{202e}\"  requires x\n"
+        );
     }
 }

@@ -11,6 +11,7 @@
 use mcp_policy_lang::{Diagnostic, Severity, line_column};
 
 use crate::check::Checked;
+use crate::shown::shown;
 
 /// Every diagnostic of every file, one workflow command a line.
 pub fn render(checked: &[Checked]) -> String {
@@ -29,7 +30,7 @@ fn command(diagnostic: &Diagnostic, file: &str, source: &str) -> String {
         Severity::Error => "error",
         Severity::Warning => "warning",
     };
-    let mut properties = format!("file={}", escape_property(file));
+    let mut properties = format!("file={}", escape_property(&shown(file)));
     // A diagnostic without a label is about the whole file.
     if let Some(label) = diagnostic.labels.first() {
         let (line, col) = line_column(source, label.span.start);
@@ -42,10 +43,13 @@ fn command(diagnostic: &Diagnostic, file: &str, source: &str) -> String {
         ",title={}",
         escape_property(diagnostic.code.as_str())
     ));
-    let mut message = diagnostic.message.clone();
+    // Names from the policy are escaped before the command is encoded: a
+    // raw line break of theirs would end the command (and start another),
+    // a bidi override would reorder the annotation on the review page.
+    let mut message = shown(&diagnostic.message).into_owned();
     if let Some(help) = &diagnostic.help {
         message.push_str("\nhelp: ");
-        message.push_str(help);
+        message.push_str(&shown(help));
     }
     format!("::{name} {properties}::{}", escape_data(&message))
 }
@@ -81,6 +85,21 @@ mod tests {
     fn escapes_as_the_actions_toolkit_does() {
         assert_eq!(escape_data("50% a\r\nb: c, d"), "50%25 a%0D%0Ab: c, d");
         assert_eq!(escape_property("dir/a,b:c%d\n"), "dir/a%2Cb%3Ac%25d%0A");
+    }
+
+    #[test]
+    fn names_cannot_end_the_command_or_reorder_it() {
+        let diagnostic = Diagnostic::warning(
+            mcp_policy_lang::Code::Lint(mcp_policy_lang::lint::Lint::UnknownTool),
+            "no tool `a\n::error::forged\u{1b}[2J\u{202E}\u{200B}`",
+        )
+        .with_help("did you mean `b\r\n`?");
+        let line = command(&diagnostic, "p\u{202E}.mcppolicy", "");
+        assert_eq!(
+            line,
+            "::warning file=p\\u{202e}.mcppolicy,title=mcp_policy%3A%3Alint%3A%3Aunknown_tool::no tool `a\\n::error::forged\\u{1b}[2J\\u{202e}\\u{200b}`%0Ahelp: did you mean `b\\r\\n`?"
+        );
+        assert!(!line.chars().any(crate::shown::is_hidden));
     }
 
     #[test]

@@ -16,7 +16,10 @@ pub fn policy(path: &Path) -> Result<Evaluator, Outcome> {
     let file = path.display().to_string();
     if text.trim_start().starts_with('{') {
         return Evaluator::from_artifact(&text).map_err(|error| {
-            eprintln!("error: `{file}`: {error}");
+            eprintln!(
+                "error: `{file}`: {}",
+                crate::shown::shown(&error.to_string())
+            );
             Outcome::PolicyErrors
         });
     }

@@ -53,7 +53,7 @@ enum Command {
     Fmt {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// List the files that would change, and exit 1 if any would; rewrite nothing.
+        /// Print a unified diff of what would change, and exit 1 if anything would; rewrite nothing.
         #[arg(long)]
         check: bool,
     },

@@ -31,7 +31,10 @@ pub fn run(args: &MatrixArgs) -> Outcome {
     let result = match matrix(evaluator.table()) {
         Ok(result) => result,
         Err(error) => {
-            eprintln!("error: {error}; no matrix is made");
+            eprintln!(
+                "error: {}; no matrix is made",
+                crate::shown::shown(&error.to_string())
+            );
             return Outcome::UsageOrIo;
         }
     };

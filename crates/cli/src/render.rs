@@ -3,9 +3,12 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use mcp_policy_lang::{Diagnostic, line_column};
+use mcp_policy_lang::ast::Span;
+use mcp_policy_lang::{Diagnostic, Label, line_column};
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use serde::Serialize;
+
+use crate::shown::{self, DisplaySource};
 
 /// A file's text, or the error that kept it from being read (reported, and
 /// exit code 2).
@@ -21,13 +24,43 @@ pub fn read(path: &Path) -> Option<String> {
 
 /// Renders diagnostics as rustc does, in colour only on a terminal and
 /// without `NO_COLOR`.
+///
+/// Everything printed goes through [`shown`](crate::shown): the messages,
+/// labels and help (which quote names from the policy), the file name, and
+/// the source lines under the snippet, so that a policy line holding an
+/// ESC or a bidi override cannot forge or reorder the report. The source
+/// lines are shown from a copy with visible escapes (`\u{202e}`), the labels'
+/// spans moved to match, rather than with a same-length placeholder: a
+/// reviewer should see which character hides there, not a `?`.
 pub fn human(diagnostics: &[Diagnostic], file: &str, source: &str) -> String {
+    let display = DisplaySource::new(source);
+    let file = shown::owned(file);
     graphical(diagnostics.iter().map(|diagnostic| {
-        (
-            diagnostic.report(file, source),
-            format!("{}: {}", diagnostic.code, diagnostic.message),
-        )
+        let diagnostic = displayed(diagnostic, &display);
+        let fallback = format!("{}: {}", diagnostic.code, diagnostic.message);
+        (diagnostic.report(&file, &display.text), fallback)
     }))
+}
+
+/// A diagnostic as [`human`] shows it against the escaped source copy.
+fn displayed(diagnostic: &Diagnostic, display: &DisplaySource) -> Diagnostic {
+    Diagnostic {
+        code: diagnostic.code,
+        severity: diagnostic.severity,
+        message: shown::owned(&diagnostic.message),
+        labels: diagnostic
+            .labels
+            .iter()
+            .map(|label| Label {
+                span: Span::new(
+                    display.offset(label.span.start),
+                    display.offset(label.span.end),
+                ),
+                message: shown::owned(&label.message),
+            })
+            .collect(),
+        help: diagnostic.help.as_deref().map(shown::owned),
+    }
 }
 
 /// Renders miette reports one after another, each followed by a blank line;

@@ -13,6 +13,7 @@ use mcp_policy_lang::{Code, Diagnostic, Severity, line_column};
 use serde::Serialize;
 
 use crate::check::Checked;
+use crate::shown::shown;
 
 /// The schema the output follows (the OASIS standard with its errata).
 pub const SCHEMA: &str =
@@ -215,10 +216,13 @@ fn text(text: impl Into<String>) -> Text {
 }
 
 fn result(diagnostic: &Diagnostic, file: &str, source: &str) -> SarifResult {
-    let mut message = diagnostic.message.clone();
+    // JSON escapes control characters, but not bidi overrides or
+    // zero-width characters, which a code-scanning page would render: names
+    // from the policy are escaped as in the human output.
+    let mut message = shown(&diagnostic.message).into_owned();
     if let Some(help) = &diagnostic.help {
         message.push_str("\nhelp: ");
-        message.push_str(help);
+        message.push_str(&shown(help));
     }
     let location = |id: Option<usize>, label: Option<&mcp_policy_lang::Label>| Location {
         id,
@@ -237,7 +241,7 @@ fn result(diagnostic: &Diagnostic, file: &str, source: &str) -> SarifResult {
         },
         message: label
             .filter(|label| !label.message.is_empty())
-            .map(|label| text(label.message.as_str())),
+            .map(|label| text(shown(&label.message))),
     };
     let mut labels = diagnostic.labels.iter();
     // A diagnostic without a label is about the whole file: no region.

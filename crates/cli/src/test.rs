@@ -20,6 +20,7 @@ use mcp_policy_sim::suite::{
 use miette::LabeledSpan;
 use serde::Serialize;
 
+use crate::shown::{self, DisplaySource, shown};
 use crate::{Outcome, explain, load, render};
 
 #[derive(clap::Args, Debug)]
@@ -353,10 +354,13 @@ fn run_file(path: &Path, only: Option<&str>) -> FileRun {
 /// A test file with errors: they go to standard error now, rendered as
 /// `check` renders a policy's.
 fn malformed(mut run: FileRun, diagnostics: Vec<Diagnostic>) -> FileRun {
+    // The test file's lines are shown escaped, as a policy's are.
+    let display = DisplaySource::new(&run.source);
     let mut out = render::graphical(diagnostics.iter().map(|diagnostic| {
         let report = YamlReport {
             diagnostic,
-            source: miette::NamedSource::new(&run.file, run.source.clone()),
+            display: &display,
+            source: miette::NamedSource::new(shown(&run.file), display.text.clone()),
         };
         (
             report,
@@ -381,12 +385,13 @@ fn malformed(mut run: FileRun, diagnostics: Vec<Diagnostic>) -> FileRun {
 #[derive(Debug)]
 struct YamlReport<'d> {
     diagnostic: &'d Diagnostic,
+    display: &'d DisplaySource,
     source: miette::NamedSource<String>,
 }
 
 impl fmt::Display for YamlReport<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diagnostic.message)
+        f.write_str(&shown(&self.diagnostic.message))
     }
 }
 
@@ -401,7 +406,7 @@ impl miette::Diagnostic for YamlReport<'_> {
         self.diagnostic
             .help
             .as_ref()
-            .map(|help| Box::new(help) as Box<dyn fmt::Display>)
+            .map(|help| Box::new(shown::owned(help)) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -410,8 +415,12 @@ impl miette::Diagnostic for YamlReport<'_> {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let label = |label: &suite::Label| {
-            let text = (!label.message.is_empty()).then(|| label.message.clone());
-            (text, (label.location.offset, label.location.len))
+            let text = (!label.message.is_empty()).then(|| shown::owned(&label.message));
+            let start = self.display.offset(label.location.offset);
+            let end = self
+                .display
+                .offset(label.location.offset + label.location.len);
+            (text, (start, end - start))
         };
         let (text, span) = label(&self.diagnostic.primary);
         let primary = LabeledSpan::new_primary_with_span(text, span);
@@ -432,27 +441,33 @@ fn human(run: &FileRun) -> String {
     let policy = run.policy.as_deref().unwrap_or("policy");
     let plural = if report.cases.len() == 1 { "" } else { "s" };
     let mut text = format!(
-        "running {} test{plural} from {} (policy {policy})\n",
+        "running {} test{plural} from {} (policy {})\n",
         report.cases.len(),
-        run.file
+        shown(&run.file),
+        shown(policy)
     );
     for case in &report.cases {
         let verdict = if case.passed() { "ok" } else { "FAILED" };
-        text.push_str(&format!("test {} ... {verdict}\n", case.name));
+        text.push_str(&format!("test {} ... {verdict}\n", shown(&case.name)));
     }
     let failures: Vec<&CaseResult> = report.cases.iter().filter(|case| !case.passed()).collect();
     if !failures.is_empty() {
         text.push_str("\nfailures:\n");
         for case in &failures {
             let at = test_file.case_location(case.index);
-            text.push_str(&format!("\n---- {} ----\n", case.name));
-            text.push_str(&format!("  --> {}:{}:{}\n", run.file, at.line, at.column));
+            text.push_str(&format!("\n---- {} ----\n", shown(&case.name)));
+            text.push_str(&format!(
+                "  --> {}:{}:{}\n",
+                shown(&run.file),
+                at.line,
+                at.column
+            ));
             text.push_str(&format!("  {}\n", reason(case)));
             text.push_str(&details(case, policy));
         }
         text.push_str("\nfailures:\n");
         for case in &failures {
-            text.push_str(&format!("    {}\n", case.name));
+            text.push_str(&format!("    {}\n", shown(&case.name)));
         }
     }
     let verdict = if failures.is_empty() { "ok" } else { "FAILED" };
@@ -471,7 +486,7 @@ fn human(run: &FileRun) -> String {
 
 /// Why a case failed, in one line.
 fn reason(case: &CaseResult) -> String {
-    let call = case.call.request();
+    let call = shown(&case.call.request().to_string()).into_owned();
     let got = got(&case.got);
     match (&case.failure, &case.got) {
         (None, _) => "passed".to_owned(),
@@ -482,7 +497,7 @@ fn reason(case: &CaseResult) -> String {
             let expected = match &case.expect {
                 Expect::Deny {
                     missing: Some(missing),
-                } => scope_list(missing),
+                } => shown(&scope_list(missing)).into_owned(),
                 _ => String::new(),
             };
             format!("denied as expected, but the missing scopes differ: expected {expected}")
@@ -524,7 +539,7 @@ fn scope_list(scopes: &[String]) -> String {
 
 /// The decision explained, in `mcp-policy explain`'s words.
 fn details(case: &CaseResult, policy: &str) -> String {
-    let mut text = format!("  principal:      {}\n", case.principal);
+    let mut text = format!("  principal:      {}\n", shown(&case.principal.to_string()));
     let decided = match &case.got {
         Got::Rejected(_) => {
             text.push_str("  a rejected token never reaches the policy\n");

@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::Outcome;
+use crate::shown::shown;
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
@@ -333,17 +334,17 @@ fn human(
             let key = principal
                 .key_id
                 .as_deref()
-                .map(|kid| format!(", key `{kid}`"))
+                .map(|kid| format!(", key `{}`", shown(kid)))
                 .unwrap_or_default();
             text.push_str(&format!(
                 "valid: the token verifies ({}{key})\n",
                 principal.algorithm
             ));
-            text.push_str(&format!("  subject:   {}\n", principal.subject));
+            text.push_str(&format!("  subject:   {}\n", shown(&principal.subject)));
             if let Some(client) = &principal.client_id {
-                text.push_str(&format!("  client id: {client}\n"));
+                text.push_str(&format!("  client id: {}\n", shown(client)));
             }
-            text.push_str(&format!("  issuer:    {}\n", principal.issuer));
+            text.push_str(&format!("  issuer:    {}\n", shown(&principal.issuer)));
             text.push_str(&format!(
                 "  expires:   {} (in {} s)\n",
                 principal.expires_at,
@@ -352,7 +353,7 @@ fn human(
             let scopes = if principal.scopes.is_empty() {
                 "(none)".to_owned()
             } else {
-                principal.scopes.join(" ")
+                shown(&principal.scopes.join(" ")).into_owned()
             };
             text.push_str(&format!("  scopes:    {scopes}\n"));
         }
@@ -369,7 +370,10 @@ fn human(
         }
     }
     if let Some(header) = &report.header {
-        text.push_str(&format!("  header:    {}\n", Value::Object(sorted(header))));
+        text.push_str(&format!(
+            "  header:    {}\n",
+            shown(&Value::Object(sorted(header)).to_string())
+        ));
     }
     if let Some(claims) = &report.claims {
         text.push_str(if result.is_ok() {
@@ -378,13 +382,19 @@ fn human(
             "  claims (as the token states them, not verified):\n"
         });
         for (name, value) in sorted(claims) {
-            text.push_str(&format!("    {name}: {value}\n"));
+            text.push_str(&format!(
+                "    {}: {}\n",
+                shown(&name),
+                shown(&value.to_string())
+            ));
         }
     }
     if let Some(decision) = &report.decision {
         text.push_str(&format!(
             "  decision:  {} {} `{}`\n",
-            decision.effect, decision.method, decision.name
+            decision.effect,
+            decision.method,
+            shown(&decision.name)
         ));
         match (&decision.rule, decision.basis) {
             (_, "token_rejected") => {
@@ -392,8 +402,8 @@ fn human(
             }
             (Some(rule), _) => text.push_str(&format!(
                 "    decided by:     {} ({}:{})\n",
-                rule.text,
-                policy_file.unwrap_or("policy"),
+                shown(&rule.text),
+                shown(policy_file.unwrap_or("policy")),
                 rule.line
             )),
             (None, _) => text.push_str("    decided by:     the default: no rule matches\n"),
@@ -402,14 +412,14 @@ fn human(
             let seen = if decision.policy_scopes.is_empty() {
                 "(none the policy declares)".to_owned()
             } else {
-                decision.policy_scopes.join(" ")
+                shown(&decision.policy_scopes.join(" ")).into_owned()
             };
             text.push_str(&format!("    policy scopes:  {seen}\n"));
         }
         if !decision.missing_scopes.is_empty() {
             text.push_str(&format!(
                 "    missing scopes: {}\n",
-                decision.missing_scopes.join(" ")
+                shown(&decision.missing_scopes.join(" "))
             ));
         }
     }

@@ -359,5 +359,11 @@ fn tools_file_adds_the_tool_list_lints() {
         bad.to_str().unwrap(),
     ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("not a `tools/list` result"));
+    assert!(
+        stderr(&output).contains(
+            "line 1, column 1: no `tools` array and no `result`; expected a `tools/list` result"
+        ),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -40,6 +40,8 @@ pub enum Lint {
     UnknownTool,
     DestructiveHintReachable,
     ReadOnlyHintNeedsWrite,
+    EmptyPolicy,
+    ConfusableName,
 }
 
 /// A lint's documentation: why it exists, and a policy that fires it next
@@ -55,7 +57,7 @@ pub struct LintDoc {
 }
 
 impl Lint {
-    pub const ALL: [Lint; 14] = [
+    pub const ALL: [Lint; 16] = [
         Lint::UnusedScope,
         Lint::ImpliedOnlyScope,
         Lint::RedundantRequirement,
@@ -70,6 +72,8 @@ impl Lint {
         Lint::UnknownTool,
         Lint::DestructiveHintReachable,
         Lint::ReadOnlyHintNeedsWrite,
+        Lint::EmptyPolicy,
+        Lint::ConfusableName,
     ];
 
     /// The name used on the command line and in suppression comments.
@@ -89,6 +93,8 @@ impl Lint {
             Lint::UnknownTool => "unknown_tool",
             Lint::DestructiveHintReachable => "destructive_hint_reachable",
             Lint::ReadOnlyHintNeedsWrite => "read_only_hint_needs_write",
+            Lint::EmptyPolicy => "empty_policy",
+            Lint::ConfusableName => "confusable_name",
         }
     }
 
@@ -109,11 +115,18 @@ impl Lint {
             Lint::UnknownTool => "mcp_policy::lint::unknown_tool",
             Lint::DestructiveHintReachable => "mcp_policy::lint::destructive_hint_reachable",
             Lint::ReadOnlyHintNeedsWrite => "mcp_policy::lint::read_only_hint_needs_write",
+            Lint::EmptyPolicy => "mcp_policy::lint::empty_policy",
+            Lint::ConfusableName => "mcp_policy::lint::confusable_name",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Lint> {
         Lint::ALL.into_iter().find(|lint| lint.name() == name)
+    }
+
+    /// The lint a full code names (`mcp_policy::lint::unused_scope`).
+    pub fn from_code(code: &str) -> Option<Lint> {
+        Lint::ALL.into_iter().find(|lint| lint.code() == code)
     }
 
     pub fn default_level(self) -> LintLevel {
@@ -149,7 +162,7 @@ impl Lint {
                 "a more specific rule that asks less than the pattern it overrides"
             }
             Lint::DestructiveReachable => {
-                "a destructive-looking tool callable with a read or resource scope alone, or any token"
+                "a destructive-looking tool callable without an admin scope"
             }
             Lint::OauthScopeGrants => {
                 "a protocol scope such as `offline_access` used to grant access"
@@ -165,6 +178,10 @@ impl Lint {
             }
             Lint::ReadOnlyHintNeedsWrite => {
                 "a tool annotated `readOnlyHint: true` that needs a write or admin scope"
+            }
+            Lint::EmptyPolicy => "a policy that allows nothing: no rule grants any call",
+            Lint::ConfusableName => {
+                "a name that mixes scripts, or looks like another name of the policy or the server"
             }
         }
     }
@@ -208,8 +225,8 @@ impl Lint {
                 tools: None,
             },
             Lint::DestructiveReachable => LintDoc {
-                rationale: "Tools whose names say delete, drop, purge, destroy, remove, rotate, reset, revoke, wipe, truncate or erase destroy data or access. A token with only read or resource scopes, or any token at all, should not reach them: a leaked read token must not be able to delete a repository.",
-                bad: "scope mcp:read     level read\nscope github:repos level resource\ntool delete_repo requires any_of(mcp:read, github:repos)\n",
+                rationale: "Tools whose names say delete, drop, purge, destroy, remove, rotate, reset, revoke, wipe, truncate, erase, execute, archive, kick or ban destroy data or access, or do anything at all. They should need an admin-level scope, as tools the server marks `destructiveHint: true` do (`destructive_hint_reachable`): a token with read, write, resource or oauth scopes alone, or any token at all, should not reach them. A leaked write token must not be able to drop a table.",
+                bad: "scope mcp:read     level read\nscope pg:write     level write\nscope github:repos level resource\ntool delete_repo requires any_of(mcp:read, github:repos)\ntool drop_table  requires pg:write\n",
                 good: "scope mcp:read     level read\nscope mcp:admin    level admin implies mcp:read\nscope github:repos level resource\ntool get_repo    requires any_of(mcp:read, github:repos)\ntool delete_repo requires mcp:admin\n",
                 tools: None,
             },
@@ -246,11 +263,11 @@ impl Lint {
                 tools: Some(r#"{"tools":[{"name":"list_users","inputSchema":{"type":"object"}}]}"#),
             },
             Lint::DestructiveHintReachable => LintDoc {
-                rationale: "The server itself says the tool is destructive (`destructiveHint: true`). Such a tool should need an admin-level scope, whatever its name.",
-                bad: "scope mcp:write level write\nscope mcp:admin level admin implies mcp:write\ntool rename_project  requires mcp:write\ntool archive_project requires mcp:write\n",
-                good: "scope mcp:write level write\nscope mcp:admin level admin implies mcp:write\ntool rename_project  requires mcp:write\ntool archive_project requires mcp:admin\n",
+                rationale: "The server itself says the tool is destructive (`destructiveHint: true`). Such a tool should need an admin-level scope, whatever its name: the level `destructive_reachable` asks of tools whose names say they destroy.",
+                bad: "scope mcp:write level write\nscope mcp:admin level admin implies mcp:write\ntool rename_project requires mcp:write\ntool close_project  requires mcp:write\n",
+                good: "scope mcp:write level write\nscope mcp:admin level admin implies mcp:write\ntool rename_project requires mcp:write\ntool close_project  requires mcp:admin\n",
                 tools: Some(
-                    r#"{"tools":[{"name":"rename_project","inputSchema":{"type":"object"},"annotations":{"destructiveHint":false}},{"name":"archive_project","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":false,"destructiveHint":true}}]}"#,
+                    r#"{"tools":[{"name":"rename_project","inputSchema":{"type":"object"},"annotations":{"destructiveHint":false}},{"name":"close_project","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":false,"destructiveHint":true}}]}"#,
                 ),
             },
             Lint::ReadOnlyHintNeedsWrite => LintDoc {
@@ -260,6 +277,18 @@ impl Lint {
                 tools: Some(
                     r#"{"tools":[{"name":"list_users","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true}},{"name":"get_user","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true}},{"name":"set_user","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":false}}]}"#,
                 ),
+            },
+            Lint::EmptyPolicy => LintDoc {
+                rationale: "A policy under `default deny` whose rules grant nothing (none at all, or only `deny` rules) denies every call to every token. That is safe, but rarely meant: usually the rules are in another file, or were lost.",
+                bad: "policy \"github\"\ndefault deny\n",
+                good: "policy \"github\"\ndefault deny\nscope mcp:read level read\ntool list_repos requires mcp:read\n",
+                tools: None,
+            },
+            Lint::ConfusableName => LintDoc {
+                rationale: "A name with characters of another script can pass for a different name: `dеlete_repo` with a Cyrillic `е` (U+0435) reads as `delete_repo`, so a rule for it guards nothing a reviewer thinks it guards, while the real tool is left to the default. The lint compares the names of the policy's scopes and rules, and the server's tools with `--tools`, by their Unicode confusable skeletons (UTS #39), and flags every name that mixes scripts, or holds an invisible character (a zero-width space, a bidi control). Names wholly in one script, such as Japanese names, and names mixing Latin with Han, Japanese or Korean (`get_ユーザー`, allowed by UTS #39's highly restrictive level) are left alone unless they look like another name. ASCII names are compared too, but only a pair with a non-ASCII name is reported: `l` and `1` are a matter for code review.",
+                bad: "scope mcp:read  level read\nscope mcp:admin level admin implies mcp:read\ntool delete_repo requires mcp:admin\ntool \"dеlete_repo\" requires mcp:read\n",
+                good: "scope mcp:read  level read\nscope mcp:admin level admin implies mcp:read\ntool delete_repo requires mcp:admin\ntool \"リポジトリ一覧\" requires mcp:read\n",
+                tools: None,
             },
         }
     }
@@ -279,6 +308,8 @@ pub fn catalogue_markdown() -> String {
          Regenerate with `UPDATE_DOCS=1 cargo test -p mcp-policy-lang --test lints`. -->\n\n\
          `mcp-policy check` runs every lint after the policy compiles; `mcp-policy lint` runs them alone.\n\
          Change a lint's level with `--deny LINT`, `--warn LINT`, `--allow LINT` (and `--deny warnings`),\n\
+         LINT being the lint's name (`unused_scope`) or its code as diagnostics print it\n\
+         (`mcp_policy::lint::unused_scope`),\n\
          or silence it on one statement with a comment on the line before it, which must give a reason:\n\n\
          ```\n\
          # mcp-policy: allow(weaker_override) listing admins is read-only\n\

@@ -5,7 +5,9 @@
 //! line) and suppression comments, and turns findings into diagnostics.
 
 mod catalogue;
+mod confusable;
 mod danger;
+mod empty;
 mod requirements;
 mod scopes;
 mod suppress;
@@ -177,6 +179,8 @@ pub fn lint(
     targets::weaker_overrides(&context, &mut findings);
     danger::destructive(&context, &mut findings);
     danger::default_allow(&context, &mut findings);
+    empty::allows_nothing(&context, &mut findings);
+    confusable::lint(&context, tools, &mut findings);
     if let Some(tools) = tools {
         tools::lint(&context, tools, &mut findings);
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use mcp_policy_table::{Effect, Level, Target, TargetKind};
 use serde::Deserialize;
 
-use super::danger::strongest_token;
+use super::danger::{below_admin, strongest_token};
 use super::{Context, Finding, Lint};
 use crate::ast::{Span, Statement};
 use crate::suggest::did_you_mean;
@@ -27,34 +27,67 @@ pub struct ToolList {
     pub tools: Vec<ToolInfo>,
 }
 
-#[derive(Debug)]
-pub struct ToolListError(serde_json::Error);
+/// A `--tools` file that is not a `tools/list` result: what was wrong, and
+/// where (1-based line and column, as `serde_json` counts them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolListError {
+    pub message: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// The shape a `--tools` file must have, for every error message.
+const EXPECTED: &str = "expected a `tools/list` result, `{\"tools\": [{\"name\": \"...\", \"annotations\": {...}}]}`, or a JSON-RPC response holding one as `result`";
 
 impl fmt::Display for ToolListError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "not a `tools/list` result (`{{\"tools\": [...]}}`): {}",
-            self.0
+            "line {}, column {}: {}; {EXPECTED}",
+            self.line, self.column, self.message
         )
     }
 }
 
 impl std::error::Error for ToolListError {}
 
+impl ToolListError {
+    fn from_json(error: &serde_json::Error) -> ToolListError {
+        let (line, column) = (error.line(), error.column());
+        // serde_json's text ends with the position, given apart here.
+        let text = error.to_string();
+        let message = text
+            .strip_suffix(&format!(" at line {line} column {column}"))
+            .unwrap_or(&text)
+            .to_owned();
+        ToolListError {
+            message,
+            line,
+            column,
+        }
+    }
+}
+
+/// Both shapes at once (a result, or a response around one): a struct, not
+/// an untagged enum, so that an error inside a tool reads as that error, at
+/// its place, rather than as "did not match any variant".
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum Wire {
-    Response { result: ListToolsResult },
-    Result(ListToolsResult),
+#[serde(expecting = "a JSON object")]
+struct Wire {
+    #[serde(default)]
+    result: Option<ListToolsResult>,
+    #[serde(default)]
+    tools: Option<Vec<WireTool>>,
 }
 
 #[derive(Deserialize)]
+#[serde(expecting = "an object with a `tools` array")]
 struct ListToolsResult {
     tools: Vec<WireTool>,
 }
 
 #[derive(Deserialize)]
+#[serde(expecting = "a tool: an object with a `name`")]
 struct WireTool {
     name: String,
     #[serde(default)]
@@ -62,7 +95,7 @@ struct WireTool {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "an `annotations` object")]
 struct WireAnnotations {
     read_only_hint: Option<bool>,
     destructive_hint: Option<bool>,
@@ -70,11 +103,50 @@ struct WireAnnotations {
 
 impl ToolList {
     pub fn from_json(json: &str) -> Result<ToolList, ToolListError> {
-        let wire: Wire = serde_json::from_str(json).map_err(ToolListError)?;
-        let (Wire::Response { result } | Wire::Result(result)) = wire;
+        // Where the document starts: serde would also read a struct from an
+        // array, and then speak of the array's first member.
+        let start = json.len() - json.trim_start().len();
+        let (line, column) = crate::diagnostic::line_column(json, start);
+        let Some(first) = json.trim_start().chars().next() else {
+            return Err(ToolListError {
+                message: "the file is empty".to_owned(),
+                line,
+                column,
+            });
+        };
+        if first != '{' {
+            let message = if first == '[' {
+                "an array, not an object".to_owned()
+            } else {
+                format!("`{}`, not an object", first.escape_debug())
+            };
+            return Err(ToolListError {
+                message,
+                line,
+                column,
+            });
+        }
+        let wire: Wire =
+            serde_json::from_str(json).map_err(|error| ToolListError::from_json(&error))?;
+        let tools = match (wire.result, wire.tools) {
+            (Some(result), None) => result.tools,
+            (None, Some(tools)) => tools,
+            (result, _) => {
+                // The object as a whole is wrong: point at its start.
+                let message = if result.is_some() {
+                    "both `tools` and `result`: which is the list is unclear"
+                } else {
+                    "no `tools` array and no `result`"
+                };
+                return Err(ToolListError {
+                    message: message.to_owned(),
+                    line,
+                    column,
+                });
+            }
+        };
         Ok(ToolList {
-            tools: result
-                .tools
+            tools: tools
                 .into_iter()
                 .map(|tool| ToolInfo {
                     name: tool.name,
@@ -107,10 +179,7 @@ fn default_anchor(context: &Context<'_>) -> (Span, &'static str) {
 pub(crate) fn lint(context: &Context<'_>, tools: &ToolList, findings: &mut Vec<Finding>) {
     let table = context.table;
     let (anchor, anchor_label) = default_anchor(context);
-    let below_admin = strongest_token(
-        context,
-        &[Level::Read, Level::Write, Level::Resource, Level::OAuth],
-    );
+    let below_admin = below_admin(context);
     let read_only = strongest_token(context, &[Level::Read, Level::Resource]);
     for tool in &tools.tools {
         let Some(rule_id) = table.matching_rule(TargetKind::Tool, &tool.name) else {
