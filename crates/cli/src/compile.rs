@@ -2,11 +2,12 @@
 
 use std::path::Path;
 
-use crate::{Outcome, render};
+use crate::{Outcome, load, render};
 
 pub fn run(path: &Path, output: &Path) -> Outcome {
-    let Some(source) = render::read(path) else {
-        return Outcome::UsageOrIo;
+    let source = match load::source(path) {
+        Ok(source) => source,
+        Err(outcome) => return outcome,
     };
     let compilation = mcp_policy_lang::compile_source(&source);
     eprint!(
@@ -20,6 +21,8 @@ pub fn run(path: &Path, output: &Path) -> Outcome {
     let Some(table) = compilation.table else {
         return Outcome::PolicyErrors;
     };
+    // Rule lines are lines of this file: `explain` on the table names them so.
+    let table = table.with_source(load::shown(path));
     let artifact = table.to_artifact() + "\n";
     if output == Path::new("-") {
         print!("{artifact}");

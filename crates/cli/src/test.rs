@@ -157,6 +157,9 @@ struct FileRun {
     status: Status,
     /// The test file, when it was read and checked.
     test_file: Option<TestFile>,
+    /// The source file rule lines are lines of (a compiled table's recorded
+    /// one); empty when unknown.
+    rules_source: String,
     report: Option<Report>,
     diagnostics: Vec<Diagnostic>,
     source: String,
@@ -295,11 +298,12 @@ fn run_file(path: &Path, only: Option<&str>) -> FileRun {
         policy: None,
         status: Status::Unreadable,
         test_file: None,
+        rules_source: String::new(),
         report: None,
         diagnostics: Vec::new(),
         source: String::new(),
     };
-    let Some(source) = render::read(path) else {
+    let Some(source) = load::text(path, mcp_policy_fs::limit::TEST_FILE) else {
         return run;
     };
     run.source = source;
@@ -327,6 +331,7 @@ fn run_file(path: &Path, only: Option<&str>) -> FileRun {
             return run;
         }
     };
+    run.rules_source = evaluator.table().source().unwrap_or_default().to_owned();
     let base = path.parent().unwrap_or_else(|| Path::new(""));
     match suite::run(&test_file, base, &evaluator) {
         Ok(mut report) => {
@@ -448,7 +453,7 @@ fn human(run: &FileRun) -> String {
             text.push_str(&format!("\n---- {} ----\n", case.name));
             text.push_str(&format!("  --> {}:{}:{}\n", run.file, at.line, at.column));
             text.push_str(&format!("  {}\n", reason(case)));
-            text.push_str(&details(case, policy));
+            text.push_str(&details(case, &run.rules_source));
         }
         text.push_str("\nfailures:\n");
         for case in &failures {

@@ -9,36 +9,29 @@ const BOM: &str = "\u{feff}";
 /// The regular file at `path` as text (see [`decode`]), at most
 /// `limit.bytes` long.
 pub fn read_text(path: &Path, limit: Limit) -> Result<String, ReadError> {
-    decode(read(path, limit)?)
+    decode(&read(path, limit)?).map(str::to_owned)
 }
 
 /// The bytes as UTF-8 text without a leading byte-order mark (editors on
 /// Windows write one; it is not part of the text). Otherwise
 /// [`ReadError::NotUtf8`] at the first invalid byte. Offsets, lines and
 /// columns count from after the mark, as the returned text does.
-pub fn decode(bytes: Vec<u8>) -> Result<String, ReadError> {
-    let mut text = String::from_utf8(bytes).map_err(|error| {
-        let bytes = error.as_bytes();
-        let valid = error.utf8_error().valid_up_to();
-        let skip = if bytes.starts_with(BOM.as_bytes()) {
-            BOM.len()
-        } else {
-            0
-        };
+pub fn decode(bytes: &[u8]) -> Result<&str, ReadError> {
+    let body = bytes.strip_prefix(BOM.as_bytes()).unwrap_or(bytes);
+    std::str::from_utf8(body).map_err(|error| {
+        let valid = error.valid_up_to();
         // The prefix up to `valid` is UTF-8 by definition.
-        let prefix =
-            std::str::from_utf8(bytes.get(skip..valid).unwrap_or_default()).unwrap_or_default();
+        let prefix = body
+            .get(..valid)
+            .and_then(|prefix| std::str::from_utf8(prefix).ok())
+            .unwrap_or_default();
         let (line, column) = line_column(prefix);
         ReadError::NotUtf8 {
-            offset: valid.saturating_sub(skip),
+            offset: valid,
             line,
             column,
         }
-    })?;
-    if text.starts_with(BOM) {
-        text.drain(..BOM.len());
-    }
-    Ok(text)
+    })
 }
 
 /// The 1-based line and column (in characters) just past `prefix`.
@@ -55,7 +48,7 @@ mod tests {
     use super::*;
 
     fn position(bytes: &[u8]) -> (usize, usize, usize) {
-        match decode(bytes.to_vec()) {
+        match decode(bytes) {
             Err(ReadError::NotUtf8 {
                 offset,
                 line,
@@ -67,9 +60,9 @@ mod tests {
 
     #[test]
     fn a_bom_is_dropped_and_only_a_leading_one() {
-        assert_eq!(decode(b"\xef\xbb\xbfscope a".to_vec()).unwrap(), "scope a");
-        assert_eq!(decode(b"a\xef\xbb\xbf".to_vec()).unwrap(), "a\u{feff}");
-        assert_eq!(decode(Vec::new()).unwrap(), "");
+        assert_eq!(decode(b"\xef\xbb\xbfscope a").unwrap(), "scope a");
+        assert_eq!(decode(b"a\xef\xbb\xbf").unwrap(), "a\u{feff}");
+        assert_eq!(decode(b"").unwrap(), "");
     }
 
     #[test]

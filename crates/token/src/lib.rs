@@ -54,7 +54,7 @@ use jsonwebtoken::DecodingKey;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use cache::{CacheStats, TokenCache, VerifiedToken};
-pub use claims::{Principal, scopes_from_claims};
+pub use claims::{DEFAULT_SCOPE_CLAIMS, Principal, scopes_from_claims};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use keys::KeySource;
 pub use rejection::{ConfigError, JwksError, Rejection};
@@ -82,8 +82,14 @@ pub struct ValidatorConfig {
     /// Require the header's `typ` to be `at+jwt` (RFC 9068). Default: off,
     /// as many authorization servers still issue `JWT`.
     pub require_at_jwt: bool,
-    /// The claims scopes are read from; the first present wins. Default:
-    /// `scope`, `scp`. Add e.g. `permissions` for servers that use it.
+    /// The claims scopes are read from, as one set: a token's scopes are the
+    /// union of every listed claim present, each a space-delimited string
+    /// or an array of strings (see [`scopes_from_claims`]). Default:
+    /// [`DEFAULT_SCOPE_CLAIMS`], `scope`, `scp` and `permissions`, so that
+    /// RFC 9068 tokens, Entra ID and Okta's `scp` and Auth0's RBAC
+    /// `permissions` all grant their scopes. Narrow it (say to `scope`) when
+    /// an authorization server puts something else in one of them; `token
+    /// verify --scope-claims` sets it.
     pub scope_claims: Vec<String>,
     /// Claims that must be present beyond `iss`, `aud`, `exp` and `sub`
     /// (say `jti`). Default: none.
@@ -113,7 +119,7 @@ impl ValidatorConfig {
             shared_secret: None,
             leeway: Duration::from_secs(60),
             require_at_jwt: false,
-            scope_claims: vec!["scope".to_owned(), "scp".to_owned()],
+            scope_claims: DEFAULT_SCOPE_CLAIMS.map(str::to_owned).to_vec(),
             required_claims: Vec::new(),
             max_token_bytes: 8 * 1024,
             jwks_refetch_interval: Duration::from_secs(30),
