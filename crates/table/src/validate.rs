@@ -265,3 +265,112 @@ fn ambiguities(rules: &[Rule], found: &mut Vec<Defect>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::scope::{Level, ScopeInfo};
+    use crate::table::Clause;
+
+    fn catalog(scopes: &[(&str, &[u32])]) -> ScopeCatalog {
+        ScopeCatalog::new(
+            scopes
+                .iter()
+                .map(|(name, implies)| ScopeInfo {
+                    name: (*name).into(),
+                    level: Level::Read,
+                    description: None,
+                    implies: implies.iter().map(|i| ScopeId(*i)).collect(),
+                })
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    fn rule(target: Target, clauses: usize, line: u32) -> Rule {
+        Rule {
+            kind: TargetKind::Tool,
+            target,
+            effect: Effect::Allow(vec![Clause { scopes: vec![] }; clauses]),
+            text: format!("rule {line}"),
+            line,
+        }
+    }
+
+    fn codes(scopes: &ScopeCatalog, rules: &[Rule]) -> Vec<&'static str> {
+        defects(scopes, rules).iter().map(Defect::code).collect()
+    }
+
+    #[test]
+    fn a_clean_table_has_no_defect() {
+        let scopes = catalog(&[("read", &[]), ("admin", &[0])]);
+        let rules = [
+            rule(Target::Exact("a".into()), 1, 1),
+            rule(Target::Glob(Glob::new("x_*")), 1, 2),
+            // Overlaps `x_*`, but is more specific: it wins, no ambiguity.
+            rule(Target::Glob(Glob::new("x_*_y")), 1, 3),
+        ];
+        assert_eq!(codes(&scopes, &rules), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn every_cycle_is_found_once() {
+        let scopes = catalog(&[("a", &[1]), ("b", &[0]), ("c", &[2]), ("d", &[0])]);
+        let found = defects(&scopes, &[]);
+        assert_eq!(
+            found,
+            [
+                Defect::ImpliesCycle {
+                    scopes: vec!["a".into(), "b".into()]
+                },
+                Defect::ImpliesCycle {
+                    scopes: vec!["c".into()]
+                },
+            ]
+        );
+        assert_eq!(
+            found[1].to_string(),
+            "scope `c` implies itself [mcp_policy::implies_cycle]"
+        );
+    }
+
+    #[test]
+    fn names_targets_and_clauses_are_checked() {
+        let scopes = catalog(&[("a b", &[]), ("all_of", &[]), ("", &[]), ("é", &[])]);
+        let rules = [
+            rule(Target::Glob(Glob::new("")), 1, 1),
+            rule(Target::Exact(String::new()), 1, 2),
+            rule(Target::Exact("t".into()), MAX_CLAUSES + 1, 3),
+            rule(Target::Exact("t".into()), 1, 4),
+            rule(Target::Glob(Glob::new("a*")), 1, 5),
+            rule(Target::Glob(Glob::new("*b")), 1, 6),
+        ];
+        assert_eq!(
+            codes(&scopes, &rules),
+            [
+                "mcp_policy::invalid_scope_name",
+                "mcp_policy::reserved_scope_name",
+                "mcp_policy::invalid_scope_name",
+                "mcp_policy::invalid_scope_name",
+                "mcp_policy::empty_target",
+                "mcp_policy::empty_target",
+                "mcp_policy::requirement_too_complex",
+                // `""` twice (a glob and an exact name of one text, keyed
+                // as the compiler keys them), then `t` twice.
+                "mcp_policy::duplicate_rule",
+                "mcp_policy::duplicate_rule",
+                "mcp_policy::ambiguous_rules",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_deny_glob_is_never_ambiguous() {
+        let scopes = catalog(&[]);
+        let mut deny = rule(Target::Glob(Glob::new("*b")), 1, 2);
+        deny.effect = Effect::Deny;
+        let rules = [rule(Target::Glob(Glob::new("a*")), 1, 1), deny];
+        assert!(defects(&scopes, &rules).is_empty());
+    }
+}

@@ -260,7 +260,7 @@ pub(crate) fn client(loopback: bool) -> Result<reqwest::Client, ConfigError> {
 }
 
 /// A JWKS file, bounded as a fetched one is (see `KeyStore::new`).
-fn read_file(path: &PathBuf) -> Result<String, JwksError> {
+fn read_file(path: &std::path::Path) -> Result<String, JwksError> {
     mcp_policy_fs::read_text(path, mcp_policy_fs::limit::JWKS).map_err(|error| {
         JwksError(format!(
             "cannot read `{}`: {error} [{}]",
