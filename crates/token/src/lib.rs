@@ -33,6 +33,24 @@
 //! 4. The claims (`claims`): `iss`, `aud`, `exp`, `nbf` (with leeway, on
 //!    an injectable [`Clock`]), `sub`, then the scopes.
 //!
+//! # Which claims hold the scopes
+//!
+//! Authorization servers disagree: RFC 9068 and most servers put a
+//! space-delimited string in `scope`; Entra ID and Okta put `scp` (a string
+//! or an array); Auth0's RBAC puts an array in `permissions`. A token's
+//! scopes are the union of every claim of [`ValidatorConfig::scope_claims`]
+//! it carries, each scope once, in that order — by default
+//! [`DEFAULT_SCOPE_CLAIMS`]: `scope`, `scp`, `permissions`. A listed claim
+//! that is neither a string nor an array of strings rejects the token as
+//! `malformed`. Narrow the list (say to `scope`) when an authorization
+//! server puts something other than scopes in one of them; the command
+//! line's `mcp-policy token verify --scope-claims scope,scp` does the same.
+//! The simulator's `claims` principals and trace records are read by the
+//! same function ([`scopes_from_claims`]) over the same default.
+//!
+//! A JWKS file ([`KeySource::File`]) is read as a fetched one is bounded:
+//! at most 1 MiB, a regular file only (never a FIFO or device).
+//!
 //! Every failure is a [`Rejection`] with a stable code, and means deny.
 //! [`TokenCache`] skips all of it for a token already verified.
 
