@@ -134,7 +134,7 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
             };
             eprintln!(
                 "checked {}: {}, {}{unread}",
-                plural(checked.len(), "file"),
+                plural(checked.len() + broken_artifacts, "file"),
                 plural(errors, "error"),
                 plural(warnings, "warning")
             );

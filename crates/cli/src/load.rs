@@ -149,8 +149,7 @@ pub fn policy(path: &Path) -> Result<Evaluator, Outcome> {
 
 /// A compiled table, every check of the compiler run on it, or why not.
 pub fn artifact(json: &str) -> Result<DecisionTable, String> {
-    DecisionTable::from_artifact(json)
-        .map_err(|error| format!("{error} [{}]", crate::load::ARTIFACT_CODE))
+    DecisionTable::from_artifact(json).map_err(|error| format!("[{ARTIFACT_CODE}] {error}"))
 }
 
 /// The code of a compiled table that does not load.
