@@ -21,8 +21,13 @@ pub fn run(path: &Path, output: &Path) -> Outcome {
     let Some(table) = compilation.table else {
         return Outcome::PolicyErrors;
     };
-    // Rule lines are lines of this file: `explain` on the table names them so.
-    let table = table.with_source(load::shown(path));
+    // Rule lines are lines of this file: `explain` on the table names them
+    // so. Standard input has no name worth keeping.
+    let table = if path == Path::new("-") {
+        table
+    } else {
+        table.with_source(load::shown(path))
+    };
     let artifact = table.to_artifact() + "\n";
     if output == Path::new("-") {
         print!("{artifact}");

@@ -478,3 +478,13 @@ fn explain_on_a_table_names_the_source_line() {
         stderr(&output)
     );
 }
+
+#[test]
+fn a_table_compiled_from_standard_input_records_no_source() {
+    let policy = std::fs::File::open(root().join("examples/github.mcppolicy")).unwrap();
+    let output = bounded_with(&["compile", "-", "-o", "-"], Stdio::from(policy));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let table = json(&output);
+    assert_eq!(table["version"], 2);
+    assert!(table.get("source").is_none(), "{table}");
+}

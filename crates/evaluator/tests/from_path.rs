@@ -1,6 +1,11 @@
 //! `Evaluator::from_path`, what servers load: bounded, never blocking, and
 //! a compiled table checked as its source would be.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::PathBuf;
 
@@ -85,4 +90,25 @@ fn a_table_with_an_implies_cycle_is_refused() {
     );
     // Unedited, it loads.
     assert!(Evaluator::from_path(temp("good.json", table.as_bytes())).is_ok());
+}
+
+#[test]
+fn a_table_of_many_defects_is_refused_with_the_first_twenty() {
+    let table = Evaluator::from_source(POLICY)
+        .unwrap()
+        .table()
+        .to_artifact();
+    // The policy has one rule, the last field: repeat it 1001 times.
+    let start = table.find("\"rules\": [").unwrap() + "\"rules\": [".len();
+    let end = table.rfind(']').unwrap();
+    let rule = table[start..end].trim();
+    let edited = format!(
+        "{}{}{}",
+        &table[..start],
+        vec![rule; 1001].join(","),
+        &table[end..]
+    );
+    let message = Evaluator::from_artifact(&edited).unwrap_err().to_string();
+    assert_eq!(message.lines().count(), 1 + 20 + 1, "{message}");
+    assert!(message.ends_with("\n  - and 980 more"), "{message}");
 }

@@ -100,9 +100,15 @@ impl fmt::Display for ArtifactError {
             ),
             ArtifactError::Invalid(err) => write!(f, "invalid decision table: {err}"),
             ArtifactError::Rejected(defects) => {
+                // A table of a million duplicate rules is refused as well
+                // with its first defects as with all of them.
+                const SHOWN: usize = 20;
                 write!(f, "invalid decision table: the compiler rejects it:")?;
-                for defect in defects {
+                for defect in defects.iter().take(SHOWN) {
                     write!(f, "\n  - {defect}")?;
+                }
+                if defects.len() > SHOWN {
+                    write!(f, "\n  - and {} more", defects.len() - SHOWN)?;
                 }
                 Ok(())
             }
