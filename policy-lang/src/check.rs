@@ -4,17 +4,16 @@
 
 use std::collections::HashMap;
 
-use mcp_policy_table::{DefaultEffect, Glob, Level, ScopeId, ScopeInfo, TargetKind};
+use mcp_policy_table::{
+    DefaultEffect, Glob, Level, RESERVED_SCOPE_NAMES, ScopeId, ScopeInfo, TargetKind,
+    scope_token_problem,
+};
 
 use crate::ast::{
     Node, PolicyFile, Requirement, RuleDecl, ScopeDecl, Span, Statement, TargetPattern,
 };
 use crate::diagnostic::{Code, Diagnostic, line_column};
 use crate::suggest::did_you_mean;
-
-/// Words of requirements that a scope may not be named: a rule could not
-/// refer to such a scope without confusion.
-const RESERVED_SCOPE_NAMES: [&str; 3] = ["authenticated", "any_of", "all_of"];
 
 /// A policy with its names resolved, ready to compile.
 #[derive(Clone, Debug, Default)]
@@ -492,24 +491,6 @@ impl Checker<'_> {
                 }
             }
         }
-    }
-}
-
-/// What is wrong with a name as an OAuth scope token, if anything.
-fn scope_token_problem(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        return Some("empty");
-    }
-    // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-    if name
-        .bytes()
-        .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-    {
-        None
-    } else if name.contains(' ') {
-        Some("contains a space")
-    } else {
-        Some("contains a character not allowed in scope tokens")
     }
 }
 

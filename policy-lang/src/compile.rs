@@ -17,8 +17,9 @@ use crate::diagnostic::{Code, Diagnostic};
 
 /// A requirement whose normal form would have more clauses than this is
 /// rejected: a decision scans a rule's clauses, and `all_of` over many
-/// `any_of`s multiplies them.
-pub const MAX_CLAUSES: usize = 256;
+/// `any_of`s multiplies them. (Defined beside the table, whose artifact
+/// loader refuses the same.)
+pub use mcp_policy_table::MAX_CLAUSES;
 
 /// Compiles a checked policy. Fails only on requirements too complex to
 /// normalise (or, defensively, if the table rejects its parts).

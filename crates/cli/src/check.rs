@@ -5,6 +5,7 @@ use mcp_policy_lang::lint::ToolList;
 use mcp_policy_lang::{Code, Compilation};
 use serde::Serialize;
 
+use crate::load::{self, PolicyFile};
 use crate::render::{self, JsonDiagnostic};
 use crate::{CheckArgs, Format, Outcome, github, levels, sarif};
 
@@ -34,7 +35,7 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
     let tools = match &args.tools {
         None => None,
         Some(path) => {
-            let Some(json) = render::read(path) else {
+            let Some(json) = load::text(path, mcp_policy_fs::limit::TOOLS) else {
                 return Outcome::UsageOrIo;
             };
             match ToolList::from_json(&json) {
@@ -52,13 +53,43 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
         }
     };
     let mut unreadable = 0usize;
+    // Compiled tables that do not load: reported here, counted as errors.
+    let mut broken_artifacts = 0usize;
     let mut checked = Vec::new();
     for path in &args.paths {
-        let Some(source) = render::read(path) else {
-            unreadable += 1;
-            continue;
+        let (source, mut compilation) = match load::policy_file(path) {
+            None => {
+                unreadable += 1;
+                continue;
+            }
+            Some(PolicyFile::Source(source)) => {
+                let compilation = mcp_policy_lang::check_source(&source, &config, tools.as_ref());
+                (source, compilation)
+            }
+            Some(PolicyFile::NotUtf8 { text, diagnostic }) => (
+                text,
+                Compilation {
+                    table: None,
+                    diagnostics: vec![*diagnostic],
+                },
+            ),
+            // A compiled table gets the compiler's checks on load; lints
+            // need the source.
+            Some(PolicyFile::Artifact(json)) => match load::artifact(&json) {
+                Ok(table) => (
+                    json,
+                    Compilation {
+                        table: Some(table),
+                        diagnostics: Vec::new(),
+                    },
+                ),
+                Err(message) => {
+                    eprintln!("error: `{}`: {message}", path.display());
+                    broken_artifacts += 1;
+                    continue;
+                }
+            },
         };
-        let mut compilation = mcp_policy_lang::check_source(&source, &config, tools.as_ref());
         if mode == Mode::Lint && compilation.table.is_some() {
             compilation
                 .diagnostics
@@ -79,7 +110,8 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
                 .filter(|d| d.is_error())
                 .count()
         })
-        .sum();
+        .sum::<usize>()
+        + broken_artifacts;
     let warnings: usize = checked
         .iter()
         .map(|c| {
@@ -107,7 +139,7 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
             };
             eprintln!(
                 "checked {}: {}, {}{unread}",
-                plural(checked.len(), "file"),
+                plural(checked.len() + broken_artifacts, "file"),
                 plural(errors, "error"),
                 plural(warnings, "warning")
             );

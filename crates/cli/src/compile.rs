@@ -2,11 +2,12 @@
 
 use std::path::Path;
 
-use crate::{Outcome, render};
+use crate::{Outcome, load, render};
 
 pub fn run(path: &Path, output: &Path) -> Outcome {
-    let Some(source) = render::read(path) else {
-        return Outcome::UsageOrIo;
+    let source = match load::source(path) {
+        Ok(source) => source,
+        Err(outcome) => return outcome,
     };
     let compilation = mcp_policy_lang::compile_source(&source);
     eprint!(
@@ -19,6 +20,13 @@ pub fn run(path: &Path, output: &Path) -> Outcome {
     );
     let Some(table) = compilation.table else {
         return Outcome::PolicyErrors;
+    };
+    // Rule lines are lines of this file: `explain` on the table names them
+    // so. Standard input has no name worth keeping.
+    let table = if path == Path::new("-") {
+        table
+    } else {
+        table.with_source(load::shown(path))
     };
     let artifact = table.to_artifact() + "\n";
     if output == Path::new("-") {

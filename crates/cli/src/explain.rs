@@ -32,11 +32,14 @@ struct JsonRule<'a> {
 
 pub fn run(args: &ExplainArgs) -> Outcome {
     let json = args.format == ExplainFormat::Json;
-    let file = args.path.display().to_string();
     let evaluator = match load::policy(&args.path) {
         Ok(evaluator) => evaluator,
         Err(outcome) => return outcome,
     };
+    // Rule lines are lines of the source: of the policy itself, or of the
+    // one a compiled table records (never of the table's JSON). A table
+    // that records none has its lines shown without a file.
+    let file = evaluator.table().source().unwrap_or_default().to_owned();
     let request = match (
         &args.target.tool,
         &args.target.resource,
@@ -118,7 +121,8 @@ pub struct Lines<'a, S> {
     pub ignored: &'a [S],
     /// The deciding rule's text and line; `None` for the default.
     pub rule: Option<(&'a str, u32)>,
-    /// The policy file, for `file:line`.
+    /// The policy's source file, for `file:line`; empty when unknown (a
+    /// compiled table that does not record it).
     pub file: &'a str,
     /// The policy's default, when known, to name it.
     pub default: Option<mcp_policy_evaluator::DefaultEffect>,
@@ -150,6 +154,9 @@ pub fn lines<S: AsRef<str>>(decision: &Lines<'_, S>) -> String {
         ));
     }
     match (decision.rule, decision.default) {
+        (Some((rule, line)), _) if decision.file.is_empty() => text.push_str(&format!(
+            "  decided by:     {rule} (line {line} of the policy's source)\n"
+        )),
         (Some((rule, line)), _) => text.push_str(&format!(
             "  decided by:     {} ({}:{line})\n",
             shown(rule),

@@ -1,34 +1,161 @@
-//! Loading a policy for the commands that decide on it: a `.mcppolicy`
-//! source (compiled here, its diagnostics shown as `check` shows them) or a
+//! Reading what the commands are given, every input bounded (see
+//! `mcp_policy_fs` and docs/SECURITY.md, "Input limits"), and loading a
+//! policy for the commands that decide on it: a `.mcppolicy` source
+//! (compiled here, its diagnostics shown as `check` shows them) or a
 //! compiled table written by `mcp-policy compile`.
 
 use std::path::Path;
 
-use mcp_policy_evaluator::Evaluator;
+use mcp_policy_evaluator::{DecisionTable, Evaluator};
+use mcp_policy_fs::{Limit, ReadError, limit};
+use mcp_policy_lang::{Code, Diagnostic, ast::Span};
 
 use crate::{Outcome, render};
 
-/// The policy at `path`, or the outcome to exit with once the reason is on
-/// standard error: a missing file is a usage error, a policy that does not
-/// compile a policy error.
-pub fn policy(path: &Path) -> Result<Evaluator, Outcome> {
-    let text = render::read(path).ok_or(Outcome::UsageOrIo)?;
-    let file = path.display().to_string();
-    if text.trim_start().starts_with('{') {
-        return Evaluator::from_artifact(&text).map_err(|error| {
-            eprintln!(
-                "error: `{file}`: {}",
-                crate::shown::shown(&error.to_string())
-            );
-            Outcome::PolicyErrors
-        });
+/// The bytes at `path` (`-`: standard input), at most `limit.bytes`.
+pub fn bytes(path: &Path, limit: Limit) -> Result<Vec<u8>, ReadError> {
+    if path == Path::new("-") {
+        mcp_policy_fs::read_stdin(limit)
+    } else {
+        mcp_policy_fs::read(path, limit)
     }
-    let compilation = mcp_policy_lang::compile_source(&text);
-    match compilation.table {
-        Some(table) => Ok(Evaluator::new(table)),
-        None => {
-            eprint!("{}", render::human(&compilation.diagnostics, &file, &text));
+}
+
+/// Reports an input that could not be read, with its stable code.
+pub fn cannot_read(path: &Path, error: &ReadError) {
+    eprintln!(
+        "error: cannot read `{}`: {error} [{}]",
+        shown(path),
+        error.code()
+    );
+}
+
+/// A text input that is not a policy (a tools list, a test file): its
+/// text, or `None` once the reason is on standard error.
+pub fn text(path: &Path, limit: Limit) -> Option<String> {
+    let read =
+        bytes(path, limit).and_then(|bytes| mcp_policy_fs::decode(&bytes).map(str::to_owned));
+    read.map_err(|error| cannot_read(path, &error)).ok()
+}
+
+/// What a policy file holds.
+pub enum PolicyFile {
+    /// `.mcppolicy` source, a leading byte-order mark dropped.
+    Source(String),
+    /// A compiled table (JSON).
+    Artifact(String),
+    /// Not UTF-8: the text with the bad bytes replaced, and a diagnostic at
+    /// the first, to report as any broken policy is.
+    NotUtf8 {
+        text: String,
+        diagnostic: Box<Diagnostic>,
+    },
+}
+
+/// The policy at `path`, or `None` once the reason it cannot be read is on
+/// standard error. A source is bounded by [`limit::POLICY`], a compiled
+/// table by the larger [`limit::ARTIFACT`].
+pub fn policy_file(path: &Path) -> Option<PolicyFile> {
+    let bytes = bytes(path, limit::ARTIFACT)
+        .map_err(|error| cannot_read(path, &error))
+        .ok()?;
+    let file = match mcp_policy_fs::decode(&bytes) {
+        Ok(text) if is_artifact(text) => return Some(PolicyFile::Artifact(text.to_owned())),
+        Ok(text) => PolicyFile::Source(text.to_owned()),
+        Err(ReadError::NotUtf8 { offset, .. }) => not_utf8(&bytes, offset),
+        Err(error) => {
+            cannot_read(path, &error);
+            return None;
+        }
+    };
+    if bytes.len() as u64 > limit::POLICY.bytes {
+        cannot_read(
+            path,
+            &ReadError::TooLarge {
+                limit: limit::POLICY,
+            },
+        );
+        return None;
+    }
+    Some(file)
+}
+
+/// A compiled table is a JSON object; a policy never starts with `{`.
+fn is_artifact(text: &str) -> bool {
+    text.trim_start().starts_with('{')
+}
+
+/// The diagnostic for a policy that is not UTF-8, at its first bad byte.
+fn not_utf8(bytes: &[u8], offset: usize) -> PolicyFile {
+    let body = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    let bad = body.get(offset).copied().unwrap_or_default();
+    // Replacing bad bytes leaves the valid prefix, and so `offset`, as it was.
+    let text = String::from_utf8_lossy(body).into_owned();
+    let width = text
+        .get(offset..)
+        .and_then(|rest| rest.chars().next())
+        .map_or(0, char::len_utf8);
+    let diagnostic = Diagnostic::error(Code::Syntax, "the policy is not UTF-8 text")
+        .with_label(
+            Span::new(offset, offset + width),
+            format!("byte `0x{bad:02x}` is not UTF-8"),
+        )
+        .with_help("a policy is UTF-8 text; save the file as UTF-8");
+    PolicyFile::NotUtf8 {
+        text,
+        diagnostic: Box::new(diagnostic),
+    }
+}
+
+/// A policy's source for the commands that read source only (`compile`),
+/// or the outcome to exit with once the reason is on standard error.
+pub fn source(path: &Path) -> Result<String, Outcome> {
+    match policy_file(path) {
+        None => Err(Outcome::UsageOrIo),
+        Some(PolicyFile::Source(text) | PolicyFile::Artifact(text)) => Ok(text),
+        Some(PolicyFile::NotUtf8 { text, diagnostic }) => {
+            eprint!("{}", render::human(&[*diagnostic], &shown(path), &text));
             Err(Outcome::PolicyErrors)
         }
     }
+}
+
+/// The policy at `path`, or the outcome to exit with once the reason is on
+/// standard error: a file that cannot be read is a usage error, a policy
+/// that does not compile (or a table that does not load) a policy error.
+/// A table compiled here records `path` as its source, as `compile` does,
+/// so rule lines are shown against it.
+pub fn policy(path: &Path) -> Result<Evaluator, Outcome> {
+    let file = shown(path);
+    let (text, diagnostics) = match policy_file(path).ok_or(Outcome::UsageOrIo)? {
+        PolicyFile::Artifact(json) => {
+            return artifact(&json).map(Evaluator::new).map_err(|message| {
+                eprintln!("error: `{file}`: {}", crate::shown::shown(&message));
+                Outcome::PolicyErrors
+            });
+        }
+        PolicyFile::NotUtf8 { text, diagnostic } => (text, vec![*diagnostic]),
+        PolicyFile::Source(text) => {
+            let compilation = mcp_policy_lang::compile_source(&text);
+            match compilation.table {
+                Some(table) => return Ok(Evaluator::new(table.with_source(file))),
+                None => (text, compilation.diagnostics),
+            }
+        }
+    };
+    eprint!("{}", render::human(&diagnostics, &file, &text));
+    Err(Outcome::PolicyErrors)
+}
+
+/// A compiled table, every check of the compiler run on it, or why not.
+pub fn artifact(json: &str) -> Result<DecisionTable, String> {
+    DecisionTable::from_artifact(json).map_err(|error| format!("[{ARTIFACT_CODE}] {error}"))
+}
+
+/// The code of a compiled table that does not load.
+pub const ARTIFACT_CODE: &str = "mcp_policy::invalid_artifact";
+
+/// A path as messages show it, escaped as all text from outside is.
+pub fn shown(path: &Path) -> String {
+    crate::shown::shown(&path.display().to_string()).to_string()
 }

@@ -10,16 +10,10 @@ use serde::Serialize;
 
 use crate::shown::{self, DisplaySource};
 
-/// A file's text, or the error that kept it from being read (reported, and
-/// exit code 2).
+/// A policy file's text, or the error that kept it from being read
+/// (reported, and exit code 2). Bounded as every input is (see `load`).
 pub fn read(path: &Path) -> Option<String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Some(text),
-        Err(error) => {
-            eprintln!("error: cannot read `{}`: {error}", path.display());
-            None
-        }
-    }
+    crate::load::text(path, mcp_policy_fs::limit::POLICY)
 }
 
 /// Renders diagnostics as rustc does, in colour only on a terminal and

@@ -20,7 +20,6 @@
 //! `error` member.
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -161,7 +160,11 @@ fn open(path: &Path) -> io::Result<(Box<dyn Read>, Option<u64>)> {
     if path.as_os_str() == "-" {
         return Ok((Box::new(io::stdin().lock()), None));
     }
-    let file = File::open(path)?;
+    // A regular file only: a FIFO's open would block until a writer came,
+    // a device (`/dev/zero`) may never end. Streams come on standard input,
+    // each line bounded by the trace reader.
+    let file = mcp_policy_fs::open(path)
+        .map_err(|error| io::Error::other(format!("{error} [{}]", error.code())))?;
     let length = file.metadata().ok().map(|metadata| metadata.len());
     Ok((Box::new(file), length))
 }

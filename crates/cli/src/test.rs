@@ -158,6 +158,9 @@ struct FileRun {
     status: Status,
     /// The test file, when it was read and checked.
     test_file: Option<TestFile>,
+    /// The source file rule lines are lines of (a compiled table's recorded
+    /// one); empty when unknown.
+    rules_source: String,
     report: Option<Report>,
     diagnostics: Vec<Diagnostic>,
     source: String,
@@ -296,11 +299,12 @@ fn run_file(path: &Path, only: Option<&str>) -> FileRun {
         policy: None,
         status: Status::Unreadable,
         test_file: None,
+        rules_source: String::new(),
         report: None,
         diagnostics: Vec::new(),
         source: String::new(),
     };
-    let Some(source) = render::read(path) else {
+    let Some(source) = load::text(path, mcp_policy_fs::limit::TEST_FILE) else {
         return run;
     };
     run.source = source;
@@ -328,6 +332,7 @@ fn run_file(path: &Path, only: Option<&str>) -> FileRun {
             return run;
         }
     };
+    run.rules_source = evaluator.table().source().unwrap_or_default().to_owned();
     let base = path.parent().unwrap_or_else(|| Path::new(""));
     match suite::run(&test_file, base, &evaluator) {
         Ok(mut report) => {
@@ -463,7 +468,7 @@ fn human(run: &FileRun) -> String {
                 at.column
             ));
             text.push_str(&format!("  {}\n", reason(case)));
-            text.push_str(&details(case, policy));
+            text.push_str(&details(case, &run.rules_source));
         }
         text.push_str("\nfailures:\n");
         for case in &failures {

@@ -9,8 +9,7 @@
 //! rejected; 2 usage or I/O (an unreadable token, JWKS or policy, a JWKS URL
 //! that cannot be fetched, a configuration the validator refuses).
 
-use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +21,8 @@ use mcp_policy_token::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::Outcome;
 use crate::shown::shown;
+use crate::{Outcome, load};
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
@@ -61,8 +60,14 @@ pub struct VerifyArgs {
     /// Require the header's `typ` to be `at+jwt` (RFC 9068).
     #[arg(long)]
     require_at_jwt: bool,
-    /// Read the scopes from this claim (repeat: the first present wins) [default: scope, scp].
-    #[arg(long = "scope-claim", value_name = "CLAIM")]
+    /// The claims the scopes are read from, all of them, as one set
+    /// (comma-separated or repeated) [default: scope,scp,permissions].
+    #[arg(
+        long = "scope-claims",
+        alias = "scope-claim",
+        value_delimiter = ',',
+        value_name = "CLAIM,..."
+    )]
     scope_claims: Vec<String>,
     /// Tokens longer than this are rejected unread.
     #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024)]
@@ -137,10 +142,10 @@ fn verify(args: &VerifyArgs) -> Outcome {
     };
     let mut config = config(args);
     if let Some(path) = &args.secret_file {
-        match std::fs::read(path) {
+        match load::bytes(path, mcp_policy_fs::limit::SECRET) {
             Ok(secret) => config.shared_secret = Some(secret),
             Err(error) => {
-                eprintln!("error: cannot read `{}`: {error}", path.display());
+                load::cannot_read(path, &error);
                 return Outcome::UsageOrIo;
             }
         }
@@ -154,7 +159,12 @@ fn verify(args: &VerifyArgs) -> Outcome {
     };
     let policy = match &args.policy {
         Some(path) => match Evaluator::from_path(path) {
-            Ok(policy) => Some((policy, path.display().to_string())),
+            // Rule lines are lines of the policy's source (a compiled
+            // table's recorded one; none recorded: shown without a file).
+            Ok(policy) => {
+                let file = policy.table().source().unwrap_or_default().to_owned();
+                Some((policy, file))
+            }
             Err(error) => {
                 eprintln!("error: `{}`: {error}", path.display());
                 return Outcome::UsageOrIo;
@@ -213,14 +223,7 @@ fn read_token(argument: &str) -> Option<String> {
     if argument != "-" {
         return Some(argument.to_owned());
     }
-    let mut text = String::new();
-    match std::io::stdin().read_to_string(&mut text) {
-        Ok(_) => Some(text.trim().to_owned()),
-        Err(error) => {
-            eprintln!("error: cannot read the token from standard input: {error}");
-            None
-        }
-    }
+    load::text(Path::new("-"), mcp_policy_fs::limit::TOKEN).map(|text| text.trim().to_owned())
 }
 
 fn config(args: &VerifyArgs) -> ValidatorConfig {
@@ -400,12 +403,19 @@ fn human(
             (_, "token_rejected") => {
                 text.push_str("    the token is rejected: the policy is not consulted\n");
             }
-            (Some(rule), _) => text.push_str(&format!(
-                "    decided by:     {} ({}:{})\n",
-                shown(&rule.text),
-                shown(policy_file.unwrap_or("policy")),
-                rule.line
-            )),
+            (Some(rule), _) => match policy_file.filter(|file| !file.is_empty()) {
+                Some(file) => text.push_str(&format!(
+                    "    decided by:     {} ({}:{})\n",
+                    shown(&rule.text),
+                    shown(file),
+                    rule.line
+                )),
+                None => text.push_str(&format!(
+                    "    decided by:     {} (line {} of the policy's source)\n",
+                    shown(&rule.text),
+                    rule.line
+                )),
+            },
             (None, _) => text.push_str("    decided by:     the default: no rule matches\n"),
         }
         if decision.basis != "token_rejected" {

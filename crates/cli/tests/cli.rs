@@ -104,7 +104,8 @@ fn compile_writes_a_table_that_explain_loads() {
     let artifact: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
     assert_eq!(artifact["format"], "mcp-policy-table");
-    assert_eq!(artifact["version"], 1);
+    assert_eq!(artifact["version"], 2);
+    assert_eq!(artifact["source"], "examples/github.mcppolicy");
     // The same decision from the artifact as from the source.
     for path in ["examples/github.mcppolicy", table.to_str().unwrap()] {
         let output = mcp_policy(&[

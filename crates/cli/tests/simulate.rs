@@ -409,21 +409,33 @@ fn control_characters_from_the_trace_never_reach_the_terminal() {
     );
 }
 
+/// `simulate` with standard input open on `examples/`, a directory: it
+/// opens, and fails on the first read. (Named as `--trace examples`, a
+/// directory is refused before it is opened; see tests/inputs.rs.)
+fn simulate_reading_a_directory(extra: &[&str]) -> std::process::Output {
+    let directory = std::fs::File::open(root().join("examples")).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_mcp-policy"))
+        .args(["simulate", POLICY, "--trace", "-"])
+        .args(extra)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::from(directory))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn json_output_stays_one_document_when_the_trace_cannot_be_read() {
-    // A directory opens, and fails on the first read.
     for against in [None, Some(NEXT)] {
-        let mut args = vec![
-            "simulate", POLICY, "--trace", "examples", "--format", "json",
-        ];
+        let mut args = vec!["--format", "json"];
         if let Some(next) = against {
             args.extend(["--against", next]);
         }
-        let output = mcp_policy(&args);
+        let output = simulate_reading_a_directory(&args);
         assert_eq!(output.status.code(), Some(2), "{against:?}");
         let value: serde_json::Value = serde_json::from_slice(&output.stdout)
             .unwrap_or_else(|error| panic!("{error}: {:?}", stdout(&output)));
-        assert_eq!(value["trace"], "examples");
+        assert_eq!(value["trace"], "-");
         assert_eq!(value["error"]["line"], 1, "{value}");
         assert!(
             value["error"]["message"]
@@ -440,13 +452,13 @@ fn json_output_stays_one_document_when_the_trace_cannot_be_read() {
             assert_eq!(value["changes"], serde_json::json!([]));
         }
         assert!(
-            stderr(&output).starts_with("error: `examples`: line 1: cannot read the trace: "),
+            stderr(&output).starts_with("error: `-`: line 1: cannot read the trace: "),
             "{}",
             stderr(&output)
         );
     }
     // Human output: the error, on standard error only.
-    let output = mcp_policy(&["simulate", POLICY, "--trace", "examples"]);
+    let output = simulate_reading_a_directory(&[]);
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(stdout(&output), "");
 }

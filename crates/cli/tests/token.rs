@@ -45,6 +45,15 @@ oTSWlPQgrLFa7DVpw1Qqab3nObH4c0gVlYj6B3HgcX08PyyM_GR8UxSPfQH5a7V5l3jIxCyXf4l4pkpH
 1Gd_EOb5HGBAkhg5Zp9wzHVi5WlOYzDX3Jl71GnG4gFoIXIbXn-ha7ogDSliY97IoJv1XaC88BvE7crIgYpyHZs4j1\
 Vuh52sYBI3GI3oDpunIyZPnH2aCnXS9W7PyLgRrVdVfq4YU27pnm_3WyydJRNpVcYGuHfcwfKOiMnl9Rv42qz9O9gj\
 -RqpvA_6s8t6Dp7HfM4oYGA";
+/// permissions: ["mcp:read", "github:issues"] (Auth0's RBAC), no `scope`.
+const PERMISSIONS: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6InJzYS0xIiwidHlwIjoiYXQrand0In0.eyJhdWQiOiJodHRwczovL21jcC5leG\
+FtcGxlLmNvbSIsImNsaWVudF9pZCI6ImFwcC03IiwiZXhwIjoxNzAwMDAzNjAwLCJpYXQiOjE2OTk5OTk5NDAsImlz\
+cyI6Imh0dHBzOi8vYXV0aC5leGFtcGxlLmNvbSIsInBlcm1pc3Npb25zIjpbIm1jcDpyZWFkIiwiZ2l0aHViOmlzc3\
+VlcyJdLCJzdWIiOiJ1c2VyLTEifQ.PXog1sbidg9SwNLDbRAtUmqmCWgphmYiv1zWqBi9zXmmJXrDVMXJknGjrPRGM\
+pkfAffepPUn47tEizuR5zhJJ53r-0zePP6H-VVaMUHkySnvJX2Lx0M1Z-N3GdJm_7a23ZvO-EbWX-AOgk1ROS5d_px\
+L4V8R2Lpb_4UG6qRbH06FmgQEJDSmT7h4_HilZPgyY-xA4iAQ_2D6xKPY8iCcbxANzk306EgPT3kxEurNSRm5azB7V\
+regj-eFi95kWgpeHa6Q1z1fWhD6sQfnsFSrd2I849HMRRKm-W179djjdguTgzz-TmXWOhicdz7Mu7Y0IOI7_BFU7Cz\
+ZSXLtxVxoCg";
 /// VALID's payload under `{"alg":"none","typ":"at+jwt"}`, unsigned.
 const NONE: &str = "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.eyJhdWQiOiJodHRwczovL21jcC5leGFtcGxlLmNvbSIsImNsaW\
 VudF9pZCI6ImFwcC03IiwiZXhwIjoxNzAwMDAzNjAwLCJpYXQiOjE2OTk5OTk5NDAsImlzcyI6Imh0dHBzOi8vYXV0\
@@ -409,4 +418,31 @@ fn an_hmac_token_verifies_only_with_the_secret_file_and_its_algorithm() {
     );
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("cannot read `/nonexistent/secret`"));
+}
+
+#[test]
+fn permissions_grant_scopes_by_default_and_scope_claims_narrows() {
+    let jwks = jwks_file("permissions");
+    let jwks = jwks.to_str().unwrap();
+    let scopes = |options: &[&str]| {
+        let mut args = vec!["--format", "json"];
+        args.extend_from_slice(options);
+        let output = verify(PERMISSIONS, jwks, &args);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        json(&output)["scopes"].clone()
+    };
+    assert_eq!(
+        scopes(&[]),
+        serde_json::json!(["mcp:read", "github:issues"])
+    );
+    assert_eq!(scopes(&["--scope-claims", "scope"]), serde_json::json!([]));
+    assert_eq!(
+        scopes(&["--scope-claims", "scope,permissions"]),
+        serde_json::json!(["mcp:read", "github:issues"])
+    );
+    // The former spelling, one claim a flag, still works.
+    assert_eq!(
+        scopes(&["--scope-claim", "scope", "--scope-claim", "scp"]),
+        serde_json::json!([])
+    );
 }

@@ -93,9 +93,11 @@ impl fmt::Display for Request<'_> {
 /// there is no evaluator, and a server keeps the one it had.
 #[derive(Debug)]
 pub enum LoadError {
-    Io {
+    /// The file could not be read: missing, not a regular file (a FIFO or
+    /// device is never opened), past its size limit, or not UTF-8.
+    Read {
         path: String,
-        error: std::io::Error,
+        error: mcp_policy_fs::ReadError,
     },
     Artifact(ArtifactError),
     /// The source has errors; render them with
@@ -107,7 +109,9 @@ pub enum LoadError {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::Io { path, error } => write!(f, "cannot read `{path}`: {error}"),
+            LoadError::Read { path, error } => {
+                write!(f, "cannot read `{path}`: {error} [{}]", error.code())
+            }
             LoadError::Artifact(error) => error.fmt(f),
             #[cfg(feature = "source")]
             LoadError::Source(diagnostics) => {
@@ -125,7 +129,7 @@ impl fmt::Display for LoadError {
 impl std::error::Error for LoadError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            LoadError::Io { error, .. } => Some(error),
+            LoadError::Read { error, .. } => Some(error),
             LoadError::Artifact(error) => Some(error),
             #[cfg(feature = "source")]
             LoadError::Source(_) => None,
@@ -162,18 +166,35 @@ impl Evaluator {
     }
 
     /// Loads a file: an artifact when it holds one (JSON), else source
-    /// (with the `source` feature).
+    /// (with the `source` feature). Only a regular file is read, and at most
+    /// [`mcp_policy_fs::limit::ARTIFACT`] of it
+    /// ([`mcp_policy_fs::limit::POLICY`] for source); a leading byte-order
+    /// mark is skipped.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Evaluator, LoadError> {
+        use mcp_policy_fs::{ReadError, limit};
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|error| LoadError::Io {
+        let failed = |error| LoadError::Read {
             path: path.display().to_string(),
             error,
-        })?;
-        #[cfg(feature = "source")]
-        if !text.trim_start().starts_with('{') {
-            return Evaluator::from_source(&text);
+        };
+        let bytes = mcp_policy_fs::read(path, limit::ARTIFACT).map_err(failed)?;
+        let text = mcp_policy_fs::decode(&bytes).map_err(failed)?;
+        if text.trim_start().starts_with('{') {
+            return Evaluator::from_artifact(text);
         }
-        Evaluator::from_artifact(&text)
+        if bytes.len() as u64 > limit::POLICY.bytes {
+            return Err(failed(ReadError::TooLarge {
+                limit: limit::POLICY,
+            }));
+        }
+        #[cfg(feature = "source")]
+        {
+            Evaluator::from_source(text).map(|evaluator| {
+                Evaluator::new(evaluator.table.with_source(path.display().to_string()))
+            })
+        }
+        #[cfg(not(feature = "source"))]
+        Evaluator::from_artifact(text)
     }
 
     pub fn table(&self) -> &DecisionTable {

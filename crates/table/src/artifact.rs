@@ -18,9 +18,12 @@ use crate::table::{
 
 /// The `format` field every artifact carries.
 pub const FORMAT: &str = "mcp-policy-table";
-/// The artifact version this build writes and reads. Bump it whenever the
-/// meaning of a field changes; loaders reject versions they do not know.
-pub const VERSION: u32 = 1;
+/// The artifact version this build writes. Bump it whenever a field is
+/// added or its meaning changes; loaders reject versions they do not know.
+/// Version 2 added `source`; version 1 artifacts (without it) still load.
+pub const VERSION: u32 = 2;
+/// The oldest version this build reads.
+const OLDEST_READ: u32 = 1;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +32,10 @@ struct Artifact {
     version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     policy: Option<String>,
+    /// The source file as `compile` was given it; each rule's `line` is a
+    /// line of it (version 2 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
     default: DefaultEffect,
     scopes: Vec<ArtifactScope>,
     rules: Vec<ArtifactRule>,
@@ -72,6 +79,9 @@ pub enum ArtifactError {
     WrongFormat(String),
     UnsupportedVersion(u32),
     Invalid(BuildError),
+    /// What the compiler would have rejected in the source (see
+    /// [`crate::Defect`]); every one found.
+    Rejected(Vec<crate::Defect>),
 }
 
 impl fmt::Display for ArtifactError {
@@ -86,9 +96,22 @@ impl fmt::Display for ArtifactError {
             }
             ArtifactError::UnsupportedVersion(version) => write!(
                 f,
-                "decision table version {version} is not supported (this build reads version {VERSION}); recompile the policy"
+                "decision table version {version} is not supported (this build reads versions {OLDEST_READ} to {VERSION}); recompile the policy"
             ),
             ArtifactError::Invalid(err) => write!(f, "invalid decision table: {err}"),
+            ArtifactError::Rejected(defects) => {
+                // A table of a million duplicate rules is refused as well
+                // with its first defects as with all of them.
+                const SHOWN: usize = 20;
+                write!(f, "invalid decision table: the compiler rejects it:")?;
+                for defect in defects.iter().take(SHOWN) {
+                    write!(f, "\n  - {defect}")?;
+                }
+                if defects.len() > SHOWN {
+                    write!(f, "\n  - and {} more", defects.len() - SHOWN)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -111,6 +134,7 @@ impl DecisionTable {
             format: FORMAT.into(),
             version: VERSION,
             policy: self.name().map(str::to_owned),
+            source: self.source().map(str::to_owned),
             default: self.default_effect(),
             scopes: self
                 .scopes()
@@ -146,7 +170,9 @@ impl DecisionTable {
         serde_json::to_string_pretty(&artifact).unwrap_or_default()
     }
 
-    /// Loads an artifact written by [`DecisionTable::to_artifact`].
+    /// Loads an artifact written by [`DecisionTable::to_artifact`], and
+    /// refuses it when its source would not have compiled (see
+    /// [`crate::Defect`]): a hand-edited table gets the compiler's checks.
     pub fn from_artifact(json: &str) -> Result<DecisionTable, ArtifactError> {
         // Read the header alone first, so a newer artifact is reported as a
         // version mismatch rather than as whatever field it added.
@@ -159,7 +185,7 @@ impl DecisionTable {
         if header.format != FORMAT {
             return Err(ArtifactError::WrongFormat(header.format));
         }
-        if header.version != VERSION {
+        if !(OLDEST_READ..=VERSION).contains(&header.version) {
             return Err(ArtifactError::UnsupportedVersion(header.version));
         }
         let artifact: Artifact = serde_json::from_str(json).map_err(ArtifactError::Json)?;
@@ -176,7 +202,7 @@ impl DecisionTable {
                 .collect(),
         )
         .map_err(|err| ArtifactError::Invalid(BuildError::Catalog(err)))?;
-        let rules = artifact
+        let rules: Vec<Rule> = artifact
             .rules
             .into_iter()
             .map(|rule| Rule {
@@ -198,7 +224,15 @@ impl DecisionTable {
                 line: rule.line,
             })
             .collect();
-        DecisionTable::new(artifact.policy, artifact.default, scopes, rules)
-            .map_err(ArtifactError::Invalid)
+        let defects = crate::validate::defects(&scopes, &rules);
+        if !defects.is_empty() {
+            return Err(ArtifactError::Rejected(defects));
+        }
+        let table = DecisionTable::new(artifact.policy, artifact.default, scopes, rules)
+            .map_err(ArtifactError::Invalid)?;
+        Ok(match artifact.source {
+            Some(source) => table.with_source(source),
+            None => table,
+        })
     }
 }

@@ -49,6 +49,7 @@ mod glob;
 mod names;
 mod scope;
 mod table;
+mod validate;
 
 pub use artifact::{ArtifactError, FORMAT as ARTIFACT_FORMAT, VERSION as ARTIFACT_VERSION};
 pub use explain::{Explanation, Remedy};
@@ -57,4 +58,8 @@ pub use scope::{CatalogError, Level, ScopeCatalog, ScopeId, ScopeInfo, ScopeSet,
 pub use table::{
     Basis, BuildError, Clause, Decision, DecisionTable, DefaultEffect, Effect, Rule, RuleId,
     Target, TargetKind,
+};
+pub use validate::{
+    Defect, MAX_CLAUSES, RESERVED_SCOPE_NAMES, RuleRef, defects as table_defects,
+    scope_token_problem,
 };

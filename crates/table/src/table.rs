@@ -197,6 +197,9 @@ impl KindIndex {
 #[derive(Clone, Debug)]
 pub struct DecisionTable {
     name: Option<String>,
+    /// The source file the table was compiled from, as `compile` was given
+    /// it: rule lines are lines of that file.
+    source: Option<String>,
     default: DefaultEffect,
     scopes: ScopeCatalog,
     rules: Vec<Rule>,
@@ -276,6 +279,7 @@ impl DecisionTable {
         let kinds = TargetKind::ALL.map(|kind| index_kind(&rules, &clause_ranges, kind));
         Ok(DecisionTable {
             name,
+            source: None,
             default,
             scopes,
             rules,
@@ -287,6 +291,18 @@ impl DecisionTable {
 
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// Records the source file the table was compiled from (kept in its
+    /// artifact), so a rule's line can be named `file:line`.
+    pub fn with_source(mut self, path: impl Into<String>) -> DecisionTable {
+        self.source = Some(path.into());
+        self
+    }
+
+    /// The source file the table was compiled from, when recorded.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
     }
 
     pub fn default_effect(&self) -> DefaultEffect {

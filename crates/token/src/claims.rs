@@ -14,10 +14,10 @@ pub struct Principal {
     pub client_id: Option<String>,
     /// `iss`, one of the accepted issuers.
     pub issuer: String,
-    /// The scopes as granted, in the token's order: from `scope` (a
-    /// space-delimited string), `scp` (a string or an array), or the
-    /// configured claim (say `permissions`), whichever comes first in
-    /// [`ValidatorConfig::scope_claims`](crate::ValidatorConfig::scope_claims).
+    /// The scopes as granted: every scope of every claim in
+    /// [`ValidatorConfig::scope_claims`](crate::ValidatorConfig::scope_claims)
+    /// (by default `scope`, `scp`, `permissions`), once each, in that
+    /// order; see [`scopes_from_claims`].
     /// A policy parses them once: `evaluator.scope_set(principal.scopes.iter().map(String::as_str))`.
     pub scopes: Vec<String>,
     /// `exp`, in seconds since the Unix epoch.
@@ -139,33 +139,40 @@ fn numeric_date(value: Option<&Value>) -> Result<Option<i64>, Rejection> {
     }
 }
 
-/// The scopes a token's claims grant: the first of `names` present, read as
-/// a space-delimited string (RFC 6749 §3.3: spaces only) or an array of
-/// strings; none when no such claim is present. Public so that whatever
-/// reads claims outside a token (the simulator's principals) reads them as
-/// the validator does.
+/// The claims scopes are read from by default
+/// ([`ValidatorConfig::scope_claims`](crate::ValidatorConfig::scope_claims)):
+/// `scope` (a space-delimited string, RFC 6749 §3.3, RFC 9068), `scp` (a
+/// string or an array, as Entra ID and Okta issue it), `permissions` (an
+/// array, as Auth0's RBAC issues it).
+pub const DEFAULT_SCOPE_CLAIMS: [&str; 3] = ["scope", "scp", "permissions"];
+
+/// The scopes a token's claims grant: the union of every claim of `names`
+/// present, each read as a space-delimited string (RFC 6749 §3.3: spaces
+/// only) or an array of strings, each scope once, in the order of `names`
+/// then of the claim; none when no such claim is present. A present claim
+/// of another type is malformed, whatever the others hold: a token is not
+/// half read. Public so that whatever reads claims outside a token (the
+/// simulator's principals and traces) reads them as the validator does.
 pub fn scopes_from_claims(
     claims: &Map<String, Value>,
-    names: &[String],
+    names: &[impl AsRef<str>],
 ) -> Result<Vec<String>, Rejection> {
-    let Some(value) = names.iter().find_map(|name| claims.get(name)) else {
-        return Ok(Vec::new());
+    let mut scopes: Vec<String> = Vec::new();
+    let mut add = |scope: &str| {
+        if !scope.is_empty() && !scopes.iter().any(|held| held == scope) {
+            scopes.push(scope.to_owned());
+        }
     };
-    match value {
-        Value::String(scopes) => Ok(scopes
-            .split(' ')
-            .filter(|scope| !scope.is_empty())
-            .map(str::to_owned)
-            .collect()),
-        Value::Array(scopes) => scopes
-            .iter()
-            .map(|scope| {
-                scope
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or(Rejection::Malformed)
-            })
-            .collect(),
-        _ => Err(Rejection::Malformed),
+    for value in names.iter().filter_map(|name| claims.get(name.as_ref())) {
+        match value {
+            Value::String(text) => text.split(' ').for_each(&mut add),
+            Value::Array(items) => {
+                for item in items {
+                    add(item.as_str().ok_or(Rejection::Malformed)?);
+                }
+            }
+            _ => return Err(Rejection::Malformed),
+        }
     }
+    Ok(scopes)
 }

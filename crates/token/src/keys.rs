@@ -27,8 +27,8 @@ use crate::discovery::Discovery;
 use crate::jwks::KeySet;
 use crate::{ConfigError, JwksError};
 
-/// The largest JWKS document fetched.
-const MAX_JWKS_BYTES: usize = 1024 * 1024;
+/// A fetched JWKS's bound: the one a JWKS file has.
+const MAX_JWKS_BYTES: usize = mcp_policy_fs::limit::JWKS.bytes as usize;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const JWKS_ACCEPT: &str = "application/jwk-set+json, application/json";
 
@@ -93,11 +93,12 @@ impl KeyStore {
         let (origin, keys) = match source {
             KeySource::Jwks(json) => (Origin::Inline, Some(static_set(json)?)),
             KeySource::File(path) => {
-                let json =
-                    std::fs::read_to_string(path).map_err(|error| ConfigError::ReadJwks {
+                let json = mcp_policy_fs::read_text(path, mcp_policy_fs::limit::JWKS).map_err(
+                    |error| ConfigError::ReadJwks {
                         path: path.clone(),
                         error,
-                    })?;
+                    },
+                )?;
                 (Origin::File(path.clone()), Some(static_set(&json)?))
             }
             KeySource::Url(url) => (url_origin(url)?, None),
@@ -258,9 +259,15 @@ pub(crate) fn client(loopback: bool) -> Result<reqwest::Client, ConfigError> {
         .map_err(|error| ConfigError::HttpClient(error.to_string()))
 }
 
-fn read_file(path: &PathBuf) -> Result<String, JwksError> {
-    std::fs::read_to_string(path)
-        .map_err(|error| JwksError(format!("cannot read `{}`: {error}", path.display())))
+/// A JWKS file, bounded as a fetched one is (see `KeyStore::new`).
+fn read_file(path: &std::path::Path) -> Result<String, JwksError> {
+    mcp_policy_fs::read_text(path, mcp_policy_fs::limit::JWKS).map_err(|error| {
+        JwksError(format!(
+            "cannot read `{}`: {error} [{}]",
+            path.display(),
+            error.code()
+        ))
+    })
 }
 
 /// A document of at most 1 MiB, from a 2xx answer.

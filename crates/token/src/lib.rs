@@ -33,6 +33,24 @@
 //! 4. The claims (`claims`): `iss`, `aud`, `exp`, `nbf` (with leeway, on
 //!    an injectable [`Clock`]), `sub`, then the scopes.
 //!
+//! # Which claims hold the scopes
+//!
+//! Authorization servers disagree: RFC 9068 and most servers put a
+//! space-delimited string in `scope`; Entra ID and Okta put `scp` (a string
+//! or an array); Auth0's RBAC puts an array in `permissions`. A token's
+//! scopes are the union of every claim of [`ValidatorConfig::scope_claims`]
+//! it carries, each scope once, in that order — by default
+//! [`DEFAULT_SCOPE_CLAIMS`]: `scope`, `scp`, `permissions`. A listed claim
+//! that is neither a string nor an array of strings rejects the token as
+//! `malformed`. Narrow the list (say to `scope`) when an authorization
+//! server puts something other than scopes in one of them; the command
+//! line's `mcp-policy token verify --scope-claims scope,scp` does the same.
+//! The simulator's `claims` principals and trace records are read by the
+//! same function ([`scopes_from_claims`]) over the same default.
+//!
+//! A JWKS file ([`KeySource::File`]) is read as a fetched one is bounded:
+//! at most 1 MiB, a regular file only (never a FIFO or device).
+//!
 //! Every failure is a [`Rejection`] with a stable code, and means deny.
 //! [`TokenCache`] skips all of it for a token already verified.
 
@@ -54,7 +72,7 @@ use jsonwebtoken::DecodingKey;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use cache::{CacheStats, TokenCache, VerifiedToken};
-pub use claims::{Principal, scopes_from_claims};
+pub use claims::{DEFAULT_SCOPE_CLAIMS, Principal, scopes_from_claims};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use keys::KeySource;
 pub use rejection::{ConfigError, JwksError, Rejection};
@@ -82,8 +100,14 @@ pub struct ValidatorConfig {
     /// Require the header's `typ` to be `at+jwt` (RFC 9068). Default: off,
     /// as many authorization servers still issue `JWT`.
     pub require_at_jwt: bool,
-    /// The claims scopes are read from; the first present wins. Default:
-    /// `scope`, `scp`. Add e.g. `permissions` for servers that use it.
+    /// The claims scopes are read from, as one set: a token's scopes are the
+    /// union of every listed claim present, each a space-delimited string
+    /// or an array of strings (see [`scopes_from_claims`]). Default:
+    /// [`DEFAULT_SCOPE_CLAIMS`], `scope`, `scp` and `permissions`, so that
+    /// RFC 9068 tokens, Entra ID and Okta's `scp` and Auth0's RBAC
+    /// `permissions` all grant their scopes. Narrow it (say to `scope`) when
+    /// an authorization server puts something else in one of them; `token
+    /// verify --scope-claims` sets it.
     pub scope_claims: Vec<String>,
     /// Claims that must be present beyond `iss`, `aud`, `exp` and `sub`
     /// (say `jti`). Default: none.
@@ -113,7 +137,7 @@ impl ValidatorConfig {
             shared_secret: None,
             leeway: Duration::from_secs(60),
             require_at_jwt: false,
-            scope_claims: vec!["scope".to_owned(), "scp".to_owned()],
+            scope_claims: DEFAULT_SCOPE_CLAIMS.map(str::to_owned).to_vec(),
             required_claims: Vec::new(),
             max_token_bytes: 8 * 1024,
             jwks_refetch_interval: Duration::from_secs(30),

@@ -119,9 +119,12 @@ pub enum ConfigError {
     SymmetricWithoutSecret(Algorithm),
     /// The shared secret is shorter than 32 bytes (RFC 7518 §3.2).
     WeakSecret,
+    /// The JWKS file could not be read: missing, not a regular file (a FIFO
+    /// or device is never opened), larger than
+    /// [`mcp_policy_fs::limit::JWKS`] (1 MiB, as for a JWKS URL), or not UTF-8.
     ReadJwks {
         path: PathBuf,
-        error: std::io::Error,
+        error: mcp_policy_fs::ReadError,
     },
     /// The JWKS is not valid JSON, or not `{"keys": [...]}`.
     InvalidJwks(String),
@@ -152,7 +155,12 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::WeakSecret => f.write_str("the shared secret is shorter than 32 bytes"),
             ConfigError::ReadJwks { path, error } => {
-                write!(f, "cannot read JWKS `{}`: {error}", path.display())
+                write!(
+                    f,
+                    "cannot read JWKS `{}`: {error} [{}]",
+                    path.display(),
+                    error.code()
+                )
             }
             ConfigError::InvalidJwks(why) => write!(f, "invalid JWKS: {why}"),
             ConfigError::NoUsableKeys => {

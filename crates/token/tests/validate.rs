@@ -497,7 +497,7 @@ fn malformed_tokens() {
 }
 
 #[test]
-fn scopes_from_scope_scp_and_a_configured_claim() {
+fn scopes_from_scope_scp_permissions_and_configured_claims() {
     let rsa = rsa();
     let validator = validator_for(&[&rsa]);
     let scopes = |validator: &Validator, changes: Value| {
@@ -516,10 +516,28 @@ fn scopes_from_scope_scp_and_a_configured_claim() {
         scopes(&validator, json!({"scope": null, "scp": ["a", "b c"]})).unwrap(),
         ["a", "b c"]
     );
-    // `scope` comes first.
+    // Every scope claim is read, as one set: `scope`'s first, each scope once.
     assert_eq!(
-        scopes(&validator, json!({"scope": "a", "scp": ["b"]})).unwrap(),
-        ["a"]
+        scopes(&validator, json!({"scope": "a b", "scp": ["b", "c"]})).unwrap(),
+        ["a", "b", "c"]
+    );
+    // Auth0's RBAC: the scopes are in `permissions`, read by default.
+    assert_eq!(
+        scopes(
+            &validator,
+            json!({"scope": null, "permissions": ["read:repos", "write:issues"]})
+        )
+        .unwrap(),
+        ["read:repos", "write:issues"]
+    );
+    // A malformed claim fails the token even beside a good one.
+    assert_eq!(
+        scopes(
+            &validator,
+            json!({"scope": "a", "permissions": "p", "scp": 1})
+        )
+        .unwrap_err(),
+        Rejection::Malformed
     );
     assert!(
         scopes(&validator, json!({"scope": null}))
@@ -538,6 +556,18 @@ fn scopes_from_scope_scp_and_a_configured_claim() {
     assert_eq!(
         scopes(&validator, json!({"scope": "a\tb"})).unwrap(),
         ["a\tb"]
+    );
+
+    let mut narrowed = config(KeySource::Jwks(jwks_of(&[&rsa])));
+    narrowed.scope_claims = vec!["scope".to_owned()];
+    let scope_only = Validator::new(narrowed).unwrap();
+    assert_eq!(
+        scopes(
+            &scope_only,
+            json!({"scope": "a", "permissions": ["p"], "scp": 1})
+        )
+        .unwrap(),
+        ["a"]
     );
 
     let mut config = config(KeySource::Jwks(jwks_of(&[&rsa])));

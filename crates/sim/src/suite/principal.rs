@@ -11,7 +11,7 @@ use super::diagnostic::{Code, Diagnostic, Location, backticked};
 use super::file::{Entries, TestFile};
 use super::locate::{Step, Target};
 use super::time;
-use crate::claims::{SCOPE_CLAIMS, scopes_from_claims};
+use crate::claims::{malformed_claim, scopes_from_claims};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Principal {
@@ -253,12 +253,8 @@ impl PrincipalContext<'_> {
             Ok(scopes) if valid => Some(Identity::Claims { claims, scopes }),
             Ok(_) => None,
             Err(_) => {
-                // The claim read is the first present, as the runtime reads them.
-                let claim = SCOPE_CLAIMS
-                    .iter()
-                    .copied()
-                    .find(|claim| claims.contains_key(*claim))
-                    .unwrap_or("scope");
+                // Every scope claim is read: point at the one that is malformed.
+                let claim = malformed_claim(&claims).unwrap_or("scope");
                 let location = self
                     .file
                     .locate(

@@ -1,0 +1,376 @@
+//! The compiler's semantic checks, run on a table's own data, for tables
+//! that did not come from the compiler: an artifact is refused when its
+//! source would have been.
+//!
+//! The compiler (`mcp-policy-lang`, `check.rs`) checks the syntax tree, with
+//! spans for its diagnostics; this crate cannot see that tree (servers
+//! load artifacts without the parser), so the same rules are stated here on
+//! scopes and rules. Each [`Defect`] names the compiler's code for the same
+//! mistake. What the table's own constructor already refuses (a scope
+//! declared twice, an index out of range, an allow with no clause) is not
+//! repeated.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::glob::Glob;
+use crate::scope::{ScopeCatalog, ScopeId};
+use crate::table::{Effect, Rule, Target, TargetKind};
+
+/// Words of requirements that a scope may not be named.
+pub const RESERVED_SCOPE_NAMES: [&str; 3] = ["authenticated", "any_of", "all_of"];
+
+/// The most clauses a rule may have: the compiler's `MAX_CLAUSES`.
+pub const MAX_CLAUSES: usize = 256;
+
+/// What the compiler would have rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Defect {
+    InvalidScopeName {
+        name: String,
+        problem: &'static str,
+    },
+    ReservedScopeName {
+        name: String,
+    },
+    /// The scopes of one cycle, in declaration order.
+    ImpliesCycle {
+        scopes: Vec<String>,
+    },
+    EmptyTarget {
+        rule: RuleRef,
+    },
+    DuplicateRule {
+        first: RuleRef,
+        second: RuleRef,
+    },
+    AmbiguousRules {
+        first: RuleRef,
+        second: RuleRef,
+        witness: String,
+    },
+    TooManyClauses {
+        rule: RuleRef,
+        clauses: usize,
+    },
+}
+
+/// A rule as a message names it: its text and source line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleRef {
+    pub text: String,
+    pub line: u32,
+}
+
+impl RuleRef {
+    fn of(rule: &Rule) -> RuleRef {
+        RuleRef {
+            text: rule.text.clone(),
+            line: rule.line,
+        }
+    }
+}
+
+impl fmt::Display for RuleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` (line {})", self.text, self.line)
+    }
+}
+
+impl Defect {
+    /// The compiler's code for the same mistake.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Defect::InvalidScopeName { .. } => "mcp_policy::invalid_scope_name",
+            Defect::ReservedScopeName { .. } => "mcp_policy::reserved_scope_name",
+            Defect::ImpliesCycle { .. } => "mcp_policy::implies_cycle",
+            Defect::EmptyTarget { .. } => "mcp_policy::empty_target",
+            Defect::DuplicateRule { .. } => "mcp_policy::duplicate_rule",
+            Defect::AmbiguousRules { .. } => "mcp_policy::ambiguous_rules",
+            Defect::TooManyClauses { .. } => "mcp_policy::requirement_too_complex",
+        }
+    }
+}
+
+impl fmt::Display for Defect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Defect::InvalidScopeName { name, problem } => write!(
+                f,
+                "`{}` is not a valid scope name ({problem})",
+                name.escape_debug()
+            ),
+            Defect::ReservedScopeName { name } => write!(f, "a scope cannot be named `{name}`"),
+            Defect::ImpliesCycle { scopes } => match scopes.as_slice() {
+                [one] => write!(f, "scope `{one}` implies itself"),
+                _ => write!(
+                    f,
+                    "scopes imply each other in a cycle: {}",
+                    scopes.join(", ")
+                ),
+            },
+            Defect::EmptyTarget { rule } => write!(f, "rule {rule} has an empty target"),
+            Defect::DuplicateRule { first, second } => {
+                write!(f, "rules {first} and {second} have the same target")
+            }
+            Defect::AmbiguousRules {
+                first,
+                second,
+                witness,
+            } => write!(
+                f,
+                "rules {first} and {second} are equally specific and both match `{witness}`"
+            ),
+            Defect::TooManyClauses { rule, clauses } => write!(
+                f,
+                "rule {rule} has {clauses} clauses, more than the compiler's {MAX_CLAUSES}"
+            ),
+        }?;
+        write!(f, " [{}]", self.code())
+    }
+}
+
+/// Every defect of a table's scopes and rules, in a stable order (scopes,
+/// then rules); empty when the compiler would have accepted them.
+pub fn defects(scopes: &ScopeCatalog, rules: &[Rule]) -> Vec<Defect> {
+    let mut found = Vec::new();
+    for (_, info) in scopes.iter() {
+        if let Some(problem) = scope_token_problem(&info.name) {
+            found.push(Defect::InvalidScopeName {
+                name: info.name.clone(),
+                problem,
+            });
+        }
+        if RESERVED_SCOPE_NAMES.contains(&info.name.as_str()) {
+            found.push(Defect::ReservedScopeName {
+                name: info.name.clone(),
+            });
+        }
+    }
+    cycles(scopes, &mut found);
+    for rule in rules {
+        if target_text(rule).is_empty() {
+            found.push(Defect::EmptyTarget {
+                rule: RuleRef::of(rule),
+            });
+        }
+        if let Effect::Allow(clauses) = &rule.effect
+            && clauses.len() > MAX_CLAUSES
+        {
+            found.push(Defect::TooManyClauses {
+                rule: RuleRef::of(rule),
+                clauses: clauses.len(),
+            });
+        }
+    }
+    duplicates(rules, &mut found);
+    ambiguities(rules, &mut found);
+    found
+}
+
+/// What is wrong with a name as an OAuth scope token, if anything: the
+/// compiler's `invalid_scope_name` rule.
+pub fn scope_token_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("empty");
+    }
+    // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+    if name
+        .bytes()
+        .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+    {
+        None
+    } else if name.contains(' ') {
+        Some("contains a space")
+    } else {
+        Some("contains a character not allowed in scope tokens")
+    }
+}
+
+/// Each cycle once: scope `a` is on one when a scope it implies directly
+/// implies it back (through the closure, which the catalog computed).
+fn cycles(scopes: &ScopeCatalog, found: &mut Vec<Defect>) {
+    let mut reported: Vec<Vec<ScopeId>> = Vec::new();
+    for (id, info) in scopes.iter() {
+        if !info.implies.iter().any(|next| scopes.implies(*next, id)) {
+            continue;
+        }
+        let members: Vec<ScopeId> = scopes
+            .iter()
+            .map(|(other, _)| other)
+            .filter(|other| scopes.implies(id, *other) && scopes.implies(*other, id))
+            .collect();
+        if reported.contains(&members) {
+            continue;
+        }
+        found.push(Defect::ImpliesCycle {
+            scopes: members
+                .iter()
+                .map(|member| scopes.name(*member).to_owned())
+                .collect(),
+        });
+        reported.push(members);
+    }
+}
+
+fn target_text(rule: &Rule) -> &str {
+    match &rule.target {
+        Target::Exact(name) => name,
+        Target::Glob(glob) => glob.as_str(),
+    }
+}
+
+/// Two rules of one kind and target text: the compiler's `duplicate_rule`.
+/// In a table the first would silently win.
+fn duplicates(rules: &[Rule], found: &mut Vec<Defect>) {
+    let mut seen: HashMap<(TargetKind, &str), &Rule> = HashMap::new();
+    for rule in rules {
+        match seen.get(&(rule.kind, target_text(rule))) {
+            Some(first) => found.push(Defect::DuplicateRule {
+                first: RuleRef::of(first),
+                second: RuleRef::of(rule),
+            }),
+            None => {
+                seen.insert((rule.kind, target_text(rule)), rule);
+            }
+        }
+    }
+}
+
+/// Two allow globs of one kind, equally specific, that can match the same
+/// name: the compiler's `ambiguous_rules`.
+fn ambiguities(rules: &[Rule], found: &mut Vec<Defect>) {
+    let globs: Vec<(&Rule, &Glob)> = rules
+        .iter()
+        .filter_map(|rule| match (&rule.target, &rule.effect) {
+            (Target::Glob(glob), Effect::Allow(_)) => Some((rule, glob)),
+            _ => None,
+        })
+        .collect();
+    for (i, (first, first_glob)) in globs.iter().enumerate() {
+        for (second, second_glob) in globs.iter().skip(i + 1) {
+            if first.kind != second.kind
+                || first_glob.as_str() == second_glob.as_str()
+                || first_glob.specificity() != second_glob.specificity()
+            {
+                continue;
+            }
+            if let Some(witness) = first_glob.overlap_witness(second_glob) {
+                found.push(Defect::AmbiguousRules {
+                    first: RuleRef::of(first),
+                    second: RuleRef::of(second),
+                    witness,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::scope::{Level, ScopeInfo};
+    use crate::table::Clause;
+
+    fn catalog(scopes: &[(&str, &[u32])]) -> ScopeCatalog {
+        ScopeCatalog::new(
+            scopes
+                .iter()
+                .map(|(name, implies)| ScopeInfo {
+                    name: (*name).into(),
+                    level: Level::Read,
+                    description: None,
+                    implies: implies.iter().map(|i| ScopeId(*i)).collect(),
+                })
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    fn rule(target: Target, clauses: usize, line: u32) -> Rule {
+        Rule {
+            kind: TargetKind::Tool,
+            target,
+            effect: Effect::Allow(vec![Clause { scopes: vec![] }; clauses]),
+            text: format!("rule {line}"),
+            line,
+        }
+    }
+
+    fn codes(scopes: &ScopeCatalog, rules: &[Rule]) -> Vec<&'static str> {
+        defects(scopes, rules).iter().map(Defect::code).collect()
+    }
+
+    #[test]
+    fn a_clean_table_has_no_defect() {
+        let scopes = catalog(&[("read", &[]), ("admin", &[0])]);
+        let rules = [
+            rule(Target::Exact("a".into()), 1, 1),
+            rule(Target::Glob(Glob::new("x_*")), 1, 2),
+            // Overlaps `x_*`, but is more specific: it wins, no ambiguity.
+            rule(Target::Glob(Glob::new("x_*_y")), 1, 3),
+        ];
+        assert_eq!(codes(&scopes, &rules), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn every_cycle_is_found_once() {
+        let scopes = catalog(&[("a", &[1]), ("b", &[0]), ("c", &[2]), ("d", &[0])]);
+        let found = defects(&scopes, &[]);
+        assert_eq!(
+            found,
+            [
+                Defect::ImpliesCycle {
+                    scopes: vec!["a".into(), "b".into()]
+                },
+                Defect::ImpliesCycle {
+                    scopes: vec!["c".into()]
+                },
+            ]
+        );
+        assert_eq!(
+            found[1].to_string(),
+            "scope `c` implies itself [mcp_policy::implies_cycle]"
+        );
+    }
+
+    #[test]
+    fn names_targets_and_clauses_are_checked() {
+        let scopes = catalog(&[("a b", &[]), ("all_of", &[]), ("", &[]), ("é", &[])]);
+        let rules = [
+            rule(Target::Glob(Glob::new("")), 1, 1),
+            rule(Target::Exact(String::new()), 1, 2),
+            rule(Target::Exact("t".into()), MAX_CLAUSES + 1, 3),
+            rule(Target::Exact("t".into()), 1, 4),
+            rule(Target::Glob(Glob::new("a*")), 1, 5),
+            rule(Target::Glob(Glob::new("*b")), 1, 6),
+        ];
+        assert_eq!(
+            codes(&scopes, &rules),
+            [
+                "mcp_policy::invalid_scope_name",
+                "mcp_policy::reserved_scope_name",
+                "mcp_policy::invalid_scope_name",
+                "mcp_policy::invalid_scope_name",
+                "mcp_policy::empty_target",
+                "mcp_policy::empty_target",
+                "mcp_policy::requirement_too_complex",
+                // `""` twice (a glob and an exact name of one text, keyed
+                // as the compiler keys them), then `t` twice.
+                "mcp_policy::duplicate_rule",
+                "mcp_policy::duplicate_rule",
+                "mcp_policy::ambiguous_rules",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_deny_glob_is_never_ambiguous() {
+        let scopes = catalog(&[]);
+        let mut deny = rule(Target::Glob(Glob::new("*b")), 1, 2);
+        deny.effect = Effect::Deny;
+        let rules = [rule(Target::Glob(Glob::new("a*")), 1, 1), deny];
+        assert!(defects(&scopes, &rules).is_empty());
+    }
+}
