@@ -69,7 +69,10 @@ fn observe(path: &Path, previous: Option<Seen>) -> std::io::Result<Seen> {
     {
         return Ok(previous);
     }
-    let content = std::fs::read(path)?;
+    // Bounded, and never opened and waited on when it is a FIFO or a
+    // device: the poll runs on a blocking thread that must come back.
+    let content =
+        mcp_policy_fs::read(path, mcp_policy_fs::limit::ARTIFACT).map_err(std::io::Error::other)?;
     Ok(Seen {
         modified,
         len,

@@ -210,6 +210,31 @@ async fn a_file_that_disappears_keeps_the_policy_until_it_is_back() {
 
 #[cfg(unix)]
 #[tokio::test]
+async fn a_fifo_in_place_of_the_file_never_blocks_the_watch() {
+    let file = PolicyFile::new("fifo", V1);
+    let layer = layer_for(&file);
+    let watcher = reload::watch_file(layer.clone(), &file.0, Duration::from_millis(25));
+    std::fs::remove_file(&file.0).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&file.0)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Polls meet a FIFO with no writer: refused, never opened and waited on.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(layer.policy().generation(), 0);
+    std::fs::remove_file(&file.0).unwrap();
+    file.write(V2);
+    eventually("the file to load after the FIFO", || {
+        layer.policy().generation() == 1
+    })
+    .await;
+    assert!(allows(&layer, "create_issue"));
+    watcher.abort();
+}
+
+#[cfg(unix)]
+#[tokio::test]
 async fn sighup_reloads_and_a_broken_policy_keeps_the_old_one() {
     // The only test of this binary that sends a signal: the handler is
     // installed (by `reload_on_sighup`, before it returns) before any is
