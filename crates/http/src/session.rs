@@ -234,11 +234,16 @@ impl Sessions {
         self.lock().bound.len()
     }
 
-    fn end(&self, id: &str) {
+    /// Forgets the session `id`, and returns where it is to be ended at
+    /// the server.
+    pub fn end(&self, id: &str) -> Option<Expired> {
         let mut state = self.lock();
-        if let Some(binding) = state.bound.remove(id) {
-            state.release_owner(&binding.owner);
-        }
+        let binding = state.bound.remove(id)?;
+        state.release_owner(&binding.owner);
+        Some(Expired {
+            id: id.to_owned(),
+            route: binding.route,
+        })
     }
 }
 
@@ -296,10 +301,21 @@ pub(crate) struct Active {
 }
 
 impl Active {
+    /// Whether the session was opened at `path`: its endpoint, the only
+    /// place where the server's answers speak for it.
+    pub fn served_at(&self, path: &str) -> bool {
+        let state = self.sessions.lock();
+        state
+            .bound
+            .get(&self.id)
+            .is_some_and(|binding| binding.route.uri.path() == path)
+    }
+
     /// The session ended (the server accepted its `DELETE`, or no longer
-    /// knows it): the binding goes.
-    pub fn end(&self) {
-        self.sessions.end(&self.id);
+    /// knows it): the binding goes. Returns where it was served, for the
+    /// caller to end it at the server when the server's word was not final.
+    pub fn end(&self) -> Option<Expired> {
+        self.sessions.end(&self.id)
     }
 }
 
@@ -383,7 +399,13 @@ mod tests {
                 .bind("y", route())
         );
         assert_eq!(sessions.len(), 2);
-        sessions.admit("x", &owner("a", "c")).unwrap().end();
+        assert!(
+            sessions
+                .admit("x", &owner("a", "c"))
+                .unwrap()
+                .end()
+                .is_some()
+        );
         assert_eq!(sessions.len(), 1);
         assert!(sessions.reserve(owner("a", "c")).is_ok());
     }

@@ -37,6 +37,9 @@ struct Server {
     sessions: Arc<Mutex<HashSet<String>>>,
     next: Arc<Mutex<u64>>,
     seen: Arc<Mutex<Vec<(String, String, String)>>>,
+    /// How long an `initialize` takes after its session is made (rmcp
+    /// makes the session, then waits for the handler's answer).
+    initialize_delay: Arc<Mutex<Duration>>,
 }
 
 impl Server {
@@ -78,6 +81,8 @@ async fn mcp(
             format!("session-{next}")
         };
         server.sessions.lock().unwrap().insert(id.clone());
+        let delay = *server.initialize_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         let answer = json!({"jsonrpc": "2.0", "id": message["id"],
                             "result": {"protocolVersion": "2025-06-18", "capabilities": {},
                                        "serverInfo": {"name": "t", "version": "0"}}});
@@ -433,4 +438,140 @@ async fn two_session_headers_are_a_bad_request() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
+}
+
+/// Attack: the owner makes the layer forget a session the server still
+/// holds, to open sessions past the limits. A 404 from another path (the
+/// router's fallback, not the MCP endpoint's "unknown session") used to
+/// end the binding without ending the session: each round left one more
+/// server session outside the layer's count.
+#[tokio::test]
+async fn a_404_from_another_path_does_not_free_a_session_the_server_still_holds() {
+    let s = start(SessionLimits {
+        max_sessions_per_principal: 1,
+        ..SessionLimits::default()
+    })
+    .await;
+    let alice = s.token(json!({"sub": "alice"}));
+    let session = s.open(&alice).await;
+    let elsewhere = s
+        .client
+        .get(s.url.replace("/mcp", "/no-such-path"))
+        .bearer_auth(&alice)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 404);
+    // The session is alive at the server, so it still counts: no second
+    // one past the limit of one.
+    assert_eq!(s.layer.session_count(), 1);
+    assert_eq!(s.initialize(&alice).await.status(), 503);
+    assert_eq!(s.call(&alice, &session).await.status(), 200);
+    // A 404 at the session's own endpoint does end it, at the server too
+    // (the layer sends the DELETE itself: it cannot tell "unknown session"
+    // from any other 404, and an extra DELETE costs nothing).
+    s.server.sessions.lock().unwrap().clear();
+    assert_eq!(s.call(&alice, &session).await.status(), 404);
+    assert_eq!(s.layer.session_count(), 0);
+    s.open(&alice).await;
+}
+
+/// Attack: a DELETE accepted by another path (not the session's endpoint)
+/// does not end the session at the server either.
+#[tokio::test]
+async fn a_delete_accepted_elsewhere_does_not_free_the_session() {
+    let key = rsa("rsa-1.pem");
+    let mut config = HttpConfig::new([ISS]);
+    config.sessions = SessionLimits {
+        max_sessions_per_principal: 1,
+        ..SessionLimits::default()
+    };
+    let layer = PolicyLayer::new(
+        validator_for(&key),
+        Evaluator::from_source(POLICY).unwrap(),
+        config,
+    )
+    .unwrap();
+    let server = Server::default();
+    let app = Router::new()
+        .route("/mcp", axum::routing::post(mcp).get(mcp).delete(mcp))
+        .route("/other", axum::routing::delete(|| async { "gone\n" }))
+        .with_state(server.clone())
+        .layer(layer.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let s = Setup {
+        url: format!("http://{address}/mcp"),
+        layer,
+        server,
+        key,
+        client: reqwest::Client::new(),
+    };
+    let alice = s.token(json!({"sub": "alice"}));
+    let session = s.open(&alice).await;
+    let other = s
+        .client
+        .delete(format!("http://{address}/other"))
+        .bearer_auth(&alice)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    for _ in 0..100 {
+        if s.server.deleted().contains(&session) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let live = s.server.sessions.lock().unwrap().len();
+    assert!(
+        live <= s.layer.session_count(),
+        "server {live}, layer {}",
+        s.layer.session_count()
+    );
+}
+
+/// Attack: a client sends `initialize` and leaves before the answer. The
+/// server has made the session by then; the layer, whose request future is
+/// dropped with the connection, used to release its reservation and never
+/// learn the id: a server session outside every limit, one per round.
+#[tokio::test]
+async fn a_client_leaving_during_initialize_leaves_no_session_uncounted() {
+    let s = start(SessionLimits {
+        max_sessions_per_principal: 3,
+        ..SessionLimits::default()
+    })
+    .await;
+    *s.server.initialize_delay.lock().unwrap() = Duration::from_millis(300);
+    let alice = s.token(json!({"sub": "alice"}));
+    let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "test", "version": "0"}}});
+    for _ in 0..3 {
+        let left = s
+            .send(reqwest::Method::POST, &alice, None, Some(&body))
+            .timeout(Duration::from_millis(100))
+            .send()
+            .await;
+        assert!(left.is_err(), "the client was meant to leave first");
+    }
+    // Every session the server made is ended there as soon as its answer
+    // finds nobody to take it.
+    for _ in 0..200 {
+        if s.server.deleted().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut deleted = s.server.deleted();
+    deleted.sort();
+    assert_eq!(deleted, ["session-1", "session-2", "session-3"]);
+    assert_eq!(s.server.sessions.lock().unwrap().len(), 0);
+    assert_eq!(s.layer.session_count(), 0);
+    // And the principal still gets a session afterwards.
+    *s.server.initialize_delay.lock().unwrap() = Duration::ZERO;
+    s.open(&alice).await;
 }
