@@ -30,7 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::{BoxError, ServerLimits};
+use crate::{BoxError, Phase, ServerLimits};
 
 const NONE: u64 = u64::MAX;
 
@@ -239,7 +239,7 @@ pub(crate) async fn serve<S, B>(
     stream: TcpStream,
     service: S,
     limits: ServerLimits,
-    mut drain: watch::Receiver<bool>,
+    mut phase: watch::Receiver<Phase>,
 ) where
     S: tower_service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
@@ -270,12 +270,24 @@ pub(crate) async fn serve<S, B>(
     let tick =
         (limits.header_read_timeout.min(limits.idle_timeout) / 4).max(Duration::from_millis(10));
     let mut closing = false;
+    let mut listening = true;
     loop {
         tokio::select! {
             _ = connection.as_mut() => return,
-            _ = drain.changed(), if !closing => {
-                closing = true;
-                connection.as_mut().graceful_shutdown();
+            changed = phase.changed(), if listening => {
+                // The accept loop gone (its future dropped) is a drain too.
+                let now = if changed.is_ok() { *phase.borrow_and_update() } else { Phase::Draining };
+                listening = changed.is_ok();
+                match now {
+                    Phase::Serving => {}
+                    Phase::Draining => {
+                        if !closing {
+                            closing = true;
+                            connection.as_mut().graceful_shutdown();
+                        }
+                    }
+                    Phase::Dropping => return,
+                }
             }
             () = tokio::time::sleep(tick) => match activity.verdict(&limits) {
                 Verdict::Keep => {}

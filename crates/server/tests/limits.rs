@@ -61,15 +61,26 @@ struct Server {
 }
 
 async fn start(limits: ServerLimits) -> Server {
-    let app = Router::new().route("/", get(|| async { "hello\n" })).route(
-        "/stream",
-        get(|| async {
-            Body::new(Slow {
-                left: 8,
-                sleep: Box::pin(tokio::time::sleep(Duration::from_millis(100))),
-            })
-        }),
-    );
+    let app = Router::new()
+        .route("/", get(|| async { "hello\n" }))
+        .route(
+            "/stream",
+            get(|| async {
+                Body::new(Slow {
+                    left: 8,
+                    sleep: Box::pin(tokio::time::sleep(Duration::from_millis(100))),
+                })
+            }),
+        )
+        .route(
+            "/forever",
+            get(|| async {
+                Body::new(Slow {
+                    left: u32::MAX,
+                    sleep: Box::pin(tokio::time::sleep(Duration::from_millis(100))),
+                })
+            }),
+        );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -264,4 +275,39 @@ async fn shutdown_stops_accepting_and_lets_requests_in_flight_finish() {
         .unwrap()
         .unwrap();
     assert!(TcpStream::connect(&server.address).await.is_err());
+}
+
+/// Attack: a stream that never ends, open while the server shuts down.
+/// `serve` returns after the drain timeout, as documented, but the
+/// connections still busy then must really be dropped, not left running on
+/// the runtime of a program that goes on (a library caller, a test).
+#[tokio::test]
+async fn after_the_drain_timeout_busy_connections_are_dropped() {
+    let mut server = start(ServerLimits {
+        idle_timeout: Duration::from_secs(30),
+        drain_timeout: Duration::from_millis(300),
+        ..limits()
+    })
+    .await;
+    let mut stream = TcpStream::connect(&server.address).await.unwrap();
+    stream
+        .write_all(b"GET /forever HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0; 256];
+    let read = stream.read(&mut first).await.unwrap();
+    assert!(first[..read].starts_with(b"HTTP/1.1 200"));
+    let _ = server.stop.take().unwrap().send(());
+    tokio::time::timeout(Duration::from_secs(3), server.done)
+        .await
+        .expect("serve did not return after its drain timeout")
+        .unwrap();
+    // The stream is cut within moments of `serve` returning.
+    let mut rest = Vec::new();
+    let cut = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest)).await;
+    assert!(
+        cut.is_ok(),
+        "the stream still runs after serve returned ({} bytes more)",
+        rest.len()
+    );
 }
