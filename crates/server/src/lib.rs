@@ -16,7 +16,10 @@
 //!   [`ServerLimits::header_read_timeout`] of its first byte, and fit in
 //!   [`ServerLimits::max_header_bytes`];
 //! - a connection with no request in flight and nothing received for
-//!   [`ServerLimits::idle_timeout`] is closed (keep-alive);
+//!   [`ServerLimits::idle_timeout`] is closed (keep-alive), and one whose
+//!   client has taken none of what it was sent for as long is dropped,
+//!   response in flight or not (a client that pipelines requests and never
+//!   reads the answers would otherwise hold its place for good);
 //! - on shutdown, accepting stops, connections are asked to close after
 //!   their current request, and those still busy after
 //!   [`ServerLimits::drain_timeout`] are dropped (closed by [`serve`]

@@ -72,6 +72,7 @@ async fn start(limits: ServerLimits) -> Server {
                 })
             }),
         )
+        .route("/big", get(|| async { vec![b'x'; 128 * 1024] }))
         .route(
             "/forever",
             get(|| async {
@@ -310,4 +311,35 @@ async fn after_the_drain_timeout_busy_connections_are_dropped() {
         "the stream still runs after serve returned ({} bytes more)",
         rest.len()
     );
+}
+
+/// Attack, without any credential: pipeline requests and never read the
+/// answers. Once the socket buffers are full the server can neither write
+/// nor, so, read; the connection has no request in flight (each answer was
+/// handed to the socket) and looks idle, but a graceful close waits for the
+/// write that never ends. Such a connection must still be dropped once it
+/// makes no progress for the idle timeout, or a few hundred of them hold
+/// every place for good.
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_cut_off() {
+    let server = start(ServerLimits {
+        max_connections: 1,
+        ..limits()
+    })
+    .await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket
+        .connect(server.address.parse().unwrap())
+        .await
+        .unwrap();
+    // 100 answers of 128 KiB: far more than the socket buffers hold.
+    let request = "GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(100);
+    stalled.write_all(request.as_bytes()).await.unwrap();
+    // Nothing read, well past the idle timeout (300 ms): the only place
+    // is free again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let answer = get_once(&server.address, "/").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(stalled);
 }
