@@ -575,3 +575,74 @@ async fn a_client_leaving_during_initialize_leaves_no_session_uncounted() {
     *s.server.initialize_delay.lock().unwrap() = Duration::ZERO;
     s.open(&alice).await;
 }
+
+/// Attack: session ids shaped by hand. Another principal gets the same 404
+/// for every spelling of the owner's id (header name in any case, the id
+/// padded, cased, doubled in one value, with bytes past ASCII, empty, or
+/// 60 KB long), and nothing of it reaches the server; the owner gets in
+/// only with the id exactly as issued.
+#[tokio::test]
+async fn hand_shaped_session_ids_reach_nothing() {
+    let s = start(SessionLimits::default()).await;
+    let alice = s.token(json!({"sub": "alice"}));
+    let bob = s.token(json!({"sub": "bob"}));
+    let session = s.open(&alice).await;
+    let before = s.server.seen().len();
+    let huge = "a".repeat(60_000);
+    let mut odd = session.clone().into_bytes();
+    odd.push(0xff);
+    let values: Vec<Vec<u8>> = vec![
+        session.clone().into_bytes(),
+        format!("  {session}  ").into_bytes(),
+        format!("{session}\t").into_bytes(),
+        session.to_uppercase().into_bytes(),
+        format!("{session}, {session}").into_bytes(),
+        odd,
+        Vec::new(),
+        huge.into_bytes(),
+    ];
+    let send = |token: &str, value: &[u8]| {
+        s.send(reqwest::Method::POST, token, None, Some(&call(1, "search")))
+            .header(
+                "mcp-session-id",
+                reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+            )
+            .send()
+    };
+    for value in &values {
+        let answer = send(&bob, value).await.unwrap();
+        assert_eq!(answer.status(), 404, "{:?}", String::from_utf8_lossy(value));
+    }
+    // Header names arrive in any case on the wire; raw, to be sure.
+    let address = s.url.trim_start_matches("http://").trim_end_matches("/mcp");
+    let body = call(1, "search").to_string();
+    for (token, expected) in [(&bob, "404"), (&alice, "200")] {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let head = format!(
+            "POST /mcp HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+             MCP-SESSION-ID: {session}\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {expected}")),
+            "{answer}"
+        );
+    }
+    // Only alice's own request reached the server.
+    assert_eq!(s.server.seen().len(), before + 1, "{:?}", s.server.seen());
+    // The owner, with anything but the id as issued (surrounding blanks
+    // aside, which HTTP strips), is refused alike.
+    for value in &values[3..] {
+        let answer = send(&alice, value).await.unwrap();
+        assert_eq!(answer.status(), 404, "{:?}", String::from_utf8_lossy(value));
+    }
+    for padded in &values[1..3] {
+        assert_eq!(send(&alice, padded).await.unwrap().status(), 200);
+    }
+}
