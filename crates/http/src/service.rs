@@ -454,8 +454,9 @@ where
     }
 
     // Sessions idle past their time are forgotten here and ended at the
-    // server, in the background.
-    for expired in shared.sessions.sweep() {
+    // server, in the background: those opened at this request's path,
+    // the one its `inner` serves.
+    for expired in shared.sessions.sweep(request.uri().path()) {
         end_at_server(inner.clone(), expired);
     }
 

@@ -20,7 +20,7 @@
 //! id), so a server that keeps sessions longer holds no more than the layer
 //! admits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -114,6 +114,9 @@ struct State {
     /// Sessions being opened: counted against the limits until the
     /// server's answer binds or releases them.
     reserved: usize,
+    /// The paths sessions were opened at: only a request to one of them
+    /// sweeps (see [`Sessions::sweep`]).
+    paths: HashSet<String>,
     last_sweep: Instant,
 }
 
@@ -143,6 +146,7 @@ impl Sessions {
                 bound: HashMap::new(),
                 per_owner: HashMap::new(),
                 reserved: 0,
+                paths: HashSet::new(),
                 last_sweep: Instant::now(),
             }),
         })
@@ -197,15 +201,21 @@ impl Sessions {
         })
     }
 
-    /// Forgets the sessions idle past the timeout and returns their ids, to
-    /// be ended at the server. Runs at most a few times per timeout, so a
-    /// flood of requests does not turn it into a scan per request.
-    pub fn sweep(&self) -> Vec<Expired> {
+    /// Forgets the sessions opened at `path` and idle past the timeout, and
+    /// returns their ids, to be ended at the server by the caller, a
+    /// request to that same `path`. Only such a request has the service
+    /// that serves them: with the layer applied per route, a request to
+    /// another path (the metadata, an unknown path, which anyone may
+    /// send) has another route's service, and a `DELETE` sent through it
+    /// never reaches the session's endpoint. Runs at most a few times per
+    /// timeout, so a flood of requests does not turn it into a scan per
+    /// request; requests to other paths neither scan nor delay it.
+    pub fn sweep(&self, path: &str) -> Vec<Expired> {
         let now = Instant::now();
         let every =
             (self.limits.idle_timeout / 8).clamp(Duration::from_millis(10), Duration::from_secs(5));
         let mut state = self.lock();
-        if now.duration_since(state.last_sweep) < every {
+        if !state.paths.contains(path) || now.duration_since(state.last_sweep) < every {
             return Vec::new();
         }
         state.last_sweep = now;
@@ -213,7 +223,11 @@ impl Sessions {
         let ids: Vec<String> = state
             .bound
             .iter()
-            .filter(|(_, b)| b.in_flight == 0 && now.duration_since(b.last_seen) >= idle)
+            .filter(|(_, b)| {
+                b.in_flight == 0
+                    && now.duration_since(b.last_seen) >= idle
+                    && b.route.uri.path() == path
+            })
             .map(|(id, _)| id.clone())
             .collect();
         let mut expired = Vec::with_capacity(ids.len());
@@ -268,6 +282,11 @@ impl Reservation {
         if state.bound.contains_key(id) {
             state.release_owner(&owner);
             return false;
+        }
+        // As many entries as paths the server issued sessions at: one, for
+        // an MCP server.
+        if !state.paths.contains(route.uri.path()) {
+            state.paths.insert(route.uri.path().to_owned());
         }
         state.bound.insert(
             id.to_owned(),
@@ -450,11 +469,13 @@ mod tests {
         );
         let held = sessions.admit("busy", &owner("a", "c")).unwrap();
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(ids(sessions.sweep()), ["idle"]);
+        // Not from a request to another path: its service is not theirs.
+        assert!(sessions.sweep("/elsewhere").is_empty());
+        assert_eq!(ids(sessions.sweep("/mcp")), ["idle"]);
         assert!(sessions.admit("idle", &owner("a", "c")).is_none());
         drop(held);
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(ids(sessions.sweep()), ["busy"]);
+        assert_eq!(ids(sessions.sweep("/mcp")), ["busy"]);
         assert_eq!(sessions.len(), 0);
         // Expired sessions free their owner's places.
         for _ in 0..10 {

@@ -646,3 +646,63 @@ async fn hand_shaped_session_ids_reach_nothing() {
         assert_eq!(send(&alice, padded).await.unwrap().status(), 200);
     }
 }
+
+/// Attack (found on the example server with rmcp): with the layer applied
+/// per route (`Router::layer`), the service behind it is that route's
+/// alone. An idle session found by a request to another path (the
+/// metadata document, which anyone may fetch, or any unknown path) had its
+/// DELETE sent through that other route: to the 404 fallback, never to the
+/// MCP endpoint. The layer forgot the session; the server kept it.
+#[tokio::test]
+async fn an_expired_session_is_ended_through_its_own_endpoint() {
+    let key = rsa("rsa-1.pem");
+    let mut config = HttpConfig::new([ISS]);
+    config.sessions = SessionLimits {
+        idle_timeout: Duration::from_millis(150),
+        ..SessionLimits::default()
+    };
+    let layer = PolicyLayer::new(
+        validator_for(&key),
+        Evaluator::from_source(POLICY).unwrap(),
+        config,
+    )
+    .unwrap();
+    let server = Server::default();
+    let app = Router::new()
+        .route("/mcp", axum::routing::any(mcp))
+        .with_state(server.clone())
+        .layer(layer.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let s = Setup {
+        url: format!("http://{address}/mcp"),
+        layer,
+        server,
+        key,
+        client: reqwest::Client::new(),
+    };
+    let alice = s.token(json!({"sub": "alice"}));
+    let session = s.open(&alice).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Requests elsewhere, unauthenticated: the metadata, an unknown path.
+    for path in ["/.well-known/oauth-protected-resource/mcp", "/nowhere"] {
+        let _ = s
+            .client
+            .get(format!("http://{address}{path}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    // And one to the endpoint, by someone else.
+    let bob = s.token(json!({"sub": "bob"}));
+    s.open(&bob).await;
+    for _ in 0..100 {
+        if s.server.deleted().contains(&session) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(s.server.deleted(), [session]);
+    assert_eq!(s.server.sessions.lock().unwrap().len(), 1);
+}
