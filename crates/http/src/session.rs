@@ -19,6 +19,13 @@
 //! The layer then ends the session at the server too (a `DELETE` with its
 //! id), so a server that keeps sessions longer holds no more than the layer
 //! admits.
+//!
+//! That `DELETE` goes through the service behind the layer, from a request
+//! to the session's own path. So that service must take every method at
+//! that path: the whole router, or an axum `route_service` / `any` route.
+//! Applied per method (`post(h).delete(h)` then `Router::layer`), the
+//! service behind the layer is one method's handler, which the `DELETE`
+//! would reach as if it were that method.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
