@@ -421,7 +421,7 @@ fn refusal(
 async fn handle<S, B, ResBody>(
     shared: &Shared,
     request: Request<B>,
-    mut inner: S,
+    inner: S,
 ) -> Result<Response<ResponseBody>, S::Error>
 where
     S: tower_service::Service<Request<Full<Bytes>>, Response = Response<ResBody>>
@@ -454,8 +454,9 @@ where
     }
 
     // Sessions idle past their time are forgotten here and ended at the
-    // server, in the background.
-    for expired in shared.sessions.sweep() {
+    // server, in the background: those opened at this request's path,
+    // the one its `inner` serves.
+    for expired in shared.sessions.sweep(request.uri().path()) {
         end_at_server(inner.clone(), expired);
     }
 
@@ -618,26 +619,43 @@ where
     // `inner` is the instance `poll_ready` readied; a clone is kept for a
     // session that has to be ended at once.
     let spare = inner.clone();
-    let response = crate::principal::scope(Arc::clone(&principal), inner.call(forwarded)).await?;
-    let response = response.map(|body| body.map_err(Into::into).boxed_unsync());
 
     // 8. The session: bound to the principal when the server issued one,
     // forgotten when the server ended it.
-    let response = match active {
-        Some(active) => {
+    let response = match (active, reservation) {
+        (Some(active), _) => {
+            let response = forward(&principal, inner, forwarded).await?;
             let status = response.status();
-            if status == StatusCode::NOT_FOUND || (deleting && status.is_success()) {
-                active.end();
+            // The server's answer speaks for the session only at the
+            // session's own endpoint: elsewhere a 404 is the router's "no
+            // such path", and a DELETE accepted there ended nothing.
+            if active.served_at(route.uri.path()) {
+                if deleting && status.is_success() {
+                    active.end();
+                } else if status == StatusCode::NOT_FOUND
+                    && let Some(ended) = active.end()
+                {
+                    // Unknown to the server, it says; ended there all the
+                    // same, so that the layer never counts fewer sessions
+                    // than the server holds.
+                    end_at_server(spare, ended);
+                }
             }
             held_by(response, active)
         }
-        None => match issued_session(&response) {
-            Some(id) => {
-                let room = match reservation {
-                    Some(room) => Ok(room),
-                    None => shared.sessions.reserve(owner),
-                };
-                match room {
+        (None, Some(room)) => {
+            match opened(shared, &principal, inner, forwarded, spare, room, route).await {
+                Opened::Answer(response) => response,
+                Opened::Failed(error) => return Err(error),
+                Opened::Lost => {
+                    return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"));
+                }
+            }
+        }
+        (None, None) => {
+            let response = forward(&principal, inner, forwarded).await?;
+            match issued_session(&response) {
+                Some(id) => match shared.sessions.reserve(owner) {
                     Ok(room) => {
                         room.bind(&id, route);
                         response
@@ -648,10 +666,10 @@ where
                         end_at_server(spare, session::Expired { id, route });
                         return Ok(sessions_full(shared, &principal, full, None));
                     }
-                }
+                },
+                None => response,
             }
-            None => response,
-        },
+        }
     };
 
     if lists.is_empty() || !response.status().is_success() {
@@ -668,6 +686,85 @@ where
 }
 
 // ---- sessions ----
+
+/// The request to the server, with the principal as the task-local
+/// `current_principal()` for the inner future.
+async fn forward<S, ResBody>(
+    principal: &Arc<Principal>,
+    mut inner: S,
+    forwarded: Request<Full<Bytes>>,
+) -> Result<Response<ResponseBody>, S::Error>
+where
+    S: tower_service::Service<Request<Full<Bytes>>, Response = Response<ResBody>>,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    let response = crate::principal::scope(Arc::clone(principal), inner.call(forwarded)).await?;
+    Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
+}
+
+/// What came of a request that opens a session.
+enum Opened<E> {
+    Answer(Response<ResponseBody>),
+    Failed(E),
+    /// The detached task did not answer (it panicked).
+    Lost,
+}
+
+/// A request that opens a session (`initialize`), served apart from the
+/// client's connection. The server makes the session before it answers;
+/// a client that leaves in between drops this request's future, and with
+/// it the only place the new id would be learnt: a session at the server
+/// that no limit counts, one per round. So the call and the binding run in
+/// a task of their own, which finishes whatever the client does, and ends
+/// the session at the server at once when nobody is left to receive it.
+async fn opened<S, ResBody>(
+    shared: &Shared,
+    principal: &Arc<Principal>,
+    inner: S,
+    forwarded: Request<Full<Bytes>>,
+    spare: S,
+    room: session::Reservation,
+    route: Route,
+) -> Opened<S::Error>
+where
+    S: tower_service::Service<Request<Full<Bytes>>, Response = Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let sessions = Arc::clone(&shared.sessions);
+    let principal = Arc::clone(principal);
+    tokio::spawn(async move {
+        let mut bound = None;
+        let outcome = match forward(&principal, inner, forwarded).await {
+            Err(error) => Opened::Failed(error),
+            // An id already bound keeps its first owner (`bind` says so);
+            // only a session bound here may be ended below.
+            Ok(response) => match issued_session(&response) {
+                Some(id) if room.bind(&id, route) => {
+                    bound = Some(id);
+                    Opened::Answer(response)
+                }
+                _ => Opened::Answer(response),
+            },
+        };
+        if sender.send(outcome).is_err()
+            && let Some(id) = bound
+            && let Some(ended) = sessions.end(&id)
+        {
+            // The client left before the answer: the session is of no use
+            // to anyone, and ended now rather than at its idle timeout.
+            end_at_server(spare, ended);
+        }
+    });
+    receiver.await.unwrap_or(Opened::Lost)
+}
 
 enum SessionHeader<'r> {
     None,

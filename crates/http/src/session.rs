@@ -19,8 +19,15 @@
 //! The layer then ends the session at the server too (a `DELETE` with its
 //! id), so a server that keeps sessions longer holds no more than the layer
 //! admits.
+//!
+//! That `DELETE` goes through the service behind the layer, from a request
+//! to the session's own path. So that service must take every method at
+//! that path: the whole router, or an axum `route_service` / `any` route.
+//! Applied per method (`post(h).delete(h)` then `Router::layer`), the
+//! service behind the layer is one method's handler, which the `DELETE`
+//! would reach as if it were that method.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -115,6 +122,9 @@ struct State {
     /// Sessions being opened: counted against the limits until the
     /// server's answer binds or releases them.
     reserved: usize,
+    /// The paths sessions were opened at: only a request to one of them
+    /// sweeps (see [`Sessions::sweep`]).
+    paths: HashSet<String>,
 }
 
 impl State {
@@ -148,6 +158,7 @@ impl Sessions {
                 bound: HashMap::new(),
                 per_owner: HashMap::new(),
                 reserved: 0,
+                paths: HashSet::new(),
             }),
             born: Instant::now(),
             next_sweep: AtomicU64::new(0),
@@ -203,36 +214,40 @@ impl Sessions {
         })
     }
 
-    /// Forgets the sessions idle past the timeout and returns their ids, to
-    /// be ended at the server. Runs at most a few times per timeout, so a
-    /// flood of requests does not turn it into a scan per request.
-    pub fn sweep(&self) -> Vec<Expired> {
+    /// Forgets the sessions opened at `path` and idle past the timeout, and
+    /// returns their ids, to be ended at the server by the caller, a
+    /// request to that same `path`. Only such a request has the service
+    /// that serves them: with the layer applied per route, a request to
+    /// another path (the metadata, an unknown path, which anyone may
+    /// send) has another route's service, and a `DELETE` sent through it
+    /// never reaches the session's endpoint. Runs at most a few times per
+    /// timeout, so a flood of requests does not turn it into a scan per
+    /// request; requests to other paths neither scan nor delay it.
+    pub fn sweep(&self, path: &str) -> Vec<Expired> {
         let every =
             (self.limits.idle_timeout / 8).clamp(Duration::from_millis(10), Duration::from_secs(5));
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let now_ms = millis(self.born.elapsed());
-        let due = self.next_sweep.load(Ordering::Relaxed);
-        if now_ms < due
-            || self
-                .next_sweep
-                .compare_exchange(
-                    due,
-                    now_ms.saturating_add(millis(every)),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-        {
-            // Not yet, or another request is sweeping now.
+        // Between sweeps, one atomic load and no lock.
+        if now_ms < self.next_sweep.load(Ordering::Acquire) {
             return Vec::new();
         }
         let now = Instant::now();
         let mut state = self.lock();
+        if !state.paths.contains(path) || now_ms < self.next_sweep.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        self.next_sweep
+            .store(now_ms.saturating_add(millis(every)), Ordering::Release);
         let idle = self.limits.idle_timeout;
         let ids: Vec<String> = state
             .bound
             .iter()
-            .filter(|(_, b)| b.in_flight == 0 && now.duration_since(b.last_seen) >= idle)
+            .filter(|(_, b)| {
+                b.in_flight == 0
+                    && now.duration_since(b.last_seen) >= idle
+                    && b.route.uri.path() == path
+            })
             .map(|(id, _)| id.clone())
             .collect();
         let mut expired = Vec::with_capacity(ids.len());
@@ -253,11 +268,16 @@ impl Sessions {
         self.lock().bound.len()
     }
 
-    fn end(&self, id: &str) {
+    /// Forgets the session `id`, and returns where it is to be ended at
+    /// the server.
+    pub fn end(&self, id: &str) -> Option<Expired> {
         let mut state = self.lock();
-        if let Some(binding) = state.bound.remove(id) {
-            state.release_owner(&binding.owner);
-        }
+        let binding = state.bound.remove(id)?;
+        state.release_owner(&binding.owner);
+        Some(Expired {
+            id: id.to_owned(),
+            route: binding.route,
+        })
     }
 }
 
@@ -282,6 +302,11 @@ impl Reservation {
         if state.bound.contains_key(id) {
             state.release_owner(&owner);
             return false;
+        }
+        // As many entries as paths the server issued sessions at: one, for
+        // an MCP server.
+        if !state.paths.contains(route.uri.path()) {
+            state.paths.insert(route.uri.path().to_owned());
         }
         state.bound.insert(
             id.to_owned(),
@@ -315,10 +340,21 @@ pub(crate) struct Active {
 }
 
 impl Active {
+    /// Whether the session was opened at `path`: its endpoint, the only
+    /// place where the server's answers speak for it.
+    pub fn served_at(&self, path: &str) -> bool {
+        let state = self.sessions.lock();
+        state
+            .bound
+            .get(&self.id)
+            .is_some_and(|binding| binding.route.uri.path() == path)
+    }
+
     /// The session ended (the server accepted its `DELETE`, or no longer
-    /// knows it): the binding goes.
-    pub fn end(&self) {
-        self.sessions.end(&self.id);
+    /// knows it): the binding goes. Returns where it was served, for the
+    /// caller to end it at the server when the server's word was not final.
+    pub fn end(&self) -> Option<Expired> {
+        self.sessions.end(&self.id)
     }
 }
 
@@ -402,7 +438,13 @@ mod tests {
                 .bind("y", route())
         );
         assert_eq!(sessions.len(), 2);
-        sessions.admit("x", &owner("a", "c")).unwrap().end();
+        assert!(
+            sessions
+                .admit("x", &owner("a", "c"))
+                .unwrap()
+                .end()
+                .is_some()
+        );
         assert_eq!(sessions.len(), 1);
         assert!(sessions.reserve(owner("a", "c")).is_ok());
     }
@@ -447,11 +489,13 @@ mod tests {
         );
         let held = sessions.admit("busy", &owner("a", "c")).unwrap();
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(ids(sessions.sweep()), ["idle"]);
+        // Not from a request to another path: its service is not theirs.
+        assert!(sessions.sweep("/elsewhere").is_empty());
+        assert_eq!(ids(sessions.sweep("/mcp")), ["idle"]);
         assert!(sessions.admit("idle", &owner("a", "c")).is_none());
         drop(held);
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(ids(sessions.sweep()), ["busy"]);
+        assert_eq!(ids(sessions.sweep("/mcp")), ["busy"]);
         assert_eq!(sessions.len(), 0);
         // Expired sessions free their owner's places.
         for _ in 0..10 {

@@ -37,6 +37,9 @@ struct Server {
     sessions: Arc<Mutex<HashSet<String>>>,
     next: Arc<Mutex<u64>>,
     seen: Arc<Mutex<Vec<(String, String, String)>>>,
+    /// How long an `initialize` takes after its session is made (rmcp
+    /// makes the session, then waits for the handler's answer).
+    initialize_delay: Arc<Mutex<Duration>>,
 }
 
 impl Server {
@@ -78,6 +81,8 @@ async fn mcp(
             format!("session-{next}")
         };
         server.sessions.lock().unwrap().insert(id.clone());
+        let delay = *server.initialize_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         let answer = json!({"jsonrpc": "2.0", "id": message["id"],
                             "result": {"protocolVersion": "2025-06-18", "capabilities": {},
                                        "serverInfo": {"name": "t", "version": "0"}}});
@@ -433,4 +438,271 @@ async fn two_session_headers_are_a_bad_request() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
+}
+
+/// Attack: the owner makes the layer forget a session the server still
+/// holds, to open sessions past the limits. A 404 from another path (the
+/// router's fallback, not the MCP endpoint's "unknown session") used to
+/// end the binding without ending the session: each round left one more
+/// server session outside the layer's count.
+#[tokio::test]
+async fn a_404_from_another_path_does_not_free_a_session_the_server_still_holds() {
+    let s = start(SessionLimits {
+        max_sessions_per_principal: 1,
+        ..SessionLimits::default()
+    })
+    .await;
+    let alice = s.token(json!({"sub": "alice"}));
+    let session = s.open(&alice).await;
+    let elsewhere = s
+        .client
+        .get(s.url.replace("/mcp", "/no-such-path"))
+        .bearer_auth(&alice)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 404);
+    // The session is alive at the server, so it still counts: no second
+    // one past the limit of one.
+    assert_eq!(s.layer.session_count(), 1);
+    assert_eq!(s.initialize(&alice).await.status(), 503);
+    assert_eq!(s.call(&alice, &session).await.status(), 200);
+    // A 404 at the session's own endpoint does end it, at the server too
+    // (the layer sends the DELETE itself: it cannot tell "unknown session"
+    // from any other 404, and an extra DELETE costs nothing).
+    s.server.sessions.lock().unwrap().clear();
+    assert_eq!(s.call(&alice, &session).await.status(), 404);
+    assert_eq!(s.layer.session_count(), 0);
+    s.open(&alice).await;
+}
+
+/// Attack: a DELETE accepted by another path (not the session's endpoint)
+/// does not end the session at the server either.
+#[tokio::test]
+async fn a_delete_accepted_elsewhere_does_not_free_the_session() {
+    let key = rsa("rsa-1.pem");
+    let mut config = HttpConfig::new([ISS]);
+    config.sessions = SessionLimits {
+        max_sessions_per_principal: 1,
+        ..SessionLimits::default()
+    };
+    let layer = PolicyLayer::new(
+        validator_for(&key),
+        Evaluator::from_source(POLICY).unwrap(),
+        config,
+    )
+    .unwrap();
+    let server = Server::default();
+    let app = Router::new()
+        .route("/mcp", axum::routing::post(mcp).get(mcp).delete(mcp))
+        .route("/other", axum::routing::delete(|| async { "gone\n" }))
+        .with_state(server.clone())
+        .layer(layer.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let s = Setup {
+        url: format!("http://{address}/mcp"),
+        layer,
+        server,
+        key,
+        client: reqwest::Client::new(),
+    };
+    let alice = s.token(json!({"sub": "alice"}));
+    let session = s.open(&alice).await;
+    let other = s
+        .client
+        .delete(format!("http://{address}/other"))
+        .bearer_auth(&alice)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    for _ in 0..100 {
+        if s.server.deleted().contains(&session) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let live = s.server.sessions.lock().unwrap().len();
+    assert!(
+        live <= s.layer.session_count(),
+        "server {live}, layer {}",
+        s.layer.session_count()
+    );
+}
+
+/// Attack: a client sends `initialize` and leaves before the answer. The
+/// server has made the session by then; the layer, whose request future is
+/// dropped with the connection, used to release its reservation and never
+/// learn the id: a server session outside every limit, one per round.
+#[tokio::test]
+async fn a_client_leaving_during_initialize_leaves_no_session_uncounted() {
+    let s = start(SessionLimits {
+        max_sessions_per_principal: 3,
+        ..SessionLimits::default()
+    })
+    .await;
+    *s.server.initialize_delay.lock().unwrap() = Duration::from_millis(300);
+    let alice = s.token(json!({"sub": "alice"}));
+    let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "test", "version": "0"}}});
+    for _ in 0..3 {
+        let left = s
+            .send(reqwest::Method::POST, &alice, None, Some(&body))
+            .timeout(Duration::from_millis(100))
+            .send()
+            .await;
+        assert!(left.is_err(), "the client was meant to leave first");
+    }
+    // Every session the server made is ended there as soon as its answer
+    // finds nobody to take it.
+    for _ in 0..200 {
+        if s.server.deleted().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut deleted = s.server.deleted();
+    deleted.sort();
+    assert_eq!(deleted, ["session-1", "session-2", "session-3"]);
+    assert_eq!(s.server.sessions.lock().unwrap().len(), 0);
+    assert_eq!(s.layer.session_count(), 0);
+    // And the principal still gets a session afterwards.
+    *s.server.initialize_delay.lock().unwrap() = Duration::ZERO;
+    s.open(&alice).await;
+}
+
+/// Attack: session ids shaped by hand. Another principal gets the same 404
+/// for every spelling of the owner's id (header name in any case, the id
+/// padded, cased, doubled in one value, with bytes past ASCII, empty, or
+/// 60 KB long), and nothing of it reaches the server; the owner gets in
+/// only with the id exactly as issued.
+#[tokio::test]
+async fn hand_shaped_session_ids_reach_nothing() {
+    let s = start(SessionLimits::default()).await;
+    let alice = s.token(json!({"sub": "alice"}));
+    let bob = s.token(json!({"sub": "bob"}));
+    let session = s.open(&alice).await;
+    let before = s.server.seen().len();
+    let huge = "a".repeat(60_000);
+    let mut odd = session.clone().into_bytes();
+    odd.push(0xff);
+    let values: Vec<Vec<u8>> = vec![
+        session.clone().into_bytes(),
+        format!("  {session}  ").into_bytes(),
+        format!("{session}\t").into_bytes(),
+        session.to_uppercase().into_bytes(),
+        format!("{session}, {session}").into_bytes(),
+        odd,
+        Vec::new(),
+        huge.into_bytes(),
+    ];
+    let send = |token: &str, value: &[u8]| {
+        s.send(reqwest::Method::POST, token, None, Some(&call(1, "search")))
+            .header(
+                "mcp-session-id",
+                reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+            )
+            .send()
+    };
+    for value in &values {
+        let answer = send(&bob, value).await.unwrap();
+        assert_eq!(answer.status(), 404, "{:?}", String::from_utf8_lossy(value));
+    }
+    // Header names arrive in any case on the wire; raw, to be sure.
+    let address = s.url.trim_start_matches("http://").trim_end_matches("/mcp");
+    let body = call(1, "search").to_string();
+    for (token, expected) in [(&bob, "404"), (&alice, "200")] {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let head = format!(
+            "POST /mcp HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+             MCP-SESSION-ID: {session}\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {expected}")),
+            "{answer}"
+        );
+    }
+    // Only alice's own request reached the server.
+    assert_eq!(s.server.seen().len(), before + 1, "{:?}", s.server.seen());
+    // The owner, with anything but the id as issued (surrounding blanks
+    // aside, which HTTP strips), is refused alike.
+    for value in &values[3..] {
+        let answer = send(&alice, value).await.unwrap();
+        assert_eq!(answer.status(), 404, "{:?}", String::from_utf8_lossy(value));
+    }
+    for padded in &values[1..3] {
+        assert_eq!(send(&alice, padded).await.unwrap().status(), 200);
+    }
+}
+
+/// Attack (found on the example server with rmcp): with the layer applied
+/// per route (`Router::layer`), the service behind it is that route's
+/// alone. An idle session found by a request to another path (the
+/// metadata document, which anyone may fetch, or any unknown path) had its
+/// DELETE sent through that other route: to the 404 fallback, never to the
+/// MCP endpoint. The layer forgot the session; the server kept it.
+#[tokio::test]
+async fn an_expired_session_is_ended_through_its_own_endpoint() {
+    let key = rsa("rsa-1.pem");
+    let mut config = HttpConfig::new([ISS]);
+    config.sessions = SessionLimits {
+        idle_timeout: Duration::from_millis(150),
+        ..SessionLimits::default()
+    };
+    let layer = PolicyLayer::new(
+        validator_for(&key),
+        Evaluator::from_source(POLICY).unwrap(),
+        config,
+    )
+    .unwrap();
+    let server = Server::default();
+    let app = Router::new()
+        .route("/mcp", axum::routing::any(mcp))
+        .with_state(server.clone())
+        .layer(layer.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let s = Setup {
+        url: format!("http://{address}/mcp"),
+        layer,
+        server,
+        key,
+        client: reqwest::Client::new(),
+    };
+    let alice = s.token(json!({"sub": "alice"}));
+    let session = s.open(&alice).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Requests elsewhere, unauthenticated: the metadata, an unknown path.
+    for path in ["/.well-known/oauth-protected-resource/mcp", "/nowhere"] {
+        let _ = s
+            .client
+            .get(format!("http://{address}{path}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    // And one to the endpoint, by someone else.
+    let bob = s.token(json!({"sub": "bob"}));
+    s.open(&bob).await;
+    for _ in 0..100 {
+        if s.server.deleted().contains(&session) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(s.server.deleted(), [session]);
+    assert_eq!(s.server.sessions.lock().unwrap().len(), 1);
 }

@@ -30,7 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::{BoxError, ServerLimits};
+use crate::{BoxError, Phase, ServerLimits};
 
 const NONE: u64 = u64::MAX;
 
@@ -44,6 +44,9 @@ struct Activity {
     /// Milliseconds from `base` to the first byte received while idle, or
     /// [`NONE`].
     arriving_since: AtomicU64,
+    /// Milliseconds from `base` to when a write last found the socket full
+    /// (the client not reading), or [`NONE`] once a write goes through.
+    write_blocked_since: AtomicU64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -53,6 +56,9 @@ enum Verdict {
     Idle,
     /// Headers not complete within the header timeout: dropped.
     SlowHeaders,
+    /// The client has read nothing of what it was sent for the idle
+    /// timeout: dropped (a graceful close would wait for that write).
+    Stalled,
 }
 
 impl Activity {
@@ -62,6 +68,7 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             arriving_since: AtomicU64::new(NONE),
+            write_blocked_since: AtomicU64::new(NONE),
         }
     }
 
@@ -73,6 +80,21 @@ impl Activity {
         if self.in_flight.load(Ordering::Acquire) == 0 {
             let now = self.now();
             let _ = self.arriving_since.compare_exchange(
+                NONE,
+                now,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+
+    /// A write went through (`true`) or found the socket full.
+    fn wrote(&self, through: bool) {
+        if through {
+            self.write_blocked_since.store(NONE, Ordering::Release);
+        } else {
+            let now = self.now();
+            let _ = self.write_blocked_since.compare_exchange(
                 NONE,
                 now,
                 Ordering::AcqRel,
@@ -93,11 +115,19 @@ impl Activity {
     }
 
     fn verdict(&self, limits: &ServerLimits) -> Verdict {
+        let now = self.now();
+        let since = |at: u64| Duration::from_millis(now.saturating_sub(at));
+        // First: a response in flight is no excuse for a client that does
+        // not take it (an SSE client reads its stream; one that has not
+        // read for this long is gone or hostile).
+        match self.write_blocked_since.load(Ordering::Acquire) {
+            NONE => {}
+            at if since(at) >= limits.idle_timeout => return Verdict::Stalled,
+            _ => {}
+        }
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return Verdict::Keep;
         }
-        let now = self.now();
-        let since = |at: u64| Duration::from_millis(now.saturating_sub(at));
         match self.arriving_since.load(Ordering::Acquire) {
             NONE if since(self.idle_since.load(Ordering::Acquire)) >= limits.idle_timeout => {
                 Verdict::Idle
@@ -136,7 +166,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.activity.wrote(polled.is_ready());
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -152,7 +184,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.activity.wrote(polled.is_ready());
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -239,7 +273,7 @@ pub(crate) async fn serve<S, B>(
     stream: TcpStream,
     service: S,
     limits: ServerLimits,
-    mut drain: watch::Receiver<bool>,
+    mut phase: watch::Receiver<Phase>,
 ) where
     S: tower_service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
@@ -270,12 +304,24 @@ pub(crate) async fn serve<S, B>(
     let tick =
         (limits.header_read_timeout.min(limits.idle_timeout) / 4).max(Duration::from_millis(10));
     let mut closing = false;
+    let mut listening = true;
     loop {
         tokio::select! {
             _ = connection.as_mut() => return,
-            _ = drain.changed(), if !closing => {
-                closing = true;
-                connection.as_mut().graceful_shutdown();
+            changed = phase.changed(), if listening => {
+                // The accept loop gone (its future dropped) is a drain too.
+                let now = if changed.is_ok() { *phase.borrow_and_update() } else { Phase::Draining };
+                listening = changed.is_ok();
+                match now {
+                    Phase::Serving => {}
+                    Phase::Draining => {
+                        if !closing {
+                            closing = true;
+                            connection.as_mut().graceful_shutdown();
+                        }
+                    }
+                    Phase::Dropping => return,
+                }
             }
             () = tokio::time::sleep(tick) => match activity.verdict(&limits) {
                 Verdict::Keep => {}
@@ -289,6 +335,13 @@ pub(crate) async fn serve<S, B>(
                     tracing::info!(
                         target: "mcp_policy::server",
                         "connection closed: request headers not received in time"
+                    );
+                    return;
+                }
+                Verdict::Stalled => {
+                    tracing::info!(
+                        target: "mcp_policy::server",
+                        "connection closed: the client reads nothing of its answers"
                     );
                     return;
                 }
@@ -356,5 +409,20 @@ mod tests {
         assert_eq!(activity.verdict(&limits), Verdict::Keep);
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(activity.verdict(&limits), Verdict::Idle);
+    }
+
+    #[test]
+    fn a_client_that_takes_nothing_is_stalled_even_mid_response() {
+        let activity = Activity::new();
+        let limits = limits(20, 40);
+        activity.started();
+        activity.wrote(false);
+        std::thread::sleep(Duration::from_millis(20));
+        // Blocked, then a write goes through: the clock starts again.
+        activity.wrote(true);
+        activity.wrote(false);
+        assert_eq!(activity.verdict(&limits), Verdict::Keep);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(activity.verdict(&limits), Verdict::Stalled);
     }
 }

@@ -16,10 +16,14 @@
 //!   [`ServerLimits::header_read_timeout`] of its first byte, and fit in
 //!   [`ServerLimits::max_header_bytes`];
 //! - a connection with no request in flight and nothing received for
-//!   [`ServerLimits::idle_timeout`] is closed (keep-alive);
+//!   [`ServerLimits::idle_timeout`] is closed (keep-alive), and one whose
+//!   client has taken none of what it was sent for as long is dropped,
+//!   response in flight or not (a client that pipelines requests and never
+//!   reads the answers would otherwise hold its place for good);
 //! - on shutdown, accepting stops, connections are asked to close after
 //!   their current request, and those still busy after
-//!   [`ServerLimits::drain_timeout`] are dropped.
+//!   [`ServerLimits::drain_timeout`] are dropped (closed by [`serve`]
+//!   itself before it returns, even when the runtime goes on).
 //!
 //! The request body's pace is the service's to bound: the policy layer
 //! reads it whole within its own timeout (`HttpConfig::body_read_timeout`).
@@ -43,6 +47,20 @@ use tokio::sync::{Semaphore, watch};
 
 pub use limits::ServerLimits;
 
+/// What the accept loop tells its connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Serving,
+    /// Close after the request in flight.
+    Draining,
+    /// The drain timeout passed: close now, whatever is in flight.
+    Dropping,
+}
+
+/// How long connections told to drop are given to do so: a task that is
+/// not scheduled at once is still one that ends.
+const DROP_GRACE: Duration = Duration::from_secs(1);
+
 /// The error of the bodies a served service may answer with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -64,7 +82,7 @@ pub async fn serve<S, B>(
 {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let turned_away = Arc::new(Semaphore::new(limits.max_turned_away));
-    let (draining, drain_signal) = watch::channel(false);
+    let (phase, phase_signal) = watch::channel(Phase::Serving);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -85,9 +103,9 @@ pub async fn serve<S, B>(
         match Arc::clone(&connections).try_acquire_owned() {
             Ok(permit) => {
                 let service = service.clone();
-                let drain = drain_signal.clone();
+                let phase = phase_signal.clone();
                 tokio::spawn(async move {
-                    connection::serve(stream, service, limits, drain).await;
+                    connection::serve(stream, service, limits, phase).await;
                     drop(permit);
                 });
             }
@@ -109,7 +127,7 @@ pub async fn serve<S, B>(
         }
     }
     drop(listener);
-    let _ = draining.send(true);
+    let _ = phase.send(Phase::Draining);
     // Every permit back means every connection closed.
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let drained = tokio::time::timeout(limits.drain_timeout, connections.acquire_many(all)).await;
@@ -118,5 +136,9 @@ pub async fn serve<S, B>(
             target: "mcp_policy::server",
             "drain timeout: connections still busy are dropped"
         );
+        // Dropped by their own tasks: returning alone would leave them
+        // running on a runtime that outlives this call.
+        let _ = phase.send(Phase::Dropping);
+        let _ = tokio::time::timeout(DROP_GRACE, connections.acquire_many(all)).await;
     }
 }

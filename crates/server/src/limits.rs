@@ -16,7 +16,8 @@ pub struct ServerLimits {
     /// From a request's first byte to the end of its headers. Default: 10 s.
     pub header_read_timeout: Duration,
     /// A connection with no request in flight and nothing received for this
-    /// long is closed. Default: 60 s.
+    /// long is closed; one whose client takes none of what it is sent for
+    /// this long is dropped, even mid-response. Default: 60 s.
     pub idle_timeout: Duration,
     /// The request line and headers of one request, at most (hyper's read
     /// buffer; never below its minimum of 8 KiB). Default: 64 KiB.

@@ -61,15 +61,27 @@ struct Server {
 }
 
 async fn start(limits: ServerLimits) -> Server {
-    let app = Router::new().route("/", get(|| async { "hello\n" })).route(
-        "/stream",
-        get(|| async {
-            Body::new(Slow {
-                left: 8,
-                sleep: Box::pin(tokio::time::sleep(Duration::from_millis(100))),
-            })
-        }),
-    );
+    let app = Router::new()
+        .route("/", get(|| async { "hello\n" }))
+        .route(
+            "/stream",
+            get(|| async {
+                Body::new(Slow {
+                    left: 8,
+                    sleep: Box::pin(tokio::time::sleep(Duration::from_millis(100))),
+                })
+            }),
+        )
+        .route("/big", get(|| async { vec![b'x'; 128 * 1024] }))
+        .route(
+            "/forever",
+            get(|| async {
+                Body::new(Slow {
+                    left: u32::MAX,
+                    sleep: Box::pin(tokio::time::sleep(Duration::from_millis(100))),
+                })
+            }),
+        );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -264,6 +276,72 @@ async fn shutdown_stops_accepting_and_lets_requests_in_flight_finish() {
         .unwrap()
         .unwrap();
     assert!(TcpStream::connect(&server.address).await.is_err());
+}
+
+/// Attack: a stream that never ends, open while the server shuts down.
+/// `serve` returns after the drain timeout, as documented, but the
+/// connections still busy then must really be dropped, not left running on
+/// the runtime of a program that goes on (a library caller, a test).
+#[tokio::test]
+async fn after_the_drain_timeout_busy_connections_are_dropped() {
+    let mut server = start(ServerLimits {
+        idle_timeout: Duration::from_secs(30),
+        drain_timeout: Duration::from_millis(300),
+        ..limits()
+    })
+    .await;
+    let mut stream = TcpStream::connect(&server.address).await.unwrap();
+    stream
+        .write_all(b"GET /forever HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0; 256];
+    let read = stream.read(&mut first).await.unwrap();
+    assert!(first[..read].starts_with(b"HTTP/1.1 200"));
+    let _ = server.stop.take().unwrap().send(());
+    tokio::time::timeout(Duration::from_secs(3), server.done)
+        .await
+        .expect("serve did not return after its drain timeout")
+        .unwrap();
+    // The stream is cut within moments of `serve` returning.
+    let mut rest = Vec::new();
+    let cut = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest)).await;
+    assert!(
+        cut.is_ok(),
+        "the stream still runs after serve returned ({} bytes more)",
+        rest.len()
+    );
+}
+
+/// Attack, without any credential: pipeline requests and never read the
+/// answers. Once the socket buffers are full the server can neither write
+/// nor, so, read; the connection has no request in flight (each answer was
+/// handed to the socket) and looks idle, but a graceful close waits for the
+/// write that never ends. Such a connection must still be dropped once it
+/// makes no progress for the idle timeout, or a few hundred of them hold
+/// every place for good.
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_cut_off() {
+    let server = start(ServerLimits {
+        max_connections: 1,
+        ..limits()
+    })
+    .await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket
+        .connect(server.address.parse().unwrap())
+        .await
+        .unwrap();
+    // 100 answers of 128 KiB: far more than the socket buffers hold.
+    let request = "GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(100);
+    stalled.write_all(request.as_bytes()).await.unwrap();
+    // Nothing read, well past the idle timeout (300 ms): the only place
+    // is free again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let answer = get_once(&server.address, "/").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(stalled);
 }
 
 #[tokio::test]

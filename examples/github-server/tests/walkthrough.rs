@@ -478,3 +478,46 @@ async fn sessions_are_bound_to_their_user_and_capped() {
         200
     );
 }
+
+/// Attack on the real rmcp server: the owner sends their session id to a
+/// path the router does not serve. The 404 is the router's, not rmcp's
+/// "unknown session"; the layer used to forget the session on it while
+/// rmcp kept it, so the per-principal limit could be passed without end.
+#[tokio::test]
+async fn a_404_from_another_path_does_not_free_a_session_rmcp_still_holds() {
+    let server = start_with(&["--max-sessions-per-principal", "1"]);
+    let endpoint = format!("{}/mcp", server.url);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "sessions", "version": "1"}}});
+    let token = mint_as("mcp:read github:repos", &endpoint, "mallory");
+    let client = Client {
+        http: http.clone(),
+        endpoint: endpoint.clone(),
+        session: None,
+    };
+    let reply = client.post(Some(&token), initialize.clone()).await;
+    assert_eq!(reply.status, 200);
+    let session = reply.header("mcp-session-id").to_owned();
+    let elsewhere = http
+        .get(format!("{}/not-mcp", server.url))
+        .bearer_auth(&token)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 404);
+    // rmcp still holds it: so does the layer, and the limit stands.
+    let again = client.post(Some(&token), initialize).await;
+    assert_eq!(again.status, 503);
+    let mut owner = client;
+    owner.session = Some(session);
+    let search = call(2, "search_repos", json!({"query": "hello"}));
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(owner.post(Some(&token), initialized).await.status, 202);
+    assert_eq!(owner.post(Some(&token), search).await.status, 200);
+}
