@@ -206,8 +206,15 @@ fn an_oversized_policy_is_refused_unparsed() {
         TOO_LARGE,
         "larger than 16 MiB, the limit for a policy",
     );
-    // At the limit it is read (and is a valid, empty policy).
-    std::fs::write(&path, &text[..16 << 20]).unwrap();
+    // At the limit it is read: a valid policy with one rule, padded with a
+    // comment. (Not an empty one, whose warning would quote the 16 MiB
+    // line back.)
+    let rules = "scope a level read \"A\"\ntool t requires a\n";
+    let mut text = rules.to_owned();
+    text.push_str("# ");
+    text.push_str(&"x".repeat((16 << 20) - rules.len() - 2));
+    assert_eq!(text.len(), 16 << 20);
+    std::fs::write(&path, &text).unwrap();
     let output = bounded(&["check", path.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
