@@ -315,7 +315,7 @@ mod tests {
                     prop_assert!(candidates.contains(&(i as u32)), "{glob} {name}");
                 }
             }
-            for (i, inner) in globs.iter().enumerate() {
+            for inner in &globs {
                 let mut holders = Vec::new();
                 index.within(inner.literal_prefix(), inner.literal_suffix(), |id| holders.push(id));
                 for (j, outer) in globs.iter().enumerate() {
