@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 
 use mcp_policy_table::{
-    DefaultEffect, Glob, Level, RESERVED_SCOPE_NAMES, ScopeId, ScopeInfo, TargetKind,
+    DefaultEffect, Glob, GlobIndex, Level, RESERVED_SCOPE_NAMES, ScopeId, ScopeInfo, TargetKind,
     scope_token_problem,
 };
 
 use crate::ast::{
     Node, PolicyFile, Requirement, RuleDecl, ScopeDecl, Span, Statement, TargetPattern,
 };
-use crate::diagnostic::{Code, Diagnostic, line_column};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::suggest::did_you_mean;
 
 /// A policy with its names resolved, ready to compile.
@@ -56,6 +56,12 @@ pub fn check(file: &PolicyFile, source: &str) -> (Resolved, Vec<Diagnostic>) {
         scope_ids: HashMap::new(),
         scope_spans: Vec::new(),
         broken_scopes: &file.broken_scopes,
+        newlines: source
+            .bytes()
+            .enumerate()
+            .filter(|(_, byte)| *byte == b'\n')
+            .map(|(at, _)| at)
+            .collect(),
     };
     let resolved = checker.run(file);
     (resolved, checker.diagnostics)
@@ -69,6 +75,8 @@ struct Checker<'s> {
     scope_spans: Vec<Span>,
     /// Scopes whose declaration did not parse (see `PolicyFile::broken_scopes`).
     broken_scopes: &'s [String],
+    /// The byte offset of every `\n` in the source, ascending.
+    newlines: Vec<usize>,
 }
 
 impl Checker<'_> {
@@ -118,6 +126,14 @@ impl Checker<'_> {
 
     fn push(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
+    }
+
+    /// The 1-based line of `offset`, as [`line_column`](crate::line_column) counts it, by a
+    /// binary search of the line starts found once: counting newlines from
+    /// the top for every rule made checking quadratic in the file's size.
+    fn line_of(&self, offset: usize) -> u32 {
+        let offset = offset.min(self.source.len());
+        (self.newlines.partition_point(|newline| *newline < offset) + 1) as u32
     }
 
     fn default_effect(&mut self, value: &Node<String>) -> DefaultEffect {
@@ -384,7 +400,7 @@ impl Checker<'_> {
                 .map(|requirement| self.requirement(requirement)),
             text: decl.to_string(),
             span,
-            line: line_column(self.source, span.start).0 as u32,
+            line: self.line_of(span.start),
         }
     }
 
@@ -459,36 +475,58 @@ impl Checker<'_> {
 
     /// Two allow globs of one kind, equally specific, that can match the same
     /// name: neither would win, so the policy must say which.
+    ///
+    /// Only pairs whose literal ends fit (`GlobIndex::compatible_pairs`) can
+    /// share a name, so only those run the overlap search; the pairs are
+    /// reported in the order a scan of every pair would find them.
     fn check_ambiguity(&mut self, rules: &[ResolvedRule]) {
         let globs: Vec<(&ResolvedRule, Glob)> = rules
             .iter()
             .filter(|rule| rule.requirement.is_some() && rule.target.is_glob())
             .map(|rule| (rule, Glob::new(&rule.target.text)))
             .collect();
-        for (i, (first, first_glob)) in globs.iter().enumerate() {
-            for (second, second_glob) in globs.iter().skip(i + 1) {
-                if first.kind != second.kind
-                    || first.target.text == second.target.text
-                    || first_glob.specificity() != second_glob.specificity()
-                {
-                    continue;
-                }
-                if let Some(witness) = first_glob.overlap_witness(second_glob) {
-                    self.push(
-                        Diagnostic::error(
-                            Code::AmbiguousRules,
-                            format!(
-                                "{} patterns `{}` and `{}` are equally specific and both match `{}`",
-                                second.kind, first.target.text, second.target.text, witness
-                            ),
-                        )
-                        .with_label(second.span, "this rule")
-                        .with_label(first.span, "and this one both match")
-                        .with_help(format!(
-                            "say which applies: add a rule for `{witness}` (an exact name wins over patterns), or make one pattern longer"
-                        )),
-                    );
-                }
+        // Globs can only tie within one kind and one specificity.
+        let mut groups: HashMap<(TargetKind, usize), Vec<u32>> = HashMap::new();
+        for (i, (rule, glob)) in globs.iter().enumerate() {
+            groups
+                .entry((rule.kind, glob.specificity()))
+                .or_default()
+                .push(i as u32);
+        }
+        let mut candidates: Vec<(u32, u32)> = Vec::new();
+        for members in groups.values().filter(|members| members.len() > 1) {
+            let index = GlobIndex::new(
+                members
+                    .iter()
+                    .filter_map(|i| globs.get(*i as usize).map(|(_, glob)| (*i, glob))),
+            );
+            candidates.extend(index.compatible_pairs());
+        }
+        candidates.sort_unstable();
+        for (i, j) in candidates {
+            let (Some((first, first_glob)), Some((second, second_glob))) =
+                (globs.get(i as usize), globs.get(j as usize))
+            else {
+                continue;
+            };
+            if first.target.text == second.target.text {
+                continue;
+            }
+            if let Some(witness) = first_glob.overlap_witness(second_glob) {
+                self.push(
+                    Diagnostic::error(
+                        Code::AmbiguousRules,
+                        format!(
+                            "{} patterns `{}` and `{}` are equally specific and both match `{}`",
+                            second.kind, first.target.text, second.target.text, witness
+                        ),
+                    )
+                    .with_label(second.span, "this rule")
+                    .with_label(first.span, "and this one both match")
+                    .with_help(format!(
+                        "say which applies: add a rule for `{witness}` (an exact name wins over patterns), or make one pattern longer"
+                    )),
+                );
             }
         }
     }

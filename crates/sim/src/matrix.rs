@@ -304,4 +304,84 @@ mod tests {
         assert_eq!(default.target, None);
         assert_eq!(default.access, Access::DefaultDeny);
     }
+
+    /// 1,000 exact names of 219 characters: one automaton per name made
+    /// 219,000 product states, over the cap, and the matrix was refused as
+    /// "too entangled". Exact names are a trie now, outside the cap.
+    fn long_names(globs: &str) -> String {
+        let mut source = String::from("scope s level read\nscope t level write implies s\n");
+        for i in 0..1000 {
+            let scope = if i % 2 == 0 { "t" } else { "s" };
+            source.push_str(&format!(
+                "tool xx{i:04}_{}end requires {scope}\n",
+                "segment_".repeat(25)
+            ));
+        }
+        source.push_str(globs);
+        source
+    }
+
+    #[test]
+    fn a_thousand_exact_names_are_not_entangled() {
+        let table = mcp_policy_lang::compile_source(&long_names(""))
+            .table
+            .unwrap();
+        let m = matrix(&table).unwrap();
+        assert_eq!(m.rows.len(), 1001);
+        assert!(
+            m.rows
+                .iter()
+                .take(1000)
+                .all(|row| row.access == Access::Scopes)
+        );
+        assert_eq!(m.rows[1].single_scopes, ["s", "t"]);
+        assert_eq!(m.rows[0].single_scopes, ["t"]);
+    }
+
+    #[test]
+    fn a_thousand_exact_names_with_a_few_globs() {
+        let globs =
+            "tool \"xx00*\" requires t\ntool \"*segment_end\" requires s\ndeny tool \"xx0999_*\"\n";
+        let table = mcp_policy_lang::compile_source(&long_names(globs))
+            .table
+            .unwrap();
+        let m = matrix(&table).unwrap();
+        assert_eq!(m.rows.len(), 1004);
+        let row = |target: &str| {
+            m.rows
+                .iter()
+                .find(|row| row.target.as_deref() == Some(target))
+                .unwrap()
+        };
+        // Every exact name ends in `segment_end`, but exact names win: the
+        // suffix pattern still decides the other names that end so.
+        assert_eq!(row("*segment_end").access, Access::Scopes);
+        assert_eq!(row("xx00*").access, Access::Scopes);
+        let last = format!("xx0999_{}end", "segment_".repeat(25));
+        assert_eq!(row(&last).access, Access::Shadowed);
+        assert_eq!(
+            row(&last).shadowed_by.as_ref().unwrap().rule,
+            "deny tool \"xx0999_*\""
+        );
+    }
+
+    #[test]
+    fn two_policies_of_a_thousand_exact_names_diff() {
+        let old = mcp_policy_lang::compile_source(&long_names(""))
+            .table
+            .unwrap();
+        let new_source = long_names("").replace("tool xx0001_", "tool yy0001_");
+        let new = mcp_policy_lang::compile_source(&new_source).table.unwrap();
+        let regions = crate::regions::regions(&old, &new, TargetKind::Tool).unwrap();
+        // 999 names alike, `xx0001_…` removed, `yy0001_…` added, and the
+        // names neither policy has.
+        assert_eq!(regions.len(), 1002);
+        assert_eq!(
+            regions
+                .iter()
+                .filter(|region| region.old != region.new)
+                .count(),
+            2
+        );
+    }
 }

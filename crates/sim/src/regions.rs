@@ -12,7 +12,7 @@
 //! regions are the distinct (old rule, new rule) pairs met; every name of
 //! every kind falls in one of them, so comparing regions is exhaustive.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use mcp_policy_table::{DecisionTable, RuleId, Target, TargetKind};
 
@@ -68,16 +68,37 @@ fn pieces(target: &Target) -> Vec<Piece> {
 
 /// Every region of `kind` in the two tables, in a stable order (by the
 /// rules deciding them).
+///
+/// Exact names ride along as a trie, not as automata of their own: a
+/// product state is the globs' positions and the trie node of the name read
+/// so far (or none, once no exact name starts with it). It is the same
+/// product, visited in the same order, as with one automaton per name, but
+/// each step costs the globs' positions only, and the globs' steps are
+/// computed once per glob state and character. Only the glob states count
+/// against [`MAX_STATES`] and [`MAX_POSITIONS`]: trie states are one per
+/// character of the names, so exact names alone are never refused.
 pub fn regions(
     old: &DecisionTable,
     new: &DecisionTable,
     kind: TargetKind,
 ) -> Result<Vec<Region>, TooComplex> {
-    let patterns: Vec<Vec<Piece>> = [old, new]
+    let targets: Vec<&Target> = [old, new]
         .iter()
         .flat_map(|table| table.rules().iter())
         .filter(|rule| rule.kind == kind)
-        .map(|rule| pieces(&rule.target))
+        .map(|rule| &rule.target)
+        .collect();
+    let patterns: Vec<Vec<Piece>> = targets
+        .iter()
+        .filter(|target| matches!(target, Target::Glob(_)))
+        .map(|target| pieces(target))
+        .collect();
+    let names: Vec<&str> = targets
+        .iter()
+        .filter_map(|target| match target {
+            Target::Exact(name) => Some(name.as_str()),
+            Target::Glob(_) => None,
+        })
         .collect();
     let mut alphabet: Vec<char> = patterns
         .iter()
@@ -86,6 +107,7 @@ pub fn regions(
             Piece::Char(c) => Some(*c),
             Piece::Star => None,
         })
+        .chain(names.iter().flat_map(|name| name.chars()))
         .collect();
     alphabet.sort_unstable();
     alphabet.dedup();
@@ -102,33 +124,20 @@ pub fn regions(
     // First, so that an example reads `admin_x` rather than `admin_a`.
     alphabet.insert(0, other);
 
-    // A state: for each pattern, the positions reached (a sorted list of
-    // (pattern, position) pairs); a position equal to the length accepts.
-    type State = Vec<(u32, u32)>;
-    let close = |state: &mut State| {
-        let mut i = 0;
-        while let Some(&(p, at)) = state.get(i) {
-            if let Some(Piece::Star) = patterns
-                .get(p as usize)
-                .and_then(|pat| pat.get(at as usize))
-            {
-                state.push((p, at + 1));
-            }
-            i += 1;
-        }
-        state.sort_unstable();
-        state.dedup();
-    };
-    let mut start: State = (0..patterns.len() as u32).map(|p| (p, 0)).collect();
-    close(&mut start);
-
-    let mut seen: HashMap<State, ()> = HashMap::new();
-    let mut queue: VecDeque<(State, String)> = VecDeque::new();
-    seen.insert(start.clone(), ());
-    queue.push_back((start, String::new()));
+    let trie = Trie::new(&names);
+    let mut globs = GlobStates::new(&patterns);
+    // A product state: a glob state, and the trie node of the name read so
+    // far while some exact name starts with it. Trie states are reached by
+    // one name each, so only the states off the trie need a `seen` mark.
+    let root = (!names.is_empty()).then_some(0u32);
+    let mut seen_off_trie: HashSet<u32> = HashSet::new();
+    if root.is_none() {
+        seen_off_trie.insert(0);
+    }
+    let mut queue: VecDeque<(u32, Option<u32>, String)> = VecDeque::new();
+    queue.push_back((0, root, String::new()));
     let mut best: BTreeMap<(Option<RuleId>, Option<RuleId>), String> = BTreeMap::new();
-    let mut positions = 0usize;
-    while let Some((state, name)) = queue.pop_front() {
+    while let Some((state, node, name)) = queue.pop_front() {
         let pair = (
             old.matching_rule(kind, &name),
             new.matching_rule(kind, &name),
@@ -146,29 +155,14 @@ pub fn regions(
             }
         }
         for &c in &alphabet {
-            let mut next: State = Vec::new();
-            for &(p, at) in &state {
-                match patterns
-                    .get(p as usize)
-                    .and_then(|pat| pat.get(at as usize))
-                {
-                    Some(Piece::Star) => next.push((p, at)),
-                    Some(Piece::Char(want)) if *want == c => next.push((p, at + 1)),
-                    _ => {}
-                }
-            }
-            close(&mut next);
-            if seen.contains_key(&next) {
+            let next = globs.step(state, c)?;
+            let next_node = node.and_then(|node| trie.child(node, c));
+            if next_node.is_none() && !seen_off_trie.insert(next) {
                 continue;
             }
-            positions += next.len();
-            if seen.len() >= MAX_STATES || positions > MAX_POSITIONS {
-                return Err(TooComplex);
-            }
-            seen.insert(next.clone(), ());
             let mut longer = name.clone();
             longer.push(c);
-            queue.push_back((next, longer));
+            queue.push_back((next, next_node, longer));
         }
     }
     Ok(best
@@ -210,6 +204,124 @@ pub fn deciding_rules(
         .into_iter()
         .filter_map(|region| region.old)
         .collect())
+}
+
+/// The exact names as a trie: node 0 is the empty name; each node's
+/// children by character, sorted.
+struct Trie {
+    children: Vec<Vec<(char, u32)>>,
+}
+
+impl Trie {
+    fn new(names: &[&str]) -> Trie {
+        let mut children: Vec<Vec<(char, u32)>> = vec![Vec::new()];
+        for name in names {
+            let mut node = 0usize;
+            for c in name.chars() {
+                let count = children.len() as u32;
+                let Some(list) = children.get_mut(node) else {
+                    break;
+                };
+                node = match list.binary_search_by_key(&c, |(k, _)| *k) {
+                    Ok(at) => list.get(at).map_or(0, |(_, child)| *child as usize),
+                    Err(at) => {
+                        list.insert(at, (c, count));
+                        children.push(Vec::new());
+                        count as usize
+                    }
+                };
+            }
+        }
+        Trie { children }
+    }
+
+    fn child(&self, node: u32, c: char) -> Option<u32> {
+        let list = self.children.get(node as usize)?;
+        let at = list.binary_search_by_key(&c, |(k, _)| *k).ok()?;
+        list.get(at).map(|(_, child)| *child)
+    }
+}
+
+/// The globs' part of the product: each distinct set of positions gets an
+/// id, and each step from an id by a character is computed once.
+struct GlobStates<'p> {
+    patterns: &'p [Vec<Piece>],
+    /// A state: for each glob, the positions reached (a sorted list of
+    /// (glob, position) pairs); a position equal to the length accepts.
+    states: Vec<Vec<(u32, u32)>>,
+    ids: HashMap<Vec<(u32, u32)>, u32>,
+    steps: HashMap<(u32, char), u32>,
+    positions: usize,
+}
+
+impl<'p> GlobStates<'p> {
+    /// The states, with the start (every glob at its first position) as 0.
+    fn new(patterns: &'p [Vec<Piece>]) -> GlobStates<'p> {
+        let mut globs = GlobStates {
+            patterns,
+            states: Vec::new(),
+            ids: HashMap::new(),
+            steps: HashMap::new(),
+            positions: 0,
+        };
+        let mut start: Vec<(u32, u32)> = (0..patterns.len() as u32).map(|p| (p, 0)).collect();
+        globs.close(&mut start);
+        globs.ids.insert(start.clone(), 0);
+        globs.states.push(start);
+        globs
+    }
+
+    /// Adds the positions after every star reached (a star may match
+    /// nothing).
+    fn close(&self, state: &mut Vec<(u32, u32)>) {
+        let mut i = 0;
+        while let Some(&(p, at)) = state.get(i) {
+            if let Some(Piece::Star) = self
+                .patterns
+                .get(p as usize)
+                .and_then(|pat| pat.get(at as usize))
+            {
+                state.push((p, at + 1));
+            }
+            i += 1;
+        }
+        state.sort_unstable();
+        state.dedup();
+    }
+
+    fn step(&mut self, from: u32, c: char) -> Result<u32, TooComplex> {
+        if let Some(to) = self.steps.get(&(from, c)) {
+            return Ok(*to);
+        }
+        let mut next: Vec<(u32, u32)> = Vec::new();
+        for &(p, at) in self.states.get(from as usize).into_iter().flatten() {
+            match self
+                .patterns
+                .get(p as usize)
+                .and_then(|pat| pat.get(at as usize))
+            {
+                Some(Piece::Star) => next.push((p, at)),
+                Some(Piece::Char(want)) if *want == c => next.push((p, at + 1)),
+                _ => {}
+            }
+        }
+        self.close(&mut next);
+        let to = match self.ids.get(&next) {
+            Some(id) => *id,
+            None => {
+                self.positions += next.len();
+                if self.states.len() >= MAX_STATES || self.positions > MAX_POSITIONS {
+                    return Err(TooComplex);
+                }
+                let id = self.states.len() as u32;
+                self.ids.insert(next.clone(), id);
+                self.states.push(next);
+                id
+            }
+        };
+        self.steps.insert((from, c), to);
+        Ok(to)
+    }
 }
 
 #[cfg(test)]

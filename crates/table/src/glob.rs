@@ -31,6 +31,20 @@ impl Glob {
         &self.pattern
     }
 
+    /// The literal text before the first `*` (all of it without a star):
+    /// every name the pattern matches starts with it.
+    pub fn literal_prefix(&self) -> &str {
+        let end = self.pattern.find('*').unwrap_or(self.pattern.len());
+        self.pattern.get(..end).unwrap_or_default()
+    }
+
+    /// The literal text after the last `*` (all of it without a star):
+    /// every name the pattern matches ends with it.
+    pub fn literal_suffix(&self) -> &str {
+        let start = self.pattern.rfind('*').map_or(0, |star| star + 1);
+        self.pattern.get(start..).unwrap_or_default()
+    }
+
     /// `true` when the pattern has a `*`; a pattern without one names one target.
     pub fn is_wildcard(&self) -> bool {
         self.starts_with_star || self.ends_with_star || self.pieces.len() > 1

@@ -46,6 +46,7 @@
 mod artifact;
 mod explain;
 mod glob;
+mod glob_index;
 mod names;
 mod scope;
 mod table;
@@ -54,6 +55,7 @@ mod validate;
 pub use artifact::{ArtifactError, FORMAT as ARTIFACT_FORMAT, VERSION as ARTIFACT_VERSION};
 pub use explain::{Explanation, Remedy};
 pub use glob::Glob;
+pub use glob_index::GlobIndex;
 pub use scope::{CatalogError, Level, ScopeCatalog, ScopeId, ScopeInfo, ScopeSet, scope_tokens};
 pub use table::{
     Basis, BuildError, Clause, Decision, DecisionTable, DefaultEffect, Effect, Rule, RuleId,

@@ -11,6 +11,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use crate::glob::Glob;
+use crate::glob_index::GlobIndex;
 use crate::names::{self, NameKey, NameMap};
 use crate::scope::{ScopeCatalog, ScopeId, ScopeSet, mask_subset};
 
@@ -427,12 +428,22 @@ fn index_kind(rules: &[Rule], clause_ranges: &[Range<u32>], kind: TargetKind) ->
     // Exact names: a deny glob that matches the name takes it over, so the
     // lookup alone answers. An exact deny beats an exact allow of the same
     // name (the language rejects that pair; an artifact is not trusted to).
+    // The first matching deny in source order is found among the few whose
+    // literal ends fit the name (`GlobIndex`), not by trying every deny.
+    let deny_index = GlobIndex::new(deny_globs.iter().map(|(glob, id)| (id.0, *glob)));
     for (id, rule) in of_kind() {
         if let Target::Exact(name) = &rule.target {
-            let deciding = deny_globs
-                .iter()
-                .find(|(glob, _)| glob.matches(name))
-                .map_or(id, |(_, deny)| *deny);
+            let mut first_deny: Option<RuleId> = None;
+            deny_index.within(name, name, |deny| {
+                let deny = RuleId(deny);
+                let matches = rules
+                    .get(deny.0 as usize)
+                    .is_some_and(|rule| rule.target.matches(name));
+                if matches && first_deny.is_none_or(|first| deny < first) {
+                    first_deny = Some(deny);
+                }
+            });
+            let deciding = first_deny.unwrap_or(id);
             let slot = index
                 .exact
                 .entry(NameKey::new(name))

@@ -246,12 +246,13 @@ pub(crate) fn lint(context: &Context<'_>, tools: &ToolList, findings: &mut Vec<F
     }
     // Rules for tools the server does not list.
     let names: Vec<&str> = tools.tools.iter().map(|tool| tool.name.as_str()).collect();
+    let listed: std::collections::HashSet<&str> = names.iter().copied().collect();
     for (resolved, rule) in context.rules() {
         if rule.kind != TargetKind::Tool {
             continue;
         }
         match &rule.target {
-            Target::Exact(name) if !names.contains(&name.as_str()) => {
+            Target::Exact(name) if !listed.contains(name.as_str()) => {
                 let mut finding = Finding::new(
                     Lint::UnknownTool,
                     resolved.span,
