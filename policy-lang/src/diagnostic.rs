@@ -186,9 +186,15 @@ impl Diagnostic {
 
     /// Binds the diagnostic to its source for rendering with miette.
     pub fn report(&self, file_name: &str, source: &str) -> Report {
+        self.report_indexed(file_name, &crate::IndexedSource::new(source))
+    }
+
+    /// As [`Diagnostic::report`], sharing one indexed source among all the
+    /// reports of a file: no copy of the text, no scan from its top.
+    pub fn report_indexed(&self, file_name: &str, source: &crate::IndexedSource) -> Report {
         Report {
             diagnostic: self.clone(),
-            source: miette::NamedSource::new(file_name, source.to_owned()),
+            source: miette::NamedSource::new(file_name, source.clone()),
         }
     }
 }
@@ -210,7 +216,7 @@ pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
 #[derive(Debug)]
 pub struct Report {
     diagnostic: Diagnostic,
-    source: miette::NamedSource<String>,
+    source: miette::NamedSource<crate::IndexedSource>,
 }
 
 impl fmt::Display for Report {

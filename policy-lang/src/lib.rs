@@ -23,11 +23,13 @@ pub mod diagnostic;
 pub mod format;
 pub mod lint;
 pub mod parse;
+mod source;
 mod suggest;
 
 pub use ast::TargetKind;
 pub use diagnostic::{Code, Diagnostic, Label, Report, Severity, line_column};
 pub use mcp_policy_table::DecisionTable;
+pub use source::IndexedSource;
 pub use suggest::did_you_mean;
 
 /// The outcome of compiling one source: the table when there was no error,

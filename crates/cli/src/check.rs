@@ -153,10 +153,11 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
                 diagnostics: checked
                     .iter()
                     .flat_map(|c| {
+                        let source = mcp_policy_lang::IndexedSource::new(&c.source);
                         c.compilation
                             .diagnostics
                             .iter()
-                            .map(|d| render::json(d, &c.file, &c.source))
+                            .map(move |d| render::json(d, &c.file, &source))
                     })
                     .collect(),
             };

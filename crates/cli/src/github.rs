@@ -8,7 +8,7 @@
 //! Lines and columns are 1-based, columns in characters; `endColumn` is the
 //! column just past the span, as in the SARIF output.
 
-use mcp_policy_lang::{Diagnostic, Severity, line_column};
+use mcp_policy_lang::{Diagnostic, IndexedSource, Severity};
 
 use crate::check::Checked;
 use crate::shown::shown;
@@ -17,15 +17,16 @@ use crate::shown::shown;
 pub fn render(checked: &[Checked]) -> String {
     let mut out = String::new();
     for c in checked {
+        let source = IndexedSource::new(&c.source);
         for diagnostic in &c.compilation.diagnostics {
-            out.push_str(&command(diagnostic, &c.file, &c.source));
+            out.push_str(&command(diagnostic, &c.file, &source));
             out.push('\n');
         }
     }
     out
 }
 
-fn command(diagnostic: &Diagnostic, file: &str, source: &str) -> String {
+fn command(diagnostic: &Diagnostic, file: &str, source: &IndexedSource) -> String {
     let name = match diagnostic.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
@@ -33,8 +34,8 @@ fn command(diagnostic: &Diagnostic, file: &str, source: &str) -> String {
     let mut properties = format!("file={}", escape_property(&shown(file)));
     // A diagnostic without a label is about the whole file.
     if let Some(label) = diagnostic.labels.first() {
-        let (line, col) = line_column(source, label.span.start);
-        let (end_line, end_column) = line_column(source, label.span.end);
+        let (line, col) = source.line_column(label.span.start);
+        let (end_line, end_column) = source.line_column(label.span.end);
         properties.push_str(&format!(
             ",line={line},col={col},endLine={end_line},endColumn={end_column}"
         ));
@@ -94,7 +95,7 @@ mod tests {
             "no tool `a\n::error::forged\u{1b}[2J\u{202E}\u{200B}`",
         )
         .with_help("did you mean `b\r\n`?");
-        let line = command(&diagnostic, "p\u{202E}.mcppolicy", "");
+        let line = command(&diagnostic, "p\u{202E}.mcppolicy", &IndexedSource::new(""));
         assert_eq!(
             line,
             "::warning file=p\\u{202e}.mcppolicy,title=mcp_policy%3A%3Alint%3A%3Aunknown_tool::no tool `a\\n::error::forged\\u{1b}[2J\\u{202e}\\u{200b}`%0Ahelp: did you mean `b\\r\\n`?"
@@ -110,7 +111,7 @@ mod tests {
         )
         .with_help("add a rule");
         assert_eq!(
-            command(&diagnostic, "p,1.mcppolicy", ""),
+            command(&diagnostic, "p,1.mcppolicy", &IndexedSource::new("")),
             "::warning file=p%2C1.mcppolicy,title=mcp_policy%3A%3Alint%3A%3Auncovered_tool::no rule covers `x`%0Ahelp: add a rule"
         );
     }

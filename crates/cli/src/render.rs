@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use mcp_policy_lang::ast::Span;
-use mcp_policy_lang::{Diagnostic, Label, line_column};
+use mcp_policy_lang::{Diagnostic, IndexedSource, Label};
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use serde::Serialize;
 
@@ -29,10 +29,12 @@ pub fn read(path: &Path) -> Option<String> {
 pub fn human(diagnostics: &[Diagnostic], file: &str, source: &str) -> String {
     let display = DisplaySource::new(source);
     let file = shown::owned(file);
+    // Indexed once for all the reports: none copies or rescans the text.
+    let indexed = IndexedSource::new(&display.text);
     graphical(diagnostics.iter().map(|diagnostic| {
         let diagnostic = displayed(diagnostic, &display);
         let fallback = format!("{}: {}", diagnostic.code, diagnostic.message);
-        (diagnostic.report(&file, &display.text), fallback)
+        (diagnostic.report_indexed(&file, &indexed), fallback)
     }))
 }
 
@@ -95,8 +97,12 @@ pub struct JsonDiagnostic<'a> {
     pub help: Option<&'a str>,
 }
 
-pub fn json<'a>(diagnostic: &'a Diagnostic, file: &'a str, source: &str) -> JsonDiagnostic<'a> {
-    let (line, column) = line_column(source, diagnostic.span().start);
+pub fn json<'a>(
+    diagnostic: &'a Diagnostic,
+    file: &'a str,
+    source: &IndexedSource,
+) -> JsonDiagnostic<'a> {
+    let (line, column) = source.line_column(diagnostic.span().start);
     JsonDiagnostic {
         code: diagnostic.code.as_str(),
         severity: diagnostic.severity.as_str(),

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use mcp_policy_lang::lint::{Lint, LintLevel};
-use mcp_policy_lang::{Code, Diagnostic, Severity, line_column};
+use mcp_policy_lang::{Code, Diagnostic, IndexedSource, Severity};
 use serde::Serialize;
 
 use crate::check::Checked;
@@ -141,10 +141,11 @@ pub fn log(checked: &[Checked], execution_successful: bool) -> Log {
     let results = checked
         .iter()
         .flat_map(|c| {
+            let source = IndexedSource::new(&c.source);
             c.compilation
                 .diagnostics
                 .iter()
-                .map(|d| result(d, &c.file, &c.source))
+                .map(move |d| result(d, &c.file, &source))
         })
         .collect();
     Log {
@@ -215,7 +216,7 @@ fn text(text: impl Into<String>) -> Text {
     Text { text: text.into() }
 }
 
-fn result(diagnostic: &Diagnostic, file: &str, source: &str) -> SarifResult {
+fn result(diagnostic: &Diagnostic, file: &str, source: &IndexedSource) -> SarifResult {
     // JSON escapes control characters, but not bidi overrides or
     // zero-width characters, which a code-scanning page would render: names
     // from the policy are escaped as in the human output.
@@ -229,8 +230,8 @@ fn result(diagnostic: &Diagnostic, file: &str, source: &str) -> SarifResult {
         physical_location: PhysicalLocation {
             artifact_location: artifact_location(file),
             region: label.map(|label| {
-                let (start_line, start_column) = line_column(source, label.span.start);
-                let (end_line, end_column) = line_column(source, label.span.end);
+                let (start_line, start_column) = source.line_column(label.span.start);
+                let (end_line, end_column) = source.line_column(label.span.end);
                 Region {
                     start_line,
                     start_column,
