@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use mcp_policy_http::{Denial, Mode, SessionLimits};
-use mcp_policy_proxy::{Proxy, ProxyConfig, UpstreamConfig};
+use mcp_policy_proxy::{Proxy, ProxyConfig, StdioConfig, Upstream, UpstreamConfig};
 use mcp_policy_server::ServerLimits;
 use mcp_policy_token::KeySource;
 
@@ -21,9 +21,18 @@ const MAX_HEADER_FILE_BYTES: u64 = 64 * 1024;
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
     /// The upstream MCP server's Streamable HTTP endpoint, e.g.
-    /// http://127.0.0.1:3000/mcp.
-    #[arg(long, env = "MCP_POLICY_UPSTREAM", value_name = "URL")]
-    upstream: String,
+    /// http://127.0.0.1:3000/mcp. Or, after `--`, the command of a stdio
+    /// server, run once per MCP session.
+    #[arg(
+        long,
+        env = "MCP_POLICY_UPSTREAM",
+        value_name = "URL",
+        required_unless_present = "command"
+    )]
+    upstream: Option<String>,
+    /// A stdio MCP server: `-- npx -y @modelcontextprotocol/server-everything`.
+    #[arg(last = true, value_name = "COMMAND", conflicts_with = "upstream")]
+    command: Vec<String>,
     /// Headers sent to the upstream with every request (its own
     /// credentials), one `Name: value` a line. Never on the command line,
     /// where other users of the machine can read them.
@@ -124,16 +133,25 @@ pub fn run(args: ProxyArgs) -> Outcome {
 }
 
 fn config(args: ProxyArgs) -> Result<(SocketAddr, ProxyConfig), String> {
-    let url = args
-        .upstream
-        .parse()
-        .map_err(|_| format!("--upstream `{}` is not a URL", args.upstream))?;
-    let mut upstream = UpstreamConfig::new(url);
-    upstream.connect_timeout = Duration::from_secs(args.upstream_connect_timeout);
-    upstream.first_byte_timeout = Duration::from_secs(args.upstream_timeout);
-    if let Some(path) = &args.upstream_header_file {
-        upstream.headers = header_file(path)?;
-    }
+    let upstream = match &args.upstream {
+        Some(url) => {
+            let parsed = url
+                .parse()
+                .map_err(|_| format!("--upstream `{url}` is not a URL"))?;
+            let mut upstream = UpstreamConfig::new(parsed);
+            upstream.connect_timeout = Duration::from_secs(args.upstream_connect_timeout);
+            upstream.first_byte_timeout = Duration::from_secs(args.upstream_timeout);
+            if let Some(path) = &args.upstream_header_file {
+                upstream.headers = header_file(path)?;
+            }
+            Upstream::Http(upstream)
+        }
+        None => {
+            let mut stdio = StdioConfig::new(args.command.clone());
+            stdio.request_timeout = Duration::from_secs(args.upstream_timeout);
+            Upstream::Stdio(stdio)
+        }
+    };
     let keys = if args.jwks.starts_with("http://") || args.jwks.starts_with("https://") {
         KeySource::Url(args.jwks)
     } else {

@@ -7,12 +7,14 @@
 //!    drain, each bounded;
 //! 2. [`mcp_policy_http::PolicyLayer`]: Host/Origin, metadata, the token,
 //!    the session's owner, the body, every decision, filtered lists;
-//! 3. [`HttpUpstream`]: the request forwarded to the upstream's URL with
-//!    an allow-list of headers (never the client's token), the answer
-//!    streamed back.
+//! 3. the upstream: [`HttpUpstream`] forwards to a Streamable HTTP server
+//!    with an allow-list of headers (never the client's token) and streams
+//!    the answer back; [`StdioUpstream`] runs a stdio server, one child
+//!    process per MCP session.
 //!
 //! [`Proxy::serve`] assembles it from a [`ProxyConfig`].
 
+mod stdio;
 mod upstream;
 
 use std::net::SocketAddr;
@@ -26,7 +28,48 @@ use mcp_policy_server::ServerLimits;
 use mcp_policy_token::{KeySource, Validator, ValidatorConfig};
 use tokio::net::TcpListener;
 
+pub use stdio::{NoCommand, StdioConfig, StdioUpstream};
 pub use upstream::{BoxError, HttpUpstream, InvalidUpstream, ProxyBody, UpstreamConfig};
+
+/// Where allowed requests go.
+#[derive(Clone, Debug)]
+pub enum Upstream {
+    /// A server that speaks Streamable HTTP.
+    Http(UpstreamConfig),
+    /// A server that speaks stdio, one child per session.
+    Stdio(StdioConfig),
+}
+
+/// Either upstream, as one service behind the layer.
+#[derive(Clone, Debug)]
+pub enum AnyUpstream {
+    Http(HttpUpstream),
+    Stdio(StdioUpstream),
+}
+
+impl tower_service::Service<http::Request<http_body_util::Full<bytes::Bytes>>> for AnyUpstream {
+    type Response = http::Response<ProxyBody>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<http::Response<ProxyBody>, Self::Error>> + Send,
+        >,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<http_body_util::Full<bytes::Bytes>>) -> Self::Future {
+        match self {
+            AnyUpstream::Http(upstream) => upstream.call(request),
+            AnyUpstream::Stdio(upstream) => upstream.call(request),
+        }
+    }
+}
 
 /// Everything the proxy is told.
 #[derive(Debug)]
@@ -51,7 +94,7 @@ pub struct ProxyConfig {
     pub server_limits: ServerLimits,
     pub sessions: SessionLimits,
     pub body_read_timeout: Duration,
-    pub upstream: UpstreamConfig,
+    pub upstream: Upstream,
 }
 
 /// Why the proxy could not start.
@@ -60,7 +103,7 @@ pub enum StartError {
     Policy(String),
     Token(String),
     Layer(String),
-    Upstream(InvalidUpstream),
+    Upstream(String),
     Io(std::io::Error),
 }
 
@@ -70,7 +113,7 @@ impl std::fmt::Display for StartError {
             StartError::Policy(message) => write!(f, "policy: {message}"),
             StartError::Token(message) => write!(f, "token validation: {message}"),
             StartError::Layer(message) => write!(f, "{message}"),
-            StartError::Upstream(error) => write!(f, "{error}"),
+            StartError::Upstream(error) => f.write_str(error),
             StartError::Io(error) => write!(f, "{error}"),
         }
     }
@@ -83,7 +126,7 @@ impl std::error::Error for StartError {}
 pub struct Proxy {
     listener: TcpListener,
     layer: PolicyLayer,
-    upstream: HttpUpstream,
+    upstream: AnyUpstream,
     path: String,
     limits: ServerLimits,
     policy: PathBuf,
@@ -95,7 +138,14 @@ impl Proxy {
     pub async fn bind(bind: SocketAddr, config: ProxyConfig) -> Result<Proxy, StartError> {
         let policy = Evaluator::from_path(&config.policy)
             .map_err(|error| StartError::Policy(format!("{}: {error}", config.policy.display())))?;
-        let upstream = HttpUpstream::new(config.upstream).map_err(StartError::Upstream)?;
+        let upstream = match config.upstream {
+            Upstream::Http(http) => HttpUpstream::new(http)
+                .map(AnyUpstream::Http)
+                .map_err(|e| StartError::Upstream(e.to_string()))?,
+            Upstream::Stdio(stdio) => StdioUpstream::new(stdio)
+                .map(AnyUpstream::Stdio)
+                .map_err(|e| StartError::Upstream(e.to_string()))?,
+        };
         let listener = TcpListener::bind(bind).await.map_err(StartError::Io)?;
         let address = listener.local_addr().map_err(StartError::Io)?;
         let audience = config
@@ -135,6 +185,11 @@ impl Proxy {
 
     pub fn layer(&self) -> &PolicyLayer {
         &self.layer
+    }
+
+    /// The upstream service (for a stdio upstream, its children).
+    pub fn upstream(&self) -> &AnyUpstream {
+        &self.upstream
     }
 
     /// Serves until `shutdown` completes, then drains. The policy file is

@@ -12,6 +12,7 @@
 
 #[path = "../../http/tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -23,13 +24,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use common::{ISS, POLICY, RESOURCE, call, json_of, jwks, list, names, rsa, sign};
-use mcp_policy_http::{Denial, Mode, SessionLimits};
-use mcp_policy_proxy::{Proxy, ProxyConfig, UpstreamConfig};
-use mcp_policy_server::ServerLimits;
-use mcp_policy_token::KeySource;
+use common::{RESOURCE, call, json_of, list, names, sign};
+use mcp_policy_proxy::Upstream;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use support::initialize;
+use support::start_proxy;
 
 // ---- the upstream: an MCP server that records what reaches it ----
 
@@ -41,11 +40,11 @@ struct Seen {
 }
 
 #[derive(Clone, Default)]
-struct Upstream {
+struct Recorder {
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
-impl Upstream {
+impl Recorder {
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
@@ -99,7 +98,7 @@ impl http_body::Body for TwoEvents {
 use std::future::Future;
 
 async fn upstream_mcp(
-    State(upstream): State<Upstream>,
+    State(upstream): State<Recorder>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -175,8 +174,8 @@ async fn upstream_mcp(
     }
 }
 
-async fn start_upstream() -> (String, Upstream) {
-    let upstream = Upstream::default();
+async fn start_upstream() -> (String, Recorder) {
+    let upstream = Recorder::default();
     let app = Router::new()
         .route(
             "/upstream/mcp",
@@ -191,90 +190,10 @@ async fn start_upstream() -> (String, Upstream) {
     (format!("http://{address}/upstream/mcp"), upstream)
 }
 
-// ---- the proxy ----
-
-struct Running {
-    url: String,
-    key: aws_lc_rs::signature::RsaKeyPair,
-    client: reqwest::Client,
-    _stop: oneshot::Sender<()>,
-}
-
-fn policy_file() -> std::path::PathBuf {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!(
-        "mcp-policy-proxy-test-{}-{n}.mcppolicy",
-        std::process::id()
-    ));
-    std::fs::write(&path, POLICY).unwrap();
-    path
-}
-
-async fn start_proxy(upstream_url: &str, configure: impl FnOnce(&mut ProxyConfig)) -> Running {
-    let key = rsa("rsa-1.pem");
-    let mut upstream = UpstreamConfig::new(upstream_url.parse().unwrap());
-    upstream
-        .headers
-        .insert("x-upstream-key", "configured".parse().unwrap());
-    let mut config = ProxyConfig {
-        issuer: ISS.to_owned(),
-        audience: Some(RESOURCE.to_owned()),
-        keys: KeySource::Jwks(jwks(&key)),
-        policy: policy_file(),
-        authorization_server: None,
-        denial: Denial::StepUp,
-        mode: Mode::Enforce,
-        leeway: Duration::from_secs(60),
-        scope_claims: vec!["scope".into(), "scp".into(), "permissions".into()],
-        server_limits: ServerLimits::default(),
-        sessions: SessionLimits::default(),
-        body_read_timeout: Duration::from_secs(30),
-        upstream,
-    };
-    configure(&mut config);
-    let proxy = Proxy::bind("127.0.0.1:0".parse().unwrap(), config)
-        .await
-        .unwrap();
-    let url = format!("http://{}{}", proxy.local_addr().unwrap(), proxy.path());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(proxy.serve(async {
-        let _ = stopped.await;
-    }));
-    Running {
-        url,
-        key,
-        client: reqwest::Client::new(),
-        _stop: stop,
-    }
-}
-
-impl Running {
-    fn post(&self, token: &str, session: Option<&str>, body: &Value) -> reqwest::RequestBuilder {
-        let mut request = self
-            .client
-            .post(&self.url)
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(body.to_string());
-        if let Some(session) = session {
-            request = request.header("mcp-session-id", session);
-        }
-        request
-    }
-}
-
-fn initialize() -> Value {
-    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
-           "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                      "clientInfo": {"name": "test", "version": "0"}}})
-}
-
 #[tokio::test]
 async fn a_whole_session_through_the_proxy() {
     let (upstream_url, upstream) = start_upstream().await;
-    let proxy = start_proxy(&upstream_url, |_| {}).await;
+    let proxy = start_proxy(support::http(&upstream_url), |_| {}).await;
     let token = sign(&proxy.key, "mcp:read");
 
     // initialize: the upstream's session id comes back; its cookie does not.
@@ -379,7 +298,7 @@ async fn a_whole_session_through_the_proxy() {
 #[tokio::test]
 async fn streamed_answers_arrive_as_the_upstream_sends_them() {
     let (upstream_url, _upstream) = start_upstream().await;
-    let proxy = start_proxy(&upstream_url, |_| {}).await;
+    let proxy = start_proxy(support::http(&upstream_url), |_| {}).await;
     let token = sign(&proxy.key, "mcp:read");
     let started = Instant::now();
     let mut response = proxy
@@ -405,8 +324,10 @@ async fn streamed_answers_arrive_as_the_upstream_sends_them() {
 #[tokio::test]
 async fn upstream_failures_fail_closed_and_leak_nothing() {
     let (upstream_url, upstream) = start_upstream().await;
-    let proxy = start_proxy(&upstream_url, |config| {
-        config.upstream.first_byte_timeout = Duration::from_millis(300);
+    let proxy = start_proxy(support::http(&upstream_url), |config| {
+        if let Upstream::Http(http) = &mut config.upstream {
+            http.first_byte_timeout = Duration::from_millis(300);
+        }
     })
     .await;
     let token = sign(&proxy.key, "mcp:read");
@@ -450,7 +371,7 @@ async fn upstream_failures_fail_closed_and_leak_nothing() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gone = format!("http://{}/mcp", closed.local_addr().unwrap());
     drop(closed);
-    let proxy = start_proxy(&gone, |_| {}).await;
+    let proxy = start_proxy(support::http(&gone), |_| {}).await;
     let token = sign(&proxy.key, "mcp:read");
     let refused = proxy
         .post(&token, None, &call(9, "search"))
@@ -466,7 +387,7 @@ async fn upstream_failures_fail_closed_and_leak_nothing() {
 #[tokio::test]
 async fn only_the_endpoint_and_the_metadata_are_served() {
     let (upstream_url, upstream) = start_upstream().await;
-    let proxy = start_proxy(&upstream_url, |_| {}).await;
+    let proxy = start_proxy(support::http(&upstream_url), |_| {}).await;
     let token = sign(&proxy.key, "mcp:read");
     let base = proxy.url.trim_end_matches("/mcp");
     for path in ["/", "/admin", "/mcp/extra", "/upstream/mcp"] {
