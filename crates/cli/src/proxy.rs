@@ -2,7 +2,6 @@
 //! Streamable HTTP. The flags are the example server's, so that one
 //! walkthrough serves both; every flag has an environment variable.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,9 +13,6 @@ use mcp_policy_server::ServerLimits;
 use mcp_policy_token::KeySource;
 
 use crate::Outcome;
-
-/// Headers files are small: a few credentials.
-const MAX_HEADER_FILE_BYTES: u64 = 64 * 1024;
 
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
@@ -193,24 +189,14 @@ fn config(args: ProxyArgs) -> Result<(SocketAddr, ProxyConfig), String> {
     Ok((args.bind, config))
 }
 
-/// `Name: value` lines; blank lines and `#` comments skipped.
+/// `Name: value` lines; blank lines and `#` comments skipped. Read as every
+/// input is: bounded, never a FIFO or a device.
 fn header_file(path: &Path) -> Result<http::HeaderMap, String> {
-    let shown = path.display();
-    let metadata = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
-    if !metadata.is_file() {
-        return Err(format!("{shown}: not a regular file"));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .map_err(|e| format!("{shown}: {e}"))?
-        .take(MAX_HEADER_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("{shown}: {e}"))?;
-    if text.len() as u64 > MAX_HEADER_FILE_BYTES {
-        return Err(format!(
-            "{shown}: larger than {MAX_HEADER_FILE_BYTES} bytes"
-        ));
-    }
+    let shown = crate::load::shown(path);
+    let bytes = mcp_policy_fs::read(path, mcp_policy_fs::limit::UPSTREAM_HEADERS)
+        .map_err(|error| format!("cannot read `{shown}`: {error} [{}]", error.code()))?;
+    let text = mcp_policy_fs::decode(&bytes)
+        .map_err(|error| format!("cannot read `{shown}`: {error} [{}]", error.code()))?;
     let mut headers = http::HeaderMap::new();
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();

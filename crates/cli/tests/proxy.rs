@@ -200,6 +200,17 @@ fn bad_configuration_stops_the_start_with_a_message() {
         stderr(&output)
     );
 
+    // A device, read as no input is: refused, not read forever.
+    let mut args = base("http://127.0.0.1:9/mcp");
+    args.extend(["--upstream-header-file".into(), "/dev/zero".into()]);
+    let output = run(args);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("mcp_policy::input::not_a_file"),
+        "{}",
+        stderr(&output)
+    );
+
     let mut args = base("http://127.0.0.1:9/mcp");
     args[6] = "examples/missing.mcppolicy".into();
     let output = run(args);
