@@ -225,23 +225,7 @@ fn serve(bind: SocketAddr, config: ProxyConfig) -> Result<(), String> {
         let proxy = Proxy::bind(bind, config).await.map_err(|e| e.to_string())?;
         let address = proxy.local_addr().map_err(|e| e.to_string())?;
         println!("listening on http://{address}{}", proxy.path());
-        proxy.serve(shutdown_signal()).await;
+        proxy.serve(mcp_policy_server::shutdown_signal()).await;
         Ok(())
     })
-}
-
-/// Ctrl-C, or SIGTERM as a container runtime sends it.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

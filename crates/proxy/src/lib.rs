@@ -14,6 +14,7 @@
 //!
 //! [`Proxy::serve`] assembles it from a [`ProxyConfig`].
 
+mod respond;
 mod stdio;
 mod upstream;
 

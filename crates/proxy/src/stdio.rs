@@ -38,6 +38,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::respond::{empty, error, error_value, json_response, not_found, plain};
 use crate::upstream::{BoxError, ProxyBody};
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -508,49 +509,6 @@ fn session_id() -> std::io::Result<String> {
         .fill(&mut bytes)
         .map_err(|_| std::io::Error::other("no randomness"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn error(id: &Value, message: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": message}})
-}
-
-fn error_value(id: Option<&Value>, message: &str) -> Value {
-    error(id.unwrap_or(&Value::Null), message)
-}
-
-fn full(bytes: impl Into<Bytes>) -> ProxyBody {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-fn empty(status: StatusCode) -> Response<ProxyBody> {
-    let mut response = Response::new(full(Bytes::new()));
-    *response.status_mut() = status;
-    response
-}
-
-fn plain(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
-    let mut response = Response::new(full(text));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-fn not_found() -> Response<ProxyBody> {
-    plain(StatusCode::NOT_FOUND, "session not found\n")
-}
-
-fn json_response(status: StatusCode, value: &Value) -> Response<ProxyBody> {
-    let mut response = Response::new(full(value.to_string()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

@@ -28,7 +28,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::respond::{failure, plain};
 
 /// The error of the bodies the proxy answers with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -223,34 +225,4 @@ fn full_bytes(body: Full<Bytes>) -> Bytes {
         Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
         _ => Bytes::new(),
     }
-}
-
-fn plain(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
-    let mut response = Response::new(
-        Full::new(Bytes::from_static(text.as_bytes()))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-/// A JSON-RPC error that names the kind of failure, and nothing of the
-/// upstream's own words.
-fn failure(status: StatusCode, message: &str, id: Value) -> Response<ProxyBody> {
-    let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": message}});
-    let mut response = Response::new(
-        Full::new(Bytes::from(body.to_string()))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }
