@@ -13,6 +13,7 @@ mod github;
 mod levels;
 mod load;
 mod matrix;
+mod proxy;
 mod render;
 mod sarif;
 mod shown;
@@ -70,6 +71,8 @@ enum Command {
     Diff(diff::DiffArgs),
     /// Which scopes grant which tools, resources and prompts.
     Matrix(matrix::MatrixArgs),
+    /// Enforce a policy in front of an MCP server over Streamable HTTP.
+    Proxy(Box<proxy::ProxyArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +179,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Matrix(args) => matrix::run(&args),
+        Command::Proxy(args) => proxy::run(*args),
     };
     outcome.into()
 }

@@ -46,6 +46,12 @@ pub const TOKEN: Limit = Limit {
     bytes: MIB,
     what: "a token",
 };
+/// The headers `mcp-policy proxy` sends its upstream
+/// (`--upstream-header-file`): a few credentials.
+pub const UPSTREAM_HEADERS: Limit = Limit {
+    bytes: 64 * KIB,
+    what: "an upstream header file",
+};
 /// An HMAC secret (`--secret-file`).
 pub const SECRET: Limit = Limit {
     bytes: 64 * KIB,

@@ -142,3 +142,20 @@ pub async fn serve<S, B>(
         let _ = tokio::time::timeout(DROP_GRACE, connections.acquire_many(all)).await;
     }
 }
+
+/// Completes on Ctrl-C, or on SIGTERM as a container runtime sends it: the
+/// `shutdown` of [`serve`] for a server run as a process.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

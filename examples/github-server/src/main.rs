@@ -286,25 +286,14 @@ async fn serve(args: Serve) -> Result<(), Box<dyn Error>> {
         idle_timeout: Duration::from_secs(limits.idle_timeout),
         ..ServerLimits::default()
     };
-    mcp_policy_server::serve(listener, app, server_limits, shutdown_signal()).await;
+    mcp_policy_server::serve(
+        listener,
+        app,
+        server_limits,
+        mcp_policy_server::shutdown_signal(),
+    )
+    .await;
     Ok(())
-}
-
-/// Ctrl-C, or SIGTERM as a container runtime sends it: stop accepting,
-/// drain what is in flight.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// `host[:port]` of an absolute URI.

@@ -1,0 +1,279 @@
+//! `mcp-policy proxy -- COMMAND`: a stdio MCP server (a Node script using
+//! only Node's standard library, tests/fixtures/stdio-server.mjs) served
+//! over Streamable HTTP on 127.0.0.1, one child process per session.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "../../http/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::time::Duration;
+
+use common::{call, json_of, list, names, sign};
+use mcp_policy_http::SessionLimits;
+use mcp_policy_proxy::{AnyUpstream, StdioConfig, Upstream};
+use serde_json::{Value, json};
+use support::{Running, initialize, start_proxy};
+
+fn stdio() -> Upstream {
+    let script = format!(
+        "{}/tests/fixtures/stdio-server.mjs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    Upstream::Stdio(StdioConfig::new(vec!["node".into(), script]))
+}
+
+fn children(proxy: &Running) -> usize {
+    match &proxy.upstream {
+        AnyUpstream::Stdio(stdio) => stdio.children(),
+        AnyUpstream::Http(_) => panic!("not a stdio upstream"),
+    }
+}
+
+async fn open(proxy: &Running, token: &str) -> String {
+    let response = proxy.post(token, None, &initialize()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let answer = json_of(response).await;
+    assert_eq!(answer["result"]["serverInfo"]["name"], "stdio-test");
+    session
+}
+
+async fn text(proxy: &Running, token: &str, session: &str, id: u64, tool: &str) -> Value {
+    let response = proxy
+        .post(token, Some(session), &call(id, tool))
+        .send()
+        .await
+        .unwrap();
+    json_of(response).await
+}
+
+fn pid_of(answer: &Value) -> u32 {
+    answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn each_session_gets_a_child_of_its_own() {
+    let proxy = start_proxy(stdio(), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let first = open(&proxy, &token).await;
+    let second = open(&proxy, &token).await;
+    // Unguessable ids, not counters.
+    assert_eq!(first.len(), 32);
+    assert!(first.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(first, second);
+    assert_eq!(children(&proxy), 2);
+
+    // The policy still decides, and filters the child's list.
+    let listed = json_of(
+        proxy
+            .post(&token, Some(&first), &list(1))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        names(&listed["result"]["tools"]),
+        ["search", "debug_echo", "debug_sample", "debug_crash"]
+    );
+    let denied = proxy
+        .post(&token, Some(&first), &call(2, "delete_repo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+
+    let one = pid_of(&text(&proxy, &token, &first, 3, "search").await);
+    let two = pid_of(&text(&proxy, &token, &second, 3, "search").await);
+    assert_ne!(one, two, "two sessions share a child");
+    assert!(std::path::Path::new(&format!("/proc/{one}")).exists());
+
+    // DELETE ends the session and its child.
+    let ended = proxy
+        .client
+        .delete(&proxy.url)
+        .bearer_auth(&token)
+        .header("mcp-session-id", &first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 202);
+    assert_eq!(children(&proxy), 1);
+    let mut gone = false;
+    for _ in 0..100 {
+        // Gone, or a zombie until the runtime reaps it.
+        let status = std::fs::read_to_string(format!("/proc/{one}/status")).unwrap_or_default();
+        if status.is_empty() || status.contains("State:\tZ") {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the child of an ended session still runs");
+    let after = proxy
+        .post(&token, Some(&first), &call(4, "search"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 404);
+    // The other session goes on.
+    assert_eq!(
+        pid_of(&text(&proxy, &token, &second, 5, "search").await),
+        two
+    );
+}
+
+#[tokio::test]
+async fn requests_from_the_child_reach_the_client_and_its_answers_the_child() {
+    let proxy = start_proxy(stdio(), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let session = open(&proxy, &token).await;
+    let mut stream = proxy
+        .client
+        .get(&proxy.url)
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
+    // The tool call waits on the child, which first asks the client.
+    let pending = proxy
+        .post(&token, Some(&session), &call(7, "debug_sample"))
+        .send();
+    let pending = tokio::spawn(pending);
+    let mut seen = String::new();
+    let asked = loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+            .await
+            .expect("no event from the child")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        let request = seen
+            .lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+            .find(|m| m["method"] == "sampling/createMessage");
+        if let Some(request) = request {
+            break request;
+        }
+    };
+    assert!(seen.contains("notifications/progress"), "{seen}");
+    assert_eq!(asked["id"], "sample-7");
+
+    // The client answers on a POST of its own.
+    let answer = json!({"jsonrpc": "2.0", "id": "sample-7",
+                        "result": {"role": "assistant", "content": {"type": "text", "text": "hi"},
+                                   "model": "test"}});
+    let posted = proxy
+        .post(&token, Some(&session), &answer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    let result = json_of(pending.await.unwrap().unwrap()).await;
+    assert_eq!(result["result"]["content"][0]["text"], "sampled: hi");
+
+    // One stream at a time.
+    let second = proxy
+        .client
+        .get(&proxy.url)
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 409);
+}
+
+#[tokio::test]
+async fn a_crashed_child_fails_its_session_only() {
+    let proxy = start_proxy(stdio(), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let doomed = open(&proxy, &token).await;
+    let other = open(&proxy, &token).await;
+    let crashed = text(&proxy, &token, &doomed, 1, "debug_crash").await;
+    assert_eq!(crashed["id"], 1);
+    assert_eq!(crashed["error"]["message"], "the upstream process exited");
+    // The session is gone: 404, upon which a client starts a new one.
+    let after = proxy
+        .post(&token, Some(&doomed), &call(2, "search"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 404);
+    let again = open(&proxy, &token).await;
+    assert!(text(&proxy, &token, &again, 3, "search").await["result"].is_object());
+    assert!(text(&proxy, &token, &other, 3, "search").await["result"].is_object());
+    assert_eq!(children(&proxy), 2);
+}
+
+#[tokio::test]
+async fn sessions_past_the_limit_start_no_child() {
+    let proxy = start_proxy(stdio(), |config| {
+        config.sessions = SessionLimits {
+            max_sessions: 2,
+            ..SessionLimits::default()
+        };
+    })
+    .await;
+    let token = sign(&proxy.key, "mcp:read");
+    open(&proxy, &token).await;
+    open(&proxy, &token).await;
+    let mut refused = 0;
+    for _ in 0..5 {
+        let response = proxy
+            .post(&token, None, &initialize())
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 503 {
+            assert!(response.headers().contains_key("retry-after"));
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 5);
+    assert_eq!(children(&proxy), 2);
+}
+
+#[tokio::test]
+async fn a_command_that_cannot_start_is_a_502_and_no_session() {
+    let proxy = start_proxy(
+        Upstream::Stdio(StdioConfig::new(vec!["/nonexistent/mcp-server".into()])),
+        |_| {},
+    )
+    .await;
+    let token = sign(&proxy.key, "mcp:read");
+    let response = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    assert!(response.headers().get("mcp-session-id").is_none());
+    assert_eq!(
+        json_of(response).await["error"]["message"],
+        "upstream unavailable"
+    );
+    assert_eq!(children(&proxy), 0);
+}

@@ -1,0 +1,105 @@
+//! The proxy as the tests run it: the whole stack on 127.0.0.1, the HTTP
+//! tests' policy and signing key, a client.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use mcp_policy_http::{Denial, Mode, SessionLimits};
+use mcp_policy_proxy::{AnyUpstream, Proxy, ProxyConfig, Upstream, UpstreamConfig};
+use mcp_policy_server::ServerLimits;
+use mcp_policy_token::KeySource;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use crate::common::{ISS, POLICY, RESOURCE, jwks, rsa};
+
+pub struct Running {
+    pub url: String,
+    pub key: aws_lc_rs::signature::RsaKeyPair,
+    pub client: reqwest::Client,
+    pub upstream: AnyUpstream,
+    _stop: oneshot::Sender<()>,
+}
+
+fn policy_file() -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(
+        "mcp-policy-proxy-test-{}-{n}.mcppolicy",
+        std::process::id()
+    ));
+    std::fs::write(&path, POLICY).unwrap();
+    path
+}
+
+/// An HTTP upstream at `url`, with one configured header.
+pub fn http(url: &str) -> Upstream {
+    let mut upstream = UpstreamConfig::new(url.parse().unwrap());
+    upstream
+        .headers
+        .insert("x-upstream-key", "configured".parse().unwrap());
+    Upstream::Http(upstream)
+}
+
+pub async fn start_proxy(upstream: Upstream, configure: impl FnOnce(&mut ProxyConfig)) -> Running {
+    let key = rsa("rsa-1.pem");
+    let mut config = ProxyConfig {
+        issuer: ISS.to_owned(),
+        audience: Some(RESOURCE.to_owned()),
+        keys: KeySource::Jwks(jwks(&key)),
+        policy: policy_file(),
+        authorization_server: None,
+        denial: Denial::StepUp,
+        mode: Mode::Enforce,
+        leeway: Duration::from_secs(60),
+        scope_claims: vec!["scope".into(), "scp".into(), "permissions".into()],
+        server_limits: ServerLimits::default(),
+        sessions: SessionLimits::default(),
+        body_read_timeout: Duration::from_secs(30),
+        upstream,
+    };
+    configure(&mut config);
+    let proxy = Proxy::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let url = format!("http://{}{}", proxy.local_addr().unwrap(), proxy.path());
+    let upstream = proxy.upstream().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(proxy.serve(async {
+        let _ = stopped.await;
+    }));
+    Running {
+        url,
+        key,
+        client: reqwest::Client::new(),
+        upstream,
+        _stop: stop,
+    }
+}
+
+impl Running {
+    pub fn post(
+        &self,
+        token: &str,
+        session: Option<&str>,
+        body: &Value,
+    ) -> reqwest::RequestBuilder {
+        let mut request = self
+            .client
+            .post(&self.url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request
+    }
+}
+
+pub fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+           "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                      "clientInfo": {"name": "test", "version": "0"}}})
+}
