@@ -162,7 +162,7 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
                     .collect(),
             };
             match serde_json::to_string_pretty(&output) {
-                Ok(json) => println!("{json}"),
+                Ok(json) => outln!("{json}"),
                 Err(error) => {
                     eprintln!("error: cannot write JSON: {error}");
                     return Outcome::UsageOrIo;
@@ -171,14 +171,14 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
         }
         Format::Sarif => match serde_json::to_string_pretty(&sarif::log(&checked, unreadable == 0))
         {
-            Ok(json) => println!("{json}"),
+            Ok(json) => outln!("{json}"),
             Err(error) => {
                 eprintln!("error: cannot write SARIF: {error}");
                 return Outcome::UsageOrIo;
             }
         },
         Format::Github => {
-            print!("{}", github::render(&checked));
+            out!("{}", github::render(&checked));
             eprintln!("{}", github::summary(checked.len(), errors, warnings));
         }
     }

@@ -30,7 +30,7 @@ pub fn run(path: &Path, output: &Path) -> Outcome {
     };
     let artifact = table.to_artifact() + "\n";
     if output == Path::new("-") {
-        print!("{artifact}");
+        out!("{artifact}");
         return Outcome::Ok;
     }
     // Write beside the target and rename, so a server watching the file

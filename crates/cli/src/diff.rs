@@ -95,12 +95,12 @@ pub fn run(args: &DiffArgs) -> Outcome {
     );
     match args.format {
         DiffFormat::Human => {
-            print!("{}", human(&result, &old_name, &new_name));
-            print!("{}", hint(suggestion.as_ref(), plain));
+            out!("{}", human(&result, &old_name, &new_name));
+            out!("{}", hint(suggestion.as_ref(), plain));
         }
         DiffFormat::Markdown => {
-            print!("{}", markdown(&result, &old_name, &new_name));
-            print!("{}", hint(suggestion.as_ref(), ticked));
+            out!("{}", markdown(&result, &old_name, &new_name));
+            out!("{}", hint(suggestion.as_ref(), ticked));
         }
         DiffFormat::Json => {
             let json = JsonDiff {
@@ -110,7 +110,7 @@ pub fn run(args: &DiffArgs) -> Outcome {
                 suggested_renames: suggestion,
             };
             match serde_json::to_string_pretty(&json) {
-                Ok(text) => println!("{text}"),
+                Ok(text) => outln!("{text}"),
                 Err(error) => {
                     eprintln!("error: cannot write JSON: {error}");
                     return Outcome::UsageOrIo;

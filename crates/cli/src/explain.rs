@@ -76,14 +76,14 @@ pub fn run(args: &ExplainArgs) -> Outcome {
     };
     if json {
         match serde_json::to_string_pretty(&output) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => outln!("{json}"),
             Err(error) => {
                 eprintln!("error: cannot write JSON: {error}");
                 return Outcome::UsageOrIo;
             }
         }
     } else {
-        print!(
+        out!(
             "{}",
             human(&output, &file, evaluator.table().default_effect())
         );

@@ -45,7 +45,7 @@ pub fn run(paths: &[PathBuf], check: bool) -> Outcome {
             continue;
         }
         if check {
-            print!("{}", diff(&file, &source, &output));
+            out!("{}", diff(&file, &source, &output));
             changed += 1;
         } else if let Err(error) = std::fs::write(path, output) {
             eprintln!("error: cannot write `{file}`: {error}");

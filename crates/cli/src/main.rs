@@ -4,6 +4,9 @@
 //! fails (`fmt --check`, a policy test, a token, a `--fail-on` finding of
 //! `diff` or `simulate`); 2 usage or I/O error.
 
+#[macro_use]
+mod output;
+
 mod check;
 mod compile;
 mod diff;

@@ -39,9 +39,9 @@ pub fn run(args: &MatrixArgs) -> Outcome {
         }
     };
     match args.format {
-        MatrixFormat::Markdown => print!("{}", markdown(&result, &args.path.display().to_string())),
+        MatrixFormat::Markdown => out!("{}", markdown(&result, &args.path.display().to_string())),
         MatrixFormat::Json => match serde_json::to_string_pretty(&result) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(error) => {
                 eprintln!("error: cannot write JSON: {error}");
                 return Outcome::UsageOrIo;

@@ -224,7 +224,7 @@ fn serve(bind: SocketAddr, config: ProxyConfig) -> Result<(), String> {
             .init();
         let proxy = Proxy::bind(bind, config).await.map_err(|e| e.to_string())?;
         let address = proxy.local_addr().map_err(|e| e.to_string())?;
-        println!("listening on http://{address}{}", proxy.path());
+        outln!("listening on http://{address}{}", proxy.path());
         proxy.serve(mcp_policy_server::shutdown_signal()).await;
         Ok(())
     })

@@ -177,9 +177,9 @@ pub fn run(args: &TestArgs) -> Outcome {
         let run = run_file(path, args.only.as_deref());
         if !json && run.report.is_some() {
             if runs.iter().any(|run| run.report.is_some()) {
-                println!();
+                outln!();
             }
-            print!("{}", human(&run));
+            out!("{}", human(&run));
         }
         runs.push(run);
     }
@@ -202,7 +202,7 @@ pub fn run(args: &TestArgs) -> Outcome {
             not_run,
         };
         match serde_json::to_string_pretty(&output) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => outln!("{json}"),
             Err(error) => {
                 eprintln!("error: cannot write JSON: {error}");
                 return Outcome::UsageOrIo;
@@ -219,7 +219,7 @@ pub fn run(args: &TestArgs) -> Outcome {
             1 => "; 1 test file not run".to_owned(),
             n => format!("; {n} test files not run"),
         };
-        println!(
+        outln!(
             "\nall test files: {verdict}. {passed} passed; {failed} failed{not_run} ({} files)",
             runs.len()
         );

@@ -201,13 +201,13 @@ fn verify(args: &VerifyArgs) -> Outcome {
     let file = policy.as_ref().map(|(_, file)| file.as_str());
     match args.format {
         TokenFormat::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => outln!("{json}"),
             Err(error) => {
                 eprintln!("error: cannot write JSON: {error}");
                 return Outcome::UsageOrIo;
             }
         },
-        TokenFormat::Human => print!("{}", human(&report, &result, validator.now(), file)),
+        TokenFormat::Human => out!("{}", human(&report, &result, validator.now(), file)),
     }
     if result.is_ok() {
         Outcome::Ok
