@@ -21,6 +21,7 @@ mod render;
 mod sarif;
 mod shown;
 mod simulate;
+mod telemetry;
 mod test;
 mod token;
 

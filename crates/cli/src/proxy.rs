@@ -13,6 +13,7 @@ use mcp_policy_server::ServerLimits;
 use mcp_policy_token::KeySource;
 
 use crate::Outcome;
+use crate::telemetry::{OtlpArgs, Telemetry};
 
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
@@ -106,6 +107,8 @@ pub struct ProxyArgs {
     /// Seconds an MCP session may sit idle before it is ended.
     #[arg(long, env = "MCP_POLICY_SESSION_IDLE_TIMEOUT", default_value_t = SessionLimits::default().idle_timeout.as_secs())]
     session_idle_timeout: u64,
+    #[command(flatten)]
+    otlp: crate::telemetry::OtlpArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -119,7 +122,8 @@ enum DenialArg {
 }
 
 pub fn run(args: ProxyArgs) -> Outcome {
-    match config(args).and_then(|(bind, config)| serve(bind, config)) {
+    let otlp = args.otlp.clone();
+    match config(args).and_then(|(bind, config)| serve(bind, config, &otlp)) {
         Ok(()) => Outcome::Ok,
         Err(message) => {
             eprintln!("error: {message}");
@@ -212,20 +216,21 @@ fn header_file(path: &Path) -> Result<http::HeaderMap, String> {
     Ok(headers)
 }
 
-fn serve(bind: SocketAddr, config: ProxyConfig) -> Result<(), String> {
+fn serve(bind: SocketAddr, config: ProxyConfig, otlp: &OtlpArgs) -> Result<(), String> {
+    // Outside the runtime: the exporters run on threads of their own.
+    let telemetry = Telemetry::install(otlp)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(async move {
-        tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_target(true)
-            .init();
+    let served = runtime.block_on(async move {
         let proxy = Proxy::bind(bind, config).await.map_err(|e| e.to_string())?;
         let address = proxy.local_addr().map_err(|e| e.to_string())?;
         outln!("listening on http://{address}{}", proxy.path());
         proxy.serve(mcp_policy_server::shutdown_signal()).await;
         Ok(())
-    })
+    });
+    drop(runtime);
+    telemetry.finish();
+    served
 }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use tracing::Instrument;
 
 use crate::ProxyBody;
 
@@ -50,7 +51,29 @@ where
         if path == self.path || path.starts_with(METADATA_PREFIX) {
             let clone = self.service.clone();
             let mut ready = std::mem::replace(&mut self.service, clone);
-            return Box::pin(async move { ready.call(request).await });
+            // The request's span, for an OpenTelemetry export (the CLI's
+            // `--otlp-endpoint`): the decision events happen inside it.
+            // Without an exporter no subscriber wants it, and it costs a
+            // callsite check.
+            let span = tracing::info_span!(
+                target: "mcp_policy::request",
+                "mcp.request",
+                otel.kind = "server",
+                http.request.method = %request.method(),
+                url.path = path,
+                http.response.status_code = tracing::field::Empty,
+            );
+            return Box::pin(
+                async move {
+                    let response = ready.call(request).await;
+                    if let Ok(response) = &response {
+                        tracing::Span::current()
+                            .record("http.response.status_code", response.status().as_u16());
+                    }
+                    response
+                }
+                .instrument(span),
+            );
         }
         Box::pin(async {
             let mut response = Response::new(
