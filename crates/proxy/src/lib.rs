@@ -14,6 +14,7 @@
 //!
 //! [`Proxy::serve`] assembles it from a [`ProxyConfig`].
 
+mod legacy;
 mod respond;
 mod stdio;
 mod upstream;
@@ -29,6 +30,7 @@ use mcp_policy_server::ServerLimits;
 use mcp_policy_token::{KeySource, Validator, ValidatorConfig};
 use tokio::net::TcpListener;
 
+pub use legacy::SseConfig;
 pub use stdio::{NoCommand, StdioConfig, StdioUpstream};
 pub use upstream::{BoxError, HttpUpstream, InvalidUpstream, ProxyBody, UpstreamConfig};
 
