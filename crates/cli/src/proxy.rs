@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use mcp_policy_http::{Denial, Mode, SessionLimits};
-use mcp_policy_proxy::{Proxy, ProxyConfig, StdioConfig, Upstream, UpstreamConfig};
+use mcp_policy_proxy::{Proxy, ProxyConfig, StdioConfig, StdioMode, Upstream, UpstreamConfig};
 use mcp_policy_server::ServerLimits;
 use mcp_policy_token::KeySource;
 
@@ -30,6 +30,12 @@ pub struct ProxyArgs {
     /// A stdio MCP server: `-- npx -y @modelcontextprotocol/server-everything`.
     #[arg(last = true, value_name = "COMMAND", conflicts_with = "upstream")]
     command: Vec<String>,
+    /// For a stdio server: `per-session` runs a child for each MCP session,
+    /// so users share no process and no state; `shared` runs one child for
+    /// all sessions, multiplexed, only for servers that keep no per-client
+    /// state (docs/proxy.md).
+    #[arg(long, env = "MCP_POLICY_STDIO_MODE", value_enum, default_value_t = StdioModeArg::PerSession)]
+    stdio_mode: StdioModeArg,
     /// Headers sent to the upstream with every request (its own
     /// credentials), one `Name: value` a line. Never on the command line,
     /// where other users of the machine can read them.
@@ -112,6 +118,14 @@ pub struct ProxyArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum StdioModeArg {
+    /// One child process per MCP session (isolation between users).
+    PerSession,
+    /// One child process for every session, multiplexed.
+    Shared,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum DenialArg {
     /// 403 with a `WWW-Authenticate: Bearer error="insufficient_scope"` challenge.
     StepUp,
@@ -149,6 +163,10 @@ fn config(args: ProxyArgs) -> Result<(SocketAddr, ProxyConfig), String> {
         None => {
             let mut stdio = StdioConfig::new(args.command.clone());
             stdio.request_timeout = Duration::from_secs(args.upstream_timeout);
+            stdio.mode = match args.stdio_mode {
+                StdioModeArg::PerSession => StdioMode::PerSession,
+                StdioModeArg::Shared => StdioMode::Shared,
+            };
             Upstream::Stdio(stdio)
         }
     };

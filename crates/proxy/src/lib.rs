@@ -10,12 +10,15 @@
 //! 3. the upstream: [`HttpUpstream`] forwards to a Streamable HTTP server
 //!    with an allow-list of headers (never the client's token) and streams
 //!    the answer back; [`StdioUpstream`] runs a stdio server, one child
-//!    process per MCP session.
+//!    process per MCP session; [`SharedUpstream`] runs one child for all
+//!    sessions, multiplexed (`--stdio-mode shared`).
 //!
 //! [`Proxy::serve`] assembles it from a [`ProxyConfig`].
 
+mod child;
 mod legacy;
 mod respond;
+mod shared;
 mod stdio;
 mod upstream;
 
@@ -31,7 +34,8 @@ use mcp_policy_token::{KeySource, Validator, ValidatorConfig};
 use tokio::net::TcpListener;
 
 pub use legacy::SseConfig;
-pub use stdio::{NoCommand, StdioConfig, StdioUpstream};
+pub use shared::SharedUpstream;
+pub use stdio::{NoCommand, StdioConfig, StdioMode, StdioUpstream};
 pub use upstream::{BoxError, HttpUpstream, InvalidUpstream, ProxyBody, UpstreamConfig};
 
 /// Where allowed requests go.
@@ -39,7 +43,8 @@ pub use upstream::{BoxError, HttpUpstream, InvalidUpstream, ProxyBody, UpstreamC
 pub enum Upstream {
     /// A server that speaks Streamable HTTP.
     Http(UpstreamConfig),
-    /// A server that speaks stdio, one child per session.
+    /// A server that speaks stdio: one child per session, or one shared
+    /// ([`StdioConfig::mode`]).
     Stdio(StdioConfig),
 }
 
@@ -48,6 +53,7 @@ pub enum Upstream {
 pub enum AnyUpstream {
     Http(HttpUpstream),
     Stdio(StdioUpstream),
+    Shared(SharedUpstream),
 }
 
 impl tower_service::Service<http::Request<http_body_util::Full<bytes::Bytes>>> for AnyUpstream {
@@ -70,6 +76,7 @@ impl tower_service::Service<http::Request<http_body_util::Full<bytes::Bytes>>> f
         match self {
             AnyUpstream::Http(upstream) => upstream.call(request),
             AnyUpstream::Stdio(upstream) => upstream.call(request),
+            AnyUpstream::Shared(upstream) => upstream.call(request),
         }
     }
 }
@@ -145,9 +152,11 @@ impl Proxy {
             Upstream::Http(http) => HttpUpstream::new(http)
                 .map(AnyUpstream::Http)
                 .map_err(|e| StartError::Upstream(e.to_string()))?,
-            Upstream::Stdio(stdio) => StdioUpstream::new(stdio)
-                .map(AnyUpstream::Stdio)
-                .map_err(|e| StartError::Upstream(e.to_string()))?,
+            Upstream::Stdio(stdio) => match stdio.mode {
+                StdioMode::PerSession => StdioUpstream::new(stdio).map(AnyUpstream::Stdio),
+                StdioMode::Shared => SharedUpstream::new(stdio).map(AnyUpstream::Shared),
+            }
+            .map_err(|e| StartError::Upstream(e.to_string()))?,
         };
         let listener = TcpListener::bind(bind).await.map_err(StartError::Io)?;
         let address = listener.local_addr().map_err(StartError::Io)?;

@@ -24,22 +24,21 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::{mpsc, oneshot};
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::oneshot;
 
+use crate::child::{Outbox, read_line, session_id, spawn};
 use crate::respond::{empty, error, error_value, json_response, not_found, plain};
-use crate::upstream::{BoxError, ProxyBody};
+use crate::upstream::ProxyBody;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
@@ -57,6 +56,21 @@ pub struct StdioConfig {
     /// Messages the child starts while no GET stream is open, kept for
     /// the next one; past this, the oldest are dropped. Default: 256.
     pub max_buffered_messages: usize,
+    /// One child per session (the default), or one for all sessions.
+    pub mode: StdioMode,
+}
+
+/// How sessions map to children.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StdioMode {
+    /// A child of its own for each session: sessions, and so users, share
+    /// no process and no state. The default, as a security product's must be.
+    #[default]
+    PerSession,
+    /// One child for every session, its messages multiplexed
+    /// ([`crate::SharedUpstream`]). Only for servers that keep no
+    /// per-client state: the child holds every user's.
+    Shared,
 }
 
 impl StdioConfig {
@@ -66,6 +80,7 @@ impl StdioConfig {
             max_line_bytes: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             max_buffered_messages: 256,
+            mode: StdioMode::default(),
         }
     }
 }
@@ -95,10 +110,8 @@ struct Session {
 struct SessionState {
     /// Requests sent to the child, by their id's JSON text.
     pending: HashMap<String, oneshot::Sender<Value>>,
-    /// The open GET stream, if any.
-    stream: Option<mpsc::Sender<Value>>,
-    /// Messages for a GET stream not open yet.
-    buffered: std::collections::VecDeque<Value>,
+    /// The GET stream, or what is kept for it.
+    outbox: Outbox,
     ended: bool,
 }
 
@@ -111,7 +124,7 @@ impl Session {
         let pending = {
             let mut state = lock(&self.state);
             state.ended = true;
-            state.stream = None;
+            state.outbox.close();
             std::mem::take(&mut state.pending)
         };
         for (id, waiting) in pending {
@@ -125,30 +138,7 @@ impl Session {
 
     /// A message the child started: to the GET stream, or kept for it.
     fn deliver(&self, message: Value, limit: usize) {
-        let mut state = lock(&self.state);
-        if let Some(stream) = &state.stream {
-            match stream.try_send(message) {
-                Ok(()) => return,
-                Err(mpsc::error::TrySendError::Full(message)) => {
-                    tracing::warn!(
-                        target: "mcp_policy::upstream",
-                        session = self.id.as_str(),
-                        "the client reads its stream too slowly; a message is dropped"
-                    );
-                    drop(message);
-                    return;
-                }
-                Err(mpsc::error::TrySendError::Closed(message)) => {
-                    state.stream = None;
-                    state.buffered.push_back(message);
-                }
-            }
-        } else {
-            state.buffered.push_back(message);
-        }
-        while state.buffered.len() > limit {
-            state.buffered.pop_front();
-        }
+        lock(&self.state).outbox.deliver(message, limit, &self.id);
     }
 }
 
@@ -180,24 +170,9 @@ impl StdioUpstream {
     }
 
     fn start(&self) -> std::io::Result<Arc<Session>> {
-        let (program, args) = self
-            .config
-            .command
-            .split_first()
-            .ok_or_else(|| std::io::Error::other("no command"))?;
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(std::io::Error::other("the child's pipes are missing"));
-        };
         let id = session_id()?;
+        let spawned = spawn(&self.config.command, id.clone())?;
+        let (child, stdin, stdout) = (spawned.child, spawned.stdin, spawned.stdout);
         let session = Arc::new(Session {
             id: id.clone(),
             stdin: tokio::sync::Mutex::new(stdin),
@@ -218,10 +193,7 @@ impl StdioUpstream {
                 match read_line(&mut stdout, config.max_line_bytes).await {
                     Ok(Some(line)) => route(&reader, &line, config.max_buffered_messages),
                     Ok(None) => break "the upstream process exited",
-                    Err(LineError::TooLong) => {
-                        break "the upstream process wrote an oversized message";
-                    }
-                    Err(LineError::Io) => break "the upstream process failed",
+                    Err(error) => break error.why(),
                 }
             };
             tracing::warn!(
@@ -232,18 +204,6 @@ impl StdioUpstream {
             );
             lock(&sessions).remove(&reader.id);
             reader.end(why);
-        });
-        // Its stderr, into the log, line by line, prefixed with the session.
-        let logged = id;
-        tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::info!(
-                    target: "mcp_policy::upstream::stderr",
-                    session = logged.as_str(),
-                    line = line.as_str(),
-                );
-            }
         });
         Ok(session)
     }
@@ -422,93 +382,13 @@ fn route(session: &Session, line: &str, limit: usize) {
 /// The session's GET stream: what the child starts, as SSE events. One at
 /// a time: a second is refused with 409 while the first is open.
 fn stream(session: &Session) -> Response<ProxyBody> {
-    let (send, receive) = mpsc::channel(64);
-    {
-        let mut state = lock(&session.state);
-        if state.stream.as_ref().is_some_and(|s| !s.is_closed()) {
-            return plain(
-                StatusCode::CONFLICT,
-                "conflict: this session's stream is already open\n",
-            );
-        }
-        while let Some(message) = state.buffered.pop_front() {
-            let _ = send.try_send(message);
-        }
-        state.stream = Some(send);
+    match lock(&session.state).outbox.open() {
+        Ok(response) => response,
+        Err(_) => plain(
+            StatusCode::CONFLICT,
+            "conflict: this session's stream is already open\n",
+        ),
     }
-    let mut response = Response::new(SseBody { receive }.boxed_unsync());
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    response.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache"),
-    );
-    response
-}
-
-struct SseBody {
-    receive: mpsc::Receiver<Value>,
-}
-
-impl http_body::Body for SseBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
-        match self.receive.poll_recv(cx) {
-            Poll::Ready(Some(message)) => Poll::Ready(Some(Ok(http_body::Frame::data(
-                Bytes::from(format!("event: message\ndata: {message}\n\n")),
-            )))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-enum LineError {
-    TooLong,
-    Io,
-}
-
-/// One line, bounded: a child that writes without end is cut off, not
-/// buffered without end.
-async fn read_line<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    limit: usize,
-) -> Result<Option<String>, LineError> {
-    let mut line = Vec::new();
-    loop {
-        let available = reader.fill_buf().await.map_err(|_| LineError::Io)?;
-        if available.is_empty() {
-            return Ok((!line.is_empty()).then(|| String::from_utf8_lossy(&line).into_owned()));
-        }
-        let (taken, done) = match available.iter().position(|&b| b == b'\n') {
-            Some(at) => (at + 1, true),
-            None => (available.len(), false),
-        };
-        if line.len().saturating_add(taken) > limit.saturating_add(1) {
-            return Err(LineError::TooLong);
-        }
-        line.extend_from_slice(available.get(..taken).unwrap_or_default());
-        reader.consume(taken);
-        if done {
-            return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
-        }
-    }
-}
-
-/// 128 random bits, hex: a session id nobody can guess.
-fn session_id() -> std::io::Result<String> {
-    use aws_lc_rs::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| std::io::Error::other("no randomness"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

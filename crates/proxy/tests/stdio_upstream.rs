@@ -31,7 +31,7 @@ fn stdio() -> Upstream {
 fn children(proxy: &Running) -> usize {
     match &proxy.upstream {
         AnyUpstream::Stdio(stdio) => stdio.children(),
-        AnyUpstream::Http(_) => panic!("not a stdio upstream"),
+        _ => panic!("not a per-session stdio upstream"),
     }
 }
 

@@ -59,6 +59,11 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct Serve {
+    /// Serve the same tools over stdio (one JSON-RPC message a line) instead
+    /// of HTTP, with no policy layer: for `mcp-policy proxy -- THIS --stdio`,
+    /// where the proxy enforces the policy. Then no token flags are needed.
+    #[arg(long, env = "GITHUB_MCP_STDIO", conflicts_with_all = ["jwks", "audience", "dry_run"])]
+    stdio: bool,
     /// Address to listen on (port 0: any free port; the address is printed).
     #[arg(long, env = "GITHUB_MCP_BIND", default_value = DEFAULT_BIND)]
     bind: SocketAddr,
@@ -202,12 +207,29 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .with_writer(std::io::stderr)
                 .with_target(true)
                 .init();
-            tokio::runtime::Builder::new_multi_thread()
+            let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
-                .build()?
-                .block_on(serve(cli.serve))
+                .build()?;
+            if cli.serve.stdio {
+                runtime.block_on(serve_stdio())
+            } else {
+                runtime.block_on(serve(cli.serve))
+            }
         }
     }
+}
+
+/// The tools over stdin/stdout until stdin closes. No layer: whoever runs
+/// this process (the proxy) has decided already; the tools see no
+/// principal, so they record the caller as "anonymous".
+async fn serve_stdio() -> Result<(), Box<dyn Error>> {
+    use rmcp::ServiceExt;
+    let store = Arc::new(Mutex::new(Store::demo()));
+    let running = GithubServer::new(store)
+        .serve(rmcp::transport::stdio())
+        .await?;
+    running.waiting().await?;
+    Ok(())
 }
 
 async fn serve(args: Serve) -> Result<(), Box<dyn Error>> {

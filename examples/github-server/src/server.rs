@@ -12,10 +12,9 @@ use http::request::Parts;
 use mcp_policy_http::PrincipalExtension;
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, GetPromptResult, Implementation, ListResourcesResult,
+    CallToolResult, ContentBlock, Extensions, GetPromptResult, Implementation, ListResourcesResult,
     PaginatedRequestParams, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
     ReadResourceResult, Resource, ResourceContents, Role, ServerCapabilities, ServerConfig,
 };
@@ -299,11 +298,13 @@ fn fail(message: impl Into<String>) -> CallToolResult {
 }
 
 /// Who is calling: the token's subject, from the principal the policy
-/// layer verified. Always there behind the layer; "anonymous" otherwise.
-fn caller(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<PrincipalExtension>()
+/// layer verified (in the HTTP request's parts). Always there behind the
+/// layer; "anonymous" otherwise, as over stdio, where the layer in front
+/// (`mcp-policy proxy`) decides and no principal reaches this process.
+fn caller(extensions: &Extensions) -> String {
+    extensions
+        .get::<Parts>()
+        .and_then(|parts| parts.extensions.get::<PrincipalExtension>())
         .map_or_else(|| "anonymous".to_owned(), |p| p.subject.clone())
 }
 
@@ -392,7 +393,7 @@ impl GithubServer {
     fn create_pr_draft(
         &self,
         Parameters(args): Parameters<CreatePrDraft>,
-        Extension(parts): Extension<Parts>,
+        extensions: Extensions,
     ) -> CallToolResult {
         let mut store = self.store();
         if store.repo(&args.repo).is_none() {
@@ -405,7 +406,7 @@ impl GithubServer {
             head: args.head,
             base: args.base.unwrap_or_else(|| "main".to_owned()),
             draft: true,
-            author: caller(&parts),
+            author: caller(&extensions),
             changed_files: Vec::new(),
         };
         let answer = json!({
@@ -420,7 +421,7 @@ impl GithubServer {
     fn create_issue(
         &self,
         Parameters(args): Parameters<CreateIssue>,
-        Extension(parts): Extension<Parts>,
+        extensions: Extensions,
     ) -> CallToolResult {
         let mut store = self.store();
         if store.repo(&args.repo).is_none() {
@@ -432,7 +433,7 @@ impl GithubServer {
             title: args.title,
             body: args.body.unwrap_or_default(),
             open: true,
-            created_by: caller(&parts),
+            created_by: caller(&extensions),
             closed_by: None,
         };
         let answer = issue.to_json();
@@ -469,7 +470,7 @@ impl GithubServer {
     fn close_issue(
         &self,
         Parameters(args): Parameters<IssueRef>,
-        Extension(parts): Extension<Parts>,
+        extensions: Extensions,
     ) -> CallToolResult {
         let mut store = self.store();
         let Some(issue) = store
@@ -483,7 +484,7 @@ impl GithubServer {
             return fail(format!("issue #{} is already closed", args.number));
         }
         issue.open = false;
-        issue.closed_by = Some(caller(&parts));
+        issue.closed_by = Some(caller(&extensions));
         ok(issue.to_json())
     }
 
@@ -491,12 +492,12 @@ impl GithubServer {
     fn update_record(
         &self,
         Parameters(args): Parameters<UpdateRecord>,
-        Extension(parts): Extension<Parts>,
+        extensions: Extensions,
     ) -> CallToolResult {
         let mut store = self.store();
         let record = store.records.entry(args.id.clone()).or_default();
         let previous = record.insert(args.field.clone(), args.value);
-        record.insert("updated_by".to_owned(), caller(&parts));
+        record.insert("updated_by".to_owned(), caller(&extensions));
         ok(json!({ "id": args.id, "field": args.field, "previous": previous, "record": record }))
     }
 
@@ -504,7 +505,7 @@ impl GithubServer {
     fn send_notification(
         &self,
         Parameters(args): Parameters<SendNotification>,
-        Extension(parts): Extension<Parts>,
+        extensions: Extensions,
     ) -> CallToolResult {
         let mut store = self.store();
         if !store.users.iter().any(|(login, _)| *login == args.to) {
@@ -512,7 +513,7 @@ impl GithubServer {
         }
         let note = json!({
             "id": store.outbox.len() + 1, "to": args.to,
-            "from": caller(&parts), "message": args.message,
+            "from": caller(&extensions), "message": args.message,
         });
         store.outbox.push(note.clone());
         ok(json!({ "queued": note }))
@@ -522,7 +523,7 @@ impl GithubServer {
     fn delete_repo(
         &self,
         Parameters(args): Parameters<RepoRef>,
-        Extension(parts): Extension<Parts>,
+        extensions: Extensions,
     ) -> CallToolResult {
         let mut store = self.store();
         let before = store.repos.len();
@@ -530,14 +531,14 @@ impl GithubServer {
         if store.repos.len() == before {
             return no_repo(&args.repo);
         }
-        ok(json!({ "deleted": args.repo, "by": caller(&parts) }))
+        ok(json!({ "deleted": args.repo, "by": caller(&extensions) }))
     }
 
     #[tool(description = "Rotate a repository's deployment secrets (destructive)")]
     fn rotate_secrets(
         &self,
         Parameters(args): Parameters<RepoRef>,
-        Extension(parts): Extension<Parts>,
+        extensions: Extensions,
     ) -> CallToolResult {
         let mut store = self.store();
         if store.repo(&args.repo).is_none() {
@@ -545,14 +546,14 @@ impl GithubServer {
         }
         let version = store.secret_versions.entry(args.repo.clone()).or_insert(1);
         *version += 1;
-        ok(json!({ "repo": args.repo, "secrets_version": *version, "by": caller(&parts) }))
+        ok(json!({ "repo": args.repo, "secrets_version": *version, "by": caller(&extensions) }))
     }
 
     #[tool(description = "Purge the server's caches (destructive)")]
-    fn purge_cache(&self, Extension(parts): Extension<Parts>) -> CallToolResult {
+    fn purge_cache(&self, extensions: Extensions) -> CallToolResult {
         let mut store = self.store();
         let purged = std::mem::take(&mut store.cache_entries);
-        ok(json!({ "purged_entries": purged, "by": caller(&parts) }))
+        ok(json!({ "purged_entries": purged, "by": caller(&extensions) }))
     }
 }
 

@@ -1,0 +1,215 @@
+//! What both stdio modes share: starting a child with its stderr in the
+//! log, reading its stdout one bounded line at a time, session ids, and the
+//! GET stream (SSE) that carries what a child starts to a client.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Response};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::mpsc;
+
+use crate::upstream::{BoxError, ProxyBody};
+
+/// A started child and its two pipes the proxy talks through.
+pub(crate) struct Spawned {
+    pub child: Child,
+    pub stdin: ChildStdin,
+    pub stdout: ChildStdout,
+}
+
+/// Starts `command`; what it writes to stderr is logged line by line under
+/// `label` (its session, or "shared").
+pub(crate) fn spawn(command: &[String], label: String) -> std::io::Result<Spawned> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("no command"))?;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(std::io::Error::other("the child's pipes are missing"));
+    };
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::info!(
+                target: "mcp_policy::upstream::stderr",
+                session = label.as_str(),
+                line = line.as_str(),
+            );
+        }
+    });
+    Ok(Spawned {
+        child,
+        stdin,
+        stdout,
+    })
+}
+
+pub(crate) enum LineError {
+    TooLong,
+    Io,
+}
+
+impl LineError {
+    /// Why the child's session ends, as its clients are told.
+    pub(crate) fn why(&self) -> &'static str {
+        match self {
+            LineError::TooLong => "the upstream process wrote an oversized message",
+            LineError::Io => "the upstream process failed",
+        }
+    }
+}
+
+/// One line, bounded: a child that writes without end is cut off, not
+/// buffered without end.
+pub(crate) async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    limit: usize,
+) -> Result<Option<String>, LineError> {
+    let mut line = Vec::new();
+    loop {
+        let available = reader.fill_buf().await.map_err(|_| LineError::Io)?;
+        if available.is_empty() {
+            return Ok((!line.is_empty()).then(|| String::from_utf8_lossy(&line).into_owned()));
+        }
+        let (taken, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (available.len(), false),
+        };
+        if line.len().saturating_add(taken) > limit.saturating_add(1) {
+            return Err(LineError::TooLong);
+        }
+        line.extend_from_slice(available.get(..taken).unwrap_or_default());
+        reader.consume(taken);
+        if done {
+            return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+        }
+    }
+}
+
+/// 128 random bits, hex: a session id nobody can guess.
+pub(crate) fn session_id() -> std::io::Result<String> {
+    use aws_lc_rs::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| std::io::Error::other("no randomness"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A session's way to its client for what the child starts: the open GET
+/// stream, or, while none is open, a bounded queue kept for the next one.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    stream: Option<mpsc::Sender<Value>>,
+    buffered: VecDeque<Value>,
+}
+
+/// Why a GET stream was not opened.
+pub(crate) struct AlreadyOpen;
+
+impl Outbox {
+    /// To the GET stream, or kept for it (the oldest dropped past `limit`).
+    pub(crate) fn deliver(&mut self, message: Value, limit: usize, session: &str) {
+        if let Some(stream) = &self.stream {
+            match stream.try_send(message) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(message)) => {
+                    tracing::warn!(
+                        target: "mcp_policy::upstream",
+                        session,
+                        "the client reads its stream too slowly; a message is dropped"
+                    );
+                    drop(message);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(message)) => {
+                    self.stream = None;
+                    self.buffered.push_back(message);
+                }
+            }
+        } else {
+            self.buffered.push_back(message);
+        }
+        while self.buffered.len() > limit {
+            self.buffered.pop_front();
+        }
+    }
+
+    /// Opens the GET stream, with what was kept for it. One at a time.
+    pub(crate) fn open(&mut self) -> Result<Response<ProxyBody>, AlreadyOpen> {
+        if self.stream.as_ref().is_some_and(|s| !s.is_closed()) {
+            return Err(AlreadyOpen);
+        }
+        let (send, receive) = mpsc::channel(64);
+        while let Some(message) = self.buffered.pop_front() {
+            let _ = send.try_send(message);
+        }
+        self.stream = Some(send);
+        Ok(sse_response(receive))
+    }
+
+    /// Ends the GET stream (the session is over).
+    pub(crate) fn close(&mut self) {
+        self.stream = None;
+        self.buffered.clear();
+    }
+}
+
+/// An SSE answer whose events are the messages `receive` yields.
+pub(crate) fn sse_response(receive: mpsc::Receiver<Value>) -> Response<ProxyBody> {
+    let mut response = Response::new(SseBody { receive }.boxed_unsync());
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    response
+}
+
+struct SseBody {
+    receive: mpsc::Receiver<Value>,
+}
+
+impl http_body::Body for SseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        match self.receive.poll_recv(cx) {
+            Poll::Ready(Some(message)) => Poll::Ready(Some(Ok(http_body::Frame::data(
+                Bytes::from(format!("event: message\ndata: {message}\n\n")),
+            )))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A lock whose holder panicked is still usable: every state behind one is
+/// left whole between statements.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,535 @@
+//! `mcp-policy proxy --stdio-mode shared -- COMMAND`: one child (the Node
+//! fixture, tests/fixtures/stdio-server.mjs, which records every message it
+//! receives) for every session, its messages multiplexed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "../../http/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{call, claims_now, json_of, list, names, rsa_sign, sign, sign_with};
+use mcp_policy_proxy::{AnyUpstream, SharedUpstream, StdioConfig, StdioMode, Upstream};
+use serde_json::{Value, json};
+use support::{Running, initialize, start_proxy};
+
+/// A shared stdio upstream whose child records what it receives in a file
+/// of its own.
+fn shared() -> (Upstream, PathBuf) {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let record = std::env::temp_dir().join(format!(
+        "mcp-policy-shared-record-{}-{n}.jsonl",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&record);
+    let script = format!(
+        "{}/tests/fixtures/stdio-server.mjs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut config = StdioConfig::new(vec![
+        "node".into(),
+        script,
+        "--record".into(),
+        record.display().to_string(),
+    ]);
+    config.mode = StdioMode::Shared;
+    (Upstream::Stdio(config), record)
+}
+
+/// What reached the child, in order.
+fn received(record: &PathBuf) -> Vec<Value> {
+    std::fs::read_to_string(record)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn upstream(proxy: &Running) -> &SharedUpstream {
+    match &proxy.upstream {
+        AnyUpstream::Shared(shared) => shared,
+        _ => panic!("not a shared stdio upstream"),
+    }
+}
+
+/// A token for another principal than `sign`'s `user-1`.
+fn token_of(proxy: &Running, subject: &str, scope: &str) -> String {
+    let mut claims = claims_now(scope);
+    claims["sub"] = json!(subject);
+    let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": "k1"});
+    sign_with(&header, &claims, |message| {
+        rsa_sign(&proxy.key, &aws_lc_rs::signature::RSA_PKCS1_SHA256, message)
+    })
+}
+
+async fn open_with(proxy: &Running, token: &str, id: Value) -> (String, Value) {
+    let mut message = initialize();
+    message["id"] = id;
+    let response = proxy.post(token, None, &message).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let answer = json_of(response).await;
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = proxy
+        .post(token, Some(&session), &initialized)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    (session, answer)
+}
+
+async fn open(proxy: &Running, token: &str) -> String {
+    open_with(proxy, token, json!(0)).await.0
+}
+
+fn echo(id: Value, text: &str, delay: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": "debug_echo", "arguments": {"text": text, "delay": delay}}})
+}
+
+fn echoed(answer: &Value) -> Value {
+    serde_json::from_str(answer["result"]["content"][0]["text"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn two_principals_sending_the_same_ids_get_their_own_answers() {
+    let (config, record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let bob = token_of(&proxy, "bob", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let b = open(&proxy, &bob).await;
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 32);
+    assert_eq!(upstream(&proxy).children(), 1);
+
+    // Both send id 1 (a number), and both send id "1" (a string), at once;
+    // the child answers in the opposite order (the first waits longest).
+    let (one, two, three, four) = tokio::join!(
+        async {
+            json_of(
+                proxy
+                    .post(&alice, Some(&a), &echo(json!(1), "alice number", 300))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        },
+        async {
+            json_of(
+                proxy
+                    .post(&bob, Some(&b), &echo(json!(1), "bob number", 200))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        },
+        async {
+            json_of(
+                proxy
+                    .post(&alice, Some(&a), &echo(json!("1"), "alice string", 100))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        },
+        async {
+            json_of(
+                proxy
+                    .post(&bob, Some(&b), &echo(json!("1"), "bob string", 0))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        },
+    );
+    assert_eq!(one["id"], json!(1));
+    assert_eq!(echoed(&one)["text"], "alice number");
+    assert_eq!(two["id"], json!(1));
+    assert_eq!(echoed(&two)["text"], "bob number");
+    assert_eq!(three["id"], json!("1"));
+    assert_eq!(echoed(&three)["text"], "alice string");
+    assert_eq!(four["id"], json!("1"));
+    assert_eq!(echoed(&four)["text"], "bob string");
+    // The child saw four distinct ids, none of them the clients'.
+    let seen: Vec<Value> = [&one, &two, &three, &four]
+        .iter()
+        .map(|answer| echoed(answer)["seen"].clone())
+        .collect();
+    for (i, id) in seen.iter().enumerate() {
+        assert!(id.is_u64(), "{id}");
+        assert!(!seen[..i].contains(id), "{seen:?}");
+    }
+
+    // Exact values come back: a large number and an odd string.
+    let big = json_of(
+        proxy
+            .post(
+                &alice,
+                Some(&a),
+                &echo(json!(9_007_199_254_740_993_u64), "x", 0),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(big["id"], json!(9_007_199_254_740_993_u64));
+    let odd = json_of(
+        proxy
+            .post(&bob, Some(&b), &echo(json!("01 \"é\""), "x", 0))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(odd["id"], json!("01 \"é\""));
+
+    // A session is bound to its principal: bob cannot use alice's.
+    let stolen = proxy
+        .post(&bob, Some(&a), &echo(json!(5), "x", 0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), 404);
+    assert_eq!(
+        received(&record)
+            .iter()
+            .filter(|m| m["method"] == "tools/call")
+            .count(),
+        6
+    );
+}
+
+#[tokio::test]
+async fn later_sessions_are_initialized_from_the_first_answer() {
+    let (config, record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let (first, answer) = open_with(&proxy, &token, json!(0)).await;
+    assert_eq!(answer["id"], 0);
+    assert_eq!(answer["result"]["serverInfo"]["name"], "stdio-test");
+    let pid = upstream(&proxy).child_id().unwrap();
+
+    let mut sessions = vec![first];
+    for id in [json!("init-2"), json!(7)] {
+        let (session, later) = open_with(&proxy, &token, id.clone()).await;
+        assert_eq!(later["id"], id);
+        assert_eq!(later["result"], answer["result"]);
+        sessions.push(session);
+    }
+    assert_eq!(upstream(&proxy).child_id(), Some(pid));
+    assert_eq!(upstream(&proxy).sessions(), 3);
+    // Concurrent first sessions of a fresh proxy start one child, too.
+    let methods: Vec<String> = received(&record)
+        .iter()
+        .filter_map(|m| m["method"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(methods, ["initialize", "notifications/initialized"]);
+
+    // A second initialize on a session never reaches the child.
+    let again = json_of(
+        proxy
+            .post(&token, Some(&sessions[1]), &initialize())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(again["error"]["code"], -32600);
+    assert_eq!(received(&record).len(), 2);
+
+    // DELETE ends a session, not the child.
+    let ended = proxy
+        .client
+        .delete(&proxy.url)
+        .bearer_auth(&token)
+        .header("mcp-session-id", &sessions[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 202);
+    assert_eq!(upstream(&proxy).children(), 1);
+    let still = json_of(
+        proxy
+            .post(&token, Some(&sessions[2]), &echo(json!(1), "on", 0))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(echoed(&still)["text"], "on");
+}
+
+#[tokio::test]
+async fn concurrent_first_sessions_start_one_child() {
+    let (config, record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let opened = open_at_once(&proxy, &token, 8).await;
+    assert_eq!(opened, 8);
+    assert_eq!(upstream(&proxy).children(), 1);
+    let initializes = received(&record)
+        .iter()
+        .filter(|m| m["method"] == "initialize")
+        .count();
+    assert_eq!(initializes, 1);
+}
+
+async fn open_at_once(proxy: &Running, token: &str, n: usize) -> usize {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let request = proxy.post(token, None, &initialize());
+        tasks.spawn(async move { request.send().await.unwrap().status() });
+    }
+    let mut opened = 0;
+    while let Some(status) = tasks.join_next().await {
+        if status.unwrap() == 200 {
+            opened += 1;
+        }
+    }
+    opened
+}
+
+#[tokio::test]
+async fn the_policy_still_denies_and_the_child_never_sees_it() {
+    let (config, record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let reader = token_of(&proxy, "reader", "mcp:read");
+    let writer = token_of(&proxy, "writer", "mcp:write");
+    let r = open(&proxy, &reader).await;
+    let w = open(&proxy, &writer).await;
+
+    let listed = json_of(
+        proxy
+            .post(&reader, Some(&r), &list(1))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        names(&listed["result"]["tools"]),
+        ["search", "debug_echo", "debug_sample", "debug_crash"]
+    );
+    let denied = proxy
+        .post(&reader, Some(&r), &call(2, "create_issue"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+    let denied = proxy
+        .post(&writer, Some(&w), &call(2, "delete_repo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+    let allowed = json_of(
+        proxy
+            .post(&writer, Some(&w), &call(3, "create_issue"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(allowed["result"].is_object(), "{allowed}");
+
+    let called: Vec<String> = received(&record)
+        .iter()
+        .filter(|m| m["method"] == "tools/call")
+        .map(|m| m["params"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(called, ["create_issue"]);
+}
+
+#[tokio::test]
+async fn a_crash_fails_every_session_and_the_next_initialize_starts_a_child() {
+    let (config, _record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let bob = token_of(&proxy, "bob", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let b = open(&proxy, &bob).await;
+    let before = upstream(&proxy).child_id().unwrap();
+
+    // Bob waits on the child when alice crashes it.
+    let waiting = proxy
+        .post(&bob, Some(&b), &echo(json!("w"), "late", 2_000))
+        .send();
+    let waiting = tokio::spawn(waiting);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let crashed = json_of(
+        proxy
+            .post(&alice, Some(&a), &call(1, "debug_crash"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(crashed["id"], 1);
+    assert_eq!(crashed["error"]["message"], "the upstream process exited");
+    let late = json_of(waiting.await.unwrap().unwrap()).await;
+    assert_eq!(late["id"], "w");
+    assert_eq!(late["error"]["message"], "the upstream process exited");
+
+    for (token, session) in [(&alice, &a), (&bob, &b)] {
+        let after = proxy
+            .post(token, Some(session), &echo(json!(2), "x", 0))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(after.status(), 404);
+    }
+    assert_eq!(upstream(&proxy).children(), 0);
+    assert_eq!(upstream(&proxy).sessions(), 0);
+
+    let (again, answer) = open_with(&proxy, &bob, json!(3)).await;
+    assert_eq!(answer["result"]["serverInfo"]["name"], "stdio-test");
+    let after = upstream(&proxy).child_id().unwrap();
+    assert_ne!(before, after);
+    let fine = json_of(
+        proxy
+            .post(&bob, Some(&again), &echo(json!(4), "new", 0))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(echoed(&fine)["text"], "new");
+}
+
+async fn next_event(stream: &mut reqwest::Response, seen: &mut String) -> Value {
+    loop {
+        if let Some(at) = seen.find("\n\n") {
+            let event: String = seen.drain(..at + 2).collect();
+            let data = event
+                .lines()
+                .find_map(|line| line.strip_prefix("data: "))
+                .unwrap();
+            return serde_json::from_str(data).unwrap();
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+            .await
+            .expect("no event")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+async fn get_stream(proxy: &Running, token: &str, session: &str) -> reqwest::Response {
+    let stream = proxy
+        .client
+        .get(&proxy.url)
+        .bearer_auth(token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    stream
+}
+
+#[tokio::test]
+async fn what_the_child_starts_goes_where_it_belongs() {
+    let (config, _record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let bob = token_of(&proxy, "bob", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let b = open(&proxy, &bob).await;
+    let mut a_stream = get_stream(&proxy, &alice, &a).await;
+    let mut b_stream = get_stream(&proxy, &bob, &b).await;
+    let (mut a_seen, mut b_seen) = (String::new(), String::new());
+
+    // Progress goes to the session whose request carries the token, with
+    // the client's own token; list_changed goes to every session.
+    let mut request = echo(json!(1), "p", 0);
+    request["params"]["_meta"] = json!({"progressToken": "alice-token"});
+    request["params"]["arguments"]["list_changed"] = json!(true);
+    let answer = json_of(proxy.post(&alice, Some(&a), &request).send().await.unwrap()).await;
+    assert!(echoed(&answer)["token"].is_u64(), "{answer}");
+    let first = next_event(&mut a_stream, &mut a_seen).await;
+    assert_eq!(first["method"], "notifications/tools/list_changed");
+    let progress = next_event(&mut a_stream, &mut a_seen).await;
+    assert_eq!(progress["method"], "notifications/progress");
+    assert_eq!(progress["params"]["progressToken"], "alice-token");
+    let bobs = next_event(&mut b_stream, &mut b_seen).await;
+    assert_eq!(bobs["method"], "notifications/tools/list_changed");
+
+    // A request of the child's, while only bob's request is in flight: to
+    // bob, and only bob's answer is taken.
+    let pending = tokio::spawn(proxy.post(&bob, Some(&b), &call(7, "debug_sample")).send());
+    let asked = next_event(&mut b_stream, &mut b_seen).await;
+    assert_eq!(asked["method"], "sampling/createMessage");
+    let reply = |text: &str| {
+        json!({"jsonrpc": "2.0", "id": asked["id"],
+               "result": {"role": "assistant", "content": {"type": "text", "text": text},
+                          "model": "test"}})
+    };
+    // Alice answering bob's request is dropped.
+    let forged = proxy
+        .post(&alice, Some(&a), &reply("from alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 202);
+    let posted = proxy
+        .post(&bob, Some(&b), &reply("from bob"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    let result = json_of(pending.await.unwrap().unwrap()).await;
+    assert_eq!(result["id"], 7);
+    assert_eq!(result["result"]["content"][0]["text"], "sampled: from bob");
+
+    // With requests of two sessions in flight, nobody can tell whose it
+    // is: the child is refused, no client sees it.
+    let slow = tokio::spawn(
+        proxy
+            .post(&alice, Some(&a), &echo(json!(8), "slow", 1_000))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = json_of(
+        proxy
+            .post(&bob, Some(&b), &call(9, "debug_sample"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        refused["result"]["content"][0]["text"],
+        "refused: the proxy cannot tell which session this request is for"
+    );
+    assert_eq!(
+        echoed(&json_of(slow.await.unwrap().unwrap()).await)["text"],
+        "slow"
+    );
+    // Neither stream got it (nor the fixture's progress without a token,
+    // which belongs to no request).
+    for stream in [&mut a_stream, &mut b_stream] {
+        let quiet = tokio::time::timeout(Duration::from_millis(300), stream.chunk()).await;
+        assert!(quiet.is_err(), "{quiet:?}");
+    }
+    assert!(a_seen.is_empty() && b_seen.is_empty(), "{a_seen} {b_seen}");
+}
