@@ -49,6 +49,12 @@ pub struct SseConfig {
     /// One event (the bytes between two blank lines), at most. Default:
     /// 16 MiB, the bound on a stdio child's line.
     pub max_event_bytes: usize,
+    /// A request the server does not answer within this time gets a
+    /// JSON-RPC error (the session goes on). Default: 60 s.
+    pub request_timeout: Duration,
+    /// Messages the server starts while no GET stream is open, kept for
+    /// the next one; past this, the oldest are dropped. Default: 256.
+    pub max_buffered_messages: usize,
 }
 
 impl SseConfig {
@@ -60,7 +66,45 @@ impl SseConfig {
             endpoint_timeout: Duration::from_secs(10),
             post_timeout: Duration::from_secs(30),
             max_event_bytes: 16 * 1024 * 1024,
+            request_timeout: Duration::from_secs(60),
+            max_buffered_messages: 256,
         }
+    }
+}
+
+/// The HTTP+SSE upstream: a `Service` like the others, behind the same
+/// layer. Each MCP session is one stream of the server (routed as a stdio
+/// child's messages are, by [`crate::StdioUpstream`]); the session id is
+/// the proxy's, random, bound to the principal by the layer.
+#[derive(Clone, Debug)]
+pub struct SseUpstream(crate::StdioUpstream);
+
+impl SseUpstream {
+    pub fn new(config: SseConfig) -> Result<SseUpstream, crate::InvalidUpstream> {
+        let url = &config.url;
+        if url.scheme_str() != Some("http") || url.authority().is_none() {
+            return Err(crate::InvalidUpstream(url.to_string()));
+        }
+        Ok(SseUpstream(crate::StdioUpstream::streams(config)))
+    }
+
+    /// How many sessions (upstream streams) are open now.
+    pub fn sessions(&self) -> usize {
+        self.0.children()
+    }
+}
+
+impl tower_service::Service<Request<Full<Bytes>>> for SseUpstream {
+    type Response = http::Response<crate::ProxyBody>;
+    type Error = std::convert::Infallible;
+    type Future = <crate::StdioUpstream as tower_service::Service<Request<Full<Bytes>>>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
+        self.0.call(request)
     }
 }
 
@@ -226,15 +270,19 @@ impl Link {
         let mut post = request(&self.config, Method::POST, self.endpoint.clone(), message);
         post.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let response =
-            match tokio::time::timeout(self.config.post_timeout, self.client.request(post)).await {
-                Err(_) => return Err(LinkError::TimedOut),
-                Ok(Err(error)) => {
-                    tracing::warn!(target: "mcp_policy::upstream", %error, "a message could not be posted");
-                    return Err(LinkError::Unavailable);
-                }
-                Ok(Ok(response)) => response,
-            };
+        let response = match tokio::time::timeout(
+            self.config.post_timeout,
+            self.client.request(post),
+        )
+        .await
+        {
+            Err(_) => return Err(LinkError::TimedOut),
+            Ok(Err(error)) => {
+                tracing::warn!(target: "mcp_policy::upstream", %error, "a message could not be posted");
+                return Err(LinkError::Unavailable);
+            }
+            Ok(Ok(response)) => response,
+        };
         let status = response.status();
         // Read what little the answer says ("Accepted"), so the connection
         // goes back to the pool; a long answer is not waited for.
@@ -416,20 +464,23 @@ mod tests {
     #[test]
     fn an_event_is_bounded_between_blank_lines_whatever_the_line_ends() {
         for end in ["\n", "\r\n", "\r"] {
-            let mut bounded = Bounded::new(futures_util::stream::empty::<Result<Bytes, BoxError>>(), 32);
+            let mut bounded =
+                Bounded::new(futures_util::stream::empty::<Result<Bytes, BoxError>>(), 32);
             // Many short events: each under the limit, all together over it.
             for _ in 0..100 {
                 let event = format!("data: 0123456789{end}{end}");
                 assert!(bounded.counts(event.as_bytes()), "{end:?}");
             }
             // One event of many short lines: over the limit.
-            let mut bounded = Bounded::new(futures_util::stream::empty::<Result<Bytes, BoxError>>(), 32);
+            let mut bounded =
+                Bounded::new(futures_util::stream::empty::<Result<Bytes, BoxError>>(), 32);
             let line = format!("data: 0123{end}");
             let fits = (0..10).all(|_| bounded.counts(line.as_bytes()));
             assert!(!fits, "{end:?}");
         }
         // Split anywhere, even between `\r` and `\n`.
-        let mut bounded = Bounded::new(futures_util::stream::empty::<Result<Bytes, BoxError>>(), 16);
+        let mut bounded =
+            Bounded::new(futures_util::stream::empty::<Result<Bytes, BoxError>>(), 16);
         for _ in 0..100 {
             assert!(bounded.counts(b"data: 01234\r"));
             assert!(bounded.counts(b"\n\r"));

@@ -33,7 +33,7 @@ use mcp_policy_server::ServerLimits;
 use mcp_policy_token::{KeySource, Validator, ValidatorConfig};
 use tokio::net::TcpListener;
 
-pub use legacy::SseConfig;
+pub use legacy::{SseConfig, SseUpstream};
 pub use shared::SharedUpstream;
 pub use stdio::{NoCommand, StdioConfig, StdioMode, StdioUpstream};
 pub use upstream::{BoxError, HttpUpstream, InvalidUpstream, ProxyBody, UpstreamConfig};
@@ -46,6 +46,9 @@ pub enum Upstream {
     /// A server that speaks stdio: one child per session, or one shared
     /// ([`StdioConfig::mode`]).
     Stdio(StdioConfig),
+    /// A server that speaks the deprecated HTTP+SSE transport (2024-11-05):
+    /// one upstream stream per session.
+    Sse(SseConfig),
 }
 
 /// Either upstream, as one service behind the layer.
@@ -54,6 +57,7 @@ pub enum AnyUpstream {
     Http(HttpUpstream),
     Stdio(StdioUpstream),
     Shared(SharedUpstream),
+    Sse(SseUpstream),
 }
 
 impl tower_service::Service<http::Request<http_body_util::Full<bytes::Bytes>>> for AnyUpstream {
@@ -77,6 +81,7 @@ impl tower_service::Service<http::Request<http_body_util::Full<bytes::Bytes>>> f
             AnyUpstream::Http(upstream) => upstream.call(request),
             AnyUpstream::Stdio(upstream) => upstream.call(request),
             AnyUpstream::Shared(upstream) => upstream.call(request),
+            AnyUpstream::Sse(upstream) => upstream.call(request),
         }
     }
 }
@@ -157,6 +162,9 @@ impl Proxy {
                 StdioMode::Shared => SharedUpstream::new(stdio).map(AnyUpstream::Shared),
             }
             .map_err(|e| StartError::Upstream(e.to_string()))?,
+            Upstream::Sse(sse) => SseUpstream::new(sse)
+                .map(AnyUpstream::Sse)
+                .map_err(|e| StartError::Upstream(e.to_string()))?,
         };
         let listener = TcpListener::bind(bind).await.map_err(StartError::Io)?;
         let address = listener.local_addr().map_err(StartError::Io)?;

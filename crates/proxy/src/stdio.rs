@@ -37,10 +37,20 @@ use tokio::process::{Child, ChildStdin};
 use tokio::sync::oneshot;
 
 use crate::child::{Outbox, read_line, session_id, spawn};
+use crate::legacy::{Link, LinkError, SseConfig};
 use crate::respond::{empty, error, error_value, json_response, not_found, plain};
 use crate::upstream::ProxyBody;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 
 const SESSION_HEADER: &str = "mcp-session-id";
+
+/// Why a session's peer could not be started.
+#[derive(Debug)]
+enum Refused {
+    Child(std::io::Error),
+    Stream(LinkError),
+}
 
 /// How children are started and bounded.
 #[derive(Clone, Debug)]
@@ -97,13 +107,79 @@ impl std::fmt::Display for NoCommand {
 
 impl std::error::Error for NoCommand {}
 
-/// One child and what waits on it.
+/// One session's peer (a child, or an HTTP+SSE stream) and what waits on it.
 #[derive(Debug)]
 struct Session {
     id: String,
-    stdin: tokio::sync::Mutex<ChildStdin>,
+    peer: Peer,
     state: Mutex<SessionState>,
-    child: Mutex<Option<Child>>,
+}
+
+/// Where a session's messages go, and what ending it stops.
+#[derive(Debug)]
+enum Peer {
+    /// A child process: messages are lines on its stdin.
+    Child {
+        stdin: tokio::sync::Mutex<ChildStdin>,
+        child: Mutex<Option<Child>>,
+    },
+    /// A stream of an HTTP+SSE server: messages are POSTs to its endpoint;
+    /// the task reading the stream holds it open.
+    Stream {
+        link: Link,
+        reader: Mutex<Option<tokio::task::AbortHandle>>,
+    },
+}
+
+impl Peer {
+    /// Sends `messages` in order; `false` if the peer is gone.
+    async fn send(&self, messages: &[Value]) -> bool {
+        match self {
+            Peer::Child { stdin, .. } => {
+                let mut stdin = stdin.lock().await;
+                for message in messages {
+                    let mut line = message.to_string();
+                    line.push('\n');
+                    if stdin.write_all(line.as_bytes()).await.is_err() {
+                        return false;
+                    }
+                }
+                stdin.flush().await.is_ok()
+            }
+            Peer::Stream { link, .. } => {
+                for message in messages {
+                    if let Err(error) = link.send(Bytes::from(message.to_string())).await {
+                        tracing::warn!(target: "mcp_policy::upstream", %error, "a message could not be posted");
+                        return false;
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// What the requests waiting on a peer that is gone are told.
+    fn gone(&self) -> &'static str {
+        match self {
+            Peer::Child { .. } => "the upstream process exited",
+            Peer::Stream { .. } => "the upstream stream ended",
+        }
+    }
+
+    fn stop(&self) {
+        match self {
+            Peer::Child { child, .. } => {
+                if let Some(mut child) = lock(child).take() {
+                    let _ = child.start_kill();
+                }
+            }
+            Peer::Stream { reader, .. } => {
+                if let Some(reader) = lock(reader).take() {
+                    reader.abort();
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -131,9 +207,7 @@ impl Session {
             let id: Value = serde_json::from_str(&id).unwrap_or(Value::Null);
             let _ = waiting.send(error(&id, why));
         }
-        if let Some(mut child) = lock(&self.child).take() {
-            let _ = child.start_kill();
-        }
+        self.peer.stop();
     }
 
     /// A message the child started: to the GET stream, or kept for it.
@@ -143,10 +217,21 @@ impl Session {
 }
 
 /// The stdio upstream: a `Service` like the HTTP one, behind the same layer.
+/// It also serves an HTTP+SSE server ([`crate::SseUpstream`]), whose
+/// streams are sessions as children are.
 #[derive(Clone, Debug)]
 pub struct StdioUpstream {
     config: Arc<StdioConfig>,
+    /// Where sessions come from: `None`, the command's children.
+    streams: Option<Streams>,
     sessions: Arc<Mutex<HashMap<String, Arc<Session>>>>,
+}
+
+/// The HTTP+SSE server that sessions are streams of.
+#[derive(Clone, Debug)]
+struct Streams {
+    config: Arc<SseConfig>,
+    client: Client<HttpConnector, Full<Bytes>>,
 }
 
 impl StdioUpstream {
@@ -156,8 +241,25 @@ impl StdioUpstream {
         }
         Ok(StdioUpstream {
             config: Arc::new(config),
+            streams: None,
             sessions: Arc::default(),
         })
+    }
+
+    /// Sessions as streams of an HTTP+SSE server.
+    pub(crate) fn streams(config: SseConfig) -> StdioUpstream {
+        let client = crate::legacy::client(&config);
+        let mut sessions = StdioConfig::new(Vec::new());
+        sessions.request_timeout = config.request_timeout;
+        sessions.max_buffered_messages = config.max_buffered_messages;
+        StdioUpstream {
+            config: Arc::new(sessions),
+            streams: Some(Streams {
+                config: Arc::new(config),
+                client,
+            }),
+            sessions: Arc::default(),
+        }
     }
 
     /// How many children run now.
@@ -169,15 +271,68 @@ impl StdioUpstream {
         lock(&self.sessions).get(id).cloned()
     }
 
-    fn start(&self) -> std::io::Result<Arc<Session>> {
+    /// A new session's peer: a child, or a stream.
+    async fn start(&self) -> Result<Arc<Session>, Refused> {
+        match &self.streams {
+            None => self.start_child().map_err(Refused::Child),
+            Some(streams) => self.start_stream(streams).await.map_err(Refused::Stream),
+        }
+    }
+
+    async fn start_stream(&self, streams: &Streams) -> Result<Arc<Session>, LinkError> {
+        let id = session_id().map_err(|_| LinkError::Unavailable)?;
+        let (link, mut messages) =
+            crate::legacy::open(streams.client.clone(), Arc::clone(&streams.config)).await?;
+        let session = Arc::new(Session {
+            id: id.clone(),
+            peer: Peer::Stream {
+                link,
+                reader: Mutex::new(None),
+            },
+            state: Mutex::default(),
+        });
+        lock(&self.sessions).insert(id.clone(), Arc::clone(&session));
+        tracing::info!(target: "mcp_policy::upstream", session = id.as_str(), "upstream stream opened");
+
+        // The stream: answers to their requests, the rest to the session's
+        // GET stream. Its end is the session's end.
+        let reader = Arc::clone(&session);
+        let sessions = Arc::clone(&self.sessions);
+        let limit = self.config.max_buffered_messages;
+        let task = tokio::spawn(async move {
+            let why = loop {
+                match futures_util::StreamExt::next(&mut messages).await {
+                    Some(Ok(message)) => route_message(&reader, message, limit),
+                    Some(Err(_)) => break "the upstream stream broke",
+                    None => break "the upstream stream ended",
+                }
+            };
+            tracing::warn!(
+                target: "mcp_policy::upstream",
+                session = reader.id.as_str(),
+                why,
+                "upstream stream ended"
+            );
+            lock(&sessions).remove(&reader.id);
+            reader.end(why);
+        });
+        if let Peer::Stream { reader, .. } = &session.peer {
+            *lock(reader) = Some(task.abort_handle());
+        }
+        Ok(session)
+    }
+
+    fn start_child(&self) -> std::io::Result<Arc<Session>> {
         let id = session_id()?;
         let spawned = spawn(&self.config.command, id.clone())?;
         let (child, stdin, stdout) = (spawned.child, spawned.stdin, spawned.stdout);
         let session = Arc::new(Session {
             id: id.clone(),
-            stdin: tokio::sync::Mutex::new(stdin),
+            peer: Peer::Child {
+                stdin: tokio::sync::Mutex::new(stdin),
+                child: Mutex::new(Some(child)),
+            },
             state: Mutex::default(),
-            child: Mutex::new(Some(child)),
         });
         lock(&self.sessions).insert(id.clone(), Arc::clone(&session));
         tracing::info!(target: "mcp_policy::upstream", session = id.as_str(), "child started");
@@ -256,14 +411,23 @@ impl StdioUpstream {
                 "bad request: a session starts with initialize\n",
             );
         }
-        let session = match self.start() {
+        let session = match self.start().await {
             Ok(session) => session,
-            Err(error) => {
+            Err(Refused::Child(error)) => {
                 tracing::error!(target: "mcp_policy::upstream", %error, "the child could not be started");
                 return json_response(
                     StatusCode::BAD_GATEWAY,
                     &error_value(message.get("id"), "upstream unavailable"),
                 );
+            }
+            Err(Refused::Stream(error)) => {
+                tracing::error!(target: "mcp_policy::upstream", %error, "the upstream stream could not be opened");
+                let status = if error == LinkError::TimedOut {
+                    StatusCode::GATEWAY_TIMEOUT
+                } else {
+                    StatusCode::BAD_GATEWAY
+                };
+                return json_response(status, &error_value(message.get("id"), &error.to_string()));
             }
         };
         let mut response = self.post(&session, body).await;
@@ -313,21 +477,11 @@ impl StdioUpstream {
                 }
             }
         }
-        let written = {
-            let mut stdin = session.stdin.lock().await;
-            let mut written = true;
-            for message in &messages {
-                let mut line = message.to_string();
-                line.push('\n');
-                if stdin.write_all(line.as_bytes()).await.is_err() {
-                    written = false;
-                    break;
-                }
+        if !session.peer.send(&messages).await {
+            let ended = lock(&self.sessions).remove(&session.id);
+            if let Some(ended) = ended {
+                ended.end(session.peer.gone());
             }
-            written && stdin.flush().await.is_ok()
-        };
-        if !written {
-            session.end("the upstream process exited");
         }
         if waiting.is_empty() {
             return empty(StatusCode::ACCEPTED);
@@ -367,6 +521,11 @@ fn route(session: &Session, line: &str, limit: usize) {
         );
         return;
     };
+    route_message(session, message, limit);
+}
+
+/// A message from the peer, to its waiting request or to the stream.
+fn route_message(session: &Session, message: Value, limit: usize) {
     let is_answer = message.get("method").is_none()
         && (message.get("result").is_some() || message.get("error").is_some());
     if is_answer && let Some(id) = message.get("id") {
