@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use mcp_policy_http::{Denial, Mode, SessionLimits};
-use mcp_policy_proxy::{Proxy, ProxyConfig, StdioConfig, StdioMode, Upstream, UpstreamConfig};
+use mcp_policy_proxy::{SseConfig, Proxy, ProxyConfig, StdioConfig, StdioMode, Upstream, UpstreamConfig};
 use mcp_policy_server::ServerLimits;
 use mcp_policy_token::KeySource;
 
@@ -34,6 +34,12 @@ pub struct ProxyArgs {
     /// so users share no process and no state; `shared` runs one child for
     /// all sessions, multiplexed, only for servers that keep no per-client
     /// state (docs/proxy.md).
+    /// How the `--upstream` server speaks: Streamable HTTP, or the
+    /// deprecated HTTP+SSE transport (2024-11-05; the URL is then its SSE
+    /// stream's, e.g. http://127.0.0.1:3000/sse), one upstream stream per
+    /// session.
+    #[arg(long, env = "MCP_POLICY_UPSTREAM_TRANSPORT", value_enum, default_value_t = TransportArg::StreamableHttp)]
+    upstream_transport: TransportArg,
     #[arg(long, env = "MCP_POLICY_STDIO_MODE", value_enum, default_value_t = StdioModeArg::PerSession)]
     stdio_mode: StdioModeArg,
     /// Headers sent to the upstream with every request (its own
@@ -118,6 +124,14 @@ pub struct ProxyArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum TransportArg {
+    /// Streamable HTTP (2025-03-26 and later).
+    StreamableHttp,
+    /// HTTP+SSE (2024-11-05).
+    Sse,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum StdioModeArg {
     /// One child process per MCP session (isolation between users).
     PerSession,
@@ -152,13 +166,26 @@ fn config(args: ProxyArgs) -> Result<(SocketAddr, ProxyConfig), String> {
             let parsed = url
                 .parse()
                 .map_err(|_| format!("--upstream `{url}` is not a URL"))?;
-            let mut upstream = UpstreamConfig::new(parsed);
-            upstream.connect_timeout = Duration::from_secs(args.upstream_connect_timeout);
-            upstream.first_byte_timeout = Duration::from_secs(args.upstream_timeout);
-            if let Some(path) = &args.upstream_header_file {
-                upstream.headers = header_file(path)?;
+            let headers = match &args.upstream_header_file {
+                Some(path) => header_file(path)?,
+                None => http::HeaderMap::new(),
+            };
+            match args.upstream_transport {
+                TransportArg::StreamableHttp => {
+                    let mut upstream = UpstreamConfig::new(parsed);
+                    upstream.connect_timeout = Duration::from_secs(args.upstream_connect_timeout);
+                    upstream.first_byte_timeout = Duration::from_secs(args.upstream_timeout);
+                    upstream.headers = headers;
+                    Upstream::Http(upstream)
+                }
+                TransportArg::Sse => {
+                    let mut upstream = SseConfig::new(parsed);
+                    upstream.connect_timeout = Duration::from_secs(args.upstream_connect_timeout);
+                    upstream.request_timeout = Duration::from_secs(args.upstream_timeout);
+                    upstream.headers = headers;
+                    Upstream::Sse(upstream)
+                }
             }
-            Upstream::Http(upstream)
         }
         None => {
             let mut stdio = StdioConfig::new(args.command.clone());
