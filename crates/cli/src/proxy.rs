@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use mcp_policy_http::{Denial, Mode, SessionLimits};
-use mcp_policy_proxy::{SseConfig, Proxy, ProxyConfig, StdioConfig, StdioMode, Upstream, UpstreamConfig};
+use mcp_policy_proxy::{
+    Proxy, ProxyConfig, SseConfig, StdioConfig, StdioMode, Upstream, UpstreamConfig,
+};
 use mcp_policy_server::ServerLimits;
 use mcp_policy_token::KeySource;
 
