@@ -24,7 +24,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use common::{call, json_of, list, names, sign};
-use mcp_policy_proxy::Upstream;
+use mcp_policy_proxy::{AnyUpstream, StdioConfig, Upstream};
 use serde_json::{Value, json};
 use support::{Running, initialize, start_proxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -816,4 +816,240 @@ async fn an_upstream_stream_idle_past_its_timeout_is_ended() {
     assert!(elapsed >= Duration::from_millis(1500), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     still_serves(&proxy, &token).await;
+}
+
+// ---- 5. stdio children that misbehave ----
+
+fn sh(script: &str) -> Upstream {
+    let mut config = StdioConfig::new(vec!["sh".into(), "-c".into(), script.into()]);
+    config.request_timeout = Duration::from_millis(500);
+    Upstream::Stdio(config)
+}
+
+fn children(proxy: &Running) -> usize {
+    match &proxy.upstream {
+        AnyUpstream::Stdio(stdio) => stdio.children(),
+        AnyUpstream::Http(_) => panic!("not a stdio upstream"),
+    }
+}
+
+/// A file for a child to write its pid in.
+fn pid_file(name: &str) -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "mcp-policy-hostile-{}-{name}-{n}.pid",
+        std::process::id()
+    ))
+}
+
+/// Waits until the process in `file` is gone: neither running nor a
+/// zombie left unreaped.
+async fn reaped(file: &std::path::Path) {
+    let pid = std::fs::read_to_string(file).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    let started = Instant::now();
+    loop {
+        match std::fs::read_to_string(&stat) {
+            Err(_) => break,
+            Ok(stat) => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "the child is still here: {stat}"
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = std::fs::remove_file(file);
+}
+
+const ANSWER_INITIALIZE: &str = r#"echo '{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"sh","version":"0"}}}'"#;
+
+#[tokio::test]
+async fn a_child_that_exits_at_once_gets_a_clear_error_and_leaves_nothing() {
+    let file = pid_file("exits");
+    for script in [
+        format!("echo $$ > {}; exit 1", file.display()),
+        // It reads the request, then dies without a word.
+        format!("echo $$ > {}; read line; exit 1", file.display()),
+    ] {
+        let proxy = start_proxy(sh(&script), |_| {}).await;
+        let token = sign(&proxy.key, "mcp:read");
+        let response = proxy
+            .post(&token, None, &initialize())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 502, "{script}");
+        assert!(response.headers().get("mcp-session-id").is_none());
+        let answer = json_of(response).await;
+        assert_eq!(answer["id"], 0);
+        assert_eq!(answer["error"]["message"], "the upstream process exited");
+        assert_eq!(children(&proxy), 0);
+        assert_eq!(proxy.layer.session_count(), 0);
+        reaped(&file).await;
+    }
+    // A command that cannot even start.
+    let proxy = start_proxy(sh("exec /nonexistent/mcp-server"), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let response = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(proxy.layer.session_count(), 0);
+}
+
+#[tokio::test]
+async fn a_child_that_never_answers_initialize_is_ended_after_the_timeout() {
+    let file = pid_file("silent");
+    // Answers nothing; then garbage only.
+    for script in [
+        format!("echo $$ > {}; exec sleep 1000", file.display()),
+        format!(
+            "echo $$ > {}; read line; printf 'garbage \\377\\n{{not json\\n[1,2\\n'; exec sleep 1000",
+            file.display()
+        ),
+    ] {
+        let proxy = start_proxy(sh(&script), |_| {}).await;
+        let token = sign(&proxy.key, "mcp:read");
+        let started = Instant::now();
+        let response = proxy
+            .post(&token, None, &initialize())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 504, "{script}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(response.headers().get("mcp-session-id").is_none());
+        let text = response.text().await.unwrap();
+        assert!(!text.contains("garbage"), "{text}");
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["error"]["message"], "upstream timed out");
+        assert_eq!(children(&proxy), 0);
+        assert_eq!(proxy.layer.session_count(), 0);
+        reaped(&file).await;
+    }
+}
+
+#[tokio::test]
+async fn garbage_before_the_answer_is_dropped_and_the_session_works() {
+    let script = format!(
+        "read line; printf 'garbage \\377\\n\\n{{\"half\":\\n'; {ANSWER_INITIALIZE}; exec sleep 1000"
+    );
+    let proxy = start_proxy(sh(&script), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let response = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("mcp-session-id").is_some());
+    assert_eq!(
+        json_of(response).await["result"]["serverInfo"]["name"],
+        "sh"
+    );
+    assert_eq!(children(&proxy), 1);
+}
+
+#[tokio::test]
+async fn five_hundred_sessions_at_once_against_a_limit_of_one_hundred() {
+    let script = format!("read line; {ANSWER_INITIALIZE}; exec sleep 1000");
+    let proxy = Arc::new(
+        start_proxy(sh(&script), |config| {
+            config.sessions.max_sessions = 100;
+            config.sessions.max_sessions_per_principal = 1000;
+            if let Upstream::Stdio(stdio) = &mut config.upstream {
+                stdio.request_timeout = Duration::from_secs(20);
+            }
+        })
+        .await,
+    );
+    let token = sign(&proxy.key, "mcp:read");
+
+    // The children, counted while the sessions open.
+    let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (proxy, most, done) = (Arc::clone(&proxy), Arc::clone(&most), Arc::clone(&done));
+        tokio::spawn(async move {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                most.fetch_max(children(&proxy), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let openings: Vec<_> = (0..500)
+        .map(|_| {
+            let (proxy, token) = (Arc::clone(&proxy), token.clone());
+            tokio::spawn(async move {
+                let response = proxy
+                    .post(&token, None, &initialize())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let session = response
+                    .headers()
+                    .get("mcp-session-id")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                let retry = response.headers().get("retry-after").is_some();
+                (status, session, retry)
+            })
+        })
+        .collect();
+    let mut opened = Vec::new();
+    let mut refused = 0;
+    for opening in openings {
+        let (status, session, retry) = opening.await.unwrap();
+        match status {
+            200 => opened.push(session.unwrap()),
+            503 => {
+                assert!(retry);
+                refused += 1;
+            }
+            other => panic!("status {other}"),
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    sampler.await.unwrap();
+    assert_eq!(opened.len(), 100);
+    assert_eq!(refused, 400);
+    assert!(most.load(std::sync::atomic::Ordering::Relaxed) <= 100);
+    assert_eq!(children(&proxy), 100);
+    assert_eq!(proxy.layer.session_count(), 100);
+
+    // Full: one more is refused, nothing started.
+    let response = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(children(&proxy), 100);
+
+    // Ended, the sessions make room again.
+    for session in &opened {
+        let response = proxy
+            .client
+            .delete(&proxy.url)
+            .bearer_auth(&token)
+            .header("mcp-session-id", session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    assert_eq!(children(&proxy), 0);
+    assert_eq!(proxy.layer.session_count(), 0);
+    let response = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(children(&proxy), 1);
 }
