@@ -233,11 +233,13 @@ impl StdioUpstream {
             lock(&sessions).remove(&reader.id);
             reader.end(why);
         });
-        // Its stderr, into the log, line by line, prefixed with the session.
+        // Its stderr, into the log, line by line, prefixed with the session;
+        // each line cut at STDERR_LINE_BYTES, so that a child writing
+        // without a newline cannot grow the proxy's memory.
         let logged = id;
         tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
+            let mut stderr = tokio::io::BufReader::new(stderr);
+            while let Ok(Some(line)) = read_log_line(&mut stderr, STDERR_LINE_BYTES).await {
                 tracing::info!(
                     target: "mcp_policy::upstream::stderr",
                     session = logged.as_str(),
@@ -431,9 +433,12 @@ impl StdioUpstream {
         if !written {
             session.end(EXITED);
         }
+        // One deadline for the whole body: a batch of a thousand requests
+        // the child ignores waits one timeout, not a thousand in turn.
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
         let mut answers = Vec::with_capacity(waiting.len());
         for (id, receive) in waiting {
-            let answer = match tokio::time::timeout(self.config.request_timeout, receive).await {
+            let answer = match tokio::time::timeout_at(deadline, receive).await {
                 // `Session::end` answers what waits with its reason.
                 Ok(Ok(answer)) if lock(&session.state).ended && answer.get("error").is_some() => {
                     Answer::Exited(answer)
@@ -579,6 +584,49 @@ async fn read_line<R: AsyncBufRead + Unpin>(
     }
 }
 
+/// A line of a child's stderr is logged up to this many bytes; the rest of
+/// it is read and dropped.
+const STDERR_LINE_BYTES: usize = 16 * 1024;
+
+/// One line for the log: its first `limit` bytes, the rest skipped up to
+/// the newline. Holds at most `limit` bytes however long the line is.
+async fn read_log_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    limit: usize,
+) -> std::io::Result<Option<String>> {
+    let mut line = Vec::new();
+    let mut cut = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            if line.is_empty() && !cut {
+                return Ok(None);
+            }
+            break;
+        }
+        let (taken, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (available.len(), false),
+        };
+        let room = limit.saturating_sub(line.len());
+        let kept = available.get(..taken.min(room)).unwrap_or_default();
+        cut |= kept.len() < taken && !(done && kept.len() + 1 == taken);
+        line.extend_from_slice(kept);
+        reader.consume(taken);
+        if done {
+            break;
+        }
+    }
+    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        line.pop();
+    }
+    let mut text = String::from_utf8_lossy(&line).into_owned();
+    if cut {
+        text.push_str(" [cut]");
+    }
+    Ok(Some(text))
+}
+
 /// 128 random bits, hex: a session id nobody can guess.
 fn session_id() -> std::io::Result<String> {
     use aws_lc_rs::rand::SecureRandom;
@@ -603,5 +651,33 @@ impl tower_service::Service<Request<Full<Bytes>>> for StdioUpstream {
     fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move { Ok(this.handle(request).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_log_line;
+
+    #[tokio::test]
+    async fn a_stderr_line_is_bounded_however_long() {
+        // 8 MiB without a newline, then a short line.
+        let mut input = vec![b'x'; 8 * 1024 * 1024];
+        input.extend_from_slice(b"\nnext\r\n");
+        input.extend_from_slice(b"last");
+        let mut reader = tokio::io::BufReader::new(input.as_slice());
+        let first = read_log_line(&mut reader, 100).await.unwrap().unwrap();
+        assert_eq!(first, format!("{} [cut]", "x".repeat(100)));
+        assert_eq!(
+            read_log_line(&mut reader, 100).await.unwrap().unwrap(),
+            "next"
+        );
+        assert_eq!(
+            read_log_line(&mut reader, 100).await.unwrap().unwrap(),
+            "last"
+        );
+        assert_eq!(read_log_line(&mut reader, 100).await.unwrap(), None);
+        // A line of exactly the limit is not cut.
+        let mut reader = tokio::io::BufReader::new(&b"abc\n"[..]);
+        assert_eq!(read_log_line(&mut reader, 3).await.unwrap().unwrap(), "abc");
     }
 }

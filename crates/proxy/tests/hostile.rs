@@ -1053,3 +1053,46 @@ async fn five_hundred_sessions_at_once_against_a_limit_of_one_hundred() {
     assert_eq!(response.status(), 200);
     assert_eq!(children(&proxy), 1);
 }
+
+#[tokio::test]
+async fn a_batch_the_child_ignores_waits_one_timeout_not_one_per_request() {
+    let script = format!("read line; {ANSWER_INITIALIZE}; exec sleep 1000");
+    let proxy = start_proxy(sh(&script), |config| {
+        if let Upstream::Stdio(stdio) = &mut config.upstream {
+            stdio.request_timeout = Duration::from_millis(300);
+        }
+    })
+    .await;
+    let token = sign(&proxy.key, "mcp:read");
+    let response = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let batch: Vec<Value> = (1..=20).map(|id| call(id, "search")).collect();
+    let started = Instant::now();
+    let response = proxy
+        .post(&token, Some(&session), &Value::Array(batch))
+        .send()
+        .await
+        .unwrap();
+    let answers = json_of(response).await;
+    // 20 requests in turn would take 6 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(answers.as_array().unwrap().len(), 20);
+    assert!(
+        answers
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["error"]["message"] == "upstream timed out")
+    );
+}
