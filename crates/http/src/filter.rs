@@ -13,14 +13,24 @@ use http_body::{Body, Frame};
 use mcp_policy_evaluator::{Request, ScopeSet, TargetKind};
 use serde_json::Value;
 
+use crate::jsonrpc::{ParseError, parse_strict};
 use crate::{BoxError, LoadedPolicy, ResponseBody};
 
-/// The list requests of one HTTP request, and what to decide them with.
+/// What list answers are decided with.
+///
+/// A message is filtered by its shape, not by its id: every response whose
+/// `result` holds a `tools`, `resources` or `prompts` array is filtered,
+/// whichever request it answers. Matching ids would trust the server to
+/// answer with the ids it was asked (a batch can ask `tools/list` and
+/// `prompts/list` under one id), and on a GET stream there is no request
+/// to match at all: a resumed stream (`Last-Event-ID`) replays answers to
+/// requests made on POSTs whose streams broke, perhaps before a restart
+/// or at another replica. Filtering by shape fails closed: the worst it
+/// does is hide entries of a result that was not a list answer.
 #[derive(Debug)]
 pub(crate) struct ListFilter {
     pub policy: Arc<LoadedPolicy>,
     pub scopes: ScopeSet,
-    pub lists: Vec<(Value, TargetKind)>,
     pub dry_run: bool,
     pub subject: String,
 }
@@ -34,70 +44,72 @@ fn entries(kind: TargetKind) -> (&'static str, &'static str, &'static str) {
     }
 }
 
+const KINDS: [TargetKind; 3] = [TargetKind::Tool, TargetKind::Resource, TargetKind::Prompt];
+
 impl ListFilter {
-    /// Filters `message` when it answers one of the list requests; `true`
-    /// when it did.
+    /// Filters `message` (a response, or a batch of them) when it holds a
+    /// list answer; `true` when it did.
     pub fn filter_message(&self, message: &mut Value) -> bool {
+        if let Value::Array(messages) = message {
+            let mut any = false;
+            for message in messages {
+                any |= self.filter_one(message);
+            }
+            return any;
+        }
+        self.filter_one(message)
+    }
+
+    fn filter_one(&self, message: &mut Value) -> bool {
         let Some(object) = message.as_object_mut() else {
             return false;
         };
-        let Some(kind) = object.get("id").and_then(|id| {
-            self.lists
-                .iter()
-                .find(|(list_id, _)| list_id == id)
-                .map(|(_, kind)| *kind)
-        }) else {
+        // A request or notification of the server's is not an answer.
+        if object.contains_key("method") {
+            return false;
+        }
+        let Some(result) = object.get_mut("result").and_then(Value::as_object_mut) else {
             return false;
         };
-        let (method, array, field) = entries(kind);
-        let Some(items) = object
-            .get_mut("result")
-            .and_then(|result| result.get_mut(array))
-            .and_then(Value::as_array_mut)
-        else {
-            return false;
-        };
-        let evaluator = self.policy.evaluator();
-        let before = items.len();
-        let mut hidden: Vec<String> = Vec::new();
-        items.retain(|item| {
-            // An entry without a name is dropped: fail closed.
-            let keep = item
-                .get(field)
-                .and_then(Value::as_str)
-                .is_some_and(|name| evaluator.is_allowed(Request::new(kind, name), &self.scopes));
-            if !keep {
-                let name = item.get(field).and_then(Value::as_str).unwrap_or("");
-                hidden.push(name.to_owned());
-            }
-            keep || self.dry_run
-        });
-        tracing::info!(
-            target: "mcp_policy::decision",
-            subject = self.subject.as_str(),
-            method,
-            listed = before,
-            hidden = %hidden.join(" "),
-            dry_run = self.dry_run,
-            "list filtered"
-        );
-        true
+        let mut any = false;
+        for kind in KINDS {
+            let (method, array, field) = entries(kind);
+            let Some(items) = result.get_mut(array).and_then(Value::as_array_mut) else {
+                continue;
+            };
+            any = true;
+            let evaluator = self.policy.evaluator();
+            let before = items.len();
+            let mut hidden: Vec<String> = Vec::new();
+            items.retain(|item| {
+                // An entry without a name is dropped: fail closed.
+                let keep = item.get(field).and_then(Value::as_str).is_some_and(|name| {
+                    evaluator.is_allowed(Request::new(kind, name), &self.scopes)
+                });
+                if !keep {
+                    let name = item.get(field).and_then(Value::as_str).unwrap_or("");
+                    hidden.push(name.to_owned());
+                }
+                keep || self.dry_run
+            });
+            tracing::info!(
+                target: "mcp_policy::decision",
+                subject = self.subject.as_str(),
+                method,
+                listed = before,
+                hidden = %hidden.join(" "),
+                dry_run = self.dry_run,
+                "list filtered"
+            );
+        }
+        any
     }
 
-    /// A JSON body: one response or a batch. `None` when it is not JSON
-    /// (refused by the caller: fail closed).
+    /// A JSON body: one response or a batch. `None` when it is not JSON, or
+    /// has a duplicate key (refused by the caller: fail closed).
     pub fn filter_json(&self, bytes: &[u8]) -> Option<Vec<u8>> {
-        let mut body: Value = serde_json::from_slice(bytes).ok()?;
-        match &mut body {
-            Value::Array(messages) => {
-                for message in messages {
-                    self.filter_message(message);
-                }
-            }
-            message => {
-                self.filter_message(message);
-            }
-        }
+        let mut body = parse_strict(bytes).ok()?;
+        self.filter_message(&mut body);
         serde_json::to_vec(&body).ok()
     }
 
@@ -111,15 +123,26 @@ impl ListFilter {
             }
         }
         let joined = data.join(&b'\n');
-        let rewritten = serde_json::from_slice::<Value>(&joined)
-            .ok()
-            .and_then(|mut message| {
+        let rewritten = match parse_strict(&joined) {
+            Ok(mut message) => {
                 if self.filter_message(&mut message) {
                     serde_json::to_vec(&message).ok()
                 } else {
                     None
                 }
-            });
+            }
+            // Two parsers could read it two ways, one of them unfiltered:
+            // the event is dropped.
+            Err(ParseError::DuplicateKey) => {
+                tracing::warn!(
+                    target: "mcp_policy::http",
+                    "an SSE event with a duplicate key in its data was dropped"
+                );
+                return Vec::new();
+            }
+            // Not JSON: no client reads a list from it.
+            Err(ParseError::Syntax) => None,
+        };
         let mut out = Vec::new();
         for line in lines {
             // A rewritten event keeps every field but its `data` lines.
@@ -205,8 +228,10 @@ impl SseFilter {
             if line.is_empty() {
                 let event = std::mem::take(&mut self.event);
                 self.event_bytes = 0;
-                self.out
-                    .push_back(Bytes::from(self.filter.filter_event(&event)));
+                let filtered = self.filter.filter_event(&event);
+                if !filtered.is_empty() {
+                    self.out.push_back(Bytes::from(filtered));
+                }
             } else {
                 self.event_bytes += line.len();
                 self.event.push(line);

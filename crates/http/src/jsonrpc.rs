@@ -2,6 +2,7 @@
 //! the answers the layer writes itself.
 
 use mcp_policy_evaluator::{Request, TargetKind};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
 /// The JSON-RPC error code of an insufficient-scope answer in
@@ -11,6 +12,16 @@ pub const INSUFFICIENT_SCOPE_CODE: i64 = -32001;
 /// A batch refused because another message in it was denied.
 pub const BATCH_REFUSED_CODE: i64 = -32002;
 
+/// A list answer the layer could not read to filter (HTTP 502): JSON-RPC's
+/// internal error.
+pub const UNCHECKED_ANSWER_CODE: i64 = -32603;
+/// JSON-RPC's parse error: a body that is not JSON, or is JSON two parsers
+/// could read two ways (a duplicate key).
+pub const PARSE_ERROR_CODE: i64 = -32700;
+/// The `error.message` of a body refused for a duplicate key (HTTP 400,
+/// [`PARSE_ERROR_CODE`]).
+pub const DUPLICATE_KEY_MESSAGE: &str = "Parse error: an object has a duplicate key";
+
 /// A request body: one message or a batch.
 #[derive(Debug)]
 pub(crate) enum Body {
@@ -18,13 +29,22 @@ pub(crate) enum Body {
     Batch(Vec<Value>),
 }
 
+/// Why a body is not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParseError {
+    /// Not JSON (or nested deeper than serde_json's recursion limit), or an
+    /// empty batch.
+    Syntax,
+    /// An object, at any depth, names one key twice.
+    DuplicateKey,
+}
+
 impl Body {
-    /// `None` when the bytes are not JSON, or an empty batch.
-    pub fn parse(bytes: &[u8]) -> Option<Body> {
-        match serde_json::from_slice::<Value>(bytes).ok()? {
-            Value::Array(items) if items.is_empty() => None,
-            Value::Array(items) => Some(Body::Batch(items)),
-            single => Some(Body::Single(single)),
+    pub fn parse(bytes: &[u8]) -> Result<Body, ParseError> {
+        match parse_strict(bytes)? {
+            Value::Array(items) if items.is_empty() => Err(ParseError::Syntax),
+            Value::Array(items) => Ok(Body::Batch(items)),
+            single => Ok(Body::Single(single)),
         }
     }
 
@@ -33,6 +53,96 @@ impl Body {
             Body::Single(message) => std::slice::from_ref(message),
             Body::Batch(messages) => messages,
         }
+    }
+}
+
+/// JSON as serde_json reads it, except that an object with a duplicate
+/// key, at any depth, is refused.
+///
+/// RFC 8259 leaves duplicate names undefined: serde_json and `JSON.parse`
+/// keep the last, other parsers the first. The policy must decide the very
+/// `name` the server will read, so a body two parsers could read two ways
+/// is refused, before any decision. This is serde_json's own parser (its
+/// syntax, its recursion limit) with a visitor that checks each key as it
+/// is inserted: one pass, a map lookup per key.
+pub(crate) fn parse_strict(bytes: &[u8]) -> Result<Value, ParseError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = Strict::deserialize(&mut deserializer).and_then(|strict| {
+        deserializer.end()?;
+        Ok(strict.0)
+    });
+    parsed.map_err(|error| match error.classify() {
+        // The only data error the visitor raises: every JSON value is
+        // accepted otherwise.
+        serde_json::error::Category::Data => ParseError::DuplicateKey,
+        _ => ParseError::Syntax,
+    })
+}
+
+/// A [`Value`] read by [`StrictVisitor`].
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Strict, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value without duplicate keys")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom("duplicate key in a JSON object"));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -187,7 +297,82 @@ mod tests {
                 ..
             }
         ));
-        assert!(Body::parse(b"[]").is_none());
-        assert!(Body::parse(b"{").is_none());
+        assert!(Body::parse(b"[]").is_err());
+        assert!(Body::parse(b"{").is_err());
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        for body in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","name":"delete_repo"}}"#,
+            r#"{"params":{"arguments":{"deep":[{"x":{"k":1,"k":1}}]}}}"#,
+            // The same key once its escapes are read.
+            r#"{"name":"a","n\u0061me":"b"}"#,
+            r#"[{"id":1},{"id":2,"id":3}]"#,
+        ] {
+            assert_eq!(
+                parse_strict(body.as_bytes()).err(),
+                Some(ParseError::DuplicateKey),
+                "{body}"
+            );
+        }
+        // The same key in two objects is no duplicate; numbers, strings,
+        // nulls and nesting read as serde_json reads them.
+        let body = r#"{"a":{"a":1},"b":[{"a":-1.5e3,"b":null},{"a":"x\n"}],"c":18446744073709551615,"d":true}"#;
+        assert_eq!(
+            parse_strict(body.as_bytes()).ok(),
+            serde_json::from_str::<Value>(body).ok()
+        );
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{} {}",
+            "nul",
+            r#"{"a":1}x"#,
+            r#""\ud800""#,
+        ] {
+            assert_eq!(
+                parse_strict(bad.as_bytes()).err(),
+                Some(ParseError::Syntax),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn strict_parsing_is_bounded() {
+        // 100,000 keys: a map lookup each, not a scan.
+        let mut body = String::from("{");
+        for n in 0..100_000 {
+            if n > 0 {
+                body.push(',');
+            }
+            body.push_str(&format!("\"k{n}\":{n}"));
+        }
+        body.push('}');
+        let started = std::time::Instant::now();
+        assert!(parse_strict(body.as_bytes()).is_ok());
+        let duplicated = body.replacen('}', ",\"k99999\":0}", 1);
+        assert_eq!(
+            parse_strict(duplicated.as_bytes()).err(),
+            Some(ParseError::DuplicateKey)
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Nesting: serde_json's recursion limit (128) holds, no stack
+        // overflow.
+        let deep = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(parse_strict(deep(120).as_bytes()).is_ok());
+        assert_eq!(
+            parse_strict(deep(100_000).as_bytes()).err(),
+            Some(ParseError::Syntax)
+        );
+        let objects = |depth: usize| format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+        assert!(parse_strict(objects(120).as_bytes()).is_ok());
+        assert_eq!(
+            parse_strict(objects(100_000).as_bytes()).err(),
+            Some(ParseError::Syntax)
+        );
     }
 }

@@ -83,7 +83,9 @@ use mcp_policy_token::{Principal, TokenCache, Validator};
 use serde_json::{Value, json};
 
 pub use config::{Denial, HttpConfig, Mode, SetupError};
-pub use jsonrpc::{BATCH_REFUSED_CODE, INSUFFICIENT_SCOPE_CODE};
+pub use jsonrpc::{
+    BATCH_REFUSED_CODE, DUPLICATE_KEY_MESSAGE, INSUFFICIENT_SCOPE_CODE, PARSE_ERROR_CODE,
+};
 pub use policy::{CachedToken, LoadedPolicy};
 pub use principal::current_principal;
 pub use service::PolicyService;

@@ -537,6 +537,9 @@ where
         host: request.headers().get(HOST).cloned(),
     };
     let deleting = request.method() == Method::DELETE;
+    // The server's stream: what it sends there is filtered too (a resumed
+    // stream replays answers to list requests made on earlier POSTs).
+    let streaming = request.method() == Method::GET;
 
     // 5. The body, whole, bounded in size and in time, before anything
     // reaches the server.
@@ -584,17 +587,27 @@ where
     let mut lists = Vec::new();
     let mut reservation = None;
     if !bytes.is_empty() {
-        let Some(body) = jsonrpc::Body::parse(&bytes) else {
-            tracing::info!(
-                target: "mcp_policy::decision",
-                subject = principal.subject.as_str(),
-                decision = "invalid",
-                "request body is not JSON-RPC"
-            );
-            return Ok(json_response(
-                StatusCode::BAD_REQUEST,
-                &jsonrpc::error(None, -32700, "Parse error", None),
-            ));
+        let body = match jsonrpc::Body::parse(&bytes) {
+            Ok(body) => body,
+            Err(error) => {
+                let (why, message) = match error {
+                    jsonrpc::ParseError::Syntax => ("request body is not JSON-RPC", "Parse error"),
+                    jsonrpc::ParseError::DuplicateKey => (
+                        "request body has an object with a duplicate key",
+                        jsonrpc::DUPLICATE_KEY_MESSAGE,
+                    ),
+                };
+                tracing::info!(
+                    target: "mcp_policy::decision",
+                    subject = principal.subject.as_str(),
+                    decision = "invalid",
+                    "{why}"
+                );
+                return Ok(json_response(
+                    StatusCode::BAD_REQUEST,
+                    &jsonrpc::error(None, jsonrpc::PARSE_ERROR_CODE, message, None),
+                ));
+            }
         };
         let verdicts = decide_all(shared, &policy, &scopes, &principal, body.messages());
         if verdicts.any_refused && shared.config.mode == Mode::Enforce {
@@ -672,17 +685,22 @@ where
         }
     };
 
-    if lists.is_empty() || !response.status().is_success() {
+    if (lists.is_empty() && !streaming) || !response.status().is_success() {
         return Ok(response);
     }
     let filter = ListFilter {
         policy,
         scopes,
-        lists,
         dry_run: shared.config.mode == Mode::DryRun,
         subject: principal.subject.clone(),
     };
-    Ok(filter_response(shared, response, filter).await)
+    // The id of the error when the answer cannot be filtered: the list
+    // request's, when the body held one request.
+    let id = match lists.as_slice() {
+        [(id, _)] => Some(id.clone()),
+        _ => None,
+    };
+    Ok(filter_response(shared, response, filter, id.as_ref()).await)
 }
 
 // ---- sessions ----
@@ -900,6 +918,7 @@ async fn filter_response(
     shared: &Shared,
     response: Response<ResponseBody>,
     filter: ListFilter,
+    id: Option<&Value>,
 ) -> Response<ResponseBody> {
     let limit = shared.config.max_response_bytes;
     let content_type = response
@@ -926,7 +945,7 @@ async fn filter_response(
                     parts.headers.remove(CONTENT_LENGTH);
                     Response::from_parts(parts, full(bytes))
                 }
-                None => bad_gateway(),
+                None => bad_gateway(id),
             }
         }
         "text/event-stream" => {
@@ -938,15 +957,23 @@ async fn filter_response(
             Response::from_parts(parts, body)
         }
         // An answer the layer cannot read cannot be filtered: refused.
-        _ => bad_gateway(),
+        _ => bad_gateway(id),
     }
 }
 
-fn bad_gateway() -> Response<ResponseBody> {
+/// A list answer that could not be read (not JSON, a duplicate key, past
+/// `max_response_bytes`, or not `application/json` nor SSE): a JSON-RPC
+/// error that says so and nothing of the server's words.
+fn bad_gateway(id: Option<&Value>) -> Response<ResponseBody> {
     tracing::error!(target: "mcp_policy::http", "a list answer could not be filtered; refused");
-    plain(
+    json_response(
         StatusCode::BAD_GATEWAY,
-        "the server's answer could not be checked\n",
+        &jsonrpc::error(
+            id,
+            jsonrpc::UNCHECKED_ANSWER_CODE,
+            "the server's answer could not be checked",
+            None,
+        ),
     )
 }
 

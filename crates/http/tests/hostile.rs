@@ -115,3 +115,46 @@ async fn a_body_sent_too_slowly_is_answered_408() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn a_body_with_a_duplicate_key_is_a_parse_error_before_any_decision() {
+    let h = start(|_| {}).await;
+    let token = h.token("mcp:admin");
+    // Even a token that may call both tools: the body is refused, not
+    // decided, since the server might read the other name.
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","name":"delete_repo"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"tools/list"}"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"a","cursor":"b"}}]"#,
+    ] {
+        let response = h
+            .client
+            .post(format!("{}/mcp", h.url))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let answer = json_of(response).await;
+        assert_eq!(answer["error"]["code"], mcp_policy_http::PARSE_ERROR_CODE);
+        assert_eq!(
+            answer["error"]["message"],
+            mcp_policy_http::DUPLICATE_KEY_MESSAGE
+        );
+        assert_eq!(answer["id"], serde_json::Value::Null);
+    }
+    // The same keys in different objects are no duplicate.
+    let fine = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{"name":"x","params":{"name":"y"}}}}"#;
+    let response = h
+        .client
+        .post(format!("{}/mcp", h.url))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(fine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}

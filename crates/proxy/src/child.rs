@@ -44,8 +44,10 @@ pub(crate) fn spawn(command: &[String], label: String) -> std::io::Result<Spawne
         return Err(std::io::Error::other("the child's pipes are missing"));
     };
     tokio::spawn(async move {
-        let mut lines = tokio::io::BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        // Each line cut at STDERR_LINE_BYTES, so that a child writing
+        // without a newline cannot grow the proxy's memory.
+        let mut stderr = tokio::io::BufReader::new(stderr);
+        while let Ok(Some(line)) = read_log_line(&mut stderr, STDERR_LINE_BYTES).await {
             tracing::info!(
                 target: "mcp_policy::upstream::stderr",
                 session = label.as_str(),
@@ -212,4 +214,75 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A line of a child's stderr is logged up to this many bytes; the rest of
+/// it is read and dropped.
+const STDERR_LINE_BYTES: usize = 16 * 1024;
+
+/// One line for the log: its first `limit` bytes, the rest skipped up to
+/// the newline. Holds at most `limit` bytes however long the line is.
+async fn read_log_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    limit: usize,
+) -> std::io::Result<Option<String>> {
+    let mut line = Vec::new();
+    let mut cut = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            if line.is_empty() && !cut {
+                return Ok(None);
+            }
+            break;
+        }
+        let (taken, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (available.len(), false),
+        };
+        let room = limit.saturating_sub(line.len());
+        let kept = available.get(..taken.min(room)).unwrap_or_default();
+        cut |= kept.len() < taken && !(done && kept.len() + 1 == taken);
+        line.extend_from_slice(kept);
+        reader.consume(taken);
+        if done {
+            break;
+        }
+    }
+    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        line.pop();
+    }
+    let mut text = String::from_utf8_lossy(&line).into_owned();
+    if cut {
+        text.push_str(" [cut]");
+    }
+    Ok(Some(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_log_line;
+
+    #[tokio::test]
+    async fn a_stderr_line_is_bounded_however_long() {
+        // 8 MiB without a newline, then a short line.
+        let mut input = vec![b'x'; 8 * 1024 * 1024];
+        input.extend_from_slice(b"\nnext\r\n");
+        input.extend_from_slice(b"last");
+        let mut reader = tokio::io::BufReader::new(input.as_slice());
+        let first = read_log_line(&mut reader, 100).await.unwrap().unwrap();
+        assert_eq!(first, format!("{} [cut]", "x".repeat(100)));
+        assert_eq!(
+            read_log_line(&mut reader, 100).await.unwrap().unwrap(),
+            "next"
+        );
+        assert_eq!(
+            read_log_line(&mut reader, 100).await.unwrap().unwrap(),
+            "last"
+        );
+        assert_eq!(read_log_line(&mut reader, 100).await.unwrap(), None);
+        // A line of exactly the limit is not cut.
+        let mut reader = tokio::io::BufReader::new(&b"abc\n"[..]);
+        assert_eq!(read_log_line(&mut reader, 3).await.unwrap().unwrap(), "abc");
+    }
 }

@@ -430,16 +430,55 @@ impl StdioUpstream {
                 return json_response(status, &error_value(message.get("id"), &error.to_string()));
             }
         };
-        let mut response = self.post(&session, body).await;
-        if response.status().is_success() {
-            if let Ok(id) = HeaderValue::from_str(&session.id) {
-                response.headers_mut().insert(SESSION_HEADER, id);
+        let answers = match self
+            .exchange(&session, std::slice::from_ref(&message))
+            .await
+        {
+            Ok(answers) => answers,
+            // A fresh session refuses a message only when its child has
+            // ended already (a command that exits at once).
+            Err(_) => {
+                self.abandon(&session, "initialize failed");
+                return json_response(
+                    StatusCode::BAD_GATEWAY,
+                    &error_value(message.get("id"), session.peer.gone()),
+                );
             }
-        } else {
-            lock(&self.sessions).remove(&session.id);
-            session.end("initialize failed");
-        }
-        response
+        };
+        // Only a child that answered `initialize` with a result has a
+        // session. Any other outcome ends it at once, and no id is issued:
+        // nothing is left for the layer to count, nor a child to run.
+        let (status, answer) = match answers.into_iter().next() {
+            Some(Answer::Child(answer)) if answer.get("result").is_some() => {
+                let mut response = json_response(StatusCode::OK, &answer);
+                if let Ok(id) = HeaderValue::from_str(&session.id) {
+                    response.headers_mut().insert(SESSION_HEADER, id);
+                }
+                return response;
+            }
+            // The child's own JSON-RPC error (an unsupported protocol
+            // version, say): the client reads it; the child is ended.
+            Some(Answer::Child(answer)) => (StatusCode::OK, answer),
+            Some(Answer::Exited(answer)) => (StatusCode::BAD_GATEWAY, answer),
+            Some(Answer::TimedOut(answer)) => (StatusCode::GATEWAY_TIMEOUT, answer),
+            None => (
+                StatusCode::BAD_GATEWAY,
+                error_value(message.get("id"), "the upstream process exited"),
+            ),
+        };
+        tracing::warn!(
+            target: "mcp_policy::upstream",
+            session = session.id.as_str(),
+            "the child did not accept initialize; ended"
+        );
+        self.abandon(&session, "initialize failed");
+        json_response(status, &answer)
+    }
+
+    /// Forgets a session and ends its child.
+    fn abandon(&self, session: &Session, why: &str) {
+        lock(&self.sessions).remove(&session.id);
+        session.end(why);
     }
 
     /// Sends the body's messages to the child; answers with the answers to
@@ -455,21 +494,44 @@ impl StdioUpstream {
             Value::Array(messages) => (messages, true),
             single => (vec![single], false),
         };
+        let answers = match self.exchange(session, &messages).await {
+            Ok(answers) => answers,
+            Err(response) => return response,
+        };
+        if answers.is_empty() {
+            return empty(StatusCode::ACCEPTED);
+        }
+        let mut answers: Vec<Value> = answers.into_iter().map(Answer::into_value).collect();
+        if batch {
+            json_response(StatusCode::OK, &Value::Array(answers))
+        } else {
+            let answer = answers.pop().unwrap_or(Value::Null);
+            json_response(StatusCode::OK, &answer)
+        }
+    }
+
+    /// Writes `messages` to the child and waits for the answers to those
+    /// that are requests, each within the request timeout.
+    async fn exchange(
+        &self,
+        session: &Session,
+        messages: &[Value],
+    ) -> Result<Vec<Answer>, Response<ProxyBody>> {
         let mut waiting = Vec::new();
         {
             let mut state = lock(&session.state);
             if state.ended {
-                return not_found();
+                return Err(not_found());
             }
-            for message in &messages {
+            for message in messages {
                 let is_request = message.get("method").is_some();
                 if let (true, Some(id)) = (is_request, message.get("id")) {
                     let key = id.to_string();
                     if state.pending.contains_key(&key) {
-                        return json_response(
+                        return Err(json_response(
                             StatusCode::BAD_REQUEST,
                             &error_value(Some(id), "a request with this id is in flight"),
-                        );
+                        ));
                     }
                     let (send, receive) = oneshot::channel();
                     state.pending.insert(key, send);
@@ -477,32 +539,46 @@ impl StdioUpstream {
                 }
             }
         }
-        if !session.peer.send(&messages).await {
-            let ended = lock(&self.sessions).remove(&session.id);
-            if let Some(ended) = ended {
-                ended.end(session.peer.gone());
-            }
+        if !session.peer.send(messages).await {
+            self.abandon(session, session.peer.gone());
         }
-        if waiting.is_empty() {
-            return empty(StatusCode::ACCEPTED);
-        }
+        // One deadline for the whole body: a batch of a thousand requests
+        // the child ignores waits one timeout, not a thousand in turn.
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
         let mut answers = Vec::with_capacity(waiting.len());
         for (id, receive) in waiting {
-            let answer = match tokio::time::timeout(self.config.request_timeout, receive).await {
-                Ok(Ok(answer)) => answer,
-                Ok(Err(_)) => error(&id, "the upstream process exited"),
+            let answer = match tokio::time::timeout_at(deadline, receive).await {
+                // `Session::end` answers what waits with its reason.
+                Ok(Ok(answer)) if lock(&session.state).ended && answer.get("error").is_some() => {
+                    Answer::Exited(answer)
+                }
+                Ok(Ok(answer)) => Answer::Child(answer),
+                Ok(Err(_)) => Answer::Exited(error(&id, session.peer.gone())),
                 Err(_) => {
                     lock(&session.state).pending.remove(&id.to_string());
-                    error(&id, "upstream timed out")
+                    Answer::TimedOut(error(&id, "upstream timed out"))
                 }
             };
             answers.push(answer);
         }
-        if batch {
-            json_response(StatusCode::OK, &Value::Array(answers))
-        } else {
-            let answer = answers.pop().unwrap_or(Value::Null);
-            json_response(StatusCode::OK, &answer)
+        Ok(answers)
+    }
+}
+
+/// What came back for one request.
+enum Answer {
+    /// The child's answer.
+    Child(Value),
+    /// The child ended first: the JSON-RPC error that says so.
+    Exited(Value),
+    /// No answer within the request timeout: the JSON-RPC error.
+    TimedOut(Value),
+}
+
+impl Answer {
+    fn into_value(self) -> Value {
+        match self {
+            Answer::Child(value) | Answer::Exited(value) | Answer::TimedOut(value) => value,
         }
     }
 }

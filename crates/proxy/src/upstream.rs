@@ -57,6 +57,14 @@ pub struct UpstreamConfig {
     /// From sending a request to the upstream's status line, at most.
     /// Default: 60 s (a tool call may take a while).
     pub first_byte_timeout: Duration,
+    /// An answer's body (a JSON answer, an SSE stream) from which nothing
+    /// arrives for this long is ended with an error. Any bytes count, so
+    /// an upstream's keep-alive comments (`:` lines) keep a quiet stream
+    /// open. Default: 300 s: longer than the first-byte timeout, since a
+    /// stream may rightly be quiet for minutes; short enough that an
+    /// upstream gone without a word (a half-open connection) frees its
+    /// client and its session.
+    pub idle_timeout: Duration,
 }
 
 impl UpstreamConfig {
@@ -66,6 +74,7 @@ impl UpstreamConfig {
             headers: HeaderMap::new(),
             connect_timeout: Duration::from_secs(5),
             first_byte_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -193,7 +202,11 @@ impl HttpUpstream {
             return failure(StatusCode::BAD_GATEWAY, "upstream failed", id);
         }
         let (parts, body) = answer.into_parts();
-        let mut response = Response::new(body.map_err(BoxError::from).boxed_unsync());
+        let body = Idle::new(
+            body.map_err(BoxError::from).boxed_unsync(),
+            self.config.idle_timeout,
+        );
+        let mut response = Response::new(body.boxed_unsync());
         *response.status_mut() = parts.status;
         let headers = response.headers_mut();
         for name in RESPONSE_HEADERS.iter().chain(MCP_HEADERS.iter()) {
@@ -224,5 +237,78 @@ fn full_bytes(body: Full<Bytes>) -> Bytes {
     match http_body::Body::poll_frame(body.as_mut(), &mut cx) {
         Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
         _ => Bytes::new(),
+    }
+}
+
+/// An upstream's body, ended with an error when nothing arrives from it
+/// for its idle timeout.
+struct Idle {
+    inner: ProxyBody,
+    timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    done: bool,
+}
+
+impl Idle {
+    fn new(inner: ProxyBody, timeout: Duration) -> Idle {
+        Idle {
+            inner,
+            timeout,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+            done: false,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct IdleStream;
+
+impl std::fmt::Display for IdleStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the upstream sent nothing within its idle timeout")
+    }
+}
+
+impl std::error::Error for IdleStream {}
+
+impl http_body::Body for Idle {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.done = frame.is_none();
+                let deadline = tokio::time::Instant::now() + this.timeout;
+                this.sleep.as_mut().reset(deadline);
+                Poll::Ready(frame)
+            }
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) => {
+                    tracing::warn!(
+                        target: "mcp_policy::upstream",
+                        "the upstream's answer was idle too long; ended"
+                    );
+                    this.done = true;
+                    Poll::Ready(Some(Err(Box::new(IdleStream))))
+                }
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -18,6 +18,7 @@ pub struct Running {
     pub key: aws_lc_rs::signature::RsaKeyPair,
     pub client: reqwest::Client,
     pub upstream: AnyUpstream,
+    pub layer: mcp_policy_http::PolicyLayer,
     _stop: oneshot::Sender<()>,
 }
 
@@ -64,6 +65,7 @@ pub async fn start_proxy(upstream: Upstream, configure: impl FnOnce(&mut ProxyCo
         .unwrap();
     let url = format!("http://{}{}", proxy.local_addr().unwrap(), proxy.path());
     let upstream = proxy.upstream().clone();
+    let layer = proxy.layer().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(proxy.serve(async {
         let _ = stopped.await;
@@ -73,6 +75,7 @@ pub async fn start_proxy(upstream: Upstream, configure: impl FnOnce(&mut ProxyCo
         key,
         client: reqwest::Client::new(),
         upstream,
+        layer,
         _stop: stop,
     }
 }
