@@ -236,6 +236,7 @@ fn config(args: ProxyArgs) -> Result<(SocketAddr, ProxyConfig), String> {
         },
         body_read_timeout: Duration::from_secs(args.body_timeout),
         upstream,
+        identity: mcp_policy_proxy::ForwardIdentity::default(),
     };
     Ok((args.bind, config))
 }

@@ -16,6 +16,7 @@
 //! [`Proxy::serve`] assembles it from a [`ProxyConfig`].
 
 mod child;
+pub mod identity;
 mod legacy;
 mod respond;
 mod shared;
@@ -33,6 +34,7 @@ use mcp_policy_server::ServerLimits;
 use mcp_policy_token::{KeySource, Validator, ValidatorConfig};
 use tokio::net::TcpListener;
 
+pub use identity::{ForwardIdentity, IdentityHeaders, InvalidIdentityHeaders};
 pub use legacy::{SseConfig, SseUpstream};
 pub use shared::SharedUpstream;
 pub use stdio::{NoCommand, StdioConfig, StdioMode, StdioUpstream};
@@ -110,6 +112,38 @@ pub struct ProxyConfig {
     pub sessions: SessionLimits,
     pub body_read_timeout: Duration,
     pub upstream: Upstream,
+    /// Identity headers: always stripped from the client's request; sent
+    /// with the principal's values when enabled (HTTP upstreams only).
+    pub identity: ForwardIdentity,
+}
+
+impl ProxyConfig {
+    /// A configuration with every default: the audience from the bound
+    /// address, step-up denials, enforcing, 60 s of leeway, the default
+    /// limits, identity not forwarded.
+    pub fn new(
+        issuer: String,
+        keys: KeySource,
+        policy: PathBuf,
+        upstream: Upstream,
+    ) -> ProxyConfig {
+        ProxyConfig {
+            issuer,
+            audience: None,
+            keys,
+            policy,
+            authorization_server: None,
+            denial: Denial::StepUp,
+            mode: Mode::Enforce,
+            leeway: Duration::from_secs(60),
+            scope_claims: vec!["scope".into(), "scp".into(), "permissions".into()],
+            server_limits: ServerLimits::default(),
+            sessions: SessionLimits::default(),
+            body_read_timeout: Duration::from_secs(30),
+            upstream,
+            identity: ForwardIdentity::default(),
+        }
+    }
 }
 
 /// Why the proxy could not start.
@@ -145,12 +179,19 @@ pub struct Proxy {
     path: String,
     limits: ServerLimits,
     policy: PathBuf,
+    identity: Arc<ForwardIdentity>,
 }
 
 impl Proxy {
     /// Loads the policy, binds `bind`, and builds the stack. Nothing is
     /// served until [`Proxy::serve`].
     pub async fn bind(bind: SocketAddr, config: ProxyConfig) -> Result<Proxy, StartError> {
+        if config.identity.enabled && matches!(config.upstream, Upstream::Stdio(_)) {
+            return Err(StartError::Upstream(
+                "--forward-identity needs an HTTP upstream: a stdio server has no headers to carry it"
+                    .to_owned(),
+            ));
+        }
         let policy = Evaluator::from_path(&config.policy)
             .map_err(|error| StartError::Policy(format!("{}: {error}", config.policy.display())))?;
         let upstream = match config.upstream {
@@ -190,6 +231,7 @@ impl Proxy {
             path: resource_path(&audience),
             limits: config.server_limits,
             policy: config.policy,
+            identity: Arc::new(config.identity),
         })
     }
 
@@ -221,7 +263,11 @@ impl Proxy {
         {
             tracing::warn!(target: "mcp_policy::proxy", %error, "no SIGHUP reloads");
         }
-        let service = tower_layer::Layer::layer(&self.layer, self.upstream);
+        let upstream = identity::Identified {
+            forward: self.identity,
+            inner: self.upstream,
+        };
+        let service = tower_layer::Layer::layer(&self.layer, upstream);
         let path = self.path;
         let routed = Routed { path, service };
         mcp_policy_server::serve(self.listener, routed, self.limits, shutdown).await;

@@ -145,6 +145,16 @@ impl HttpUpstream {
         for (name, value) in &self.config.headers {
             headers.insert(name.clone(), value.clone());
         }
+        // The principal, when `--forward-identity` is on: set by the proxy
+        // (crate::identity), never read from the client's headers.
+        if let Some(identity) = parts
+            .extensions
+            .get::<crate::identity::IdentityForUpstream>()
+        {
+            for (name, value) in &identity.0 {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
         outgoing
     }
 }

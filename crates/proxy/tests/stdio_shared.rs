@@ -237,11 +237,21 @@ async fn later_sessions_are_initialized_from_the_first_answer() {
     assert_eq!(upstream(&proxy).child_id(), Some(pid));
     assert_eq!(upstream(&proxy).sessions(), 3);
     // Concurrent first sessions of a fresh proxy start one child, too.
-    let methods: Vec<String> = received(&record)
-        .iter()
-        .filter_map(|m| m["method"].as_str().map(str::to_owned))
-        .collect();
-    assert_eq!(methods, ["initialize", "notifications/initialized"]);
+    // The child records what it reads as it reads it: wait for the
+    // notification the proxy sends after the first answer.
+    let methods = || -> Vec<String> {
+        received(&record)
+            .iter()
+            .filter_map(|m| m["method"].as_str().map(str::to_owned))
+            .collect()
+    };
+    for _ in 0..200 {
+        if methods().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(methods(), ["initialize", "notifications/initialized"]);
 
     // A second initialize on a session never reaches the child.
     let again = json_of(

@@ -27,7 +27,6 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::{BoxError, Phase, ServerLimits};
@@ -140,12 +139,12 @@ impl Activity {
 }
 
 /// The socket, telling the watch when bytes arrive.
-struct Watched {
-    stream: TcpStream,
+struct Watched<IO> {
+    stream: IO,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Watched {
+impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -160,7 +159,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -269,12 +268,13 @@ where
 
 /// Serves one accepted connection until it closes, is found idle or slow,
 /// or the server drains.
-pub(crate) async fn serve<S, B>(
-    stream: TcpStream,
+pub(crate) async fn serve<IO, S, B>(
+    stream: IO,
     service: S,
     limits: ServerLimits,
     mut phase: watch::Receiver<Phase>,
 ) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: tower_service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send
@@ -352,7 +352,10 @@ pub(crate) async fn serve<S, B>(
 
 /// A connection past the cap: answered 503 with `Retry-After` and closed,
 /// within a few seconds whatever the client does.
-pub(crate) async fn turn_away(stream: TcpStream, limits: ServerLimits) {
+pub(crate) async fn turn_away<IO>(stream: IO, limits: ServerLimits)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())

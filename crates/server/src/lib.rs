@@ -30,6 +30,7 @@
 //! A response still streaming keeps its connection: an MCP server's SSE
 //! stream is a response in flight, not an idle connection.
 
+mod accept;
 mod connection;
 mod limits;
 
@@ -45,6 +46,7 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+pub use accept::{Acceptor, PlainTcp, TlsAcceptor, rustls};
 pub use limits::ServerLimits;
 
 /// What the accept loop tells its connections.
@@ -80,6 +82,27 @@ pub async fn serve<S, B>(
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    serve_with(listener, PlainTcp, service, limits, shutdown).await;
+}
+
+/// [`serve`], each accepted connection first through `acceptor` (a TLS
+/// handshake, say), which must complete within the header timeout.
+pub async fn serve_with<A, S, B>(
+    listener: TcpListener,
+    acceptor: A,
+    service: S,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()>,
+) where
+    A: Acceptor,
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let turned_away = Arc::new(Semaphore::new(limits.max_turned_away));
     let (phase, phase_signal) = watch::channel(Phase::Serving);
@@ -104,8 +127,11 @@ pub async fn serve<S, B>(
             Ok(permit) => {
                 let service = service.clone();
                 let phase = phase_signal.clone();
+                let handshake = acceptor.accept(stream);
                 tokio::spawn(async move {
-                    connection::serve(stream, service, limits, phase).await;
+                    if let Some(stream) = handshaken(handshake, limits).await {
+                        connection::serve(stream, service, limits, phase).await;
+                    }
                     drop(permit);
                 });
             }
@@ -116,8 +142,11 @@ pub async fn serve<S, B>(
                         max_connections = limits.max_connections,
                         "connection limit reached: answered 503"
                     );
+                    let handshake = acceptor.accept(stream);
                     tokio::spawn(async move {
-                        connection::turn_away(stream, limits).await;
+                        if let Some(stream) = handshaken(handshake, limits).await {
+                            connection::turn_away(stream, limits).await;
+                        }
                         drop(permit);
                     });
                 }
@@ -140,6 +169,28 @@ pub async fn serve<S, B>(
         // running on a runtime that outlives this call.
         let _ = phase.send(Phase::Dropping);
         let _ = tokio::time::timeout(DROP_GRACE, connections.acquire_many(all)).await;
+    }
+}
+
+/// The stream of a handshake finished within the header timeout, or
+/// `None` (logged) when it failed or took too long.
+async fn handshaken<F, T>(handshake: F, limits: ServerLimits) -> Option<T>
+where
+    F: Future<Output = std::io::Result<T>>,
+{
+    match tokio::time::timeout(limits.header_read_timeout, handshake).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::info!(target: "mcp_policy::server", %error, "connection closed: handshake failed");
+            None
+        }
+        Err(_elapsed) => {
+            tracing::info!(
+                target: "mcp_policy::server",
+                "connection closed: handshake not completed in time"
+            );
+            None
+        }
     }
 }
 

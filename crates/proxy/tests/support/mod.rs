@@ -2,11 +2,7 @@
 //! tests' policy and signing key, a client.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::time::Duration;
-
-use mcp_policy_http::{Denial, Mode, SessionLimits};
 use mcp_policy_proxy::{AnyUpstream, Proxy, ProxyConfig, Upstream, UpstreamConfig};
-use mcp_policy_server::ServerLimits;
 use mcp_policy_token::KeySource;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -44,21 +40,13 @@ pub fn http(url: &str) -> Upstream {
 
 pub async fn start_proxy(upstream: Upstream, configure: impl FnOnce(&mut ProxyConfig)) -> Running {
     let key = rsa("rsa-1.pem");
-    let mut config = ProxyConfig {
-        issuer: ISS.to_owned(),
-        audience: Some(RESOURCE.to_owned()),
-        keys: KeySource::Jwks(jwks(&key)),
-        policy: policy_file(),
-        authorization_server: None,
-        denial: Denial::StepUp,
-        mode: Mode::Enforce,
-        leeway: Duration::from_secs(60),
-        scope_claims: vec!["scope".into(), "scp".into(), "permissions".into()],
-        server_limits: ServerLimits::default(),
-        sessions: SessionLimits::default(),
-        body_read_timeout: Duration::from_secs(30),
+    let mut config = ProxyConfig::new(
+        ISS.to_owned(),
+        KeySource::Jwks(jwks(&key)),
+        policy_file(),
         upstream,
-    };
+    );
+    config.audience = Some(RESOURCE.to_owned());
     configure(&mut config);
     let proxy = Proxy::bind("127.0.0.1:0".parse().unwrap(), config)
         .await
