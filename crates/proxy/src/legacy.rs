@@ -23,7 +23,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::header::{ACCEPT, CONTENT_TYPE, HOST};
-use http::{HeaderMap, HeaderValue, Method, Request, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyDataStream, BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -165,9 +165,15 @@ pub(crate) struct Link {
 /// stream does; an `Err` is its last item.
 pub(crate) type Messages = Pin<Box<dyn Stream<Item = Result<Value, LinkError>> + Send>>;
 
-/// A request to the upstream with its headers: the configured ones, and
-/// the upstream's `Host`.
-fn request(config: &SseConfig, method: Method, uri: Uri, body: Bytes) -> Request<Full<Bytes>> {
+/// A request to the upstream with its headers: the configured ones, the
+/// principal's (`--forward-identity`), and the upstream's `Host`.
+fn request(
+    config: &SseConfig,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+    identity: &[(HeaderName, HeaderValue)],
+) -> Request<Full<Bytes>> {
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = method;
     let headers = request.headers_mut();
@@ -179,6 +185,9 @@ fn request(config: &SseConfig, method: Method, uri: Uri, body: Bytes) -> Request
     for (name, value) in &config.headers {
         headers.insert(name.clone(), value.clone());
     }
+    for (name, value) in identity {
+        headers.insert(name.clone(), value.clone());
+    }
     *request.uri_mut() = uri;
     request
 }
@@ -187,9 +196,16 @@ fn request(config: &SseConfig, method: Method, uri: Uri, body: Bytes) -> Request
 pub(crate) async fn open(
     client: Client<HttpConnector, Full<Bytes>>,
     config: Arc<SseConfig>,
+    identity: &[(HeaderName, HeaderValue)],
 ) -> Result<(Link, Messages), LinkError> {
     let deadline = tokio::time::Instant::now() + config.endpoint_timeout;
-    let mut get = request(&config, Method::GET, config.url.clone(), Bytes::new());
+    let mut get = request(
+        &config,
+        Method::GET,
+        config.url.clone(),
+        Bytes::new(),
+        identity,
+    );
     get.headers_mut()
         .insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     let response = match tokio::time::timeout_at(deadline, client.request(get)).await {
@@ -266,8 +282,18 @@ pub(crate) async fn open(
 impl Link {
     /// Posts one message. The answer comes on the stream; the POST's own
     /// answer says only whether it was accepted.
-    pub(crate) async fn send(&self, message: Bytes) -> Result<(), LinkError> {
-        let mut post = request(&self.config, Method::POST, self.endpoint.clone(), message);
+    pub(crate) async fn send(
+        &self,
+        message: Bytes,
+        identity: &[(HeaderName, HeaderValue)],
+    ) -> Result<(), LinkError> {
+        let mut post = request(
+            &self.config,
+            Method::POST,
+            self.endpoint.clone(),
+            message,
+            identity,
+        );
         post.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let response = match tokio::time::timeout(

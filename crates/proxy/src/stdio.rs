@@ -37,6 +37,7 @@ use tokio::process::{Child, ChildStdin};
 use tokio::sync::oneshot;
 
 use crate::child::{Outbox, read_line, session_id, spawn};
+use crate::identity::IdentityForUpstream;
 use crate::legacy::{Link, LinkError, SseConfig};
 use crate::respond::{empty, error, error_value, json_response, not_found, plain};
 use crate::upstream::ProxyBody;
@@ -133,7 +134,9 @@ enum Peer {
 
 impl Peer {
     /// Sends `messages` in order; `false` if the peer is gone.
-    async fn send(&self, messages: &[Value]) -> bool {
+    /// `identity`: the principal's headers (`--forward-identity`), for a
+    /// stream's POSTs; a child has no headers.
+    async fn send(&self, messages: &[Value], identity: &IdentityForUpstream) -> bool {
         match self {
             Peer::Child { stdin, .. } => {
                 let mut stdin = stdin.lock().await;
@@ -148,7 +151,10 @@ impl Peer {
             }
             Peer::Stream { link, .. } => {
                 for message in messages {
-                    if let Err(error) = link.send(Bytes::from(message.to_string())).await {
+                    if let Err(error) = link
+                        .send(Bytes::from(message.to_string()), &identity.0)
+                        .await
+                    {
                         tracing::warn!(target: "mcp_policy::upstream", %error, "a message could not be posted");
                         return false;
                     }
@@ -272,17 +278,28 @@ impl StdioUpstream {
     }
 
     /// A new session's peer: a child, or a stream.
-    async fn start(&self) -> Result<Arc<Session>, Refused> {
+    async fn start(&self, identity: &IdentityForUpstream) -> Result<Arc<Session>, Refused> {
         match &self.streams {
             None => self.start_child().map_err(Refused::Child),
-            Some(streams) => self.start_stream(streams).await.map_err(Refused::Stream),
+            Some(streams) => self
+                .start_stream(streams, identity)
+                .await
+                .map_err(Refused::Stream),
         }
     }
 
-    async fn start_stream(&self, streams: &Streams) -> Result<Arc<Session>, LinkError> {
+    async fn start_stream(
+        &self,
+        streams: &Streams,
+        identity: &IdentityForUpstream,
+    ) -> Result<Arc<Session>, LinkError> {
         let id = session_id().map_err(|_| LinkError::Unavailable)?;
-        let (link, mut messages) =
-            crate::legacy::open(streams.client.clone(), Arc::clone(&streams.config)).await?;
+        let (link, mut messages) = crate::legacy::open(
+            streams.client.clone(),
+            Arc::clone(&streams.config),
+            &identity.0,
+        )
+        .await?;
         let session = Arc::new(Session {
             id: id.clone(),
             peer: Peer::Stream {
@@ -370,14 +387,21 @@ impl StdioUpstream {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let method = request.method().clone();
+        // Set by the proxy when `--forward-identity` is on, never by the
+        // client; a stream's requests carry it (a child has no headers).
+        let identity = request
+            .extensions()
+            .get::<IdentityForUpstream>()
+            .cloned()
+            .unwrap_or_default();
         let body = match request.into_body().collect().await {
             Ok(body) => body.to_bytes(),
             Err(never) => match never {},
         };
         match (method, session_id) {
-            (Method::POST, None) => self.initialize(&body).await,
+            (Method::POST, None) => self.initialize(&body, &identity).await,
             (Method::POST, Some(id)) => match self.session(&id) {
-                Some(session) => self.post(&session, &body).await,
+                Some(session) => self.post(&session, &body, &identity).await,
                 None => not_found(),
             },
             (Method::GET, Some(id)) => match self.session(&id) {
@@ -403,7 +427,11 @@ impl StdioUpstream {
         }
     }
 
-    async fn initialize(&self, body: &Bytes) -> Response<ProxyBody> {
+    async fn initialize(
+        &self,
+        body: &Bytes,
+        identity: &IdentityForUpstream,
+    ) -> Response<ProxyBody> {
         let message: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         if message.get("method").and_then(Value::as_str) != Some("initialize") {
             return plain(
@@ -411,7 +439,7 @@ impl StdioUpstream {
                 "bad request: a session starts with initialize\n",
             );
         }
-        let session = match self.start().await {
+        let session = match self.start(identity).await {
             Ok(session) => session,
             Err(Refused::Child(error)) => {
                 tracing::error!(target: "mcp_policy::upstream", %error, "the child could not be started");
@@ -431,7 +459,7 @@ impl StdioUpstream {
             }
         };
         let answers = match self
-            .exchange(&session, std::slice::from_ref(&message))
+            .exchange(&session, std::slice::from_ref(&message), identity)
             .await
         {
             Ok(answers) => answers,
@@ -483,7 +511,12 @@ impl StdioUpstream {
 
     /// Sends the body's messages to the child; answers with the answers to
     /// its requests, or 202 when it holds none.
-    async fn post(&self, session: &Session, body: &Bytes) -> Response<ProxyBody> {
+    async fn post(
+        &self,
+        session: &Session,
+        body: &Bytes,
+        identity: &IdentityForUpstream,
+    ) -> Response<ProxyBody> {
         let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
             return json_response(
                 StatusCode::BAD_REQUEST,
@@ -494,7 +527,7 @@ impl StdioUpstream {
             Value::Array(messages) => (messages, true),
             single => (vec![single], false),
         };
-        let answers = match self.exchange(session, &messages).await {
+        let answers = match self.exchange(session, &messages, identity).await {
             Ok(answers) => answers,
             Err(response) => return response,
         };
@@ -516,6 +549,7 @@ impl StdioUpstream {
         &self,
         session: &Session,
         messages: &[Value],
+        identity: &IdentityForUpstream,
     ) -> Result<Vec<Answer>, Response<ProxyBody>> {
         let mut waiting = Vec::new();
         {
@@ -539,7 +573,7 @@ impl StdioUpstream {
                 }
             }
         }
-        if !session.peer.send(messages).await {
+        if !session.peer.send(messages, identity).await {
             self.abandon(session, session.peer.gone());
         }
         // One deadline for the whole body: a batch of a thousand requests

@@ -38,6 +38,8 @@ struct Fake {
     links: Mutex<HashMap<usize, mpsc::Sender<String>>>,
     /// Every message POSTed, with the stream it was posted for.
     record: Mutex<Vec<(usize, Value)>>,
+    /// The headers of every request: the GETs and the POSTs.
+    headers: Mutex<Vec<axum::http::HeaderMap>>,
     /// Streams whose body the proxy still holds.
     open: Arc<AtomicUsize>,
     /// The server's own requests to the client, waiting for an answer.
@@ -69,7 +71,12 @@ fn event(name: &str, data: &str) -> String {
     format!("event: {name}\ndata: {data}\n\n")
 }
 
-async fn sse(State(fake): State<Shared>, RawQuery(query): RawQuery) -> Response {
+async fn sse(
+    State(fake): State<Shared>,
+    headers: axum::http::HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    fake.headers.lock().unwrap().push(headers);
     let query = pairs(query);
     let n = fake.next.fetch_add(1, Ordering::SeqCst);
     let (send, receive) = mpsc::channel::<String>(64);
@@ -106,7 +113,13 @@ async fn sse(State(fake): State<Shared>, RawQuery(query): RawQuery) -> Response 
         .into_response()
 }
 
-async fn messages(State(fake): State<Shared>, RawQuery(query): RawQuery, body: Bytes) -> Response {
+async fn messages(
+    State(fake): State<Shared>,
+    headers: axum::http::HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    fake.headers.lock().unwrap().push(headers);
     let query = pairs(query);
     let Some(n) = query.get("sessionId").and_then(|n| n.parse::<usize>().ok()) else {
         return StatusCode::BAD_REQUEST.into_response();
@@ -453,4 +466,41 @@ async fn a_stream_that_cannot_serve_opens_no_session() {
     })
     .await;
     assert_eq!(sessions(&proxy), 0);
+}
+
+#[tokio::test]
+async fn the_principal_goes_with_every_request_of_its_stream_and_nothing_of_the_client() {
+    let (url, fake) = fake().await;
+    let proxy = start_proxy(legacy(&url), |config| config.identity.enabled = true).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let response = proxy
+        .post(&token, None, &initialize())
+        .header("x-mcp-subject", "admin")
+        .header("cookie", "session=stolen")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let answer = called(&proxy, &token, &session, 1, "search").await;
+    assert!(answer["result"].is_object(), "{answer}");
+
+    let headers = fake.headers.lock().unwrap().clone();
+    // The GET that opened the stream, initialize, the call.
+    assert_eq!(headers.len(), 3, "{headers:?}");
+    let subject = common::claims_now("mcp:read")["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for request in &headers {
+        let subjects: Vec<_> = request.get_all("x-mcp-subject").iter().collect();
+        assert_eq!(subjects.len(), 1, "{request:?}");
+        assert_eq!(subjects[0], subject.as_str());
+        assert_eq!(request["x-mcp-scopes"], "mcp:read");
+        assert!(request.get("authorization").is_none());
+        assert!(request.get("cookie").is_none());
+    }
 }
