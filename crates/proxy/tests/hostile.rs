@@ -1096,3 +1096,73 @@ async fn a_batch_the_child_ignores_waits_one_timeout_not_one_per_request() {
             .all(|a| a["error"]["message"] == "upstream timed out")
     );
 }
+
+#[tokio::test]
+async fn initialize_as_a_notification_starts_no_child() {
+    let file = pid_file("notified");
+    let script = format!(
+        "echo $$ > {}; read line; {ANSWER_INITIALIZE}; exec sleep 1000",
+        file.display()
+    );
+    let proxy = start_proxy(sh(&script), |config| {
+        config.sessions.max_sessions = 2;
+    })
+    .await;
+    let token = sign(&proxy.key, "mcp:read");
+    // The layer counts a session when `initialize` has an id; without one
+    // (or with a null one) nothing would bound the children started.
+    let mut notification = initialize();
+    notification.as_object_mut().unwrap().remove("id");
+    let mut null_id = initialize();
+    null_id["id"] = Value::Null;
+    for body in [notification, null_id] {
+        let openings: Vec<_> = (0..5)
+            .map(|_| proxy.post(&token, None, &body).send())
+            .collect();
+        for opening in openings {
+            assert_eq!(opening.await.unwrap().status(), 400);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!file.exists(), "a child was started");
+    assert_eq!(children(&proxy), 0);
+    assert_eq!(proxy.layer.session_count(), 0);
+}
+
+#[tokio::test]
+async fn a_list_answer_a_stdio_child_sends_on_its_own_is_filtered_on_the_stream() {
+    let unsolicited = r#"{"jsonrpc":"2.0","id":"replay","result":{"tools":[{"name":"search"},{"name":"delete_repo"}],"prompts":[{"name":"secret_prompt"}]}}"#;
+    let script = format!("read line; {ANSWER_INITIALIZE}; echo '{unsolicited}'; exec sleep 1000");
+    let proxy = start_proxy(sh(&script), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let response = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut stream = proxy
+        .client
+        .get(&proxy.url)
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&first);
+    assert!(text.contains("\"search\""), "{text}");
+    assert!(
+        !text.contains("delete_repo") && !text.contains("secret_prompt"),
+        "{text}"
+    );
+}
