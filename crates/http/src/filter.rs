@@ -183,7 +183,13 @@ pub(crate) struct SseFilter {
     limit: usize,
     out: VecDeque<Bytes>,
     done: bool,
+    /// The last chunk ended with a CR.
+    after_cr: bool,
+    /// The stream's first line is complete.
+    started: bool,
 }
+
+const BOM: &[u8] = "\u{feff}".as_bytes();
 
 impl std::fmt::Debug for SseFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -213,17 +219,43 @@ impl SseFilter {
             limit,
             out: VecDeque::new(),
             done: false,
+            after_cr: false,
+            started: false,
         }
     }
 
+    /// Splits the stream into lines as an SSE client does (WHATWG HTML,
+    /// "Parsing an event stream"): a line ends at CRLF, LF or a lone CR,
+    /// and a byte-order mark opening the stream is not part of its first
+    /// line. A filter that split otherwise would see other events than the
+    /// client, and could pass a list answer unread.
     fn feed(&mut self, mut chunk: &[u8]) -> Result<(), BoxError> {
-        while let Some(end) = chunk.iter().position(|b| *b == b'\n') {
+        // A CR that ended the previous chunk, and an LF opening this one,
+        // end one line.
+        if self.after_cr && !chunk.is_empty() {
+            self.after_cr = false;
+            if let Some(rest) = chunk.strip_prefix(b"\n") {
+                chunk = rest;
+            }
+        }
+        while let Some(end) = chunk.iter().position(|b| *b == b'\n' || *b == b'\r') {
             let (head, rest) = chunk.split_at(end);
             self.line.extend_from_slice(head);
+            let cr = rest.first() == Some(&b'\r');
             chunk = rest.get(1..).unwrap_or_default();
+            if cr {
+                match chunk.first() {
+                    Some(b'\n') => chunk = chunk.get(1..).unwrap_or_default(),
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
+            }
             let mut line = std::mem::take(&mut self.line);
-            if line.last() == Some(&b'\r') {
-                line.pop();
+            if !self.started {
+                self.started = true;
+                if let Some(rest) = line.strip_prefix(BOM) {
+                    line = rest.to_vec();
+                }
             }
             if line.is_empty() {
                 let event = std::mem::take(&mut self.event);

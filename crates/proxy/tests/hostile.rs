@@ -1166,3 +1166,40 @@ async fn a_list_answer_a_stdio_child_sends_on_its_own_is_filtered_on_the_stream(
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn sse_line_ends_and_a_byte_order_mark_cannot_smuggle_a_list_past_the_filter() {
+    let url = misbehaving(|mut stream, body| async move {
+        let message: Value = serde_json::from_str(&body).unwrap();
+        let id = message["id"].as_u64().unwrap();
+        let list = json!({"jsonrpc": "2.0", "id": id, "result": {"tools": common::tools()}});
+        // What an SSE client reads as one event holding the list answer.
+        let pieces: Vec<String> = match id {
+            1 => vec![format!("\u{feff}data: {list}\n\n")],
+            2 => vec![format!("data: {list}\r\rdata: x\n\n")],
+            3 => vec![format!("event: message\rdata: {list}\r\r")],
+            _ => vec![
+                format!("data: {list}\r"),
+                "\n\r".to_owned(),
+                "\n".to_owned(),
+            ],
+        };
+        let _ = stream.write_all(SSE_HEAD.as_bytes()).await;
+        for piece in pieces {
+            let _ = stream.write_all(chunk(&piece).as_bytes()).await;
+            let _ = stream.flush().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = stream.write_all(b"0\r\n\r\n").await;
+    })
+    .await;
+    let proxy = start_proxy(support::http(&url), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    for id in 1..=4 {
+        let response = proxy.post(&token, None, &list(id)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let text = response.text().await.unwrap();
+        assert!(text.contains("\"search\""), "{id}: {text:?}");
+        assert!(!text.contains("delete_repo"), "{id}: {text:?}");
+    }
+}
