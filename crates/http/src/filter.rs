@@ -131,17 +131,21 @@ impl ListFilter {
                     None
                 }
             }
-            // Two parsers could read it two ways, one of them unfiltered:
-            // the event is dropped.
-            Err(ParseError::DuplicateKey) => {
+            // No data (a priming event, a comment): nothing to read.
+            Err(ParseError::Syntax) if joined.iter().all(u8::is_ascii_whitespace) => None,
+            // Data serde_json does not read, or reads one way of two, is
+            // dropped: a client's parser may read it, and a list in it,
+            // unfiltered. `JSON.parse` takes lone surrogates, nesting past
+            // serde_json's limit of 128, and (after the SSE decoder's
+            // replacement characters) bytes that are not UTF-8.
+            Err(error) => {
                 tracing::warn!(
                     target: "mcp_policy::http",
-                    "an SSE event with a duplicate key in its data was dropped"
+                    duplicate_key = error == ParseError::DuplicateKey,
+                    "an SSE event whose data could not be read was dropped"
                 );
                 return Vec::new();
             }
-            // Not JSON: no client reads a list from it.
-            Err(ParseError::Syntax) => None,
         };
         let mut out = Vec::new();
         for line in lines {

@@ -1203,3 +1203,53 @@ async fn sse_line_ends_and_a_byte_order_mark_cannot_smuggle_a_list_past_the_filt
         assert!(!text.contains("delete_repo"), "{id}: {text:?}");
     }
 }
+
+#[tokio::test]
+async fn sse_data_the_filter_cannot_read_is_dropped_not_passed() {
+    let url = misbehaving(|mut stream, body| async move {
+        let message: Value = serde_json::from_str(&body).unwrap();
+        let id = message["id"].as_u64().unwrap();
+        let tools = common::tools().to_string();
+        let head = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"tools":{tools}"#);
+        // Each is read by `JSON.parse` (in a browser or Node SSE client),
+        // none by serde_json.
+        let events: Vec<Vec<u8>> = vec![
+            // A lone surrogate.
+            format!(r#"data: {head},"x":"\ud800"}}}}"#).into_bytes(),
+            // Nesting past serde_json's recursion limit.
+            format!(
+                r#"data: {head},"x":{}0{}}}}}"#,
+                "[".repeat(200),
+                "]".repeat(200)
+            )
+            .into_bytes(),
+            // A byte that is not UTF-8 (a client decodes it to U+FFFD).
+            [format!(r#"data: {head},"x":""#).as_bytes(), b"\xff\"}}"].concat(),
+            // And one it reads: passed.
+            format!(
+                "data: {}",
+                json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                       "params": {"progress": 1}})
+            )
+            .into_bytes(),
+        ];
+        let _ = stream.write_all(SSE_HEAD.as_bytes()).await;
+        for mut event in events {
+            event.extend_from_slice(b"\n\n");
+            let mut framed = format!("{:x}\r\n", event.len()).into_bytes();
+            framed.extend_from_slice(&event);
+            framed.extend_from_slice(b"\r\n");
+            let _ = stream.write_all(&framed).await;
+        }
+        let _ = stream.write_all(b"0\r\n\r\n").await;
+    })
+    .await;
+    let proxy = start_proxy(support::http(&url), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let response = proxy.post(&token, None, &list(1)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = String::from_utf8_lossy(&response.bytes().await.unwrap()).into_owned();
+    assert!(text.contains("\"progress\":1"), "{text}");
+    assert!(!text.contains("delete_repo"), "{text}");
+    assert!(!text.contains("search"), "{text}");
+}
