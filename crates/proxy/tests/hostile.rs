@@ -1253,3 +1253,73 @@ async fn sse_data_the_filter_cannot_read_is_dropped_not_passed() {
     assert!(!text.contains("delete_repo"), "{text}");
     assert!(!text.contains("search"), "{text}");
 }
+
+#[tokio::test]
+async fn a_list_answer_that_stops_mid_body_fails_closed_after_the_idle_timeout() {
+    let url = misbehaving(|mut stream, _| async move {
+        let head =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n";
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream
+            .write_all(br#"{"jsonrpc":"2.0","id":1,"result":{"tools":["#)
+            .await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await;
+    let proxy = start_proxy(support::http(&url), |config| {
+        if let Upstream::Http(http) = &mut config.upstream {
+            http.idle_timeout = Duration::from_millis(500);
+        }
+    })
+    .await;
+    let token = sign(&proxy.key, "mcp:read");
+    let started = Instant::now();
+    let response = tokio::time::timeout(
+        Duration::from_secs(5),
+        proxy.post(&token, None, &list(1)).send(),
+    )
+    .await
+    .expect("answered before the upstream gives up")
+    .unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(json_of(response).await["id"], 1);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    still_serves(&proxy, &token).await;
+}
+
+#[tokio::test]
+async fn a_child_writing_a_line_without_end_is_ended_not_buffered() {
+    let file = pid_file("endless");
+    // After its answer, a line of 1 MiB and more, no newline, forever.
+    let script = format!(
+        "echo $$ > {}; read line; {ANSWER_INITIALIZE}; exec tr '\\0' x < /dev/zero",
+        file.display()
+    );
+    let proxy = start_proxy(sh(&script), |config| {
+        if let Upstream::Stdio(stdio) = &mut config.upstream {
+            stdio.max_line_bytes = 64 * 1024;
+        }
+    })
+    .await;
+    let token = sign(&proxy.key, "mcp:read");
+    let response = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    // The answer may beat the flood, or the flood may end the child first.
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    reaped(&file).await;
+    assert_eq!(children(&proxy), 0);
+    if let Some(session) = session {
+        let response = proxy
+            .post(&token, Some(&session), &call(1, "search"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+    }
+}
