@@ -100,6 +100,10 @@ pub struct ProxyArgs {
     /// Seconds for the upstream to start answering.
     #[arg(long, env = "MCP_POLICY_UPSTREAM_TIMEOUT", default_value_t = 60)]
     upstream_timeout: u64,
+    /// Seconds an upstream's answer (an SSE stream) may send nothing,
+    /// keep-alive comments included, before it is ended.
+    #[arg(long, env = "MCP_POLICY_UPSTREAM_IDLE_TIMEOUT", default_value_t = 300)]
+    upstream_idle_timeout: u64,
     /// Connections served at once; past it, 503 with `Retry-After`.
     #[arg(long, env = "MCP_POLICY_MAX_CONNECTIONS", default_value_t = ServerLimits::default().max_connections)]
     max_connections: usize,
@@ -177,6 +181,7 @@ fn config(args: ProxyArgs) -> Result<(SocketAddr, ProxyConfig), String> {
                     let mut upstream = UpstreamConfig::new(parsed);
                     upstream.connect_timeout = Duration::from_secs(args.upstream_connect_timeout);
                     upstream.first_byte_timeout = Duration::from_secs(args.upstream_timeout);
+                    upstream.idle_timeout = Duration::from_secs(args.upstream_idle_timeout);
                     upstream.headers = headers;
                     Upstream::Http(upstream)
                 }

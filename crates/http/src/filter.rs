@@ -131,17 +131,21 @@ impl ListFilter {
                     None
                 }
             }
-            // Two parsers could read it two ways, one of them unfiltered:
-            // the event is dropped.
-            Err(ParseError::DuplicateKey) => {
+            // No data (a priming event, a comment): nothing to read.
+            Err(ParseError::Syntax) if joined.iter().all(u8::is_ascii_whitespace) => None,
+            // Data serde_json does not read, or reads one way of two, is
+            // dropped: a client's parser may read it, and a list in it,
+            // unfiltered. `JSON.parse` takes lone surrogates, nesting past
+            // serde_json's limit of 128, and (after the SSE decoder's
+            // replacement characters) bytes that are not UTF-8.
+            Err(error) => {
                 tracing::warn!(
                     target: "mcp_policy::http",
-                    "an SSE event with a duplicate key in its data was dropped"
+                    duplicate_key = error == ParseError::DuplicateKey,
+                    "an SSE event whose data could not be read was dropped"
                 );
                 return Vec::new();
             }
-            // Not JSON: no client reads a list from it.
-            Err(ParseError::Syntax) => None,
         };
         let mut out = Vec::new();
         for line in lines {
@@ -183,7 +187,13 @@ pub(crate) struct SseFilter {
     limit: usize,
     out: VecDeque<Bytes>,
     done: bool,
+    /// The last chunk ended with a CR.
+    after_cr: bool,
+    /// The stream's first line is complete.
+    started: bool,
 }
+
+const BOM: &[u8] = "\u{feff}".as_bytes();
 
 impl std::fmt::Debug for SseFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -213,17 +223,43 @@ impl SseFilter {
             limit,
             out: VecDeque::new(),
             done: false,
+            after_cr: false,
+            started: false,
         }
     }
 
+    /// Splits the stream into lines as an SSE client does (WHATWG HTML,
+    /// "Parsing an event stream"): a line ends at CRLF, LF or a lone CR,
+    /// and a byte-order mark opening the stream is not part of its first
+    /// line. A filter that split otherwise would see other events than the
+    /// client, and could pass a list answer unread.
     fn feed(&mut self, mut chunk: &[u8]) -> Result<(), BoxError> {
-        while let Some(end) = chunk.iter().position(|b| *b == b'\n') {
+        // A CR that ended the previous chunk, and an LF opening this one,
+        // end one line.
+        if self.after_cr && !chunk.is_empty() {
+            self.after_cr = false;
+            if let Some(rest) = chunk.strip_prefix(b"\n") {
+                chunk = rest;
+            }
+        }
+        while let Some(end) = chunk.iter().position(|b| *b == b'\n' || *b == b'\r') {
             let (head, rest) = chunk.split_at(end);
             self.line.extend_from_slice(head);
+            let cr = rest.first() == Some(&b'\r');
             chunk = rest.get(1..).unwrap_or_default();
+            if cr {
+                match chunk.first() {
+                    Some(b'\n') => chunk = chunk.get(1..).unwrap_or_default(),
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
+            }
             let mut line = std::mem::take(&mut self.line);
-            if line.last() == Some(&b'\r') {
-                line.pop();
+            if !self.started {
+                self.started = true;
+                if let Some(rest) = line.strip_prefix(BOM) {
+                    line = rest.to_vec();
+                }
             }
             if line.is_empty() {
                 let event = std::mem::take(&mut self.event);

@@ -439,6 +439,15 @@ impl StdioUpstream {
                 "bad request: a session starts with initialize\n",
             );
         }
+        // Only a request (with an id) is counted against the session limit
+        // by the layer: an `initialize` sent as a notification would start
+        // a child that no limit bounds.
+        if message.get("id").is_none_or(Value::is_null) {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "bad request: initialize must be a request, with an id\n",
+            );
+        }
         let session = match self.start(identity).await {
             Ok(session) => session,
             Err(Refused::Child(error)) => {

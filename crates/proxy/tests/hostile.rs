@@ -1096,3 +1096,230 @@ async fn a_batch_the_child_ignores_waits_one_timeout_not_one_per_request() {
             .all(|a| a["error"]["message"] == "upstream timed out")
     );
 }
+
+#[tokio::test]
+async fn initialize_as_a_notification_starts_no_child() {
+    let file = pid_file("notified");
+    let script = format!(
+        "echo $$ > {}; read line; {ANSWER_INITIALIZE}; exec sleep 1000",
+        file.display()
+    );
+    let proxy = start_proxy(sh(&script), |config| {
+        config.sessions.max_sessions = 2;
+    })
+    .await;
+    let token = sign(&proxy.key, "mcp:read");
+    // The layer counts a session when `initialize` has an id; without one
+    // (or with a null one) nothing would bound the children started.
+    let mut notification = initialize();
+    notification.as_object_mut().unwrap().remove("id");
+    let mut null_id = initialize();
+    null_id["id"] = Value::Null;
+    for body in [notification, null_id] {
+        let openings: Vec<_> = (0..5)
+            .map(|_| proxy.post(&token, None, &body).send())
+            .collect();
+        for opening in openings {
+            assert_eq!(opening.await.unwrap().status(), 400);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!file.exists(), "a child was started");
+    assert_eq!(children(&proxy), 0);
+    assert_eq!(proxy.layer.session_count(), 0);
+}
+
+#[tokio::test]
+async fn a_list_answer_a_stdio_child_sends_on_its_own_is_filtered_on_the_stream() {
+    let unsolicited = r#"{"jsonrpc":"2.0","id":"replay","result":{"tools":[{"name":"search"},{"name":"delete_repo"}],"prompts":[{"name":"secret_prompt"}]}}"#;
+    let script = format!("read line; {ANSWER_INITIALIZE}; echo '{unsolicited}'; exec sleep 1000");
+    let proxy = start_proxy(sh(&script), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let response = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut stream = proxy
+        .client
+        .get(&proxy.url)
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&first);
+    assert!(text.contains("\"search\""), "{text}");
+    assert!(
+        !text.contains("delete_repo") && !text.contains("secret_prompt"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn sse_line_ends_and_a_byte_order_mark_cannot_smuggle_a_list_past_the_filter() {
+    let url = misbehaving(|mut stream, body| async move {
+        let message: Value = serde_json::from_str(&body).unwrap();
+        let id = message["id"].as_u64().unwrap();
+        let list = json!({"jsonrpc": "2.0", "id": id, "result": {"tools": common::tools()}});
+        // What an SSE client reads as one event holding the list answer.
+        let pieces: Vec<String> = match id {
+            1 => vec![format!("\u{feff}data: {list}\n\n")],
+            2 => vec![format!("data: {list}\r\rdata: x\n\n")],
+            3 => vec![format!("event: message\rdata: {list}\r\r")],
+            _ => vec![
+                format!("data: {list}\r"),
+                "\n\r".to_owned(),
+                "\n".to_owned(),
+            ],
+        };
+        let _ = stream.write_all(SSE_HEAD.as_bytes()).await;
+        for piece in pieces {
+            let _ = stream.write_all(chunk(&piece).as_bytes()).await;
+            let _ = stream.flush().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = stream.write_all(b"0\r\n\r\n").await;
+    })
+    .await;
+    let proxy = start_proxy(support::http(&url), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    for id in 1..=4 {
+        let response = proxy.post(&token, None, &list(id)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let text = response.text().await.unwrap();
+        assert!(text.contains("\"search\""), "{id}: {text:?}");
+        assert!(!text.contains("delete_repo"), "{id}: {text:?}");
+    }
+}
+
+#[tokio::test]
+async fn sse_data_the_filter_cannot_read_is_dropped_not_passed() {
+    let url = misbehaving(|mut stream, body| async move {
+        let message: Value = serde_json::from_str(&body).unwrap();
+        let id = message["id"].as_u64().unwrap();
+        let tools = common::tools().to_string();
+        let head = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"tools":{tools}"#);
+        // Each is read by `JSON.parse` (in a browser or Node SSE client),
+        // none by serde_json.
+        let events: Vec<Vec<u8>> = vec![
+            // A lone surrogate.
+            format!(r#"data: {head},"x":"\ud800"}}}}"#).into_bytes(),
+            // Nesting past serde_json's recursion limit.
+            format!(
+                r#"data: {head},"x":{}0{}}}}}"#,
+                "[".repeat(200),
+                "]".repeat(200)
+            )
+            .into_bytes(),
+            // A byte that is not UTF-8 (a client decodes it to U+FFFD).
+            [format!(r#"data: {head},"x":""#).as_bytes(), b"\xff\"}}"].concat(),
+            // And one it reads: passed.
+            format!(
+                "data: {}",
+                json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                       "params": {"progress": 1}})
+            )
+            .into_bytes(),
+        ];
+        let _ = stream.write_all(SSE_HEAD.as_bytes()).await;
+        for mut event in events {
+            event.extend_from_slice(b"\n\n");
+            let mut framed = format!("{:x}\r\n", event.len()).into_bytes();
+            framed.extend_from_slice(&event);
+            framed.extend_from_slice(b"\r\n");
+            let _ = stream.write_all(&framed).await;
+        }
+        let _ = stream.write_all(b"0\r\n\r\n").await;
+    })
+    .await;
+    let proxy = start_proxy(support::http(&url), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let response = proxy.post(&token, None, &list(1)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = String::from_utf8_lossy(&response.bytes().await.unwrap()).into_owned();
+    assert!(text.contains("\"progress\":1"), "{text}");
+    assert!(!text.contains("delete_repo"), "{text}");
+    assert!(!text.contains("search"), "{text}");
+}
+
+#[tokio::test]
+async fn a_list_answer_that_stops_mid_body_fails_closed_after_the_idle_timeout() {
+    let url = misbehaving(|mut stream, _| async move {
+        let head =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n";
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream
+            .write_all(br#"{"jsonrpc":"2.0","id":1,"result":{"tools":["#)
+            .await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await;
+    let proxy = start_proxy(support::http(&url), |config| {
+        if let Upstream::Http(http) = &mut config.upstream {
+            http.idle_timeout = Duration::from_millis(500);
+        }
+    })
+    .await;
+    let token = sign(&proxy.key, "mcp:read");
+    let started = Instant::now();
+    let response = tokio::time::timeout(
+        Duration::from_secs(5),
+        proxy.post(&token, None, &list(1)).send(),
+    )
+    .await
+    .expect("answered before the upstream gives up")
+    .unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(json_of(response).await["id"], 1);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    still_serves(&proxy, &token).await;
+}
+
+#[tokio::test]
+async fn a_child_writing_a_line_without_end_is_ended_not_buffered() {
+    let file = pid_file("endless");
+    // After its answer, a line of 1 MiB and more, no newline, forever.
+    let script = format!(
+        "echo $$ > {}; read line; {ANSWER_INITIALIZE}; exec tr '\\0' x < /dev/zero",
+        file.display()
+    );
+    let proxy = start_proxy(sh(&script), |config| {
+        if let Upstream::Stdio(stdio) = &mut config.upstream {
+            stdio.max_line_bytes = 64 * 1024;
+        }
+    })
+    .await;
+    let token = sign(&proxy.key, "mcp:read");
+    let response = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    // The answer may beat the flood, or the flood may end the child first.
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    reaped(&file).await;
+    assert_eq!(children(&proxy), 0);
+    if let Some(session) = session {
+        let response = proxy
+            .post(&token, Some(&session), &call(1, "search"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+    }
+}
