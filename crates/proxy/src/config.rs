@@ -172,7 +172,10 @@ fn diagnose(shown: &str, text: &str, error: &serde_yaml::Error) -> ConfigError {
         None => (
             message,
             "each key takes the value its flag takes (docs/proxy.md lists them)".to_owned(),
-            usize::from(offset < text.len()),
+            // The rest of the line: the value that could not be read.
+            text.get(offset..)
+                .map_or(0, |rest| rest.find('\n').unwrap_or(rest.len()))
+                .max(usize::from(offset < text.len())),
         ),
     };
     ConfigError {
@@ -253,6 +256,22 @@ mod tests {
         assert_eq!(error.span.len(), "forward-identiy".len());
         let far = parse("t.yaml", "colour: blue\n").unwrap_err();
         assert!(far.help.contains("docs/proxy.md"), "{}", far.help);
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_quickly() {
+        // Nine levels of nine aliases: 9^9 strings if expanded.
+        let mut items = vec!["&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]".to_owned()];
+        for level in 1..10 {
+            let previous = format!("*a{}", level - 1);
+            items.push(format!("&a{level} [{}]", [previous.as_str(); 9].join(", ")));
+        }
+        let started = std::time::Instant::now();
+        for key in ["command", "scope-claims"] {
+            let bomb = format!("{key}: [{}]\n", items.join(", "));
+            assert!(parse("t.yaml", &bomb).is_err(), "{key}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]
