@@ -84,7 +84,7 @@ pub struct ProxyArgs {
     denial: Option<DenialArg>,
     /// Decide and log every request, but let everything through (lists
     /// unfiltered). Authentication stays enforced. Default: false.
-    #[arg(long, env = "MCP_POLICY_DRY_RUN", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, env = "MCP_POLICY_DRY_RUN", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
     dry_run: Option<bool>,
     /// Clock skew allowed for a token's `exp` and `nbf`, in seconds: 60
     /// absorbs NTP-synchronised drift while an expired token stays refused
@@ -134,7 +134,7 @@ pub struct ProxyArgs {
     /// Send the verified principal to the upstream in headers (HTTP
     /// upstreams only), percent-encoded. Whether on or not, a client's
     /// headers of these names are removed. Default: false.
-    #[arg(long, env = "MCP_POLICY_FORWARD_IDENTITY", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, env = "MCP_POLICY_FORWARD_IDENTITY", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
     forward_identity: Option<bool>,
     /// The header that carries `sub`. Default: X-MCP-Subject.
     #[arg(long, env = "MCP_POLICY_SUBJECT_HEADER", value_name = "NAME")]
