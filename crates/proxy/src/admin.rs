@@ -40,6 +40,9 @@ pub const READY_TTL: Duration = Duration::from_secs(5);
 /// How long the readiness probe waits for the upstream's TCP connect.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long the readiness probe waits for keys not obtained yet.
+const KEYS_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What the admin endpoints read.
 #[derive(Debug)]
 pub(crate) struct Admin {
@@ -103,7 +106,9 @@ impl Admin {
             return true;
         }
         let validator = self.layer.token_cache().validator();
-        let obtained = matches!(validator.refresh_keys().await, Ok(count) if count > 0);
+        // Bounded like the upstream's connect: a probe must answer.
+        let refreshed = tokio::time::timeout(KEYS_TIMEOUT, validator.refresh_keys()).await;
+        let obtained = matches!(refreshed, Ok(Ok(count)) if count > 0);
         if obtained {
             self.keys_seen.store(true, Ordering::Release);
         }

@@ -273,9 +273,19 @@ impl Proxy {
                 .map(AnyUpstream::Stdio)
                 .map_err(|e| StartError::Upstream(e.to_string()))?,
         };
-        let listener = TcpListener::bind(bind).await.map_err(StartError::Io)?;
+        let listener = TcpListener::bind(bind).await.map_err(|error| {
+            StartError::Io(std::io::Error::new(
+                error.kind(),
+                format!("the MCP listener on {bind}: {error}"),
+            ))
+        })?;
         let admin_listener = match config.admin {
-            Some(admin) => Some(TcpListener::bind(admin).await.map_err(StartError::Io)?),
+            Some(admin) => Some(TcpListener::bind(admin).await.map_err(|error| {
+                StartError::Io(std::io::Error::new(
+                    error.kind(),
+                    format!("the admin listener on {admin}: {error}"),
+                ))
+            })?),
             None => None,
         };
         let address = listener.local_addr().map_err(StartError::Io)?;

@@ -367,3 +367,24 @@ async fn keys_not_yet_fetched_are_not_ready() {
     assert_eq!(status, 503);
     assert!(report.contains("keys: not obtained yet"), "{report}");
 }
+
+#[tokio::test]
+async fn an_admin_address_in_use_stops_the_start_and_says_which_listener() {
+    let busy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = mcp_policy_proxy::ProxyConfig::new(
+        common::ISS.to_owned(),
+        mcp_policy_token::KeySource::Jwks(common::jwks(&common::rsa("rsa-1.pem"))),
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/github.mcppolicy"),
+        support::http("http://127.0.0.1:9/mcp"),
+    );
+    config.admin = Some(busy.local_addr().unwrap());
+    let error = mcp_policy_proxy::Proxy::bind("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("the admin listener on 127.0.0.1:"),
+        "{error}"
+    );
+}
