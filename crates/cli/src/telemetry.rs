@@ -38,17 +38,12 @@ pub struct OtlpArgs {
     /// this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (`/v1/traces`
     /// and `/v1/logs` are appended). Headers come from
     /// OTEL_EXPORTER_OTLP_HEADERS, the service name from OTEL_SERVICE_NAME
-    /// (default mcp-policy-proxy). Off by default.
+    /// (default mcp-policy-proxy). Default: none, nothing exported.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
     pub otlp_endpoint: Option<String>,
-    /// The OTLP/HTTP encoding.
-    #[arg(
-        long,
-        env = "OTEL_EXPORTER_OTLP_PROTOCOL",
-        value_enum,
-        default_value_t = OtlpProtocol::HttpProtobuf
-    )]
-    pub otlp_protocol: OtlpProtocol,
+    /// The OTLP/HTTP encoding. Default: http/protobuf.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", value_enum)]
+    pub otlp_protocol: Option<OtlpProtocol>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -71,7 +66,7 @@ impl Telemetry {
     /// Installs the process's subscriber: stderr, plus OTLP export when an
     /// endpoint is given. Call it outside an async runtime: the exporters
     /// run on threads of their own, with reqwest's blocking client.
-    pub fn install(args: &OtlpArgs) -> Result<Telemetry, String> {
+    pub fn install(endpoint: Option<&str>, protocol: OtlpProtocol) -> Result<Telemetry, String> {
         let stderr = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_target(true)
@@ -82,8 +77,8 @@ impl Telemetry {
             }));
         let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![stderr.boxed()];
         let mut export = None;
-        if let Some(endpoint) = args.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
-            let (tracer, logger) = providers(endpoint, args.otlp_protocol)?;
+        if let Some(endpoint) = endpoint.filter(|e| !e.is_empty()) {
+            let (tracer, logger) = providers(endpoint, protocol)?;
             let ours = || {
                 filter_fn(|metadata| {
                     metadata.target().starts_with(EXPORTED_TARGETS)

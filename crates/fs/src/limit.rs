@@ -52,6 +52,18 @@ pub const UPSTREAM_HEADERS: Limit = Limit {
     bytes: 64 * KIB,
     what: "an upstream header file",
 };
+/// `mcp-policy proxy --config`: a few dozen keys; 1 MiB is generous and
+/// still bounds what a mistaken path (a log, a core file) costs.
+pub const CONFIG: Limit = Limit {
+    bytes: MIB,
+    what: "a proxy configuration file",
+};
+/// A TLS certificate chain or private key (`proxy --tls-cert`,
+/// `--tls-key`): a chain is a few KiB.
+pub const PEM: Limit = Limit {
+    bytes: MIB,
+    what: "a PEM file",
+};
 /// An HMAC secret (`--secret-file`).
 pub const SECRET: Limit = Limit {
     bytes: 64 * KIB,

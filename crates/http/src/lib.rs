@@ -204,6 +204,7 @@ impl PolicyLayer {
                     generation = self.policy().generation(),
                     "policy reload failed; the policy in force stays"
                 );
+                metrics::counter!("mcp_policy_reload_failures_total").increment(1);
                 Err(error)
             }
         }

@@ -281,7 +281,9 @@ fn log_decision(
         missing,
         mode = mode.as_str(),
         "policy decision"
-    );
+    ); // Labels bounded: three governed methods (or "" for an invalid message),
+    // three decisions, two modes, and the rules of the policies loaded.
+    metrics::counter!("mcp_policy_decisions_total", "method" => method.to_owned(), "decision" => decision.to_owned(), "rule" => rule.unwrap_or("default").to_owned(), "mode" => mode.as_str()).increment(1);
 }
 
 fn decide_all(
@@ -476,8 +478,14 @@ where
     // by the one in force when it arrived.
     let policy = shared.policy.load_full();
     let token = match credentials(&request) {
-        Credentials::None => return Ok(unauthorized(shared, &policy, None)),
+        Credentials::None => {
+            metrics::counter!("mcp_policy_token_rejections_total", "reason" => "missing")
+                .increment(1);
+            return Ok(unauthorized(shared, &policy, None));
+        }
         Credentials::Malformed => {
+            metrics::counter!("mcp_policy_token_rejections_total", "reason" => "malformed_header")
+                .increment(1);
             return Ok(with_challenge(
                 respond(StatusCode::BAD_REQUEST, full(Bytes::new())),
                 challenge::invalid_request(
@@ -503,6 +511,8 @@ where
                 rejection = rejection.as_str(),
                 "token rejected"
             );
+            metrics::counter!("mcp_policy_token_rejections_total", "reason" => rejection.as_str())
+                .increment(1);
             return Ok(unauthorized(shared, &policy, Some(rejection.as_str())));
         }
     };

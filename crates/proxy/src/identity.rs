@@ -240,8 +240,13 @@ where
             request.headers_mut().remove(name);
         }
         request.extensions_mut().remove::<IdentityForUpstream>();
-        if forward.enabled {
-            let principal = request.extensions().get::<Arc<Principal>>();
+        // Every client request the layer forwards carries its principal.
+        // One that does not is the layer's own `DELETE` of a session it
+        // ended (idle, or over the limits): forwarded without identity, or
+        // the upstream's session would never end.
+        let principal = request.extensions().get::<Arc<Principal>>();
+        let layers_own = principal.is_none() && request.method() == http::Method::DELETE;
+        if forward.enabled && !layers_own {
             match principal.and_then(|principal| values(&forward.headers, principal)) {
                 Some(values) => {
                     request.extensions_mut().insert(IdentityForUpstream(values));
@@ -270,6 +275,67 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tower_service::Service;
+
+    /// Answers 200, with the identity headers it was given as its body.
+    #[derive(Clone)]
+    struct Upstream;
+
+    impl Service<Request<Full<Bytes>>> for Upstream {
+        type Response = Response<ProxyBody>;
+        type Error = Infallible;
+        type Future = BoxFuture<Result<Response<ProxyBody>, Infallible>>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
+            let given = request
+                .extensions()
+                .get::<IdentityForUpstream>()
+                .map_or(0, |identity| identity.0.len());
+            Box::pin(async move {
+                Ok(crate::respond::plain(
+                    StatusCode::OK,
+                    if given > 0 { "identity\n" } else { "none\n" },
+                ))
+            })
+        }
+    }
+
+    fn run(method: http::Method, identity_on: bool) -> StatusCode {
+        let mut service = Identified {
+            forward: Arc::new(ForwardIdentity {
+                enabled: identity_on,
+                headers: IdentityHeaders::default(),
+            }),
+            inner: Upstream,
+        };
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.method_mut() = method;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(service.call(request))
+            .map(|response| response.status())
+            .unwrap_or(StatusCode::IM_A_TEAPOT)
+    }
+
+    #[test]
+    fn a_request_without_a_principal_is_refused_unless_it_is_the_layers_delete() {
+        assert_eq!(
+            run(http::Method::POST, true),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            run(http::Method::GET, true),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(run(http::Method::DELETE, true), StatusCode::OK);
+        assert_eq!(run(http::Method::POST, false), StatusCode::OK);
+    }
 
     #[test]
     fn encoding_leaves_only_visible_ascii_and_round_trips() {

@@ -15,12 +15,16 @@
 //!
 //! [`Proxy::serve`] assembles it from a [`ProxyConfig`].
 
+mod admin;
 mod child;
+pub mod config;
 pub mod identity;
 mod legacy;
+pub mod metrics;
 mod respond;
 mod shared;
 mod stdio;
+mod tls;
 mod upstream;
 
 use std::net::SocketAddr;
@@ -34,10 +38,12 @@ use mcp_policy_server::ServerLimits;
 use mcp_policy_token::{KeySource, Validator, ValidatorConfig};
 use tokio::net::TcpListener;
 
+pub use admin::{CONNECT_TIMEOUT as READY_CONNECT_TIMEOUT, READY_TTL};
 pub use identity::{ForwardIdentity, IdentityHeaders, InvalidIdentityHeaders};
 pub use legacy::{SseConfig, SseUpstream};
 pub use shared::SharedUpstream;
 pub use stdio::{NoCommand, StdioConfig, StdioMode, StdioUpstream};
+pub use tls::{TlsFiles, server_config as tls_server_config};
 pub use upstream::{BoxError, HttpUpstream, InvalidUpstream, ProxyBody, UpstreamConfig};
 
 /// Where allowed requests go.
@@ -115,6 +121,10 @@ pub struct ProxyConfig {
     /// Identity headers: always stripped from the client's request; sent
     /// with the principal's values when enabled (HTTP upstreams only).
     pub identity: ForwardIdentity,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served; `None`: not.
+    pub admin: Option<SocketAddr>,
+    /// HTTPS from these files; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ProxyConfig {
@@ -142,6 +152,8 @@ impl ProxyConfig {
             body_read_timeout: Duration::from_secs(30),
             upstream,
             identity: ForwardIdentity::default(),
+            admin: None,
+            tls: None,
         }
     }
 }
@@ -153,6 +165,7 @@ pub enum StartError {
     Token(String),
     Layer(String),
     Upstream(String),
+    Tls(String),
     Io(std::io::Error),
 }
 
@@ -163,6 +176,7 @@ impl std::fmt::Display for StartError {
             StartError::Token(message) => write!(f, "token validation: {message}"),
             StartError::Layer(message) => write!(f, "{message}"),
             StartError::Upstream(error) => f.write_str(error),
+            StartError::Tls(message) => write!(f, "TLS: {message}"),
             StartError::Io(error) => write!(f, "{error}"),
         }
     }
@@ -174,26 +188,102 @@ impl std::error::Error for StartError {}
 #[derive(Debug)]
 pub struct Proxy {
     listener: TcpListener,
+    admin_listener: Option<TcpListener>,
     layer: PolicyLayer,
     upstream: AnyUpstream,
+    probe: admin::Probe,
     path: String,
     limits: ServerLimits,
     policy: PathBuf,
     identity: Arc<ForwardIdentity>,
+    tls: Option<Arc<mcp_policy_server::rustls::ServerConfig>>,
+}
+
+/// Checks everything [`Proxy::bind`] would, without binding or starting
+/// anything: the policy compiles, a key file is a JWKS (a URL is only
+/// checked for its form), the upstream URL is usable or the command
+/// resolves to an executable, the TLS files make a certificate and its
+/// key, identity forwarding fits the upstream. Every problem found, not
+/// only the first.
+pub fn check(config: &ProxyConfig) -> Result<(), Vec<StartError>> {
+    let mut errors = Vec::new();
+    if let Err(error) = forwarding_fits(config) {
+        errors.push(error);
+    }
+    if let Err(error) = Evaluator::from_path(&config.policy) {
+        errors.push(StartError::Policy(format!(
+            "{}: {error}",
+            config.policy.display()
+        )));
+    }
+    // The validator reads a key file when built, and checks a URL's form
+    // (https, or http to loopback) without fetching it.
+    let token = ValidatorConfig::new(
+        &config.issuer,
+        "https://check.invalid/mcp",
+        config.keys.clone(),
+    );
+    if let Err(error) = Validator::new(token) {
+        errors.push(StartError::Token(error.to_string()));
+    }
+    match &config.upstream {
+        Upstream::Http(http) => {
+            if let Err(error) = HttpUpstream::new(http.clone()) {
+                errors.push(StartError::Upstream(error.to_string()));
+            }
+        }
+        Upstream::Sse(sse) => {
+            if let Err(error) = SseUpstream::new(sse.clone()) {
+                errors.push(StartError::Upstream(error.to_string()));
+            }
+        }
+        Upstream::Stdio(stdio) => {
+            let program = stdio.command.first().map_or("", String::as_str);
+            if !admin::resolves(std::path::Path::new(program)) {
+                errors.push(StartError::Upstream(format!(
+                    "the command `{}` is not an executable file (nor found in PATH)",
+                    program.escape_debug()
+                )));
+            }
+        }
+    }
+    if let Some(files) = &config.tls
+        && let Err(message) = tls::server_config(files)
+    {
+        errors.push(StartError::Tls(message));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Identity goes in headers: a stdio server has none.
+fn forwarding_fits(config: &ProxyConfig) -> Result<(), StartError> {
+    if config.identity.enabled && matches!(config.upstream, Upstream::Stdio(_)) {
+        return Err(StartError::Upstream(
+            "--forward-identity needs an HTTP upstream: a stdio server has no headers to carry it"
+                .to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 impl Proxy {
-    /// Loads the policy, binds `bind`, and builds the stack. Nothing is
-    /// served until [`Proxy::serve`].
+    /// Loads the policy, binds `bind` (and the admin address), and builds
+    /// the stack. Nothing is served until [`Proxy::serve`].
     pub async fn bind(bind: SocketAddr, config: ProxyConfig) -> Result<Proxy, StartError> {
-        if config.identity.enabled && matches!(config.upstream, Upstream::Stdio(_)) {
-            return Err(StartError::Upstream(
-                "--forward-identity needs an HTTP upstream: a stdio server has no headers to carry it"
-                    .to_owned(),
-            ));
-        }
+        forwarding_fits(&config)?;
         let policy = Evaluator::from_path(&config.policy)
             .map_err(|error| StartError::Policy(format!("{}: {error}", config.policy.display())))?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(tls::server_config)
+            .transpose()
+            .map_err(StartError::Tls)?;
+        let probe = admin::Probe::of(&config.upstream);
         let upstream = match config.upstream {
             Upstream::Http(http) => HttpUpstream::new(http)
                 .map(AnyUpstream::Http)
@@ -207,11 +297,26 @@ impl Proxy {
                 .map(AnyUpstream::Sse)
                 .map_err(|e| StartError::Upstream(e.to_string()))?,
         };
-        let listener = TcpListener::bind(bind).await.map_err(StartError::Io)?;
+        let listener = TcpListener::bind(bind).await.map_err(|error| {
+            StartError::Io(std::io::Error::new(
+                error.kind(),
+                format!("the MCP listener on {bind}: {error}"),
+            ))
+        })?;
+        let admin_listener = match config.admin {
+            Some(admin) => Some(TcpListener::bind(admin).await.map_err(|error| {
+                StartError::Io(std::io::Error::new(
+                    error.kind(),
+                    format!("the admin listener on {admin}: {error}"),
+                ))
+            })?),
+            None => None,
+        };
         let address = listener.local_addr().map_err(StartError::Io)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let audience = config
             .audience
-            .unwrap_or_else(|| format!("http://{address}/mcp"));
+            .unwrap_or_else(|| format!("{scheme}://{address}/mcp"));
         let mut token = ValidatorConfig::new(&config.issuer, &audience, config.keys);
         token.leeway = config.leeway;
         token.scope_claims = config.scope_claims;
@@ -224,20 +329,39 @@ impl Proxy {
         http.body_read_timeout = config.body_read_timeout;
         let layer = PolicyLayer::new(Arc::new(validator), policy, http)
             .map_err(|error| StartError::Layer(error.to_string()))?;
+        if admin_listener.is_some() {
+            // Installed before the first request, so that no count is lost.
+            let _ = metrics::handle();
+        }
         Ok(Proxy {
             listener,
+            admin_listener,
             layer,
             upstream,
+            probe,
             path: resource_path(&audience),
             limits: config.server_limits,
             policy: config.policy,
             identity: Arc::new(config.identity),
+            tls,
         })
     }
 
     /// The address the proxy listens on.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The admin listener's address, when there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// The MCP endpoint's path (the resource URI's).
@@ -256,6 +380,8 @@ impl Proxy {
 
     /// Serves until `shutdown` completes, then drains. The policy file is
     /// reloaded on `SIGHUP` (a failed reload keeps the policy in force).
+    /// The admin listener, if any, answers `/readyz` 503 from the moment
+    /// `shutdown` completes, and stops once the drain is over.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
         #[cfg(unix)]
         if let Err(error) =
@@ -263,14 +389,67 @@ impl Proxy {
         {
             tracing::warn!(target: "mcp_policy::proxy", %error, "no SIGHUP reloads");
         }
+        let (stopped, admin_stop) = tokio::sync::watch::channel(false);
+        let admin = self.admin_listener.map(|listener| {
+            let admin = Arc::new(admin::Admin::new(
+                self.layer.clone(),
+                self.upstream.clone(),
+                self.probe,
+            ));
+            let mut stop = admin_stop.clone();
+            let served = Arc::clone(&admin);
+            let limits = ServerLimits {
+                max_connections: 64,
+                ..ServerLimits::default()
+            };
+            tokio::spawn(mcp_policy_server::serve(
+                listener,
+                admin::AdminService(served),
+                limits,
+                async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                },
+            ));
+            admin
+        });
+        let kind = match &self.upstream {
+            AnyUpstream::Http(_) => "http",
+            AnyUpstream::Stdio(_) | AnyUpstream::Shared(_) => "stdio",
+            AnyUpstream::Sse(_) => "sse",
+        };
         let upstream = identity::Identified {
             forward: self.identity,
-            inner: self.upstream,
+            inner: metrics::Timed {
+                inner: self.upstream,
+                kind,
+            },
         };
         let service = tower_layer::Layer::layer(&self.layer, upstream);
         let path = self.path;
         let routed = Routed { path, service };
-        mcp_policy_server::serve(self.listener, routed, self.limits, shutdown).await;
+        let shutdown = async {
+            shutdown.await;
+            if let Some(admin) = &admin {
+                admin
+                    .draining
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
+        };
+        match self.tls {
+            Some(config) => {
+                let acceptor = mcp_policy_server::TlsAcceptor::new(config);
+                mcp_policy_server::serve_with(
+                    self.listener,
+                    acceptor,
+                    routed,
+                    self.limits,
+                    shutdown,
+                )
+                .await;
+            }
+            None => mcp_policy_server::serve(self.listener, routed, self.limits, shutdown).await,
+        }
+        let _ = stopped.send(true);
     }
 }
 

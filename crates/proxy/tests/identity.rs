@@ -31,13 +31,22 @@ type Record = Arc<Mutex<Vec<HeaderMap>>>;
 /// every message with an empty result.
 async fn upstream() -> (String, Record) {
     let record = Record::default();
-    async fn mcp(State(record): State<Record>, headers: HeaderMap, body: Bytes) -> String {
+    async fn mcp(
+        State(record): State<Record>,
+        method: axum::http::Method,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> ([(&'static str, &'static str); 1], String) {
+        headers.insert("x-test-method", method.as_str().parse().unwrap());
         record.lock().unwrap().push(headers);
         let message: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        json!({"jsonrpc": "2.0", "id": message["id"], "result": {}}).to_string()
+        (
+            [("mcp-session-id", "s-1")],
+            json!({"jsonrpc": "2.0", "id": message["id"], "result": {}}).to_string(),
+        )
     }
     let app = Router::new()
-        .route("/mcp", axum::routing::post(mcp))
+        .route("/mcp", axum::routing::post(mcp).delete(mcp))
         .with_state(Arc::clone(&record));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -166,4 +175,50 @@ async fn forwarding_identity_to_a_stdio_server_is_refused_at_start() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("--forward-identity"), "{error}");
+}
+
+#[tokio::test]
+async fn the_layers_own_session_ends_reach_the_upstream_with_identity_on() {
+    let (url, record) = upstream().await;
+    let proxy = start_proxy(support::http(&url), |config| {
+        config.identity.enabled = true;
+        config.sessions.idle_timeout = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let token = sign(&proxy.key, "mcp:read");
+    let opened = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Any request at the endpoint sweeps the expired session: the layer
+    // sends its DELETE, which carries no principal.
+    let again = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let deletes: Vec<HeaderMap> = record
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| h["x-test-method"] == "DELETE")
+            .cloned()
+            .collect();
+        if let Some(delete) = deletes.first() {
+            assert_eq!(delete["mcp-session-id"], "s-1");
+            assert!(delete.get("x-mcp-subject").is_none());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session's DELETE never reached the upstream"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

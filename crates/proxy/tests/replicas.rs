@@ -1,9 +1,8 @@
-//! Scale-out, as far as one machine shows it: two replicas of the proxy
-//! with the same configuration, as a load balancer would have them. Token
-//! validation is stateless, so a token works at either; an MCP session
-//! belongs to the replica that opened it, so the balancer must route by
-//! `Mcp-Session-Id` (docs/deploy.md), and a replica that did not open a
-//! session refuses it as unknown, with nothing sent upstream.
+//! Scale-out, as far as one machine shows it: two replicas of the proxy in
+//! front of one upstream. A token is valid at either (validation is
+//! stateless), and a session belongs to the replica that created it: the
+//! other answers 404 and forwards nothing, which is why docs/deploy.md
+//! routes a session's requests to its creator.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,61 +14,94 @@
 mod common;
 mod support;
 
-use common::{call, json_of, sign};
-use mcp_policy_proxy::{AnyUpstream, StdioConfig, Upstream};
-use support::{Running, initialize, start_proxy};
+use std::sync::{Arc, Mutex};
 
-fn stdio() -> Upstream {
-    let script = format!(
-        "{}/tests/fixtures/stdio-server.mjs",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    Upstream::Stdio(StdioConfig::new(vec!["node".into(), script]))
-}
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use common::{call, sign};
+use serde_json::{Value, json};
+use support::{initialize, start_proxy};
 
-fn children(proxy: &Running) -> usize {
-    match &proxy.upstream {
-        AnyUpstream::Stdio(stdio) => stdio.children(),
-        _ => panic!("not a per-session stdio upstream"),
+type Record = Arc<Mutex<Vec<String>>>;
+
+static OPENED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+async fn upstream() -> (String, Record) {
+    let record = Record::default();
+    async fn mcp(
+        State(record): State<Record>,
+        body: Bytes,
+    ) -> ([(&'static str, String); 2], String) {
+        let message: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        record
+            .lock()
+            .unwrap()
+            .push(message["method"].as_str().unwrap_or("").to_owned());
+        // Each initialize opens a session of its own id: s-1, s-2, ...
+        let n = if message["method"] == "initialize" {
+            OPENED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+        } else {
+            0
+        };
+        (
+            [
+                ("content-type", "application/json".to_owned()),
+                ("mcp-session-id", format!("s-{n}")),
+            ],
+            json!({"jsonrpc": "2.0", "id": message["id"], "result": {}}).to_string(),
+        )
     }
-}
-
-async fn open(proxy: &Running, token: &str) -> String {
-    let response = proxy.post(token, None, &initialize()).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned()
+    let app = Router::new()
+        .route("/mcp", axum::routing::post(mcp))
+        .with_state(Arc::clone(&record));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{address}/mcp"), record)
 }
 
 #[tokio::test]
-async fn a_token_works_at_every_replica_and_a_session_at_its_own_only() {
-    let a = start_proxy(stdio(), |_| {}).await;
-    let b = start_proxy(stdio(), |_| {}).await;
-    // One token (one issuer, one audience: the service's, not a replica's).
+async fn a_token_is_valid_at_any_replica_a_session_only_at_its_own() {
+    let (url, record) = upstream().await;
+    let a = start_proxy(support::http(&url), |_| {}).await;
+    let b = start_proxy(support::http(&url), |_| {}).await;
     let token = sign(&a.key, "mcp:read");
-    let at_a = open(&a, &token).await;
-    let at_b = open(&b, &token).await;
-    assert_ne!(at_a, at_b);
 
-    for (replica, own, other) in [(&a, &at_a, &at_b), (&b, &at_b, &at_a)] {
-        let served = replica
-            .post(&token, Some(own), &call(1, "search"))
+    // Stateless validation: the same token opens a session at either.
+    let mut ids = Vec::new();
+    for replica in [&a, &b] {
+        let opened = replica
+            .post(&token, None, &initialize())
             .send()
             .await
             .unwrap();
-        assert_eq!(served.status(), 200);
-        assert!(json_of(served).await["result"].is_object());
-        // Another replica's session: unknown here, as an id never issued.
-        let refused = replica
-            .post(&token, Some(other), &call(2, "search"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(refused.status(), 404);
+        assert_eq!(opened.status(), 200);
+        ids.push(
+            opened.headers()["mcp-session-id"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
-    // Each replica runs its own sessions' children, and no more.
-    assert_eq!(children(&a), 1);
-    assert_eq!(children(&b), 1);
+    assert_ne!(ids[0], ids[1]);
+    record.lock().unwrap().clear();
+
+    let at_a = a
+        .post(&token, Some(&ids[0]), &call(1, "search"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(at_a.status(), 200);
+    let at_b = b
+        .post(&token, Some(&ids[0]), &call(2, "search"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(at_b.status(), 404, "a session is its creator's alone");
+    assert_eq!(
+        *record.lock().unwrap(),
+        ["tools/call"],
+        "the replica that does not hold the session forwards nothing"
+    );
 }

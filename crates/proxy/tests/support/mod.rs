@@ -14,6 +14,8 @@ pub struct Running {
     pub key: aws_lc_rs::signature::RsaKeyPair,
     pub client: reqwest::Client,
     pub upstream: AnyUpstream,
+    /// `http://ADDRESS` of the admin listener, when configured.
+    pub admin: Option<String>,
     pub layer: mcp_policy_http::PolicyLayer,
     _stop: oneshot::Sender<()>,
 }
@@ -51,8 +53,16 @@ pub async fn start_proxy(upstream: Upstream, configure: impl FnOnce(&mut ProxyCo
     let proxy = Proxy::bind("127.0.0.1:0".parse().unwrap(), config)
         .await
         .unwrap();
-    let url = format!("http://{}{}", proxy.local_addr().unwrap(), proxy.path());
+    let url = format!(
+        "{}://{}{}",
+        proxy.scheme(),
+        proxy.local_addr().unwrap(),
+        proxy.path()
+    );
     let upstream = proxy.upstream().clone();
+    let admin = proxy
+        .admin_addr()
+        .map(|address| format!("http://{address}"));
     let layer = proxy.layer().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(proxy.serve(async {
@@ -63,6 +73,7 @@ pub async fn start_proxy(upstream: Upstream, configure: impl FnOnce(&mut ProxyCo
         key,
         client: reqwest::Client::new(),
         upstream,
+        admin,
         layer,
         _stop: stop,
     }
