@@ -301,7 +301,7 @@ fn main() {
                 );
                 tokio::time::sleep(Duration::from_secs_f64(options.seconds)).await;
                 drop(sessions);
-                return Value::Null;
+                Value::Null
             }
             other => json!({"error": format!("unknown command {other}")}),
         }
