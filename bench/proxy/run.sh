@@ -13,6 +13,7 @@
 #   IDLE               idle session counts for the memory figure ("100 1000")
 #   OPEN               sessions opened for the opening time (100)
 #   TARGETS            which call targets, a subset of the default list
+#   SECTIONS           which parts run ("calls open idle example")
 #   SKIP_BUILD=1       use the release binaries already built
 #   SKIP_INSTALL=1     use node_modules and .venv as they are
 #
@@ -29,6 +30,7 @@ LEVELS="${LEVELS:-1 16 64}"
 IDLE="${IDLE:-100 1000}"
 OPEN="${OPEN:-100}"
 TARGETS="${TARGETS:-direct ours-stdio ours-stdio-shared ours-http supergateway mcp-proxy-pypi mcp-proxy-npm}"
+SECTIONS="${SECTIONS:-calls open idle example}"
 PYPI_MCP_PROXY="mcp-proxy==0.13.0"
 
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
@@ -91,21 +93,38 @@ start() { # name port cmd...
 stop() {
     local pid="${PIDS[$1]:-}"
     [[ -n "$pid" ]] || return 0
+    # supergateway starts its children detached (a process group each), so
+    # they are found by parentage, not by group.
+    local family
+    family="$(descendants "$pid")"
     kill -TERM -- "-$pid" 2>/dev/null
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null
+    # shellcheck disable=SC2086
+    [[ -n "$family" ]] && kill -KILL $family 2>/dev/null
     unset "PIDS[$1]"
+}
+# Every process below $1, by parentage.
+descendants() {
+    local children pid
+    children="$(pgrep -P "$1" 2>/dev/null)"
+    for pid in $children; do
+        echo "$pid"
+        descendants "$pid"
+    done
 }
 stop_all() { for name in "${!PIDS[@]}"; do stop "$name"; done; }
 trap stop_all EXIT
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-# All processes of a group, in kB: a bridge with its children.
-group_rss_kb() {
-    local total=0 pid
-    for pid in $(pgrep -g "$1" 2>/dev/null); do total=$((total + $(rss_kb "$pid"))); done
+# A process and all its descendants, in kB: a bridge with its children.
+tree_rss_kb() {
+    local total pid
+    total="$(rss_kb "$1")"
+    for pid in $(descendants "$1"); do total=$((total + $(rss_kb "$pid"))); done
     echo "$total"
 }
+tree_count() { echo $(($(descendants "$1" | wc -l) + 1)); }
 
 token_for() { # audience
     "$EXAMPLE" mint-dev-token --scopes "mcp:read" --audience "$1" --ttl 7200 2>/dev/null
@@ -144,6 +163,7 @@ emit "{\"label\":\"run\",\"utc\":\"$STAMP\",\"cores\":$(nproc),\"loadavg\":\"$(c
 # ---------- tools/call echo, every target ----------
 POLICY="$HERE/everything.mcppolicy"
 STDIO_CMD=(node "$EVERYTHING" stdio)
+[[ " $SECTIONS " == *" calls "* ]] || TARGETS=""
 for target in $TARGETS; do
     case "$target" in
     direct)
@@ -196,23 +216,37 @@ for target in $TARGETS; do
 done
 
 # ---------- time to open sessions, one child each: ours against supergateway ----------
-if proxy open-ours "$P_STDIO" "$POLICY" -- "${STDIO_CMD[@]}"; then
-    line="$("$LOAD" open "http://127.0.0.1:$P_STDIO/mcp" --sessions "$OPEN" --concurrency 16 \
-        --label open-ours-stdio --token "$(token_for "http://127.0.0.1:$P_STDIO/mcp")" 2>>"$OUT_DIR/load.log")"
-    emit "${line%\}},\"rss_kb_with_children\":$(group_rss_kb "${PIDS[open-ours]}")}"
-    stop open-ours
+# The sessions are held while the bridge's memory (its children included)
+# is read, then let go.
+open_held() { # label name url [token]
+    local label="$1" name="$2" url="$3" token="${4:-}" auth=() fifo="$OUT_DIR/open.fifo" line
+    [[ -n "$token" ]] && auth=(--token "$token")
+    rm -f "$fifo" && mkfifo "$fifo"
+    "$LOAD" idle "$url" --sessions "$OPEN" --concurrency 16 --hold 600 --label "$label" \
+        "${auth[@]}" >"$fifo" 2>>"$OUT_DIR/load.log" &
+    local load_pid=$!
+    read -r line <"$fifo"
+    emit "${line%\}},\"rss_kb_with_children\":$(tree_rss_kb "${PIDS[$name]}"),\"processes\":$(tree_count "${PIDS[$name]}")}"
+    kill "$load_pid" 2>/dev/null
+    wait "$load_pid" 2>/dev/null
+}
+if [[ " $SECTIONS " == *" open "* ]]; then
+    if proxy open-ours "$P_STDIO" "$POLICY" -- "${STDIO_CMD[@]}"; then
+        open_held open-ours-stdio open-ours "http://127.0.0.1:$P_STDIO/mcp" \
+            "$(token_for "http://127.0.0.1:$P_STDIO/mcp")"
+        stop open-ours
+    else unavailable open-ours-stdio "the proxy did not start"; fi
+    if start open-sg "$P_SG" "$HERE/node_modules/.bin/supergateway" --stdio "node $EVERYTHING stdio" \
+        --outputTransport streamableHttp --stateful --port "$P_SG" --logLevel none; then
+        open_held open-supergateway open-sg "http://127.0.0.1:$P_SG/mcp"
+        stop open-sg
+    else unavailable open-supergateway "did not start"; fi
 fi
-if start open-sg "$P_SG" "$HERE/node_modules/.bin/supergateway" --stdio "node $EVERYTHING stdio" \
-    --outputTransport streamableHttp --stateful --port "$P_SG" --logLevel none; then
-    line="$("$LOAD" open "http://127.0.0.1:$P_SG/mcp" --sessions "$OPEN" --concurrency 16 \
-        --label open-supergateway 2>>"$OUT_DIR/load.log")"
-    emit "${line%\}},\"rss_kb_with_children\":$(group_rss_kb "${PIDS[open-sg]}")}"
-    stop open-sg
-else unavailable open-supergateway "did not start"; fi
 
 # ---------- the proxy's own memory with idle sessions (HTTP upstream: no children) ----------
 EX_TOKEN_FILE="$OUT_DIR/upstream-headers"
-if start idle-upstream "$P_EX" "$EXAMPLE" --bind "127.0.0.1:$P_EX" --jwks "$JWKS" \
+[[ " $SECTIONS " == *" idle "* ]] || IDLE=""
+if [[ " $SECTIONS " == *" idle "* || " $SECTIONS " == *" example "* ]] && start idle-upstream "$P_EX" "$EXAMPLE" --bind "127.0.0.1:$P_EX" --jwks "$JWKS" \
     --policy "$ROOT/examples/github.mcppolicy" --max-connections 4096 \
     --max-sessions 4000 --max-sessions-per-principal 4000; then
     printf 'Authorization: Bearer %s\n' "$(token_for "http://127.0.0.1:$P_EX/mcp")" >"$EX_TOKEN_FILE"
@@ -236,7 +270,9 @@ if start idle-upstream "$P_EX" "$EXAMPLE" --bind "127.0.0.1:$P_EX" --jwks "$JWKS
             stop idle-proxy
         fi
     done
-else unavailable idle "the example server did not start"; fi
+elif [[ " $SECTIONS " == *" idle "* || " $SECTIONS " == *" example "* ]]; then
+    unavailable example-server "the example server did not start"
+fi
 
 # ---------- the example server: its own layer, over HTTP, against the proxy ----------
 # direct: the example with its own policy layer, over HTTP;
@@ -248,7 +284,7 @@ else unavailable idle "the example server did not start"; fi
 EX_ARGS=(--tool list_users --args '{}')
 LEVELS_SAVED="$LEVELS"
 LEVELS="${EXAMPLE_LEVELS:-1 16}"
-if port_open "$P_EX"; then
+if [[ " $SECTIONS " == *" example "* ]] && port_open "$P_EX"; then
     calls example-direct "http://127.0.0.1:$P_EX/mcp" "$(token_for "http://127.0.0.1:$P_EX/mcp")" "${EX_ARGS[@]}"
     if proxy example-proxy-http "$P_EX_HTTP" "$ROOT/examples/github.mcppolicy" \
         --upstream "http://127.0.0.1:$P_EX/mcp" --upstream-header-file "$EX_TOKEN_FILE"; then
@@ -258,7 +294,7 @@ if port_open "$P_EX"; then
     fi
 fi
 stop idle-upstream
-if proxy example-proxy-stdio "$P_EX_STDIO" "$ROOT/examples/github.mcppolicy" -- "$EXAMPLE" --stdio; then
+if [[ " $SECTIONS " == *" example "* ]] && proxy example-proxy-stdio "$P_EX_STDIO" "$ROOT/examples/github.mcppolicy" -- "$EXAMPLE" --stdio; then
     calls example-proxy-stdio "http://127.0.0.1:$P_EX_STDIO/mcp" \
         "$(token_for "http://127.0.0.1:$P_EX_STDIO/mcp")" "${EX_ARGS[@]}"
     stop example-proxy-stdio
