@@ -58,6 +58,10 @@ use crate::stdio::{NoCommand, StdioConfig};
 use crate::upstream::ProxyBody;
 
 const SESSION_HEADER: &str = "mcp-session-id";
+/// Requests of the child's waiting on a client's answer, at most: a client
+/// that never answers must not grow the proxy without end. Past it, the
+/// child's next request is refused as one no session can take.
+const MAX_ASKED: usize = 1024;
 
 /// The one child and what waits on it.
 #[derive(Debug)]
@@ -550,7 +554,9 @@ async fn route(child: &Shared, sessions: &Sessions, line: &str, limit: usize) {
                 let mut state = lock(&child.state);
                 let mut owners = state.pending.values().map(|p| p.session.as_str());
                 let first = owners.next().map(str::to_owned);
-                let one = first.filter(|first| owners.all(|o| o == first) && !first.is_empty());
+                let one = first.filter(|first| {
+                    owners.all(|o| o == first) && !first.is_empty() && state.asked.len() < MAX_ASKED
+                });
                 if let Some(session) = &one {
                     state.asked.insert(id.to_string(), session.clone());
                 }

@@ -236,22 +236,6 @@ async fn later_sessions_are_initialized_from_the_first_answer() {
     }
     assert_eq!(upstream(&proxy).child_id(), Some(pid));
     assert_eq!(upstream(&proxy).sessions(), 3);
-    // Concurrent first sessions of a fresh proxy start one child, too.
-    // The child records what it reads as it reads it: wait for the
-    // notification the proxy sends after the first answer.
-    let methods = || -> Vec<String> {
-        received(&record)
-            .iter()
-            .filter_map(|m| m["method"].as_str().map(str::to_owned))
-            .collect()
-    };
-    for _ in 0..200 {
-        if methods().len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!(methods(), ["initialize", "notifications/initialized"]);
 
     // A second initialize on a session never reaches the child.
     let again = json_of(
@@ -263,7 +247,26 @@ async fn later_sessions_are_initialized_from_the_first_answer() {
     )
     .await;
     assert_eq!(again["error"]["code"], -32600);
-    assert_eq!(received(&record).len(), 2);
+
+    // The child reads its lines in order: once this call is answered,
+    // everything sent before it is in its record.
+    let answered = json_of(
+        proxy
+            .post(&token, Some(&sessions[2]), &echo(json!(1), "sync", 0))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(echoed(&answered)["text"], "sync");
+    let methods: Vec<String> = received(&record)
+        .iter()
+        .filter_map(|m| m["method"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        methods,
+        ["initialize", "notifications/initialized", "tools/call"]
+    );
 
     // DELETE ends a session, not the child.
     let ended = proxy
@@ -383,7 +386,7 @@ async fn a_crash_fails_every_session_and_the_next_initialize_starts_a_child() {
         .post(&bob, Some(&b), &echo(json!("w"), "late", 2_000))
         .send();
     let waiting = tokio::spawn(waiting);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let crashed = json_of(
         proxy
             .post(&alice, Some(&a), &call(1, "debug_crash"))
@@ -542,4 +545,52 @@ async fn what_the_child_starts_goes_where_it_belongs() {
         assert!(quiet.is_err(), "{quiet:?}");
     }
     assert!(a_seen.is_empty() && b_seen.is_empty(), "{a_seen} {b_seen}");
+}
+
+#[tokio::test]
+async fn a_cancellation_names_the_rewritten_id_and_only_its_own_sessions() {
+    let (config, record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let bob = token_of(&proxy, "bob", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let b = open(&proxy, &bob).await;
+    let slow = tokio::spawn(
+        proxy
+            .post(&alice, Some(&a), &echo(json!("c"), "slow", 800))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cancel = |id: &str| {
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+               "params": {"requestId": id, "reason": "test"}})
+    };
+    // Bob names alice's id: no request of his, so nothing reaches the child.
+    let posted = proxy
+        .post(&bob, Some(&b), &cancel("c"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    let posted = proxy
+        .post(&alice, Some(&a), &cancel("c"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    let answer = json_of(slow.await.unwrap().unwrap()).await;
+    assert_eq!(answer["id"], "c");
+
+    let received = received(&record);
+    let call = received
+        .iter()
+        .find(|m| m["method"] == "tools/call")
+        .unwrap();
+    let cancels: Vec<&Value> = received
+        .iter()
+        .filter(|m| m["method"] == "notifications/cancelled")
+        .collect();
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    assert_eq!(cancels[0]["params"]["requestId"], call["id"]);
+    assert!(call["id"].is_u64());
 }
