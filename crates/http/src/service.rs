@@ -710,7 +710,8 @@ where
         [(id, _)] => Some(id.clone()),
         _ => None,
     };
-    Ok(filter_response(shared, response, filter, id.as_ref()).await)
+    let lists_asked = !lists.is_empty();
+    Ok(filter_response(shared, response, filter, id.as_ref(), lists_asked).await)
 }
 
 // ---- sessions ----
@@ -929,6 +930,7 @@ async fn filter_response(
     response: Response<ResponseBody>,
     filter: ListFilter,
     id: Option<&Value>,
+    lists_asked: bool,
 ) -> Response<ResponseBody> {
     let limit = shared.config.max_response_bytes;
     let content_type = response
@@ -966,6 +968,10 @@ async fn filter_response(
         _ if parts.status == StatusCode::ACCEPTED || parts.status == StatusCode::NO_CONTENT => {
             Response::from_parts(parts, body)
         }
+        // A GET that no list request made, answered with something else
+        // than JSON or SSE (a page of the application the layer is
+        // mounted over): no MCP client reads a list from it.
+        _ if !lists_asked => Response::from_parts(parts, body),
         // An answer the layer cannot read cannot be filtered: refused.
         _ => bad_gateway(id),
     }

@@ -158,3 +158,69 @@ async fn a_body_with_a_duplicate_key_is_a_parse_error_before_any_decision() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// The server's GET stream: a replayed `tools/list` answer (an earlier
+/// POST's, resumed with `Last-Event-ID`), filtered; and other GET pages of
+/// the application the layer is mounted over, untouched.
+#[tokio::test]
+async fn get_streams_are_filtered_and_other_pages_left_alone() {
+    use axum::response::IntoResponse;
+    let key = rsa("rsa-1.pem");
+    let layer = mcp_policy_http::PolicyLayer::new(
+        validator_for(&key),
+        mcp_policy_evaluator::Evaluator::from_source(POLICY).unwrap(),
+        mcp_policy_http::HttpConfig::new([ISS]),
+    )
+    .unwrap();
+    let replay = json!({"jsonrpc": "2.0", "id": 41, "result": {"tools": tools()}});
+    let app = axum::Router::new()
+        .route(
+            "/mcp",
+            axum::routing::get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                    format!("id: 7\ndata: {replay}\n\n"),
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            "/page",
+            axum::routing::get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/html")],
+                    "<p>delete_repo</p>",
+                )
+                    .into_response()
+            }),
+        )
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = reqwest::Client::new();
+    let token = sign(&key, "mcp:read");
+
+    let stream = client
+        .get(format!("http://{address}/mcp"))
+        .bearer_auth(&token)
+        .header("last-event-id", "6")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let text = stream.text().await.unwrap();
+    assert!(text.starts_with("id: 7\n"), "{text}");
+    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let answer: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(names(&answer["result"]["tools"]), ["search", "debug_echo"]);
+
+    let page = client
+        .get(format!("http://{address}/page"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.text().await.unwrap(), "<p>delete_repo</p>");
+}
