@@ -288,6 +288,9 @@ fn merge(args: ProxyArgs, file: FileConfig) -> Result<(SocketAddr, ProxyConfig),
         Some(path) => header_file_headers(path)?,
         None => http::HeaderMap::new(),
     };
+    if file.upstream.is_some() && file.command.is_some() {
+        return Err("the --config file gives both `upstream` and `command`: one upstream".into());
+    }
     // The command line's upstream (flag, env or `--`) wins over the file's.
     let url = args.upstream.or(if args.command.is_empty() {
         file.upstream.clone()
@@ -300,11 +303,6 @@ fn merge(args: ProxyArgs, file: FileConfig) -> Result<(SocketAddr, ProxyConfig),
         args.command
     };
     let upstream = match url {
-        Some(_) if file.upstream.is_some() && file.command.is_some() => {
-            return Err(
-                "the --config file gives both `upstream` and `command`: one upstream".into(),
-            );
-        }
         Some(url) => {
             let parsed = url
                 .parse()
