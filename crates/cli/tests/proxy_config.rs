@@ -225,11 +225,23 @@ fn what_cannot_start_says_which_setting_is_wrong() {
         ),
         (
             format!("{base}upstream: http://a/mcp\nmax-sessions: 0\n"),
-            "`max-sessions` must be at least 1",
+            "`max-sessions` must be between 1 and 10000000",
+        ),
+        (
+            format!("{base}upstream: http://a/mcp\nmax-connections: 18446744073709551615\n"),
+            "`max-connections` must be between 1 and 10000000",
+        ),
+        (
+            format!("{base}upstream: http://a/mcp\nidle-timeout: 18446744073709551615\n"),
+            "`idle-timeout` must be between 1 and 86400 seconds",
+        ),
+        (
+            format!("{base}upstream: http://a/mcp\nleeway: 86401\n"),
+            "`leeway` must be at most 86400 seconds",
         ),
         (
             format!("{base}upstream: http://a/mcp\nupstream-timeout: 0\n"),
-            "`upstream-timeout` must be at least 1",
+            "`upstream-timeout` must be between 1 and 86400 seconds",
         ),
         (
             format!("{base}upstream: http://a/mcp\ntls-cert: c.pem\n"),
