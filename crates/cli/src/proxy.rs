@@ -271,17 +271,31 @@ fn required<T>(what: &str, given: Option<T>, file: Option<T>) -> Result<T, Strin
     })
 }
 
-/// A count that 0 would make useless (every connection or session refused).
-fn positive<T: PartialEq + Default>(what: &str, value: T) -> Result<T, String> {
-    if value == T::default() {
-        return Err(format!("`{what}` must be at least 1"));
+/// The largest count a limit takes: far past any real deployment (file
+/// descriptors run out first), and well inside what the semaphores that
+/// enforce the limits hold (a larger one would make them panic).
+const MAX_COUNT: usize = 10_000_000;
+/// The longest timeout: a day. Longer is a mistake, and far-future
+/// deadlines are where time arithmetic overflows.
+const MAX_SECONDS: u64 = 86_400;
+
+/// A count between 1 (0 would refuse every connection or session) and
+/// [`MAX_COUNT`].
+fn positive(what: &str, value: usize) -> Result<usize, String> {
+    if value == 0 || value > MAX_COUNT {
+        return Err(format!("`{what}` must be between 1 and {MAX_COUNT}"));
     }
     Ok(value)
 }
 
-/// Seconds, at least 1: a timeout of 0 fails everything at once.
+/// Seconds, between 1 (a timeout of 0 fails everything at once) and a day.
 fn seconds(what: &str, value: u64) -> Result<Duration, String> {
-    positive(what, value).map(Duration::from_secs)
+    if value == 0 || value > MAX_SECONDS {
+        return Err(format!(
+            "`{what}` must be between 1 and {MAX_SECONDS} seconds"
+        ));
+    }
+    Ok(Duration::from_secs(value))
 }
 
 /// Where the proxy listens, what it serves, where it exports telemetry.
@@ -334,6 +348,9 @@ fn merge(args: ProxyArgs, file: FileConfig) -> Result<Settings, String> {
         Some(path) => header_file_headers(path)?,
         None => http::HeaderMap::new(),
     };
+    if file.upstream.is_some() && file.command.is_some() {
+        return Err("the --config file gives both `upstream` and `command`: one upstream".into());
+    }
     // The command line's upstream (flag, env or `--`) wins over the file's.
     let url = args.upstream.or(if args.command.is_empty() {
         file.upstream.clone()
@@ -346,11 +363,6 @@ fn merge(args: ProxyArgs, file: FileConfig) -> Result<Settings, String> {
         args.command
     };
     let upstream = match url {
-        Some(_) if file.upstream.is_some() && file.command.is_some() => {
-            return Err(
-                "the --config file gives both `upstream` and `command`: one upstream".into(),
-            );
-        }
         Some(url) => {
             let parsed = url
                 .parse()
@@ -479,7 +491,11 @@ fn merge(args: ProxyArgs, file: FileConfig) -> Result<Settings, String> {
         } else {
             Mode::Enforce
         },
-        leeway: Duration::from_secs(args.leeway.or(file.leeway).unwrap_or(DEFAULT_LEEWAY)),
+        leeway: match args.leeway.or(file.leeway).unwrap_or(DEFAULT_LEEWAY) {
+            // 0 is a valid leeway (no skew allowed); a day is already absurd.
+            leeway if leeway <= MAX_SECONDS => Duration::from_secs(leeway),
+            _ => return Err(format!("`leeway` must be at most {MAX_SECONDS} seconds")),
+        },
         scope_claims: args.scope_claims.or(file.scope_claims).unwrap_or_else(|| {
             DEFAULT_SCOPE_CLAIMS
                 .iter()

@@ -225,11 +225,23 @@ fn what_cannot_start_says_which_setting_is_wrong() {
         ),
         (
             format!("{base}upstream: http://a/mcp\nmax-sessions: 0\n"),
-            "`max-sessions` must be at least 1",
+            "`max-sessions` must be between 1 and 10000000",
+        ),
+        (
+            format!("{base}upstream: http://a/mcp\nmax-connections: 18446744073709551615\n"),
+            "`max-connections` must be between 1 and 10000000",
+        ),
+        (
+            format!("{base}upstream: http://a/mcp\nidle-timeout: 18446744073709551615\n"),
+            "`idle-timeout` must be between 1 and 86400 seconds",
+        ),
+        (
+            format!("{base}upstream: http://a/mcp\nleeway: 86401\n"),
+            "`leeway` must be at most 86400 seconds",
         ),
         (
             format!("{base}upstream: http://a/mcp\nupstream-timeout: 0\n"),
-            "`upstream-timeout` must be at least 1",
+            "`upstream-timeout` must be between 1 and 86400 seconds",
         ),
         (
             format!("{base}upstream: http://a/mcp\ntls-cert: c.pem\n"),
@@ -373,4 +385,89 @@ async fn a_proxy_runs_from_its_file_with_identity_and_an_admin_listener() {
     assert_eq!(seen.len(), 1);
     let users: Vec<_> = seen[0].get_all("x-user").iter().collect();
     assert_eq!(users, ["user-1"]);
+}
+
+/// Every flag is a key of the file and a row of docs/proxy.md's table, and
+/// the reverse: "every key also a flag" stays true as settings are added.
+#[test]
+fn flags_keys_and_the_documented_table_are_the_same_settings() {
+    let help = stdout(&common::mcp_policy(&["proxy", "--help"]));
+    let mut flags: Vec<String> = help
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("--"))
+        .map(|rest| rest.split([' ', '=', '[']).next().unwrap().to_owned())
+        .filter(|flag| !["config", "check-config", "help"].contains(&flag.as_str()))
+        .collect();
+    flags.push("command".to_owned()); // `-- COMMAND ARGS...`
+    flags.sort();
+    let mut keys: Vec<String> = mcp_policy_proxy::config::KEYS
+        .iter()
+        .map(|key| (*key).to_owned())
+        .collect();
+    keys.sort();
+    assert_eq!(flags, keys);
+
+    let docs = std::fs::read_to_string(root().join("docs/proxy.md")).unwrap();
+    for key in keys.iter().filter(|key| *key != "command") {
+        // The OTLP settings read the variables every OpenTelemetry SDK
+        // reads, so a collector's usual environment configures the proxy.
+        let env = match key.as_str() {
+            "otlp-endpoint" => "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+            "otlp-protocol" => "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
+            _ => format!("MCP_POLICY_{}", key.to_uppercase().replace('-', "_")),
+        };
+        let row = docs
+            .lines()
+            .find(|line| line.starts_with(&format!("| `--{key}")))
+            .unwrap_or_else(|| panic!("no row for --{key} in docs/proxy.md"));
+        assert!(row.contains(&format!("`{env}`")), "{row}");
+        assert!(
+            help.contains(&format!("[env: {env}=")),
+            "--{key} has no {env}"
+        );
+    }
+}
+
+/// The defaults the help and the docs state are the ones in force.
+#[test]
+fn stated_defaults_are_the_real_ones() {
+    let help = stdout(&common::mcp_policy(&["proxy", "--help"])).replace('\n', " ");
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    let docs = std::fs::read_to_string(root().join("docs/proxy.md")).unwrap();
+    let server = mcp_policy_server::ServerLimits::default();
+    let sessions = mcp_policy_http::SessionLimits::default();
+    for (flag, value) in [
+        ("max-connections", server.max_connections.to_string()),
+        (
+            "header-timeout",
+            server.header_read_timeout.as_secs().to_string(),
+        ),
+        ("idle-timeout", server.idle_timeout.as_secs().to_string()),
+        ("max-sessions", sessions.max_sessions.to_string()),
+        (
+            "max-sessions-per-principal",
+            sessions.max_sessions_per_principal.to_string(),
+        ),
+        (
+            "session-idle-timeout",
+            sessions.idle_timeout.as_secs().to_string(),
+        ),
+    ] {
+        let row = docs
+            .lines()
+            .find(|line| line.starts_with(&format!("| `--{flag} ")))
+            .unwrap();
+        assert!(
+            row.contains(&format!("| `{value}` |")),
+            "{row} should say {value}"
+        );
+        let from = help.find(&format!("--{flag} ")).unwrap();
+        let text = &help[from..];
+        let default = text.find("Default: ").unwrap();
+        assert!(
+            text[default..].starts_with(&format!("Default: {value} ")),
+            "--{flag}: {}",
+            &text[default..default + 20]
+        );
+    }
 }

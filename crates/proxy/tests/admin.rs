@@ -388,3 +388,41 @@ async fn an_admin_address_in_use_stops_the_start_and_says_which_listener() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn readiness_says_draining_once_shutdown_begins() {
+    // An upstream whose calls take a while: a request in flight holds the
+    // drain open.
+    async fn slow(body: Bytes) -> ([(&'static str, &'static str); 1], String) {
+        let message: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if message["method"] == "tools/call" {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        }
+        (
+            [("content-type", "application/json")],
+            json!({"jsonrpc": "2.0", "id": message["id"], "result": {}}).to_string(),
+        )
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let app = Router::new().route("/mcp", axum::routing::post(slow));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut proxy = start_proxy(support::http(&url), |config| {
+        config.admin = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let admin = proxy.admin.clone().unwrap();
+    assert_eq!(get(&format!("{admin}/readyz")).await.0, 200);
+    let token = sign(&proxy.key, "mcp:read");
+    let in_flight = tokio::spawn(proxy.post(&token, None, &call(1, "search")).send());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    proxy.shut_down();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        get(&format!("{admin}/readyz")).await,
+        (503, "draining\n".to_owned())
+    );
+    assert_eq!(get(&format!("{admin}/healthz")).await.0, 200);
+    // The request in flight is answered all the same.
+    assert_eq!(in_flight.await.unwrap().unwrap().status(), 200);
+}

@@ -63,6 +63,15 @@ pub(crate) enum Phase {
 /// not scheduled at once is still one that ends.
 const DROP_GRACE: Duration = Duration::from_secs(1);
 
+/// The most connections [`serve`] counts (larger limits are taken as this):
+/// what its drain can wait for at once (`u32`), far past any file
+/// descriptor limit.
+pub const MAX_CONNECTIONS: usize = if (u32::MAX as usize) < Semaphore::MAX_PERMITS {
+    u32::MAX as usize
+} else {
+    Semaphore::MAX_PERMITS
+};
+
 /// The error of the bodies a served service may answer with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -103,6 +112,10 @@ pub async fn serve_with<A, S, B>(
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    // A semaphore panics past its maximum; no limit means more than that.
+    let mut limits = limits;
+    limits.max_connections = limits.max_connections.min(MAX_CONNECTIONS);
+    limits.max_turned_away = limits.max_turned_away.min(MAX_CONNECTIONS);
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let turned_away = Arc::new(Semaphore::new(limits.max_turned_away));
     let (phase, phase_signal) = watch::channel(Phase::Serving);

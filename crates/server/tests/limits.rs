@@ -362,3 +362,22 @@ async fn headers_past_the_size_limit_are_refused() {
     let answer = get_once(&server.address, "/").await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_limit_past_what_the_loop_can_count_is_taken_as_its_maximum() {
+    // usize::MAX connections once made the semaphore panic at start.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = Router::new().route("/", get(|| async { "served" }));
+    let limits = ServerLimits {
+        max_connections: usize::MAX,
+        max_turned_away: usize::MAX,
+        ..ServerLimits::default()
+    };
+    let served = tokio::spawn(serve(listener, app, limits, std::future::pending()));
+    let answer = reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    assert_eq!(answer.text().await.unwrap(), "served");
+    assert!(!served.is_finished());
+}

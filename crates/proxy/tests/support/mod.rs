@@ -17,7 +17,7 @@ pub struct Running {
     /// `http://ADDRESS` of the admin listener, when configured.
     pub admin: Option<String>,
     pub layer: mcp_policy_http::PolicyLayer,
-    _stop: oneshot::Sender<()>,
+    stop: Option<oneshot::Sender<()>>,
 }
 
 fn policy_file() -> std::path::PathBuf {
@@ -75,11 +75,18 @@ pub async fn start_proxy(upstream: Upstream, configure: impl FnOnce(&mut ProxyCo
         upstream,
         admin,
         layer,
-        _stop: stop,
+        stop: Some(stop),
     }
 }
 
 impl Running {
+    /// Starts the proxy's shutdown (what SIGTERM does), keeping the rest.
+    pub fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     pub fn post(
         &self,
         token: &str,
