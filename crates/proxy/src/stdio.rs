@@ -324,14 +324,7 @@ impl StdioUpstream {
                     None => break "the upstream stream ended",
                 }
             };
-            tracing::warn!(
-                target: "mcp_policy::upstream",
-                session = reader.id.as_str(),
-                why,
-                "upstream stream ended"
-            );
-            lock(&sessions).remove(&reader.id);
-            reader.end(why);
+            forget(&sessions, &reader, why);
         });
         if let Peer::Stream { reader, .. } = &session.peer {
             *lock(reader) = Some(task.abort_handle());
@@ -368,14 +361,7 @@ impl StdioUpstream {
                     Err(error) => break error.why(),
                 }
             };
-            tracing::warn!(
-                target: "mcp_policy::upstream",
-                session = reader.id.as_str(),
-                why,
-                "child ended"
-            );
-            lock(&sessions).remove(&reader.id);
-            reader.end(why);
+            forget(&sessions, &reader, why);
         });
         Ok(session)
     }
@@ -624,6 +610,19 @@ impl Answer {
             Answer::Child(value) | Answer::Exited(value) | Answer::TimedOut(value) => value,
         }
     }
+}
+
+/// The end of a session's peer (its child exited, its stream ended): the
+/// session is forgotten and what waits on it is told `why`.
+fn forget(sessions: &Mutex<HashMap<String, Arc<Session>>>, session: &Session, why: &str) {
+    tracing::warn!(
+        target: "mcp_policy::upstream",
+        session = session.id.as_str(),
+        why,
+        "the session's upstream ended"
+    );
+    lock(sessions).remove(&session.id);
+    session.end(why);
 }
 
 /// A line from the child, to its waiting request or to the stream.
