@@ -186,7 +186,9 @@ impl HttpUpstream {
             );
             return response;
         }
-        let id = request_id(request.body());
+        // The body, kept (a reference count) to find the id for an error
+        // answer: parsed only when one is needed, not on every call.
+        let sent_body = full_bytes(request.body().clone());
         let outgoing = self.outgoing(request);
         let sent = tokio::time::timeout(
             self.config.first_byte_timeout,
@@ -196,11 +198,19 @@ impl HttpUpstream {
             Ok(Ok(answer)) => answer,
             Ok(Err(error)) => {
                 tracing::warn!(target: "mcp_policy::upstream", %error, "upstream unreachable");
-                return failure(StatusCode::BAD_GATEWAY, "upstream unavailable", id);
+                return failure(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream unavailable",
+                    request_id(&sent_body),
+                );
             }
             Err(_elapsed) => {
                 tracing::warn!(target: "mcp_policy::upstream", "upstream did not answer in time");
-                return failure(StatusCode::GATEWAY_TIMEOUT, "upstream timed out", id);
+                return failure(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream timed out",
+                    request_id(&sent_body),
+                );
             }
         };
         if answer.status().is_server_error() {
@@ -209,7 +219,11 @@ impl HttpUpstream {
                 status = answer.status().as_u16(),
                 "upstream failed"
             );
-            return failure(StatusCode::BAD_GATEWAY, "upstream failed", id);
+            return failure(
+                StatusCode::BAD_GATEWAY,
+                "upstream failed",
+                request_id(&sent_body),
+            );
         }
         let (parts, body) = answer.into_parts();
         let body = Idle::new(
@@ -230,16 +244,15 @@ impl HttpUpstream {
 }
 
 /// The id of a single JSON-RPC request, for the error that answers it.
-fn request_id(body: &Full<Bytes>) -> Value {
-    // `Full` yields its bytes once; a clone reads them without consuming.
-    let bytes = full_bytes(body.clone());
-    serde_json::from_slice::<Value>(&bytes)
+fn request_id(body: &Bytes) -> Value {
+    serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|message| message.get("id").cloned())
         .unwrap_or(Value::Null)
 }
 
-/// The bytes of a `Full` body, which is ready at once.
+/// The bytes of a `Full` body, which is ready at once (`Full` yields its
+/// bytes once; read a clone to keep the body).
 fn full_bytes(body: Full<Bytes>) -> Bytes {
     let mut body = std::pin::pin!(body);
     let waker = std::task::Waker::noop();
