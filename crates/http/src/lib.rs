@@ -79,14 +79,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use mcp_policy_evaluator::{Evaluator, LoadError};
-use mcp_policy_token::{Principal, TokenCache, Validator};
+use mcp_policy_token::{TokenCache, Validator};
 use serde_json::{Value, json};
 
 pub use config::{Denial, HttpConfig, Mode, SetupError};
 pub use jsonrpc::{
     BATCH_REFUSED_CODE, DUPLICATE_KEY_MESSAGE, INSUFFICIENT_SCOPE_CODE, PARSE_ERROR_CODE,
 };
-pub use policy::{CachedToken, LoadedPolicy};
+/// What [`PolicyLayer::token_cache_stats`] counts.
+pub use mcp_policy_token::CacheStats;
+/// The verified caller, as the layer puts it in a request's extensions: a
+/// server reads it through this crate alone.
+pub use mcp_policy_token::Principal;
+use policy::CachedToken;
+pub use policy::LoadedPolicy;
 pub use principal::current_principal;
 pub use service::PolicyService;
 pub use session::SessionLimits;
@@ -215,8 +221,20 @@ impl PolicyLayer {
         self.shared.sessions.len()
     }
 
-    pub fn token_cache(&self) -> &TokenCache<CachedToken> {
-        &self.shared.cache
+    /// Hits, misses and evictions of the token cache.
+    pub fn token_cache_stats(&self) -> CacheStats {
+        self.shared.cache.stats()
+    }
+
+    /// The validator the layer's token cache checks tokens with.
+    pub fn validator(&self) -> &Arc<Validator> {
+        self.shared.cache.validator()
+    }
+
+    /// The path of the resource URI: the MCP endpoint this layer guards
+    /// (`/mcp` for `https://host/mcp`; `/` when the URI has no path).
+    pub fn resource_path(&self) -> &str {
+        &self.shared.resource.path
     }
 
     /// The URL of the protected resource metadata, as challenges name it.

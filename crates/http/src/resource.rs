@@ -18,6 +18,9 @@ pub(crate) struct Resource {
     pub metadata_url: String,
     /// The paths the metadata is served at.
     pub metadata_paths: Vec<String>,
+    /// The resource's own path (`/mcp`; `/` when it has none): the MCP
+    /// endpoint the layer guards.
+    pub path: String,
 }
 
 pub(crate) const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
@@ -42,6 +45,10 @@ impl Resource {
             return Err(invalid());
         }
         let origin = format!("{scheme}://{authority}");
+        let endpoint = match parsed.path() {
+            "" => "/".to_owned(),
+            path => path.to_owned(),
+        };
         let path = parsed.path().trim_end_matches('/');
         let mut metadata_paths = vec![WELL_KNOWN.to_owned()];
         let metadata_url = if path.is_empty() {
@@ -56,6 +63,7 @@ impl Resource {
             authority,
             metadata_url,
             metadata_paths,
+            path: endpoint,
         })
     }
 
@@ -140,6 +148,14 @@ impl Addressing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_endpoint_is_the_resource_uris_path() {
+        let path = |uri: &str| Resource::parse(uri).unwrap().path;
+        assert_eq!(path("https://mcp.example.com/public/mcp"), "/public/mcp");
+        assert_eq!(path("https://mcp.example.com/mcp/"), "/mcp/");
+        assert_eq!(path("http://127.0.0.1:8080"), "/");
+    }
 
     #[test]
     fn metadata_paths_insert_the_resource_path() {

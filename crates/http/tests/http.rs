@@ -145,7 +145,7 @@ async fn a_second_call_with_the_same_token_is_a_cache_hit() {
         assert_eq!(response.status(), 200);
     }
     assert_eq!(h.validator.stats().signature_verifications, 1);
-    assert_eq!(h.layer.token_cache().stats().hits, 2);
+    assert_eq!(h.layer.token_cache_stats().hits, 2);
 }
 
 #[tokio::test]

@@ -105,7 +105,7 @@ impl Admin {
         if self.keys_seen.load(Ordering::Acquire) {
             return true;
         }
-        let validator = self.layer.token_cache().validator();
+        let validator = self.layer.validator();
         // Bounded like the upstream's connect: a probe must answer.
         let refreshed = tokio::time::timeout(KEYS_TIMEOUT, validator.refresh_keys()).await;
         let obtained = matches!(refreshed, Ok(Ok(count)) if count > 0);

@@ -274,13 +274,16 @@ impl Proxy {
             // Installed before the first request, so that no count is lost.
             let _ = metrics::handle();
         }
+        // The layer's own reading of the resource URI: the proxy serves the
+        // path the layer guards, by construction.
+        let path = layer.resource_path().to_owned();
         Ok(Proxy {
             listener,
             admin_listener,
             layer,
             upstream,
             probe,
-            path: resource_path(&audience),
+            path,
             limits: config.server_limits,
             policy: config.policy,
             identity: Arc::new(config.identity),
@@ -391,15 +394,6 @@ impl Proxy {
             None => mcp_policy_server::serve(self.listener, routed, self.limits, shutdown).await,
         }
         let _ = stopped.send(true);
-    }
-}
-
-/// The path of an absolute URI.
-fn resource_path(uri: &str) -> String {
-    let rest = uri.split_once("://").map_or(uri, |(_, rest)| rest);
-    match rest.find('/') {
-        Some(at) => rest.get(at..).unwrap_or("/").to_owned(),
-        None => "/".to_owned(),
     }
 }
 
