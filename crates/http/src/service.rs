@@ -205,10 +205,21 @@ fn credentials<B>(request: &Request<B>) -> Credentials<'_> {
     }
 }
 
+/// A 403 that more scopes would turn into an allow: what the challenge
+/// names and the JSON-RPC answer it carries.
+struct StepUp {
+    /// The scopes that would allow the call, added to the challenge's.
+    missing: Vec<String>,
+    /// The challenge's `error_description`: the call and what it needs.
+    description: String,
+    /// The JSON-RPC error answering the call.
+    answer: Value,
+}
+
 /// What the policy said about the messages of one body.
 struct Verdicts {
-    /// The first step-up challenge's missing scopes and description.
-    step_up: Option<(Vec<String>, String, Value)>,
+    /// The first step-up challenge of the body.
+    step_up: Option<StepUp>,
     /// Per message: `Some(answer)` when refused (`Value::Null` for a
     /// refused notification, which gets no answer), `None` when allowed.
     refused: Vec<Option<Value>>,
@@ -357,11 +368,11 @@ fn decide_all(
                             );
                             // A notification gets no answer, so no challenge.
                             if verdicts.step_up.is_none() && id.is_some() {
-                                verdicts.step_up = Some((
-                                    missing.iter().map(|s| (*s).to_owned()).collect(),
-                                    format!("{request} needs {missing_text}"),
-                                    answer.clone(),
-                                ));
+                                verdicts.step_up = Some(StepUp {
+                                    missing: missing.iter().map(|s| (*s).to_owned()).collect(),
+                                    description: format!("{request} needs {missing_text}"),
+                                    answer: answer.clone(),
+                                });
                             }
                             answer
                         }
@@ -384,7 +395,12 @@ fn refusal(
     body: &jsonrpc::Body,
     verdicts: Verdicts,
 ) -> Response<ResponseBody> {
-    if let Some((missing, description, answer)) = verdicts.step_up {
+    if let Some(StepUp {
+        missing,
+        description,
+        answer,
+    }) = verdicts.step_up
+    {
         let held = principal.scopes.iter().map(String::as_str);
         let scope = challenge::scope_list(held.chain(missing.iter().map(String::as_str)));
         return with_challenge(
