@@ -130,18 +130,19 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
                     render::human(&c.compilation.diagnostics, &c.file, &c.source)
                 );
             }
-            let plural =
-                |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
             let unread = if unreadable > 0 {
-                format!("; {} could not be read", plural(unreadable, "file"))
+                format!(
+                    "; {} could not be read",
+                    crate::words::count(unreadable as u64, "file")
+                )
             } else {
                 String::new()
             };
             eprintln!(
                 "checked {}: {}, {}{unread}",
-                plural(checked.len() + broken_artifacts, "file"),
-                plural(errors, "error"),
-                plural(warnings, "warning")
+                crate::words::count((checked.len() + broken_artifacts) as u64, "file"),
+                crate::words::count(errors as u64, "error"),
+                crate::words::count(warnings as u64, "warning")
             );
         }
         Format::Json => {

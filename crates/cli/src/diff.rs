@@ -201,7 +201,7 @@ fn summary_line(result: &Diff) -> String {
     let count = result.changes.len();
     format!(
         "{count} change{}: {} added, {} removed, {} widened, {} narrowed, {} changed",
-        if count == 1 { "" } else { "s" },
+        crate::words::plural_s(count as u64),
         s.added,
         s.removed,
         s.widened,
@@ -232,7 +232,7 @@ fn hint(suggestion: Option<&Suggestion<'_>>, code: fn(&str) -> String) -> String
         renames(suggestion.renames, code),
         match suggestion.remaining_changes {
             0 => "every change".to_owned(),
-            n => format!("all but {n} change{}", if n == 1 { "" } else { "s" }),
+            n => format!("all but {}", crate::words::count(n as u64, "change")),
         },
         if suggestion.renames.len() == 1 {
             "it"

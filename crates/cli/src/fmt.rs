@@ -57,7 +57,7 @@ pub fn run(paths: &[PathBuf], check: bool) -> Outcome {
     let files = parsed + broken;
     let mut summary = format!(
         "checked {files} file{}: {changed} {}",
-        if files == 1 { "" } else { "s" },
+        crate::words::plural_s(files as u64),
         if check { "to reformat" } else { "reformatted" }
     );
     if broken > 0 {

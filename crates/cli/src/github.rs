@@ -57,7 +57,7 @@ fn command(diagnostic: &Diagnostic, file: &str, source: &IndexedSource) -> Strin
 
 /// The summary `check` prints after the diagnostics.
 pub fn summary(files: usize, errors: usize, warnings: usize) -> String {
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let plural = |n: usize, word: &str| crate::words::count(n as u64, word);
     format!(
         "checked {}: {}, {}",
         plural(files, "file"),

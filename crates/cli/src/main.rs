@@ -24,6 +24,7 @@ mod simulate;
 mod telemetry;
 mod test;
 mod token;
+mod words;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

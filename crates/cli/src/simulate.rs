@@ -152,7 +152,7 @@ pub fn run(args: &SimulateArgs) -> Outcome {
 
 /// `1 call`, `2 calls`.
 fn calls(count: u64) -> String {
-    format!("{count} call{}", if count == 1 { "" } else { "s" })
+    crate::words::count(count, "call")
 }
 
 /// The trace and its length in bytes (for the progress bar), if known.
@@ -440,7 +440,7 @@ impl<'a> Session<'a> {
         let _ = writeln!(
             text,
             "replayed {} from `{}` on `{}`",
-            plural(totals.calls(), "call"),
+            crate::words::count(totals.calls(), "call"),
             self.trace,
             self.policy.file
         );
@@ -460,7 +460,7 @@ impl<'a> Session<'a> {
             let _ = writeln!(
                 text,
                 "  changed: {} (allow → deny {}, deny → allow {})",
-                plural(totals.changed(), "call"),
+                crate::words::count(totals.changed(), "call"),
                 totals.allow_to_deny,
                 totals.deny_to_allow
             );
@@ -764,14 +764,6 @@ fn push_field(text: &mut String, name: &str, value: &Value) {
 
 fn verdict(allowed: bool) -> &'static str {
     if allowed { "allow" } else { "deny" }
-}
-
-fn plural(count: u64, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{count} {noun}s")
-    }
 }
 
 /// `alice [mcp:read github:issues] tools/call `close_issue``, control

@@ -444,7 +444,7 @@ fn human(run: &FileRun) -> String {
         return String::new();
     };
     let policy = run.policy.as_deref().unwrap_or("policy");
-    let plural = if report.cases.len() == 1 { "" } else { "s" };
+    let plural = crate::words::plural_s(report.cases.len() as u64);
     let mut text = format!(
         "running {} test{plural} from {} (policy {})\n",
         report.cases.len(),
