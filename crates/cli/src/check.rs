@@ -162,22 +162,17 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
                     })
                     .collect(),
             };
-            match serde_json::to_string_pretty(&output) {
-                Ok(json) => outln!("{json}"),
-                Err(error) => {
-                    eprintln!("error: cannot write JSON: {error}");
-                    return Outcome::UsageOrIo;
-                }
+            if let Err(outcome) = crate::output::json(&output, "JSON") {
+                return outcome;
             }
         }
-        Format::Sarif => match serde_json::to_string_pretty(&sarif::log(&checked, unreadable == 0))
-        {
-            Ok(json) => outln!("{json}"),
-            Err(error) => {
-                eprintln!("error: cannot write SARIF: {error}");
-                return Outcome::UsageOrIo;
+        Format::Sarif => {
+            if let Err(outcome) =
+                crate::output::json(&sarif::log(&checked, unreadable == 0), "SARIF")
+            {
+                return outcome;
             }
-        },
+        }
         Format::Github => {
             out!("{}", github::render(&checked));
             eprintln!("{}", github::summary(checked.len(), errors, warnings));

@@ -109,12 +109,8 @@ pub fn run(args: &DiffArgs) -> Outcome {
                 diff: &result,
                 suggested_renames: suggestion,
             };
-            match serde_json::to_string_pretty(&json) {
-                Ok(text) => outln!("{text}"),
-                Err(error) => {
-                    eprintln!("error: cannot write JSON: {error}");
-                    return Outcome::UsageOrIo;
-                }
+            if let Err(outcome) = crate::output::json(&json, "JSON") {
+                return outcome;
             }
         }
     }

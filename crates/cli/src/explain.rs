@@ -75,12 +75,8 @@ pub fn run(args: &ExplainArgs) -> Outcome {
         allowable: !explanation.is_unreachable(),
     };
     if json {
-        match serde_json::to_string_pretty(&output) {
-            Ok(json) => outln!("{json}"),
-            Err(error) => {
-                eprintln!("error: cannot write JSON: {error}");
-                return Outcome::UsageOrIo;
-            }
+        if let Err(outcome) = crate::output::json(&output, "JSON") {
+            return outcome;
         }
     } else {
         out!(

@@ -40,13 +40,11 @@ pub fn run(args: &MatrixArgs) -> Outcome {
     };
     match args.format {
         MatrixFormat::Markdown => out!("{}", markdown(&result, &args.path.display().to_string())),
-        MatrixFormat::Json => match serde_json::to_string_pretty(&result) {
-            Ok(text) => outln!("{text}"),
-            Err(error) => {
-                eprintln!("error: cannot write JSON: {error}");
-                return Outcome::UsageOrIo;
+        MatrixFormat::Json => {
+            if let Err(outcome) = crate::output::json(&result, "JSON") {
+                return outcome;
             }
-        },
+        }
     }
     Outcome::Ok
 }

@@ -49,3 +49,19 @@ macro_rules! out {
         $crate::output::write(format_args!($($arg)*), false)
     };
 }
+
+/// Prints `value` as pretty JSON on stdout, one document. `what` names the
+/// format in the error (`JSON`, `SARIF`). A value serde cannot write is a
+/// bug or an I/O failure, not a finding: exit 2, as for any I/O error.
+pub fn json(value: &impl serde::Serialize, what: &str) -> Result<(), crate::Outcome> {
+    match serde_json::to_string_pretty(value) {
+        Ok(json) => {
+            outln!("{json}");
+            Ok(())
+        }
+        Err(error) => {
+            eprintln!("error: cannot write {what}: {error}");
+            Err(crate::Outcome::UsageOrIo)
+        }
+    }
+}

@@ -201,12 +201,8 @@ pub fn run(args: &TestArgs) -> Outcome {
             failed,
             not_run,
         };
-        match serde_json::to_string_pretty(&output) {
-            Ok(json) => outln!("{json}"),
-            Err(error) => {
-                eprintln!("error: cannot write JSON: {error}");
-                return Outcome::UsageOrIo;
-            }
+        if let Err(outcome) = crate::output::json(&output, "JSON") {
+            return outcome;
         }
     } else if runs.len() > 1 {
         let verdict = if failed == 0 && not_run == 0 {

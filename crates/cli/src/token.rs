@@ -200,13 +200,11 @@ fn verify(args: &VerifyArgs) -> Outcome {
     }
     let file = policy.as_ref().map(|(_, file)| file.as_str());
     match args.format {
-        TokenFormat::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => outln!("{json}"),
-            Err(error) => {
-                eprintln!("error: cannot write JSON: {error}");
-                return Outcome::UsageOrIo;
+        TokenFormat::Json => {
+            if let Err(outcome) = crate::output::json(&report, "JSON") {
+                return outcome;
             }
-        },
+        }
         TokenFormat::Human => out!("{}", human(&report, &result, validator.now(), file)),
     }
     if result.is_ok() {
