@@ -388,6 +388,12 @@ impl SharedUpstream {
                 lines.push('\n');
             }
         }
+        // Whatever ends the wait (the answers, the deadline, or the client
+        // going away, which drops this future), nothing of it stays pending.
+        let _forget = Forget {
+            child,
+            ids: waiting.iter().map(|(proxy_id, _, _)| *proxy_id).collect(),
+        };
         if !lines.is_empty() {
             let mut stdin = child.stdin.lock().await;
             let written =
@@ -399,24 +405,49 @@ impl SharedUpstream {
                 end_child(child, &self.sessions, "the upstream process exited");
             }
         }
-        for (proxy_id, id, receive) in waiting {
-            let answer = match tokio::time::timeout(self.config.request_timeout, receive).await {
+        // One deadline for the whole body: a batch of a thousand requests
+        // the child ignores waits one timeout, not a thousand in turn.
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        for (_, id, receive) in waiting {
+            let answer = match tokio::time::timeout_at(deadline, receive).await {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(_)) => error(&id, "the upstream process exited"),
-                Err(_) => {
-                    lock(&child.state).pending.remove(&proxy_id);
-                    error(&id, "upstream timed out")
-                }
+                Err(_) => error(&id, "upstream timed out"),
             };
             answers.push(answer);
         }
         answers
     }
 
+    /// Requests sent to the child and not yet answered, for tests.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.current)
+            .as_ref()
+            .map_or(0, |child| lock(&child.state).pending.len())
+    }
+
     /// The running child's pid, for tests and logs.
     pub fn child_id(&self) -> Option<u32> {
         let current = lock(&self.current).clone()?;
         lock(&current.process).as_ref().and_then(Child::id)
+    }
+}
+
+/// Takes one body's requests out of `pending` when dropped. Without it a
+/// client that sends requests the child never answers and hangs up would
+/// leave an entry each, without end, and each would keep the child's own
+/// requests from being routed to anyone (they would seem to be in flight).
+struct Forget<'a> {
+    child: &'a Shared,
+    ids: Vec<u64>,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        let mut state = lock(&self.child.state);
+        for id in &self.ids {
+            state.pending.remove(id);
+        }
     }
 }
 
@@ -447,6 +478,9 @@ fn rewrite(
             "jsonrpc": "2.0", "id": id,
             "error": {"code": -32600, "message": "the session is already initialized"}
         })),
+        // `initialize` as a notification means nothing to the protocol;
+        // a child that took it anyway would be reset under every session.
+        (Some("initialize"), None) => Outgoing::Drop,
         (Some(_), Some(id)) => {
             let proxy_id = next_id.fetch_add(1, Ordering::Relaxed);
             let progress = message

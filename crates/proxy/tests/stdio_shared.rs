@@ -594,3 +594,152 @@ async fn a_cancellation_names_the_rewritten_id_and_only_its_own_sessions() {
     assert_eq!(cancels[0]["params"]["requestId"], call["id"]);
     assert!(call["id"].is_u64());
 }
+
+// ---- attacks on the shared child (a hostile client with a valid token) ----
+
+fn with_timeout(config: Upstream, timeout: Duration) -> Upstream {
+    match config {
+        Upstream::Stdio(mut stdio) => {
+            stdio.request_timeout = timeout;
+            Upstream::Stdio(stdio)
+        }
+        _ => panic!("not stdio"),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_the_child_ignores_waits_one_timeout_not_one_per_request() {
+    let (config, _record) = shared();
+    let config = with_timeout(config, Duration::from_millis(400));
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let batch: Vec<Value> = (0..8).map(|i| echo(json!(i), "late", 5_000)).collect();
+    let started = std::time::Instant::now();
+    let answers = json_of(
+        proxy
+            .post(&alice, Some(&a), &Value::Array(batch))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let took = started.elapsed();
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), 8);
+    for answer in answers {
+        assert_eq!(answer["error"]["message"], "upstream timed out", "{answer}");
+    }
+    // Eight timeouts in turn would be 3.2 s.
+    assert!(took < Duration::from_millis(1_500), "{took:?}");
+    assert_eq!(upstream(&proxy).in_flight(), 0);
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_leaves_nothing_pending() {
+    let (config, _record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let bob = token_of(&proxy, "bob", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let b = open(&proxy, &bob).await;
+    for i in 0..20 {
+        let gone = proxy
+            .post(&alice, Some(&a), &echo(json!(i), "never read", 10_000))
+            .timeout(Duration::from_millis(100))
+            .send()
+            .await;
+        assert!(gone.is_err());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Nothing waits on the child any more: no entry per hang-up...
+    assert_eq!(upstream(&proxy).in_flight(), 0);
+    // ...and the child's request for bob's call is routed to bob, not
+    // refused as if alice's abandoned calls were still in flight.
+    let mut b_stream = get_stream(&proxy, &bob, &b).await;
+    let mut b_seen = String::new();
+    let pending = tokio::spawn(proxy.post(&bob, Some(&b), &call(7, "debug_sample")).send());
+    let asked = next_event(&mut b_stream, &mut b_seen).await;
+    assert_eq!(asked["method"], "sampling/createMessage");
+    let reply = json!({"jsonrpc": "2.0", "id": asked["id"],
+        "result": {"role": "assistant", "content": {"type": "text", "text": "ok"}, "model": "t"}});
+    let posted = proxy.post(&bob, Some(&b), &reply).send().await.unwrap();
+    assert_eq!(posted.status(), 202);
+    let result = json_of(pending.await.unwrap().unwrap()).await;
+    assert_eq!(result["result"]["content"][0]["text"], "sampled: ok");
+}
+
+#[tokio::test]
+async fn initialize_as_a_notification_never_reaches_the_child() {
+    let (config, record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let mut again = initialize();
+    again.as_object_mut().unwrap().remove("id");
+    let response = proxy.post(&alice, Some(&a), &again).send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let mut batch_again = initialize();
+    batch_again["id"] = json!(5);
+    let batch = json!([again, batch_again, echo(json!(6), "after", 0)]);
+    let answers = json_of(proxy.post(&alice, Some(&a), &batch).send().await.unwrap()).await;
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[0]["error"]["code"], -32600);
+    assert_eq!(echoed(&answers[1])["text"], "after");
+    let initializes = received(&record)
+        .iter()
+        .filter(|m| m["method"] == "initialize")
+        .count();
+    assert_eq!(initializes, 1);
+}
+
+/// Whether `pid` runs (a zombie does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|s| !s.trim_start().starts_with('Z'))
+    })
+}
+
+#[tokio::test]
+async fn a_first_initialize_abandoned_leaves_no_child_behind() {
+    // A child slow to start (an npx download): the first client hangs up
+    // while it starts, again and again.
+    let (config, _record) = shared();
+    let config = match config {
+        Upstream::Stdio(mut stdio) => {
+            let command = stdio.command.join(" ");
+            stdio.command = vec![
+                "sh".into(),
+                "-c".into(),
+                format!("sleep 0.5; exec {command}"),
+            ];
+            Upstream::Stdio(stdio)
+        }
+        _ => unreachable!(),
+    };
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let mut pids = Vec::new();
+    for _ in 0..3 {
+        let gone = proxy
+            .post(&alice, None, &initialize())
+            .timeout(Duration::from_millis(100))
+            .send()
+            .await;
+        assert!(gone.is_err());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        pids.extend(upstream(&proxy).child_id());
+    }
+    let a = open(&proxy, &alice).await;
+    assert!(!a.is_empty());
+    let current = upstream(&proxy).child_id().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let orphans: Vec<u32> = pids
+        .into_iter()
+        .filter(|pid| *pid != current && alive(*pid))
+        .collect();
+    assert!(orphans.is_empty(), "children nobody uses: {orphans:?}");
+}
