@@ -560,6 +560,9 @@ impl StdioUpstream {
         messages: &[Value],
         identity: &IdentityForUpstream,
     ) -> Result<Vec<Answer>, Response<ProxyBody>> {
+        // Declared before `waiting`, so dropped after it: by then every
+        // receiver of this body is gone, whatever ended the wait.
+        let _forget = Forget(session);
         let mut waiting = Vec::new();
         {
             let mut state = lock(&session.state);
@@ -605,6 +608,20 @@ impl StdioUpstream {
             answers.push(answer);
         }
         Ok(answers)
+    }
+}
+
+/// Drops from `pending` every request nobody waits for any more. Without
+/// it a client that hangs up before its answer (a peer that never answers,
+/// a tool that takes an hour) leaves an entry per request, without end, and
+/// cannot reuse the id ("a request with this id is in flight").
+struct Forget<'a>(&'a Session);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state)
+            .pending
+            .retain(|_, answer| !answer.is_closed());
     }
 }
 

@@ -277,3 +277,24 @@ async fn a_command_that_cannot_start_is_a_502_and_no_session() {
     );
     assert_eq!(children(&proxy), 0);
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_can_use_its_id_again_and_leaves_nothing_pending() {
+    let proxy = start_proxy(stdio(), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let session = open(&proxy, &token).await;
+    let slow = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": {"name": "debug_echo", "arguments": {"text": "slow", "delay": 10_000}}});
+    for _ in 0..3 {
+        let gone = proxy
+            .post(&token, Some(&session), &slow)
+            .timeout(Duration::from_millis(150))
+            .send()
+            .await;
+        assert!(gone.is_err(), "{gone:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The id of the abandoned call is free again: not "in flight".
+    let answer = text(&proxy, &token, &session, 5, "search").await;
+    assert!(answer.get("result").is_some(), "{answer}");
+}
