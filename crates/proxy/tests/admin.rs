@@ -426,3 +426,54 @@ async fn readiness_says_draining_once_shutdown_begins() {
     // The request in flight is answered all the same.
     assert_eq!(in_flight.await.unwrap().unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn names_chosen_by_a_client_never_become_metric_labels() {
+    let url = upstream().await;
+    let proxy = start_proxy(support::http(&url), |config| {
+        config.admin = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let admin = proxy.admin.clone().unwrap();
+    let token = sign(&proxy.key, "mcp:read");
+    let opened = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+    // Warm every label a normal request sets, then measure.
+    for message in [call(1, "search"), call(2, "warm-up")] {
+        proxy
+            .post(&token, Some("s-1"), &message)
+            .send()
+            .await
+            .unwrap();
+    }
+    let (_, before) = get(&format!("{admin}/metrics")).await;
+    for i in 0..300 {
+        let tool = format!("tool-{i}-\"}}\n# evil");
+        let method = format!("evil/{i}");
+        let batch = json!([
+            call(i, &tool),
+            {"jsonrpc": "2.0", "id": i, "method": method, "params": {"name": tool}},
+            {"jsonrpc": "2.0", "id": i, "method": "resources/read", "params": {"uri": format!("x://{i}")}},
+            {"jsonrpc": "2.0", "id": i, "method": "prompts/get", "params": {"name": tool}},
+        ]);
+        proxy
+            .post(&token, Some("s-1"), &batch)
+            .send()
+            .await
+            .unwrap();
+        proxy
+            .post(&format!("garbage.{i}.x"), Some("s-1"), &batch)
+            .send()
+            .await
+            .unwrap();
+    }
+    let (_, after) = get(&format!("{admin}/metrics")).await;
+    assert!(!after.contains("evil"), "{after}");
+    // Other tests of this binary share the recorder: a few lines of slack.
+    let grown = after.lines().count().saturating_sub(before.lines().count());
+    assert!(grown < 30, "{grown} new lines:\n{after}");
+}
