@@ -312,7 +312,7 @@ impl SharedUpstream {
             let why = loop {
                 match read_line(&mut stdout, config.max_line_bytes).await {
                     Ok(Some(line)) => {
-                        route(&reader, &sessions, &line, config.max_buffered_messages).await;
+                        route(&reader, &sessions, &line, config.max_buffered_messages);
                     }
                     Ok(None) => break "the upstream process exited",
                     Err(error) => break error.why(),
@@ -394,20 +394,30 @@ impl SharedUpstream {
             child,
             ids: waiting.iter().map(|(proxy_id, _, _)| *proxy_id).collect(),
         };
-        if !lines.is_empty() {
-            let mut stdin = child.stdin.lock().await;
-            let written =
-                stdin.write_all(lines.as_bytes()).await.is_ok() && stdin.flush().await.is_ok();
-            drop(stdin);
-            if !written {
-                // The reader sees the end too; the waiting get their errors
-                // from whichever ends the child first.
-                end_child(child, &self.sessions, "the upstream process exited");
-            }
-        }
         // One deadline for the whole body: a batch of a thousand requests
         // the child ignores waits one timeout, not a thousand in turn.
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        if !lines.is_empty() {
+            // The write is bounded too: a child that stops reading its
+            // stdin would otherwise hold the lock (every session's writes)
+            // past any timeout. Half a line may be written, so the child
+            // cannot be used any more: it is ended.
+            let write = async {
+                let mut stdin = child.stdin.lock().await;
+                stdin.write_all(lines.as_bytes()).await.is_ok() && stdin.flush().await.is_ok()
+            };
+            match tokio::time::timeout_at(deadline, write).await {
+                Ok(true) => {}
+                // The reader sees the end too; the waiting get their errors
+                // from whichever ends the child first.
+                Ok(false) => end_child(child, &self.sessions, "the upstream process exited"),
+                Err(_) => end_child(
+                    child,
+                    &self.sessions,
+                    "the upstream process does not read its input",
+                ),
+            }
+        }
         for (_, id, receive) in waiting {
             let answer = match tokio::time::timeout_at(deadline, receive).await {
                 Ok(Ok(answer)) => answer,
@@ -547,7 +557,7 @@ fn rewrite(
 }
 
 /// Where one line from the child goes.
-async fn route(child: &Shared, sessions: &Sessions, line: &str, limit: usize) {
+fn route(child: &Arc<Shared>, sessions: &Sessions, line: &str, limit: usize) {
     let line = line.trim();
     if line.is_empty() {
         return;
@@ -602,9 +612,15 @@ async fn route(child: &Shared, sessions: &Sessions, line: &str, limit: usize) {
                 let refusal = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603,
                     "message": "the proxy cannot tell which session this request is for"}});
                 lock(&child.state).asked.remove(&id.to_string());
-                let mut stdin = child.stdin.lock().await;
-                let _ = stdin.write_all(format!("{refusal}\n").as_bytes()).await;
-                let _ = stdin.flush().await;
+                // Not awaited here: while a client's write holds stdin (a
+                // child slow to read), the reader must go on routing the
+                // child's output, or neither side moves.
+                let child = Arc::clone(child);
+                tokio::spawn(async move {
+                    let mut stdin = child.stdin.lock().await;
+                    let _ = stdin.write_all(format!("{refusal}\n").as_bytes()).await;
+                    let _ = stdin.flush().await;
+                });
             }
         }
         (Some("notifications/progress"), None) => {
@@ -640,7 +656,7 @@ async fn route(child: &Shared, sessions: &Sessions, line: &str, limit: usize) {
             // Belongs to no session: every session on this child hears it.
             let all: Vec<Arc<Session>> = lock(sessions)
                 .values()
-                .filter(|s| std::ptr::eq(Arc::as_ptr(&s.child), child))
+                .filter(|s| Arc::ptr_eq(&s.child, child))
                 .cloned()
                 .collect();
             for session in all {

@@ -743,3 +743,64 @@ async fn a_first_initialize_abandoned_leaves_no_child_behind() {
         .collect();
     assert!(orphans.is_empty(), "children nobody uses: {orphans:?}");
 }
+
+#[tokio::test]
+async fn a_child_that_stops_reading_cannot_hold_every_session_past_the_timeout() {
+    // Answers initialize, then never reads its stdin again.
+    let deaf = r#"
+const rl = require("readline").createInterface({ input: process.stdin });
+rl.once("line", (line) => {
+  const m = JSON.parse(line);
+  process.stdout.write(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: {
+    protocolVersion: "2025-06-18", capabilities: { tools: {} },
+    serverInfo: { name: "deaf", version: "1" } } }) + "\n");
+  rl.close();
+  process.stdin.pause();
+  setInterval(() => {}, 1000);
+});
+"#;
+    let mut config = StdioConfig::new(vec!["node".into(), "-e".into(), deaf.into()]);
+    config.mode = StdioMode::Shared;
+    config.request_timeout = Duration::from_millis(500);
+    let proxy = start_proxy(Upstream::Stdio(config), |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let bob = token_of(&proxy, "bob", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let b = open(&proxy, &bob).await;
+    // More than a pipe holds (64 KiB), within the 1 MiB a body may have.
+    let padding = "x".repeat(900);
+    let batch: Vec<Value> = (0..600).map(|i| echo(json!(i), &padding, 0)).collect();
+    let started = std::time::Instant::now();
+    let (alices, bobs) = tokio::join!(
+        proxy
+            .post(&alice, Some(&a), &Value::Array(batch))
+            .timeout(Duration::from_secs(5))
+            .send(),
+        async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            proxy
+                .post(&bob, Some(&b), &echo(json!(1), "bob", 0))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+        }
+    );
+    let alices = json_of(alices.unwrap()).await;
+    assert_eq!(
+        alices[0]["error"]["message"], "the upstream process does not read its input",
+        "{alices}"
+    );
+    // Bob waited on the same child: an error in time, not a hang.
+    let bobs = bobs.unwrap();
+    assert!(
+        bobs.status() == 404 || bobs.status() == 200,
+        "{}",
+        bobs.status()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(upstream(&proxy).children(), 0);
+}
