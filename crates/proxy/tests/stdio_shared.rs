@@ -804,3 +804,90 @@ rl.once("line", (line) => {
     );
     assert_eq!(upstream(&proxy).children(), 0);
 }
+
+#[tokio::test]
+async fn five_hundred_sessions_at_once_against_a_limit_of_a_hundred() {
+    let (config, record) = shared();
+    let proxy = start_proxy(config, |config| {
+        config.sessions = mcp_policy_http::SessionLimits {
+            max_sessions: 100,
+            ..mcp_policy_http::SessionLimits::default()
+        };
+    })
+    .await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..500 {
+        let token = token_of(&proxy, &format!("user-{}", i % 10), "mcp:read");
+        let request = proxy.post(&token, None, &initialize());
+        tasks.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    while let Some(status) = tasks.join_next().await {
+        *statuses.entry(status.unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(statuses.get(&200), Some(&100), "{statuses:?}");
+    assert_eq!(statuses.get(&503), Some(&400), "{statuses:?}");
+    // The upstream holds exactly the sessions the layer bound; one child,
+    // initialized once.
+    assert_eq!(upstream(&proxy).sessions(), 100);
+    assert_eq!(upstream(&proxy).children(), 1);
+    let initializes = received(&record)
+        .iter()
+        .filter(|m| m["method"] == "initialize")
+        .count();
+    assert_eq!(initializes, 1);
+}
+
+#[tokio::test]
+async fn a_session_deleted_mid_request_gets_its_own_answer_and_nobody_elses() {
+    let (config, _record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let bob = token_of(&proxy, "bob", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let b = open(&proxy, &bob).await;
+    let slow = tokio::spawn(
+        proxy
+            .post(&alice, Some(&a), &echo(json!(1), "alice", 400))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deleted = proxy
+        .client
+        .delete(&proxy.url)
+        .bearer_auth(&alice)
+        .header("mcp-session-id", &a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 202);
+    // Bob's request with the same id, answered before alice's.
+    let bobs = json_of(
+        proxy
+            .post(&bob, Some(&b), &echo(json!(1), "bob", 0))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(echoed(&bobs)["text"], "bob");
+    let alices = json_of(slow.await.unwrap().unwrap()).await;
+    assert_eq!(alices["id"], 1);
+    assert_eq!(echoed(&alices)["text"], "alice");
+    // The deleted session is gone for alice, and bob's goes on.
+    let gone = proxy
+        .post(&alice, Some(&a), &echo(json!(2), "x", 0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let again = json_of(
+        proxy
+            .post(&bob, Some(&b), &echo(json!(2), "bob again", 0))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(echoed(&again)["text"], "bob again");
+}
