@@ -891,3 +891,48 @@ async fn a_session_deleted_mid_request_gets_its_own_answer_and_nobody_elses() {
     .await;
     assert_eq!(echoed(&again)["text"], "bob again");
 }
+
+#[tokio::test]
+async fn odd_and_duplicated_ids_come_back_as_sent_and_the_child_sees_only_its_own() {
+    let (config, record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let ids = [
+        json!(-1),
+        json!(1.5),
+        json!(null),
+        json!(1e300),
+        json!(""),
+        json!(7),
+        json!(7),
+        json!(18_446_744_073_709_551_615_u64),
+    ];
+    let batch: Vec<Value> = ids
+        .iter()
+        .map(|id| echo(id.clone(), &id.to_string(), 0))
+        .collect();
+    let answers = json_of(
+        proxy
+            .post(&alice, Some(&a), &Value::Array(batch))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), ids.len(), "{answers:?}");
+    for (answer, id) in answers.iter().zip(&ids) {
+        assert_eq!(&answer["id"], id, "{answer}");
+        assert_eq!(echoed(answer)["text"], id.to_string());
+    }
+    // The child saw proxy ids only: distinct non-negative integers.
+    let mut seen: Vec<u64> = received(&record)
+        .iter()
+        .filter(|m| m["method"] == "tools/call")
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), ids.len());
+}
