@@ -585,12 +585,18 @@ impl StdioUpstream {
                 }
             }
         }
-        if !session.peer.send(messages, identity).await {
-            self.abandon(session, session.peer.gone());
-        }
         // One deadline for the whole body: a batch of a thousand requests
         // the child ignores waits one timeout, not a thousand in turn.
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        // Sending is within it too: a child that stops reading its stdin,
+        // or a server slow to accept a batch's POSTs one by one, would
+        // otherwise hold the POST (and keep its session from ever idling
+        // out) without end. Half a message may be out: the session ends.
+        match tokio::time::timeout_at(deadline, session.peer.send(messages, identity)).await {
+            Ok(true) => {}
+            Ok(false) => self.abandon(session, session.peer.gone()),
+            Err(_) => self.abandon(session, "the upstream does not take its input"),
+        }
         let mut answers = Vec::with_capacity(waiting.len());
         for (id, receive) in waiting {
             let answer = match tokio::time::timeout_at(deadline, receive).await {
