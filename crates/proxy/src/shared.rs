@@ -259,6 +259,15 @@ impl SharedUpstream {
         {
             return Ok((Arc::clone(&child), result.clone()));
         }
+        // A child started for an `initialize` whose client went away before
+        // the answer (the wait was dropped) was never initialized: end it
+        // rather than leave it running beside the new one.
+        let stale = lock(&self.current).clone();
+        if let Some(stale) = stale
+            && stale.initialized.get().is_none()
+        {
+            end_child(&stale, &self.sessions, "initialize abandoned");
+        }
         let client_id = message.get("id").cloned().unwrap_or(Value::Null);
         let child = match self.start() {
             Ok(child) => child,
