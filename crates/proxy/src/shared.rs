@@ -61,7 +61,11 @@ const SESSION_HEADER: &str = "mcp-session-id";
 /// Requests of the child's waiting on a client's answer, at most: a client
 /// that never answers must not grow the proxy without end. Past it, the
 /// child's next request is refused as one no session can take.
-const MAX_ASKED: usize = 1024;
+const MAX_ASKED: usize = 65_536;
+/// The same, for one session: a client that never answers (a batch of a
+/// thousand calls that each make the child ask) fills its own share, not
+/// the child's, so it cannot get every other session's requests refused.
+const MAX_ASKED_PER_SESSION: usize = 16;
 
 /// The one child and what waits on it.
 #[derive(Debug)]
@@ -196,6 +200,10 @@ impl SharedUpstream {
                 match session {
                     Some(session) => {
                         session.end();
+                        // Its unanswered requests of the child's go with it.
+                        lock(&session.child.state)
+                            .asked
+                            .retain(|_, asked| *asked != session.id);
                         empty(StatusCode::ACCEPTED)
                     }
                     None => not_found(),
@@ -608,7 +616,11 @@ fn route(child: &Arc<Shared>, sessions: &Sessions, line: &str, limit: usize) {
                 let mut owners = state.pending.values().map(|p| p.session.as_str());
                 let first = owners.next().map(str::to_owned);
                 let one = first.filter(|first| {
-                    owners.all(|o| o == first) && !first.is_empty() && state.asked.len() < MAX_ASKED
+                    owners.all(|o| o == first)
+                        && !first.is_empty()
+                        && state.asked.len() < MAX_ASKED
+                        && state.asked.values().filter(|s| *s == first).count()
+                            < MAX_ASKED_PER_SESSION
                 });
                 if let Some(session) = &one {
                     state.asked.insert(id.to_string(), session.clone());

@@ -936,3 +936,38 @@ async fn odd_and_duplicated_ids_come_back_as_sent_and_the_child_sees_only_its_ow
     seen.dedup();
     assert_eq!(seen.len(), ids.len());
 }
+
+#[tokio::test]
+async fn a_client_that_never_answers_the_child_cannot_get_everyone_refused() {
+    let (config, _record) = shared();
+    let config = with_timeout(config, Duration::from_millis(1_000));
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let bob = token_of(&proxy, "bob", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let b = open(&proxy, &bob).await;
+    // Alice's calls each make the child ask her (sampling); she never
+    // answers, and lets them time out.
+    let batch: Vec<Value> = (0..1_100).map(|i| call(i, "debug_sample")).collect();
+    let answers = json_of(
+        proxy
+            .post(&alice, Some(&a), &Value::Array(batch))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answers.as_array().unwrap().len(), 1_100);
+    // Bob's call still makes the child ask bob, and bob's answer counts.
+    let mut b_stream = get_stream(&proxy, &bob, &b).await;
+    let mut b_seen = String::new();
+    let pending = tokio::spawn(proxy.post(&bob, Some(&b), &call(7, "debug_sample")).send());
+    let asked = next_event(&mut b_stream, &mut b_seen).await;
+    assert_eq!(asked["method"], "sampling/createMessage");
+    let reply = json!({"jsonrpc": "2.0", "id": asked["id"],
+        "result": {"role": "assistant", "content": {"type": "text", "text": "ok"}, "model": "t"}});
+    let posted = proxy.post(&bob, Some(&b), &reply).send().await.unwrap();
+    assert_eq!(posted.status(), 202);
+    let result = json_of(pending.await.unwrap().unwrap()).await;
+    assert_eq!(result["result"]["content"][0]["text"], "sampled: ok");
+}
