@@ -363,6 +363,32 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_a_fifo_or_bytes_that_are_not_utf8_are_refused_at_once() {
+        let dir =
+            std::env::temp_dir().join(format!("mcp-policy-config-attack-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let started = std::time::Instant::now();
+        assert!(matches!(read(&dir), Err(ReadConfigError::Io(_))));
+        let fifo = dir.join("fifo.yaml");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Nobody writes to it: a read would wait for ever.
+        assert!(matches!(read(&fifo), Err(ReadConfigError::Io(_))));
+        let binary = dir.join("binary.yaml");
+        std::fs::write(&binary, b"bind: \xff\xfe\n").unwrap();
+        assert!(matches!(read(&binary), Err(ReadConfigError::Io(_))));
+        let big = dir.join("big.yaml");
+        std::fs::write(&big, format!("issuer: {}\n", "x".repeat(2 * 1024 * 1024))).unwrap();
+        assert!(matches!(read(&big), Err(ReadConfigError::Io(_))));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn deep_nesting_huge_strings_and_tags_are_errors_or_plain_values() {
         let started = std::time::Instant::now();
         // Within the 1 MiB a file may have: refused at once, pointed at.
