@@ -111,11 +111,16 @@ impl Telemetry {
         let Some((tracer, logger)) = self.export else {
             return;
         };
+        // Both at once: one after the other, a collector that never
+        // answers would hold the exit for twice the bound.
+        let logs = std::thread::spawn(move || logger.shutdown_with_timeout(FLUSH_TIMEOUT));
         if let Err(error) = tracer.shutdown_with_timeout(FLUSH_TIMEOUT) {
             eprintln!("warning: OpenTelemetry spans not all exported: {error}");
         }
-        if let Err(error) = logger.shutdown_with_timeout(FLUSH_TIMEOUT) {
-            eprintln!("warning: OpenTelemetry logs not all exported: {error}");
+        match logs.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("warning: OpenTelemetry logs not all exported: {error}"),
+            Err(_) => eprintln!("warning: OpenTelemetry logs not all exported"),
         }
     }
 }

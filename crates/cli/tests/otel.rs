@@ -271,3 +271,82 @@ fn an_endpoint_that_is_not_http_stops_the_start() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_collector_that_never_answers_delays_the_exit_by_five_seconds_at_most() {
+    // Accepts connections and reads nothing, answers nothing.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let upstream_url = upstream().await;
+    let key = TestKey::rsa("rsa-1.pem", "rsa-1");
+    let dir = std::env::temp_dir().join(format!("mcp-policy-otel-hang-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, jwks_of(&[&key])).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-policy"))
+        .current_dir(root())
+        .args(["proxy", "--bind", "127.0.0.1:0", "--issuer", ISS])
+        .args(["--policy", "examples/github.mcppolicy"])
+        .arg("--jwks")
+        .arg(&jwks)
+        .args(["--upstream", &upstream_url])
+        .args(["--otlp-endpoint", &collector_url])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout).lines().next().unwrap().unwrap()
+    })
+    .await
+    .unwrap();
+    let endpoint = line.strip_prefix("listening on ").unwrap().to_owned();
+    // Something to export, spans and decision records both; the request
+    // path does not wait on the collector.
+    let read = token(&key, &endpoint, "mcp:read github:repos");
+    let started = std::time::Instant::now();
+    for id in 0..20 {
+        let answer = reqwest::Client::new()
+            .post(&endpoint)
+            .bearer_auth(&read)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                       "params": {"name": "search_repos", "arguments": {}}})
+                .to_string(),
+            )
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let stopping = std::time::Instant::now();
+    let exited = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    let took = stopping.elapsed();
+    assert!(exited.success(), "{exited:?}");
+    // Nothing to drain: the export's 5 s bound, once for spans and logs
+    // together, and a little slack.
+    assert!(took < Duration::from_secs(7), "{took:?}");
+}

@@ -114,6 +114,10 @@ pub(crate) fn session_id() -> std::io::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Messages on their way down an open GET stream, at most, beyond what was
+/// kept for it: past it (a client that reads too slowly) they are dropped.
+const STREAM_CAPACITY: usize = 64;
+
 /// A session's way to its client for what the child starts: the open GET
 /// stream, or, while none is open, a bounded queue kept for the next one.
 #[derive(Debug, Default)]
@@ -158,7 +162,9 @@ impl Outbox {
         if self.stream.as_ref().is_some_and(|s| !s.is_closed()) {
             return Err(AlreadyOpen);
         }
-        let (send, receive) = mpsc::channel(64);
+        // Room for everything kept: a channel of 64 took the oldest 64 of
+        // the (up to `max_buffered_messages`) kept and dropped the newest.
+        let (send, receive) = mpsc::channel(STREAM_CAPACITY.max(self.buffered.len()));
         while let Some(message) = self.buffered.pop_front() {
             let _ = send.try_send(message);
         }

@@ -138,6 +138,14 @@ impl Diagnostic for ConfigError {
 /// empty file (or one of comments only) is a configuration with nothing
 /// in it.
 pub fn parse(shown: &str, text: &str) -> Result<FileConfig, Box<ConfigError>> {
+    if let Some(offset) = too_deep(text) {
+        return Err(Box::new(ConfigError {
+            message: format!("`[` and `{{` nested more than {MAX_FLOW_DEPTH} deep"),
+            help: "a configuration nests one level (`command: [...]`); this is not one".to_owned(),
+            span: SourceSpan::new(offset.into(), 1),
+            source: NamedSource::new(shown, text.to_owned()),
+        }));
+    }
     match serde_yaml::from_str::<Option<FileConfig>>(text) {
         Ok(config) => Ok(config.unwrap_or_default()),
         Err(error) => Err(Box::new(diagnose(shown, text, &error))),
@@ -194,6 +202,52 @@ fn diagnose(shown: &str, text: &str, error: &serde_yaml::Error) -> ConfigError {
         span: SourceSpan::new(offset.into(), length),
         source: NamedSource::new(shown, text.to_owned()),
     }
+}
+
+/// How deep `[` and `{` may nest. The YAML scanner underneath takes time
+/// quadratic in the depth (a 200 KB file of `[[[[...` took 70 s), and it
+/// scans the whole file before any limit of the deserializer applies; a
+/// configuration needs one level.
+const MAX_FLOW_DEPTH: usize = 32;
+
+/// The offset of the first `[` or `{` nested past [`MAX_FLOW_DEPTH`],
+/// outside quotes and comments; a quote counts only where a scalar can
+/// start (so the `'` of `it's` opens nothing).
+fn too_deep(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut escaped = false;
+    let mut previous = '\n';
+    for (offset, c) in text.char_indices() {
+        let before = std::mem::replace(&mut previous, c);
+        if comment {
+            comment = c != '\n';
+            continue;
+        }
+        match quote {
+            Some('"') if escaped => escaped = false,
+            Some('"') if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => {
+                let starts = before.is_whitespace() || matches!(before, '[' | '{' | ',' | ':');
+                match c {
+                    '#' if before.is_whitespace() => comment = true,
+                    '"' | '\'' if starts => quote = Some(c),
+                    '[' | '{' => {
+                        depth += 1;
+                        if depth > MAX_FLOW_DEPTH {
+                            return Some(offset);
+                        }
+                    }
+                    ']' | '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+        }
+    }
+    None
 }
 
 /// The known key closest to `key`, if it is close enough to be a typo.
@@ -291,5 +345,90 @@ mod tests {
         assert!(parse("t.yaml", "- a list\n").is_err());
         assert!(parse("t.yaml", "bind: [\n").is_err());
         assert!(parse("t.yaml", "bind: a\nbind: b\n").is_err());
+    }
+
+    #[test]
+    fn a_key_twice_however_spelt_is_an_error_never_last_wins() {
+        for twice in [
+            "forward-identity: true\nforward-identity: false\n",
+            "forward-identity: true\n\"forward-identity\": false\n",
+            "forward-identity: true\n? forward-identity\n: false\n",
+            "dry-run: false\n'dry-run': true\n",
+            "base: &b {dry-run: false}\n<<: *b\ndry-run: true\n",
+            "{dry-run: false, dry-run: true}\n",
+        ] {
+            let error = parse("t.yaml", twice).unwrap_err();
+            assert!(error.span.offset() <= twice.len(), "{twice}");
+        }
+    }
+
+    #[test]
+    fn a_directory_a_fifo_or_bytes_that_are_not_utf8_are_refused_at_once() {
+        let dir =
+            std::env::temp_dir().join(format!("mcp-policy-config-attack-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let started = std::time::Instant::now();
+        assert!(matches!(read(&dir), Err(ReadConfigError::Io(_))));
+        let fifo = dir.join("fifo.yaml");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Nobody writes to it: a read would wait for ever.
+        assert!(matches!(read(&fifo), Err(ReadConfigError::Io(_))));
+        let binary = dir.join("binary.yaml");
+        std::fs::write(&binary, b"bind: \xff\xfe\n").unwrap();
+        assert!(matches!(read(&binary), Err(ReadConfigError::Io(_))));
+        let big = dir.join("big.yaml");
+        std::fs::write(&big, format!("issuer: {}\n", "x".repeat(2 * 1024 * 1024))).unwrap();
+        assert!(matches!(read(&big), Err(ReadConfigError::Io(_))));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn deep_nesting_huge_strings_and_tags_are_errors_or_plain_values() {
+        let started = std::time::Instant::now();
+        // Within the 1 MiB a file may have: refused at once, pointed at.
+        let deep = format!("command: {}{}\n", "[".repeat(500_000), "]".repeat(500_000));
+        let error = parse("t.yaml", &deep).unwrap_err();
+        assert_eq!(error.span.offset(), "command: ".len() + MAX_FLOW_DEPTH);
+        assert!(error.message.contains("nested"), "{}", error.message);
+        // Brackets in quotes, comments and plain scalars are not nesting.
+        let quoted = format!(
+            "command: [node, \"{}\", '{}', it's{}] # {}\nupstream: http://[::1]:3000/mcp\n",
+            "[".repeat(100),
+            "{".repeat(100),
+            "",
+            "[".repeat(100)
+        );
+        assert!(parse("t.yaml", &quoted).is_ok(), "{quoted}");
+        let nested = format!(
+            "command: {}a{}\n",
+            "[".repeat(MAX_FLOW_DEPTH),
+            "]".repeat(MAX_FLOW_DEPTH)
+        );
+        assert!(
+            !parse("t.yaml", &nested)
+                .unwrap_err()
+                .message
+                .contains("nested")
+        );
+        let deep_map = format!(
+            "command: {}x{}\n",
+            "{a: ".repeat(10_000),
+            "}".repeat(10_000)
+        );
+        assert!(parse("t.yaml", &deep_map).is_err());
+        let huge = format!("issuer: {}\n", "x".repeat(4 * 1024 * 1024));
+        assert_eq!(
+            parse("t.yaml", &huge).unwrap().issuer.map(|i| i.len()),
+            Some(4 * 1024 * 1024)
+        );
+        assert!(parse("t.yaml", "dry-run: !!binary dHJ1ZQ==\n").is_err());
+        assert!(parse("t.yaml", "\u{feff}dry-run: true\n").is_ok_and(|c| c.dry_run == Some(true)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

@@ -488,6 +488,44 @@ mod tests {
     }
 
     #[test]
+    fn tricky_endpoints_stay_on_the_streams_origin() {
+        let resolved = |reference: &str| resolve(&base(), reference).map(|u| u.to_string());
+        // Another origin however it is spelled: refused.
+        for foreign in [
+            "HTTP://evil.example/m",
+            "http://user:pw@127.0.0.1:3001/m",
+            "http://127.0.0.1%3A3001@evil.example/m",
+            "http://127.0.0.1:3001\\@evil.example/m",
+            "http://[::1]:3001/m",
+            "http://127.0.0.1:80/m",
+            "http://127.0.0.1/m",
+            "  //evil.example/m",
+            "\t//evil.example/m",
+        ] {
+            assert_eq!(resolved(foreign.trim()), None, "{foreign}");
+        }
+        // Forms a URL parser might read as another host are paths here,
+        // on the stream's own host and port, or refused; never elsewhere.
+        for path in [
+            "http:/evil.example/m",
+            "http:evil.example/m",
+            "/\\evil.example/m",
+            "\\\\evil.example/m",
+            "/%2F%2Fevil.example/m",
+            "../../../m",
+        ] {
+            if let Some(uri) = resolve(&base(), path) {
+                assert_eq!(
+                    uri.authority().unwrap().as_str(),
+                    "127.0.0.1:3001",
+                    "{path}"
+                );
+                assert_eq!(uri.scheme_str(), Some("http"), "{path}");
+            }
+        }
+    }
+
+    #[test]
     fn an_event_is_bounded_between_blank_lines_whatever_the_line_ends() {
         for end in ["\n", "\r\n", "\r"] {
             let mut bounded =

@@ -61,7 +61,11 @@ const SESSION_HEADER: &str = "mcp-session-id";
 /// Requests of the child's waiting on a client's answer, at most: a client
 /// that never answers must not grow the proxy without end. Past it, the
 /// child's next request is refused as one no session can take.
-const MAX_ASKED: usize = 1024;
+const MAX_ASKED: usize = 65_536;
+/// The same, for one session: a client that never answers (a batch of a
+/// thousand calls that each make the child ask) fills its own share, not
+/// the child's, so it cannot get every other session's requests refused.
+const MAX_ASKED_PER_SESSION: usize = 16;
 
 /// The one child and what waits on it.
 #[derive(Debug)]
@@ -196,6 +200,10 @@ impl SharedUpstream {
                 match session {
                     Some(session) => {
                         session.end();
+                        // Its unanswered requests of the child's go with it.
+                        lock(&session.child.state)
+                            .asked
+                            .retain(|_, asked| *asked != session.id);
                         empty(StatusCode::ACCEPTED)
                     }
                     None => not_found(),
@@ -259,6 +267,15 @@ impl SharedUpstream {
         {
             return Ok((Arc::clone(&child), result.clone()));
         }
+        // A child started for an `initialize` whose client went away before
+        // the answer (the wait was dropped) was never initialized: end it
+        // rather than leave it running beside the new one.
+        let stale = lock(&self.current).clone();
+        if let Some(stale) = stale
+            && stale.initialized.get().is_none()
+        {
+            end_child(&stale, &self.sessions, "initialize abandoned");
+        }
         let client_id = message.get("id").cloned().unwrap_or(Value::Null);
         let child = match self.start() {
             Ok(child) => child,
@@ -312,7 +329,7 @@ impl SharedUpstream {
             let why = loop {
                 match read_line(&mut stdout, config.max_line_bytes).await {
                     Ok(Some(line)) => {
-                        route(&reader, &sessions, &line, config.max_buffered_messages).await;
+                        route(&reader, &sessions, &line, config.max_buffered_messages);
                     }
                     Ok(None) => break "the upstream process exited",
                     Err(error) => break error.why(),
@@ -388,35 +405,76 @@ impl SharedUpstream {
                 lines.push('\n');
             }
         }
+        // Whatever ends the wait (the answers, the deadline, or the client
+        // going away, which drops this future), nothing of it stays pending.
+        let _forget = Forget {
+            child,
+            ids: waiting.iter().map(|(proxy_id, _, _)| *proxy_id).collect(),
+        };
+        // One deadline for the whole body: a batch of a thousand requests
+        // the child ignores waits one timeout, not a thousand in turn.
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
         if !lines.is_empty() {
-            let mut stdin = child.stdin.lock().await;
-            let written =
-                stdin.write_all(lines.as_bytes()).await.is_ok() && stdin.flush().await.is_ok();
-            drop(stdin);
-            if !written {
+            // The write is bounded too: a child that stops reading its
+            // stdin would otherwise hold the lock (every session's writes)
+            // past any timeout. Half a line may be written, so the child
+            // cannot be used any more: it is ended.
+            let write = async {
+                let mut stdin = child.stdin.lock().await;
+                stdin.write_all(lines.as_bytes()).await.is_ok() && stdin.flush().await.is_ok()
+            };
+            match tokio::time::timeout_at(deadline, write).await {
+                Ok(true) => {}
                 // The reader sees the end too; the waiting get their errors
                 // from whichever ends the child first.
-                end_child(child, &self.sessions, "the upstream process exited");
+                Ok(false) => end_child(child, &self.sessions, "the upstream process exited"),
+                Err(_) => end_child(
+                    child,
+                    &self.sessions,
+                    "the upstream process does not read its input",
+                ),
             }
         }
-        for (proxy_id, id, receive) in waiting {
-            let answer = match tokio::time::timeout(self.config.request_timeout, receive).await {
+        for (_, id, receive) in waiting {
+            let answer = match tokio::time::timeout_at(deadline, receive).await {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(_)) => error(&id, "the upstream process exited"),
-                Err(_) => {
-                    lock(&child.state).pending.remove(&proxy_id);
-                    error(&id, "upstream timed out")
-                }
+                Err(_) => error(&id, "upstream timed out"),
             };
             answers.push(answer);
         }
         answers
     }
 
+    /// Requests sent to the child and not yet answered, for tests.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.current)
+            .as_ref()
+            .map_or(0, |child| lock(&child.state).pending.len())
+    }
+
     /// The running child's pid, for tests and logs.
     pub fn child_id(&self) -> Option<u32> {
         let current = lock(&self.current).clone()?;
         lock(&current.process).as_ref().and_then(Child::id)
+    }
+}
+
+/// Takes one body's requests out of `pending` when dropped. Without it a
+/// client that sends requests the child never answers and hangs up would
+/// leave an entry each, without end, and each would keep the child's own
+/// requests from being routed to anyone (they would seem to be in flight).
+struct Forget<'a> {
+    child: &'a Shared,
+    ids: Vec<u64>,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        let mut state = lock(&self.child.state);
+        for id in &self.ids {
+            state.pending.remove(id);
+        }
     }
 }
 
@@ -447,6 +505,9 @@ fn rewrite(
             "jsonrpc": "2.0", "id": id,
             "error": {"code": -32600, "message": "the session is already initialized"}
         })),
+        // `initialize` as a notification means nothing to the protocol;
+        // a child that took it anyway would be reset under every session.
+        (Some("initialize"), None) => Outgoing::Drop,
         (Some(_), Some(id)) => {
             let proxy_id = next_id.fetch_add(1, Ordering::Relaxed);
             let progress = message
@@ -513,7 +574,7 @@ fn rewrite(
 }
 
 /// Where one line from the child goes.
-async fn route(child: &Shared, sessions: &Sessions, line: &str, limit: usize) {
+fn route(child: &Arc<Shared>, sessions: &Sessions, line: &str, limit: usize) {
     let line = line.trim();
     if line.is_empty() {
         return;
@@ -555,7 +616,11 @@ async fn route(child: &Shared, sessions: &Sessions, line: &str, limit: usize) {
                 let mut owners = state.pending.values().map(|p| p.session.as_str());
                 let first = owners.next().map(str::to_owned);
                 let one = first.filter(|first| {
-                    owners.all(|o| o == first) && !first.is_empty() && state.asked.len() < MAX_ASKED
+                    owners.all(|o| o == first)
+                        && !first.is_empty()
+                        && state.asked.len() < MAX_ASKED
+                        && state.asked.values().filter(|s| *s == first).count()
+                            < MAX_ASKED_PER_SESSION
                 });
                 if let Some(session) = &one {
                     state.asked.insert(id.to_string(), session.clone());
@@ -568,9 +633,15 @@ async fn route(child: &Shared, sessions: &Sessions, line: &str, limit: usize) {
                 let refusal = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603,
                     "message": "the proxy cannot tell which session this request is for"}});
                 lock(&child.state).asked.remove(&id.to_string());
-                let mut stdin = child.stdin.lock().await;
-                let _ = stdin.write_all(format!("{refusal}\n").as_bytes()).await;
-                let _ = stdin.flush().await;
+                // Not awaited here: while a client's write holds stdin (a
+                // child slow to read), the reader must go on routing the
+                // child's output, or neither side moves.
+                let child = Arc::clone(child);
+                tokio::spawn(async move {
+                    let mut stdin = child.stdin.lock().await;
+                    let _ = stdin.write_all(format!("{refusal}\n").as_bytes()).await;
+                    let _ = stdin.flush().await;
+                });
             }
         }
         (Some("notifications/progress"), None) => {
@@ -606,7 +677,7 @@ async fn route(child: &Shared, sessions: &Sessions, line: &str, limit: usize) {
             // Belongs to no session: every session on this child hears it.
             let all: Vec<Arc<Session>> = lock(sessions)
                 .values()
-                .filter(|s| std::ptr::eq(Arc::as_ptr(&s.child), child))
+                .filter(|s| Arc::ptr_eq(&s.child, child))
                 .cloned()
                 .collect();
             for session in all {

@@ -546,6 +546,9 @@ impl StdioUpstream {
         messages: &[Value],
         identity: &IdentityForUpstream,
     ) -> Result<Vec<Answer>, Response<ProxyBody>> {
+        // Declared before `waiting`, so dropped after it: by then every
+        // receiver of this body is gone, whatever ended the wait.
+        let _forget = Forget(session);
         let mut waiting = Vec::new();
         {
             let mut state = lock(&session.state);
@@ -568,12 +571,18 @@ impl StdioUpstream {
                 }
             }
         }
-        if !session.peer.send(messages, identity).await {
-            self.abandon(session, session.peer.gone());
-        }
         // One deadline for the whole body: a batch of a thousand requests
         // the child ignores waits one timeout, not a thousand in turn.
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        // Sending is within it too: a child that stops reading its stdin,
+        // or a server slow to accept a batch's POSTs one by one, would
+        // otherwise hold the POST (and keep its session from ever idling
+        // out) without end. Half a message may be out: the session ends.
+        match tokio::time::timeout_at(deadline, session.peer.send(messages, identity)).await {
+            Ok(true) => {}
+            Ok(false) => self.abandon(session, session.peer.gone()),
+            Err(_) => self.abandon(session, "the upstream does not take its input"),
+        }
         let mut answers = Vec::with_capacity(waiting.len());
         for (id, receive) in waiting {
             let answer = match tokio::time::timeout_at(deadline, receive).await {
@@ -591,6 +600,20 @@ impl StdioUpstream {
             answers.push(answer);
         }
         Ok(answers)
+    }
+}
+
+/// Drops from `pending` every request nobody waits for any more. Without
+/// it a client that hangs up before its answer (a peer that never answers,
+/// a tool that takes an hour) leaves an entry per request, without end, and
+/// cannot reuse the id ("a request with this id is in flight").
+struct Forget<'a>(&'a Session);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state)
+            .pending
+            .retain(|_, answer| !answer.is_closed());
     }
 }
 

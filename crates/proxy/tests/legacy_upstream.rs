@@ -96,6 +96,23 @@ async fn sse(
             while flood.send(line.clone()).await.is_ok() {}
         });
     }
+    if query.get("mode").map(String::as_str) == Some("flood") {
+        // Small events without end of count: logging nobody reads.
+        let flood = send.clone();
+        tokio::spawn(async move {
+            for i in 0..20_000 {
+                let log = json!({"jsonrpc": "2.0", "method": "notifications/message",
+                                 "params": {"level": "info", "data": i}});
+                if flood
+                    .send(event("message", &log.to_string()))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
     fake.links.lock().unwrap().insert(n, send);
     fake.open.fetch_add(1, Ordering::SeqCst);
     let guard = OpenGuard(Arc::clone(&fake.open));
@@ -503,4 +520,125 @@ async fn the_principal_goes_with_every_request_of_its_stream_and_nothing_of_the_
         assert!(request.get("authorization").is_none());
         assert!(request.get("cookie").is_none());
     }
+}
+
+/// A server counting what reaches it: where a redirect points.
+async fn elsewhere() -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    let app = Router::new().fallback(move || {
+        let counted = Arc::clone(&counted);
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}"), hits)
+}
+
+#[tokio::test]
+async fn a_redirect_is_never_followed() {
+    use futures_util::StreamExt;
+    let (other, hits) = elsewhere().await;
+    let target = format!("{other}/stolen");
+    // The stream itself redirects; then a stream whose POSTs redirect.
+    let app = Router::new()
+        .route(
+            "/moved",
+            axum::routing::get({
+                let target = target.clone();
+                move || async move {
+                    (StatusCode::TEMPORARY_REDIRECT, [("location", target)]).into_response()
+                }
+            }),
+        )
+        .route(
+            "/sse",
+            axum::routing::get(|| async {
+                let body = event("endpoint", "/messages");
+                let stream = futures_util::stream::once(async move {
+                    Ok::<_, std::convert::Infallible>(Bytes::from(body))
+                })
+                .chain(futures_util::stream::pending())
+                .boxed();
+                (
+                    [("content-type", "text/event-stream")],
+                    Body::from_stream(stream),
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            "/messages",
+            axum::routing::post(move || async move {
+                (StatusCode::TEMPORARY_REDIRECT, [("location", target)]).into_response()
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let proxy = start_proxy(legacy(&format!("http://{address}/moved")), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let refused = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 502);
+    assert_eq!(sessions(&proxy), 0);
+
+    let proxy = start_proxy(legacy(&format!("http://{address}/sse")), |_| {}).await;
+    let refused = proxy
+        .post(&token, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("mcp-session-id").is_none());
+    let answer = json_of(refused).await;
+    assert!(answer["error"]["message"].is_string(), "{answer}");
+    assert_eq!(sessions(&proxy), 0);
+    // Neither the GET nor the POST (with the upstream's credentials) went
+    // where the redirects pointed.
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_stream_flooding_small_events_keeps_only_the_last_few_for_the_client() {
+    let (url, _fake) = fake().await;
+    let proxy = start_proxy(legacy(&format!("{url}?mode=flood")), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let session = open(&proxy, &token).await;
+    // The flood arrives while nobody reads the session's GET stream.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let answer = called(&proxy, &token, &session, 1, "search").await;
+    assert!(answer.get("result").is_some(), "{answer}");
+    let mut stream = proxy
+        .client
+        .get(&proxy.url)
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut text = String::new();
+    while let Ok(Ok(Some(chunk))) =
+        tokio::time::timeout(Duration::from_millis(500), stream.chunk()).await
+    {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let events = text.matches("notifications/message").count();
+    // What was kept for the stream: at most max_buffered_messages (256).
+    assert_eq!(events, 256);
+    // The newest were kept, the oldest dropped.
+    assert!(
+        text.contains("\"data\":19999"),
+        "{}",
+        &text[text.len().saturating_sub(300)..]
+    );
 }

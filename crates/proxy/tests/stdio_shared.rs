@@ -594,3 +594,380 @@ async fn a_cancellation_names_the_rewritten_id_and_only_its_own_sessions() {
     assert_eq!(cancels[0]["params"]["requestId"], call["id"]);
     assert!(call["id"].is_u64());
 }
+
+// ---- attacks on the shared child (a hostile client with a valid token) ----
+
+fn with_timeout(config: Upstream, timeout: Duration) -> Upstream {
+    match config {
+        Upstream::Stdio(mut stdio) => {
+            stdio.request_timeout = timeout;
+            Upstream::Stdio(stdio)
+        }
+        _ => panic!("not stdio"),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_the_child_ignores_waits_one_timeout_not_one_per_request() {
+    let (config, _record) = shared();
+    let config = with_timeout(config, Duration::from_millis(400));
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let batch: Vec<Value> = (0..8).map(|i| echo(json!(i), "late", 5_000)).collect();
+    let started = std::time::Instant::now();
+    let answers = json_of(
+        proxy
+            .post(&alice, Some(&a), &Value::Array(batch))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let took = started.elapsed();
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), 8);
+    for answer in answers {
+        assert_eq!(answer["error"]["message"], "upstream timed out", "{answer}");
+    }
+    // Eight timeouts in turn would be 3.2 s.
+    assert!(took < Duration::from_millis(1_500), "{took:?}");
+    assert_eq!(upstream(&proxy).in_flight(), 0);
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_leaves_nothing_pending() {
+    let (config, _record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let bob = token_of(&proxy, "bob", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let b = open(&proxy, &bob).await;
+    for i in 0..20 {
+        let gone = proxy
+            .post(&alice, Some(&a), &echo(json!(i), "never read", 10_000))
+            .timeout(Duration::from_millis(100))
+            .send()
+            .await;
+        assert!(gone.is_err());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Nothing waits on the child any more: no entry per hang-up...
+    assert_eq!(upstream(&proxy).in_flight(), 0);
+    // ...and the child's request for bob's call is routed to bob, not
+    // refused as if alice's abandoned calls were still in flight.
+    let mut b_stream = get_stream(&proxy, &bob, &b).await;
+    let mut b_seen = String::new();
+    let pending = tokio::spawn(proxy.post(&bob, Some(&b), &call(7, "debug_sample")).send());
+    let asked = next_event(&mut b_stream, &mut b_seen).await;
+    assert_eq!(asked["method"], "sampling/createMessage");
+    let reply = json!({"jsonrpc": "2.0", "id": asked["id"],
+        "result": {"role": "assistant", "content": {"type": "text", "text": "ok"}, "model": "t"}});
+    let posted = proxy.post(&bob, Some(&b), &reply).send().await.unwrap();
+    assert_eq!(posted.status(), 202);
+    let result = json_of(pending.await.unwrap().unwrap()).await;
+    assert_eq!(result["result"]["content"][0]["text"], "sampled: ok");
+}
+
+#[tokio::test]
+async fn initialize_as_a_notification_never_reaches_the_child() {
+    let (config, record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let mut again = initialize();
+    again.as_object_mut().unwrap().remove("id");
+    let response = proxy.post(&alice, Some(&a), &again).send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let mut batch_again = initialize();
+    batch_again["id"] = json!(5);
+    let batch = json!([again, batch_again, echo(json!(6), "after", 0)]);
+    let answers = json_of(proxy.post(&alice, Some(&a), &batch).send().await.unwrap()).await;
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[0]["error"]["code"], -32600);
+    assert_eq!(echoed(&answers[1])["text"], "after");
+    let initializes = received(&record)
+        .iter()
+        .filter(|m| m["method"] == "initialize")
+        .count();
+    assert_eq!(initializes, 1);
+}
+
+/// Whether `pid` runs (a zombie does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|s| !s.trim_start().starts_with('Z'))
+    })
+}
+
+#[tokio::test]
+async fn a_first_initialize_abandoned_leaves_no_child_behind() {
+    // A child slow to start (an npx download): the first client hangs up
+    // while it starts, again and again.
+    let (config, _record) = shared();
+    let config = match config {
+        Upstream::Stdio(mut stdio) => {
+            let command = stdio.command.join(" ");
+            stdio.command = vec![
+                "sh".into(),
+                "-c".into(),
+                format!("sleep 0.5; exec {command}"),
+            ];
+            Upstream::Stdio(stdio)
+        }
+        _ => unreachable!(),
+    };
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let mut pids = Vec::new();
+    for _ in 0..3 {
+        let gone = proxy
+            .post(&alice, None, &initialize())
+            .timeout(Duration::from_millis(100))
+            .send()
+            .await;
+        assert!(gone.is_err());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        pids.extend(upstream(&proxy).child_id());
+    }
+    let a = open(&proxy, &alice).await;
+    assert!(!a.is_empty());
+    let current = upstream(&proxy).child_id().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let orphans: Vec<u32> = pids
+        .into_iter()
+        .filter(|pid| *pid != current && alive(*pid))
+        .collect();
+    assert!(orphans.is_empty(), "children nobody uses: {orphans:?}");
+}
+
+#[tokio::test]
+async fn a_child_that_stops_reading_cannot_hold_every_session_past_the_timeout() {
+    // Answers initialize, then never reads its stdin again.
+    let deaf = r#"
+const rl = require("readline").createInterface({ input: process.stdin });
+rl.once("line", (line) => {
+  const m = JSON.parse(line);
+  process.stdout.write(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: {
+    protocolVersion: "2025-06-18", capabilities: { tools: {} },
+    serverInfo: { name: "deaf", version: "1" } } }) + "\n");
+  rl.close();
+  process.stdin.pause();
+  setInterval(() => {}, 1000);
+});
+"#;
+    let mut config = StdioConfig::new(vec!["node".into(), "-e".into(), deaf.into()]);
+    config.mode = StdioMode::Shared;
+    config.request_timeout = Duration::from_millis(500);
+    let proxy = start_proxy(Upstream::Stdio(config), |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let bob = token_of(&proxy, "bob", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let b = open(&proxy, &bob).await;
+    // More than a pipe holds (64 KiB), within the 1 MiB a body may have.
+    let padding = "x".repeat(900);
+    let batch: Vec<Value> = (0..600).map(|i| echo(json!(i), &padding, 0)).collect();
+    let started = std::time::Instant::now();
+    let (alices, bobs) = tokio::join!(
+        proxy
+            .post(&alice, Some(&a), &Value::Array(batch))
+            .timeout(Duration::from_secs(5))
+            .send(),
+        async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            proxy
+                .post(&bob, Some(&b), &echo(json!(1), "bob", 0))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+        }
+    );
+    let alices = json_of(alices.unwrap()).await;
+    assert_eq!(
+        alices[0]["error"]["message"], "the upstream process does not read its input",
+        "{alices}"
+    );
+    // Bob waited on the same child: an error in time, not a hang.
+    let bobs = bobs.unwrap();
+    assert!(
+        bobs.status() == 404 || bobs.status() == 200,
+        "{}",
+        bobs.status()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(upstream(&proxy).children(), 0);
+}
+
+#[tokio::test]
+async fn five_hundred_sessions_at_once_against_a_limit_of_a_hundred() {
+    let (config, record) = shared();
+    let proxy = start_proxy(config, |config| {
+        config.sessions = mcp_policy_http::SessionLimits {
+            max_sessions: 100,
+            ..mcp_policy_http::SessionLimits::default()
+        };
+    })
+    .await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..500 {
+        let token = token_of(&proxy, &format!("user-{}", i % 10), "mcp:read");
+        let request = proxy.post(&token, None, &initialize());
+        tasks.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    while let Some(status) = tasks.join_next().await {
+        *statuses.entry(status.unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(statuses.get(&200), Some(&100), "{statuses:?}");
+    assert_eq!(statuses.get(&503), Some(&400), "{statuses:?}");
+    // The upstream holds exactly the sessions the layer bound; one child,
+    // initialized once.
+    assert_eq!(upstream(&proxy).sessions(), 100);
+    assert_eq!(upstream(&proxy).children(), 1);
+    let initializes = received(&record)
+        .iter()
+        .filter(|m| m["method"] == "initialize")
+        .count();
+    assert_eq!(initializes, 1);
+}
+
+#[tokio::test]
+async fn a_session_deleted_mid_request_gets_its_own_answer_and_nobody_elses() {
+    let (config, _record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let bob = token_of(&proxy, "bob", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let b = open(&proxy, &bob).await;
+    let slow = tokio::spawn(
+        proxy
+            .post(&alice, Some(&a), &echo(json!(1), "alice", 400))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deleted = proxy
+        .client
+        .delete(&proxy.url)
+        .bearer_auth(&alice)
+        .header("mcp-session-id", &a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 202);
+    // Bob's request with the same id, answered before alice's.
+    let bobs = json_of(
+        proxy
+            .post(&bob, Some(&b), &echo(json!(1), "bob", 0))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(echoed(&bobs)["text"], "bob");
+    let alices = json_of(slow.await.unwrap().unwrap()).await;
+    assert_eq!(alices["id"], 1);
+    assert_eq!(echoed(&alices)["text"], "alice");
+    // The deleted session is gone for alice, and bob's goes on.
+    let gone = proxy
+        .post(&alice, Some(&a), &echo(json!(2), "x", 0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let again = json_of(
+        proxy
+            .post(&bob, Some(&b), &echo(json!(2), "bob again", 0))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(echoed(&again)["text"], "bob again");
+}
+
+#[tokio::test]
+async fn odd_and_duplicated_ids_come_back_as_sent_and_the_child_sees_only_its_own() {
+    let (config, record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let ids = [
+        json!(-1),
+        json!(1.5),
+        json!(null),
+        json!(1e300),
+        json!(""),
+        json!(7),
+        json!(7),
+        json!(18_446_744_073_709_551_615_u64),
+    ];
+    let batch: Vec<Value> = ids
+        .iter()
+        .map(|id| echo(id.clone(), &id.to_string(), 0))
+        .collect();
+    let answers = json_of(
+        proxy
+            .post(&alice, Some(&a), &Value::Array(batch))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), ids.len(), "{answers:?}");
+    for (answer, id) in answers.iter().zip(&ids) {
+        assert_eq!(&answer["id"], id, "{answer}");
+        assert_eq!(echoed(answer)["text"], id.to_string());
+    }
+    // The child saw proxy ids only: distinct non-negative integers.
+    let mut seen: Vec<u64> = received(&record)
+        .iter()
+        .filter(|m| m["method"] == "tools/call")
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), ids.len());
+}
+
+#[tokio::test]
+async fn a_client_that_never_answers_the_child_cannot_get_everyone_refused() {
+    let (config, _record) = shared();
+    let config = with_timeout(config, Duration::from_millis(1_000));
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let bob = token_of(&proxy, "bob", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let b = open(&proxy, &bob).await;
+    // Alice's calls each make the child ask her (sampling); she never
+    // answers, and lets them time out.
+    let batch: Vec<Value> = (0..1_100).map(|i| call(i, "debug_sample")).collect();
+    let answers = json_of(
+        proxy
+            .post(&alice, Some(&a), &Value::Array(batch))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answers.as_array().unwrap().len(), 1_100);
+    // Bob's call still makes the child ask bob, and bob's answer counts.
+    let mut b_stream = get_stream(&proxy, &bob, &b).await;
+    let mut b_seen = String::new();
+    let pending = tokio::spawn(proxy.post(&bob, Some(&b), &call(7, "debug_sample")).send());
+    let asked = next_event(&mut b_stream, &mut b_seen).await;
+    assert_eq!(asked["method"], "sampling/createMessage");
+    let reply = json!({"jsonrpc": "2.0", "id": asked["id"],
+        "result": {"role": "assistant", "content": {"type": "text", "text": "ok"}, "model": "t"}});
+    let posted = proxy.post(&bob, Some(&b), &reply).send().await.unwrap();
+    assert_eq!(posted.status(), 202);
+    let result = json_of(pending.await.unwrap().unwrap()).await;
+    assert_eq!(result["result"]["content"][0]["text"], "sampled: ok");
+}

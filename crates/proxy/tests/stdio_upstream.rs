@@ -277,3 +277,69 @@ async fn a_command_that_cannot_start_is_a_502_and_no_session() {
     );
     assert_eq!(children(&proxy), 0);
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_can_use_its_id_again_and_leaves_nothing_pending() {
+    let proxy = start_proxy(stdio(), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let session = open(&proxy, &token).await;
+    let slow = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": {"name": "debug_echo", "arguments": {"text": "slow", "delay": 10_000}}});
+    for _ in 0..3 {
+        let gone = proxy
+            .post(&token, Some(&session), &slow)
+            .timeout(Duration::from_millis(150))
+            .send()
+            .await;
+        assert!(gone.is_err(), "{gone:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The id of the abandoned call is free again: not "in flight".
+    let answer = text(&proxy, &token, &session, 5, "search").await;
+    assert!(answer.get("result").is_some(), "{answer}");
+}
+
+#[tokio::test]
+async fn a_child_that_stops_reading_ends_its_session_within_the_timeout() {
+    // Answers initialize, then never reads its stdin again.
+    let deaf = r#"
+const rl = require("readline").createInterface({ input: process.stdin });
+rl.once("line", (line) => {
+  const m = JSON.parse(line);
+  process.stdout.write(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: {
+    protocolVersion: "2025-06-18", capabilities: { tools: {} },
+    serverInfo: { name: "stdio-test", version: "1" } } }) + "\n");
+  rl.close();
+  process.stdin.pause();
+  setInterval(() => {}, 1000);
+});
+"#;
+    let mut config = StdioConfig::new(vec!["node".into(), "-e".into(), deaf.into()]);
+    config.request_timeout = Duration::from_millis(500);
+    let proxy = start_proxy(Upstream::Stdio(config), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let session = open(&proxy, &token).await;
+    // More than a pipe holds (64 KiB), within the 1 MiB a body may have.
+    let padding = "x".repeat(900);
+    let batch: Vec<Value> = (0..600)
+        .map(|i| {
+            json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                   "params": {"name": "search", "arguments": {"q": padding}}})
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let answer = proxy
+        .post(&token, Some(&session), &Value::Array(batch))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let answer = json_of(answer).await;
+    assert!(answer[0]["error"]["message"].is_string(), "{answer}");
+    assert_eq!(children(&proxy), 0);
+}
