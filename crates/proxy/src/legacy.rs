@@ -326,7 +326,16 @@ impl Link {
 fn resolve(base: &Uri, reference: &str) -> Option<Uri> {
     let scheme = base.scheme_str()?;
     let authority = base.authority()?;
-    if reference.contains("://") {
+    // An absolute URI: a scheme (RFC 3986: a letter, then letters, digits,
+    // `+`, `-`, `.`) right before `://`. A `://` further on, in a query
+    // (`/messages?next=http://...`), does not make the reference absolute.
+    let absolute = reference.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    if absolute {
         let uri: Uri = reference.parse().ok()?;
         let same = uri.scheme_str() == Some(scheme) && uri.authority() == Some(authority);
         return same.then_some(uri);
@@ -471,6 +480,11 @@ mod tests {
         assert_eq!(
             resolved("messages?sessionId=abc").as_deref(),
             Some("http://127.0.0.1:3001/mcp/messages?sessionId=abc")
+        );
+        // A URL in the query is not the endpoint's origin.
+        assert_eq!(
+            resolved("/messages?sessionId=abc&next=http://evil.example/").as_deref(),
+            Some("http://127.0.0.1:3001/messages?sessionId=abc&next=http://evil.example/")
         );
         assert_eq!(
             resolved("http://127.0.0.1:3001/m?s=1").as_deref(),
