@@ -82,6 +82,11 @@ pub struct HttpConfig {
     /// (a client sending a byte at a time holds nothing for long).
     /// Default: 30 s.
     pub body_read_timeout: Duration,
+    /// Count every decision in the `mcp_policy_decisions_total` metric
+    /// (the `metrics` facade). Off by default: building the counter's
+    /// labels allocates, and the decision path otherwise does not. The
+    /// proxy turns it on with its admin listener, which serves the count.
+    pub count_decisions: bool,
     /// How many MCP sessions are held, per principal and in all, and for
     /// how long an idle one lives. Sessions are always bound to the
     /// principal that opened them.
@@ -102,6 +107,7 @@ impl HttpConfig {
             allowed_hosts: None,
             token_cache_capacity: 10_000,
             body_read_timeout: Duration::from_secs(30),
+            count_decisions: false,
             sessions: SessionLimits::default(),
         }
     }

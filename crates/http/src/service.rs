@@ -272,7 +272,7 @@ impl std::fmt::Display for ScopeList<'_> {
 /// is joined only when a subscriber records the event (tracing evaluates
 /// field values inside its enabled check).
 fn log_decision(
-    mode: Mode,
+    config: &crate::HttpConfig,
     principal: &Principal,
     method: &str,
     name: &str,
@@ -290,11 +290,17 @@ fn log_decision(
         decision,
         rule = rule.unwrap_or("default"),
         missing,
-        mode = mode.as_str(),
+        mode = config.mode.as_str(),
         "policy decision"
-    ); // Labels bounded: three governed methods (or "" for an invalid message),
-    // three decisions, two modes, and the rules of the policies loaded.
-    metrics::counter!("mcp_policy_decisions_total", "method" => method.to_owned(), "decision" => decision.to_owned(), "rule" => rule.unwrap_or("default").to_owned(), "mode" => mode.as_str()).increment(1);
+    );
+    // Only when counted: the labels are built (and allocated) before the
+    // metrics facade knows whether a recorder listens, and the decision
+    // path allocates nothing otherwise. Labels bounded: three governed
+    // methods (or "" for an invalid message), three decisions, two modes,
+    // and the rules of the policies loaded.
+    if config.count_decisions {
+        metrics::counter!("mcp_policy_decisions_total", "method" => method.to_owned(), "decision" => decision.to_owned(), "rule" => rule.unwrap_or("default").to_owned(), "mode" => config.mode.as_str()).increment(1);
+    }
 }
 
 fn decide_all(
@@ -304,7 +310,6 @@ fn decide_all(
     principal: &Principal,
     messages: &[Value],
 ) -> Verdicts {
-    let mode = shared.config.mode;
     let evaluator = policy.evaluator();
     let mut verdicts = Verdicts {
         step_up: None,
@@ -320,7 +325,7 @@ fn decide_all(
                 None
             }
             Message::Invalid { id } => {
-                log_decision(mode, principal, "", "", "invalid", None, "");
+                log_decision(&shared.config, principal, "", "", "invalid", None, "");
                 Some(match id {
                     Some(id) => jsonrpc::error(Some(id), -32600, "Invalid Request", None),
                     None if message.is_object() => Value::Null,
@@ -338,14 +343,22 @@ fn decide_all(
                         Basis::Rule(id) => evaluator.table().rule(id).map(|r| r.text.as_str()),
                         Basis::Default | Basis::ForeignScopeSet => None,
                     };
-                    log_decision(mode, principal, method, request.name(), "allow", rule, "");
+                    log_decision(
+                        &shared.config,
+                        principal,
+                        method,
+                        request.name(),
+                        "allow",
+                        rule,
+                        "",
+                    );
                     None
                 } else {
                     let why = evaluator.explain(request, scopes);
                     let missing = why.missing_scopes();
                     let missing_text = missing.as_ref().map(|m| m.join(" ")).unwrap_or_default();
                     log_decision(
-                        mode,
+                        &shared.config,
                         principal,
                         method,
                         request.name(),

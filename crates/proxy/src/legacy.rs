@@ -27,7 +27,6 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyDataStream, BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use sse_stream::SseStream;
 
@@ -142,16 +141,6 @@ impl std::fmt::Display for LinkError {
 }
 
 impl std::error::Error for LinkError {}
-
-/// The HTTP client every link of one upstream shares.
-pub(crate) fn client(config: &SseConfig) -> Client<HttpConnector, Full<Bytes>> {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(config.connect_timeout));
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector)
-}
 
 /// Where one session's messages go.
 #[derive(Debug, Clone)]

@@ -268,6 +268,7 @@ impl Proxy {
         http.mode = config.mode;
         http.sessions = config.sessions;
         http.body_read_timeout = config.body_read_timeout;
+        http.count_decisions = admin_listener.is_some();
         let layer = PolicyLayer::new(Arc::new(validator), policy, http)
             .map_err(|error| StartError::Layer(error.to_string()))?;
         if admin_listener.is_some() {

@@ -254,7 +254,7 @@ impl StdioUpstream {
 
     /// Sessions as streams of an HTTP+SSE server.
     pub(crate) fn streams(config: SseConfig) -> StdioUpstream {
-        let client = crate::legacy::client(&config);
+        let client = crate::upstream::client(config.connect_timeout);
         let mut sessions = StdioConfig::new(Vec::new());
         sessions.request_timeout = config.request_timeout;
         sessions.max_buffered_messages = config.max_buffered_messages;

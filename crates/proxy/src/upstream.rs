@@ -108,12 +108,7 @@ impl HttpUpstream {
         if url.scheme_str() != Some("http") || url.authority().is_none() {
             return Err(InvalidUpstream(url.to_string()));
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+        let client = client(config.connect_timeout);
         Ok(HttpUpstream {
             client,
             config: std::sync::Arc::new(config),
@@ -241,6 +236,18 @@ impl HttpUpstream {
         }
         response
     }
+}
+
+/// The pooled HTTP/1 client of an upstream (Streamable HTTP, or HTTP+SSE):
+/// connecting bounded, Nagle off (one small message a call), idle
+/// connections kept 30 s.
+pub(crate) fn client(connect_timeout: Duration) -> Client<HttpConnector, Full<Bytes>> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector)
 }
 
 /// The id of a single JSON-RPC request, for the error that answers it.
