@@ -32,6 +32,7 @@ if [[ "${1:-}" == "--up" && -z "${E2E_RUN_DIR:-}" ]]; then
 else
   RUN_DIR="${E2E_RUN_DIR:-$HERE/.run}"
 fi
+export E2E_RUN_DIR="$RUN_DIR"
 export E2E_REPORT_DIR="$RUN_DIR/reports"
 rm -rf "$RUN_DIR"
 mkdir -p "$RUN_DIR/logs" "$E2E_REPORT_DIR"
@@ -128,7 +129,7 @@ if [[ "${1:-}" == "--up" ]]; then
   env_file=${2:?--up needs a file to write the variables to}
   {
     for var in E2E_AS E2E_SERVER_EXAMPLE E2E_SERVER_PROXY_STDIO E2E_SERVER_PROXY_HTTP \
-      E2E_EVERYTHING_DIRECT E2E_SERVERS_JSON E2E_TOKEN_TTL E2E_REPORT_DIR E2E_BIN_DIR; do
+      E2E_EVERYTHING_DIRECT E2E_SERVERS_JSON E2E_TOKEN_TTL E2E_REPORT_DIR E2E_BIN_DIR E2E_RUN_DIR; do
       printf 'export %s=%q\n' "$var" "${!var}"
     done
     printf 'export E2E_STACK_PID=%q\n' "$$"
