@@ -6,25 +6,27 @@
 # official Rust SDK (rmcp), runs the official conformance suite through the
 # proxy, and rotates the issuer's key last.
 #
+#   bash tests/e2e/run.sh --setup      install the Node packages (npm ci) and build the
+#                                      binaries first, then run the whole suite
 #   bash tests/e2e/run.sh              the whole suite; exit 0 when every step passes
 #   bash tests/e2e/run.sh --up FILE    start the stack only, write its variables to
 #                                      FILE (`export` lines) and wait until killed
 #
 # Needs: `npm ci` in tests/e2e, and the binaries `mcp-policy`,
 # `github-mcp-example` and `e2e-rmcp-client` in $E2E_BIN_DIR (default
-# target/release, else target/debug).
+# target/debug: what `cargo test` has built already).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-if [[ -z "${E2E_BIN_DIR:-}" ]]; then
-  if [[ -x "$ROOT/target/release/mcp-policy" && -x "$ROOT/target/release/github-mcp-example" ]]; then
-    E2E_BIN_DIR="$ROOT/target/release"
-  else
-    E2E_BIN_DIR="$ROOT/target/debug"
-  fi
+export E2E_BIN_DIR="${E2E_BIN_DIR:-$ROOT/target/debug}"
+
+if [[ "${1:-}" == "--setup" ]]; then
+  shift
+  (cd "$HERE" && npm ci --no-audit --no-fund)
+  (cd "$ROOT" && cargo build -p mcp-policy-cli -p github-mcp-example -p mcp-policy-e2e-rmcp)
+  E2E_BIN_DIR="$ROOT/target/debug"
 fi
-export E2E_BIN_DIR
 export E2E_TOKEN_TTL="${E2E_TOKEN_TTL:-20}"
 # A stack started with --up gets a directory of its own, so several can run.
 if [[ "${1:-}" == "--up" && -z "${E2E_RUN_DIR:-}" ]]; then
@@ -39,8 +41,10 @@ mkdir -p "$RUN_DIR/logs" "$E2E_REPORT_DIR"
 
 say() { printf 'e2e: %s\n' "$*"; }
 
-for bin in mcp-policy github-mcp-example; do
-  [[ -x "$E2E_BIN_DIR/$bin" ]] || { say "missing $E2E_BIN_DIR/$bin (cargo build first)"; exit 2; }
+bins=(mcp-policy github-mcp-example)
+[[ "${1:-}" == "--up" ]] || bins+=(e2e-rmcp-client)
+for bin in "${bins[@]}"; do
+  [[ -x "$E2E_BIN_DIR/$bin" ]] || { say "missing $E2E_BIN_DIR/$bin (run with --setup, or cargo build first)"; exit 2; }
 done
 [[ -d "$HERE/node_modules/oidc-provider" ]] || { say "missing node_modules: run npm ci in tests/e2e"; exit 2; }
 
