@@ -174,12 +174,41 @@ async function interaction(ctx) {
   ctx.body = { error: 'unexpected_prompt', prompt: prompt.name };
 }
 
+// A client may register with `scope` holding the resource's scopes (the
+// TypeScript SDK puts the server's challenge scope there). oidc-provider takes
+// only its own (OIDC) scopes in a client's `scope`, and refuses the rest with
+// invalid_client_metadata; the mcp:* scopes are the resource server's, granted
+// per resource (getResourceServerInfo). RFC 7591 §3.2.1 lets the server replace
+// requested metadata, so the registration keeps the OIDC scopes of `scope` and
+// drops the rest. (oidc-provider then warns that the body was parsed before it.)
+const OIDC_SCOPES = new Set(['openid', 'offline_access']);
+async function registrationScope(ctx) {
+  const chunks = [];
+  for await (const chunk of ctx.req) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8');
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = text; // oidc-provider refuses it as it would have
+  }
+  if (body && typeof body === 'object' && typeof body.scope === 'string') {
+    const own = body.scope.split(' ').filter((scope) => OIDC_SCOPES.has(scope));
+    if (own.length) body.scope = own.join(' ');
+    else delete body.scope;
+  }
+  ctx.request.body = body;
+}
+
 function json(ctx, body) {
   ctx.type = 'application/json';
   ctx.body = body;
 }
 
 provider.use(async (ctx, next) => {
+  if (ctx.path === '/reg' && ctx.method === 'POST' && ctx.is('application/json')) {
+    await registrationScope(ctx);
+  }
   if (ctx.path.startsWith('/interaction/') && ctx.method === 'GET') {
     await interaction(ctx);
     return;
