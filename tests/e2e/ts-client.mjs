@@ -17,7 +17,8 @@
 // (bob, no refresh token) shows the SDK's own step-up, and the admin scope
 // that bob is never granted. Steps that need no expired token (6a, 6c, 6d, 7)
 // run while the tokens age; the wait is one token lifetime.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { Recorder } from './lib/ts-record.mjs';
@@ -152,13 +153,28 @@ async function runTarget(t, direct) {
     report.add(t.name, '0.0', 'FAIL', `the flow stopped: ${error?.stack ?? error}`, 'the flow ran to its end');
   } finally {
     await Promise.all(sessions.map((session) => session.close()));
+    wireLog(t, sessions);
+  }
+}
+
+// What each session sent and got, for a failure's diagnosis: next to the
+// stack's logs when run.sh gave a run directory.
+function wireLog(t, sessions) {
+  const dir = process.env.E2E_RUN_DIR;
+  if (!dir) return;
+  const text = sessions.map((session, index) => session.recorder.dump(`${t.name}/${'ABCM'[index] ?? index}`)).join('\n');
+  try {
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    writeFileSync(join(dir, 'logs', `ts-sdk-${t.name}.wire.log`), `${text}\n`);
+  } catch (error) {
+    console.error(`ts-client: could not write the wire log: ${error}`);
   }
 }
 
 const started = Date.now();
 const deadline = setTimeout(() => {
   report.add('all', '0.0', 'FAIL', `still running after ${DEADLINE_MS} ms`);
-  report.write(process.env.E2E_REPORT_DIR);
+  report.write(process.env.E2E_REPORT_DIR, TARGETS.map((t) => t.name));
   process.exit(1);
 }, DEADLINE_MS);
 deadline.unref();
@@ -172,7 +188,7 @@ try {
   report.add('everything-direct', '0.0', 'FAIL', `the unguarded everything server did not list its tools: ${error}`);
 }
 await Promise.all(targets.map((t) => runTarget(t, direct)));
-const path = report.write(process.env.E2E_REPORT_DIR);
+const path = report.write(process.env.E2E_REPORT_DIR, TARGETS.map((t) => t.name));
 const counts = report.rows.reduce((acc, row) => ({ ...acc, [row.result]: (acc[row.result] ?? 0) + 1 }), {});
 console.log(`ts-sdk: ${JSON.stringify(counts)} in ${((Date.now() - started) / 1000).toFixed(1)} s${path ? `, report ${path}` : ''}`);
 process.exit(report.failed ? 1 : 0);

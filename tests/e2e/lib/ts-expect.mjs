@@ -37,9 +37,17 @@ export function s256(verifier) {
   return createHash('sha256').update(verifier).digest('base64url');
 }
 
-/** The POSTs that reached the MCP endpoint `url` among `entries`. */
-export function mcpPosts(entries, url) {
-  return entries.filter((entry) => entry.method === 'POST' && entry.url.href === url);
+/**
+ * The POSTs to the MCP endpoint `url` among `entries` that call `tool`: other
+ * POSTs of the session (answers to the server's own requests, notifications)
+ * may be in flight at the same time.
+ */
+export function callPosts(entries, url, tool) {
+  return entries.filter((entry) => {
+    if (entry.method !== 'POST' || entry.url.href !== url) return false;
+    const message = jsonOf(entry.body ?? '');
+    return message?.method === 'tools/call' && message.params?.name === tool;
+  });
 }
 
 /** The token-endpoint requests among `entries`, with their grant type. */

@@ -62,6 +62,18 @@ export class Recorder {
   since(mark) {
     return this.log.slice(mark);
   }
+
+  /** The log as text, one exchange a line (for the run's logs directory). */
+  dump(label) {
+    const line = (entry) => [
+      `${label} #${entry.seq} +${entry.at - (this.log[0]?.at ?? entry.at)}ms ${entry.method} ${entry.url.href}`,
+      entry.authorization ? `auth=${entry.authorization.slice(0, 24)}...` : 'auth=-',
+      `-> ${entry.status ?? entry.error ?? 'pending'}`,
+      entry.wwwAuthenticate ? `www-authenticate: ${entry.wwwAuthenticate}` : '',
+      entry.body ? `body: ${entry.body.slice(0, 300)}` : '',
+    ].filter(Boolean).join(' ');
+    return this.log.map(line).join('\n');
+  }
 }
 
 /** The form fields of a recorded urlencoded body. */

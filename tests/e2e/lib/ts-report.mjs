@@ -47,12 +47,14 @@ export class Report {
     return this.rows.some((row) => row.result === 'FAIL');
   }
 
-  write(dir) {
+  /** `servers`: the order of the servers in the file (the table's columns). */
+  write(dir, servers = []) {
     if (!dir) return undefined;
     mkdirSync(dir, { recursive: true });
     const path = join(dir, `${this.client}.json`);
     const byNumber = (a, b) => a.localeCompare(b, 'en', { numeric: true });
-    const rows = [...this.rows].sort((a, b) => a.server.localeCompare(b.server) || byNumber(a.step, b.step));
+    const rank = (server) => (servers.indexOf(server) + 1 || servers.length + 1);
+    const rows = [...this.rows].sort((a, b) => rank(a.server) - rank(b.server) || byNumber(a.step, b.step));
     writeFileSync(path, `${JSON.stringify(rows, null, 2)}\n`);
     return path;
   }

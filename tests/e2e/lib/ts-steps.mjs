@@ -18,7 +18,7 @@ import {
   checkInsufficientScope,
   checkInvalidToken,
   expectedTools,
-  mcpPosts,
+  callPosts,
   mcpScopes,
   s256,
   sameList,
@@ -187,7 +187,7 @@ export async function step4RefreshInsteadOfStepUp({ t, session, kindSpec, metada
     error = caught;
   }
   const window = recorder.since(mark);
-  const posts = mcpPosts(window, t.url);
+  const posts = callPosts(window, t.url, kindSpec.write_call.name);
   const challenge = checkInsufficientScope(posts[0], 'mcp:write', `${kindSpec.write_call.name} with mcp:read`);
   const refreshes = tokenRequests(window, metadata.token_endpoint).filter(({ form }) => form.get('grant_type') === 'refresh_token');
   const reauthorized = provider.authorizations.length > authorizationsBefore;
@@ -222,7 +222,7 @@ export async function step4StepUp({ t, session, kindSpec, direct, metadata }, no
   const result = await session.call((client) => client.callTool(kindSpec.write_call));
   check(!result.isError, `${kindSpec.write_call.name} failed after the step-up: ${JSON.stringify(result.content)}`);
   const window = recorder.since(mark);
-  const challenge = checkInsufficientScope(mcpPosts(window, t.url)[0], 'mcp:write', `${kindSpec.write_call.name} before the step-up`);
+  const challenge = checkInsufficientScope(callPosts(window, t.url, kindSpec.write_call.name)[0], 'mcp:write', `${kindSpec.write_call.name} before the step-up`);
   const added = provider.authorizations.slice(before);
   check(added.length === 1, `${added.length} authorizations for one step-up`);
   const asked = added[0].sdkUrl.searchParams.get('scope') ?? '';
@@ -252,7 +252,7 @@ export async function step4BobWrite({ t, session, kindSpec }) {
   const before = provider.authorizations.length;
   const result = await session.call((client) => client.callTool(kindSpec.write_call));
   check(!result.isError, `${kindSpec.write_call.name} failed after the step-up: ${JSON.stringify(result.content)}`);
-  const challenge = checkInsufficientScope(mcpPosts(recorder.since(mark), t.url)[0], 'mcp:write', 'bob\'s write call');
+  const challenge = checkInsufficientScope(callPosts(recorder.since(mark), t.url, kindSpec.write_call.name)[0], 'mcp:write', 'bob\'s write call');
   const added = provider.authorizations.length - before;
   check(added === 1, `${added} authorizations`);
   return `bob: 403 scope="${challenge.scope}", the SDK re-authorized once (scope "${provider.authorizations.at(-1).sdkUrl.searchParams.get('scope')}"), the retried call succeeded`;
@@ -276,7 +276,7 @@ export async function step4BobAdmin({ t, session, kindSpec, stats }) {
     error = caught;
   }
   check(error, `bob's ${kindSpec.admin_call.name} succeeded: ${JSON.stringify(result?.content)}`);
-  const posts = mcpPosts(recorder.since(mark), t.url);
+  const posts = callPosts(recorder.since(mark), t.url, kindSpec.admin_call.name);
   for (const post of posts) checkInsufficientScope(post, 'mcp:admin', `bob's ${kindSpec.admin_call.name}`);
   const authorizations = provider.authorizations.length - before;
   const codes = ((await stats()).code[provider.client.client_id] ?? 0) - codesBefore;
@@ -307,7 +307,7 @@ export async function step5Refresh({ t, session, kindSpec, metadata, stats }) {
   const result = await session.client.callTool(kindSpec.read_call);
   check(!result.isError, `${kindSpec.read_call.name} failed after the refresh`);
   const window = recorder.since(mark);
-  const posts = mcpPosts(window, t.url);
+  const posts = callPosts(window, t.url, kindSpec.read_call.name);
   check(posts[0]?.authorization === `Bearer ${expired}`, 'the first call did not carry the expired token');
   checkInvalidToken(posts[0], 'the call with the expired token');
   const refreshes = tokenRequests(window, metadata.token_endpoint).filter(({ form }) => form.get('grant_type') === 'refresh_token');
@@ -341,7 +341,7 @@ export async function step5Concurrent({ t, session, kindSpec, metadata, stats },
   const settled = await Promise.allSettled(Array.from({ length: calls }, () => session.client.callTool(kindSpec.read_call)));
   provider.navigate = true;
   const window = recorder.since(mark);
-  const withExpired = mcpPosts(window, t.url).filter((post) => post.authorization === `Bearer ${expired}`);
+  const withExpired = callPosts(window, t.url, kindSpec.read_call.name).filter((post) => post.authorization === `Bearer ${expired}`);
   check(withExpired.length >= calls, `${withExpired.length} calls carried the expired token, expected ${calls}`);
   for (const post of withExpired) checkInvalidToken(post, 'a concurrent call with the expired token');
   const attempts = tokenRequests(window, metadata.token_endpoint).filter(({ form }) => form.get('grant_type') === 'refresh_token');
@@ -386,7 +386,7 @@ export async function injectCall({ t, owner, kindSpec }, token) {
     error = caught;
   }
   await session.close();
-  const posts = mcpPosts(owner.recorder.since(mark), t.url);
+  const posts = callPosts(owner.recorder.since(mark), t.url, kindSpec.read_call.name);
   return { result, error, posts, provider };
 }
 
@@ -447,7 +447,7 @@ export async function step7Write({ t, session, kindSpec, metadata }) {
   }
   check(error, `${kindSpec.write_call.name} succeeded with a mcp:read machine token`);
   const window = session.recorder.since(mark);
-  const posts = mcpPosts(window, t.url);
+  const posts = callPosts(window, t.url, kindSpec.write_call.name);
   for (const post of posts) checkInsufficientScope(post, 'mcp:write', `machine's ${kindSpec.write_call.name}`);
   const again = tokenRequests(window, metadata.token_endpoint).map(({ form }) => form.get('scope'));
   check(posts.length <= 2, `the client looped: ${posts.length} calls`);
