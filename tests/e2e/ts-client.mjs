@@ -26,7 +26,9 @@ import { Report } from './lib/ts-report.mjs';
 import { BrowserProvider } from './lib/ts-provider.mjs';
 import { Session, listNames, newClient } from './lib/ts-session.mjs';
 import { algNone, forgedSignature, tokenFor } from './lib/ts-tokens.mjs';
-import * as steps from './lib/ts-steps.mjs';
+import * as login from './lib/ts-steps-login.mjs';
+import * as scopes from './lib/ts-steps-scopes.mjs';
+import * as tokens from './lib/ts-steps-tokens.mjs';
 
 const CLIENT = 'ts-sdk';
 // Past this, something hangs: fail rather than eat the CI budget.
@@ -67,9 +69,9 @@ async function directTools() {
   return names;
 }
 
-async function interactive(t, user, offlineAccess, letter) {
+function interactive(t, user, offlineAccess, letter) {
   const provider = new BrowserProvider({ user, offlineAccess, issuer: AS, name: `${t.name} ${letter}` });
-  return new Session(t.url, provider, new Recorder()).connect();
+  return new Session(t.url, provider, new Recorder(), { rootsRequest: t.kind === 'everything' });
 }
 
 async function runTarget(t, direct) {
@@ -78,35 +80,33 @@ async function runTarget(t, direct) {
   const step = (id, what, body) => report.step(t.name, id, what, body);
   const sessions = [];
   try {
-    const [a, b, c] = await Promise.all([
-      interactive(t, 'alice', true, 'A'),
-      interactive(t, 'bob', false, 'B'),
-      interactive(t, 'alice', true, 'C'),
-    ]);
+    const [a, b, c] = [interactive(t, 'alice', true, 'A'), interactive(t, 'bob', false, 'B'), interactive(t, 'alice', true, 'C')];
     sessions.push(a, b, c);
-    const metadata = steps.asMetadata({ rec: a.recorder, as: AS });
+    await Promise.all(sessions.map((session) => session.connect()));
+    const metadata = login.asMetadata({ rec: a.recorder, as: AS });
     const A = { ...base, session: a, rec: a.recorder, provider: a.provider, metadata };
     const B = { ...base, session: b, metadata };
     const C = { ...base, session: c, metadata };
 
-    await step('1.1', 'unauthenticated: 401 with resource_metadata and the baseline scope', () => steps.step1Challenge(A));
-    await step('1.2', 'the client follows resource_metadata', () => steps.step1ResourceMetadata(A));
-    await step('1.3', 'the client finds the authorization server metadata', () => steps.step1AsMetadata(A));
-    await step('2.1', 'dynamic client registration', () => steps.step2Registration(A));
-    await step('2.2', 'authorization request: PKCE S256, state, baseline scope, resource', () => steps.step2AuthorizationRequest(A));
-    await step('2.3', 'the redirect\'s state is checked', () => steps.step2State(A));
-    await step('2.4', 'token request: code_verifier and resource', () => steps.step2TokenRequest(A));
-    await step('2.5', 'a refresh token (offline_access)', (note) => steps.step2OfflineAccess(A, note));
-    await step('3.1', 'tools/list shows exactly what mcp:read allows', () => steps.step3List(A));
-    await step('3.2', 'an allowed call succeeds', () => steps.step3Call(A));
+    await step('1.1', 'unauthenticated: 401 with resource_metadata and the baseline scope', () => login.step1Challenge(A));
+    await step('1.2', 'the client follows resource_metadata', () => login.step1ResourceMetadata(A));
+    await step('1.3', 'the client finds the authorization server metadata', () => login.step1AsMetadata(A));
+    await step('2.1', 'dynamic client registration', () => login.step2Registration(A));
+    await step('2.2', 'authorization request: PKCE S256, state, baseline scope, resource', () => login.step2AuthorizationRequest(A));
+    await step('2.3', 'the redirect\'s state is checked', () => login.step2State(A));
+    await step('2.4', 'token request: code_verifier and resource', () => login.step2TokenRequest(A));
+    await step('2.5', 'a refresh token (offline_access)', (note) => login.step2OfflineAccess(A, note));
+    await step('3.1', 'tools/list shows exactly what mcp:read allows', () => scopes.step3List(A));
+    await step('3.2', 'an allowed call succeeds', () => scopes.step3Call(A));
 
     // bob's steps run beside alice's: separate client, session and recorder.
     const bob = (async () => {
-      await step('4.3', 'step-up by the SDK alone (bob, no refresh token)', () => steps.step4BobWrite(B));
-      await step('4.4', 'mcp:admin stays denied for bob, no loop', () => steps.step4BobAdmin(B));
+      await step('4.3', 'step-up by the SDK alone (bob, no refresh token)', () => scopes.step4BobWrite(B));
+      await step('4.4', 'mcp:admin stays denied for bob, no loop', () => scopes.step4BobAdmin(B));
+      await step('4.5', 'mcp:admin asked again after a successful request: still denied', (note) => scopes.step4DeniedAgain(B, note));
     })();
-    await step('4.1', 'write call: 403 insufficient_scope (client holding a refresh token)', (note) => steps.step4RefreshInsteadOfStepUp(A, note));
-    await step('4.2', 'step-up to mcp:write, the retried call succeeds', (note) => steps.step4StepUp(A, note));
+    await step('4.1', 'write call: 403 insufficient_scope (client holding a refresh token)', (note) => scopes.step4RefreshInsteadOfStepUp(A, note));
+    await step('4.2', 'step-up to mcp:write, the retried call succeeds', (note) => scopes.step4StepUp(A, note));
     await bob;
 
     // While the tokens age: the rejected tokens that need no expiry, and the machine.
@@ -115,16 +115,16 @@ async function runTarget(t, direct) {
     await step('6a.1', 'a token for another resource: 401 invalid_token', async () => {
       const other = others[0]?.url ?? t.url.replace(/:\d+\//, ':1/');
       const token = await tokenFor(AS, other);
-      return `token for ${other}: ${await steps.step6Rejected(I, token, 'a token for another resource')}`;
+      return `token for ${other}: ${await tokens.step6Rejected(I, token, 'a token for another resource')}`;
     });
     await step('6c.1', 'a forged signature: 401 invalid_token', async () => {
       const real = a.provider.tokens().access_token;
-      await steps.controlAccepted(I, real);
-      return `the real token is accepted; re-signed by another key: ${await steps.step6Rejected(I, await forgedSignature(real), 'a forged signature')}`;
+      await tokens.controlAccepted(I, real);
+      return `the real token is accepted; re-signed by another key: ${await tokens.step6Rejected(I, await forgedSignature(real), 'a forged signature')}`;
     });
     await step('6d.1', 'alg none: 401 invalid_token', async () => {
       const real = a.provider.tokens().access_token;
-      return `alg none: ${await steps.step6Rejected(I, algNone(real), 'an alg:none token')}`;
+      return `alg none: ${await tokens.step6Rejected(I, algNone(real), 'an alg:none token')}`;
     });
     const machine = new ClientCredentialsProvider({
       clientId: 'machine',
@@ -132,22 +132,23 @@ async function runTarget(t, direct) {
       scope: 'mcp:read',
       expectedIssuer: AS,
     });
-    const m = await new Session(t.url, machine, new Recorder()).connect();
+    const m = new Session(t.url, machine, new Recorder(), { rootsRequest: t.kind === 'everything' });
     sessions.push(m);
+    await m.connect();
     const M = { ...base, session: m, metadata };
-    await step('7.1', 'client_credentials token (SDK ClientCredentialsProvider), mcp:read', () => steps.step7Token(M));
-    await step('7.2', 'machine: tools/list shows only read tools, a read call succeeds', () => steps.step7Read(M));
-    await step('7.3', 'machine: a write call is refused 403', () => steps.step7Write(M));
+    await step('7.1', 'client_credentials token (SDK ClientCredentialsProvider), mcp:read', () => tokens.step7Token(M));
+    await step('7.2', 'machine: tools/list shows only read tools, a read call succeeds', () => tokens.step7Read(M));
+    await step('7.3', 'machine: a write call is refused 403', () => tokens.step7Write(M));
 
     // One token lifetime after the start: the refreshes, then the expired token.
     await Promise.all([
-      step('5.1', 'expired token: 401, one refresh, the call goes on', () => steps.step5Refresh(A)),
-      step('5.2', 'concurrent calls at expiry: refreshes counted', (note) => steps.step5Concurrent(C, note)),
+      step('5.1', 'expired token: 401, one refresh, the call goes on', () => tokens.step5Refresh(A)),
+      step('5.2', 'concurrent calls at expiry: refreshes counted', (note) => tokens.step5Concurrent(C, note)),
     ]);
     await step('6b.1', 'an expired token: 401 invalid_token', async () => {
       const first = a.provider.tokenHistory[0].tokens.access_token;
-      await steps.waitForExpiry(first);
-      return `the first token, expired: ${await steps.step6Rejected(I, first, 'an expired token')}`;
+      await tokens.waitForExpiry(first);
+      return `the first token, expired: ${await tokens.step6Rejected(I, first, 'an expired token')}`;
     });
   } catch (error) {
     report.add(t.name, '0.0', 'FAIL', `the flow stopped: ${error?.stack ?? error}`, 'the flow ran to its end');

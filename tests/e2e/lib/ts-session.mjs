@@ -40,12 +40,39 @@ export async function listNames(client) {
   return names.sort();
 }
 
+// The everything server asks a client that declares roots for them 350 ms
+// after initialization, on the client's GET stream. The answer is a POST of
+// the session, and any successful POST resets the SDK's once-per-challenge
+// step-up guard (streamableHttp.js:380-382): a session waits for that exchange
+// to be over before the steps, so that the steps see the SDK's behaviour, not
+// a race. When the GET stream was not open yet the server's request is lost
+// (its own comment says so, server/index.js): after a while nothing more is
+// coming, and the session goes on.
+const ROOTS_WAIT_MS = 3000;
+
+function answeredRoots(entry) {
+  return entry.method === 'POST' && entry.status !== undefined && /"result":\{"roots":/.test(entry.body ?? '');
+}
+
 export class Session {
-  constructor(url, provider, recorder, { sessionId } = {}) {
+  /** rootsRequest: the server asks for roots after initialize (the everything server). */
+  constructor(url, provider, recorder, { sessionId, rootsRequest = false } = {}) {
     this.url = url;
     this.provider = provider;
     this.recorder = recorder;
     this.sessionId = sessionId;
+    this.rootsRequest = rootsRequest;
+  }
+
+  async #settle() {
+    const deadline = Date.now() + ROOTS_WAIT_MS;
+    while (!this.recorder.log.some(answeredRoots)) {
+      if (Date.now() > deadline) {
+        this.rootsLost = true;
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   #open() {
@@ -74,6 +101,7 @@ export class Session {
       this.#open();
       await this.client.connect(this.transport);
     }
+    if (this.rootsRequest && !this.sessionId) await this.#settle();
     return this;
   }
 
