@@ -76,11 +76,6 @@ export class Recorder {
   }
 }
 
-/** The form fields of a recorded urlencoded body. */
-export function formOf(entry) {
-  return new URLSearchParams(entry?.body ?? '');
-}
-
 /** The JSON body of a recorded request, or undefined. */
 export function jsonOf(text) {
   try {
