@@ -123,7 +123,9 @@ export class Session {
     }
   }
 
+  /** Ends the session (DELETE, as the SDK does it) unless it joined another's, then closes. */
   async close() {
+    if (this.transport?.sessionId && !this.sessionId) await this.transport.terminateSession().catch(() => {});
     await this.client?.close().catch(() => {});
   }
 }
