@@ -51,6 +51,10 @@ const TARGETS = [
   { name: 'proxy-http', kind: 'everything', url: need('E2E_SERVER_PROXY_HTTP') },
 ];
 const report = new Report(CLIENT);
+// Steps 1-4 and 6a-7 take a few seconds and assume that no token expires
+// meanwhile (a refresh would land in their windows); 5 and 6b wait for expiry.
+const TTL = Number(process.env.E2E_TOKEN_TTL ?? 20);
+if (TTL < 10) console.error(`ts-client: E2E_TOKEN_TTL=${TTL} is below the 10 s the steps before expiry assume`);
 
 async function stats() {
   const response = await fetch(`${AS}/test/stats`);
