@@ -1,0 +1,120 @@
+//! The contract's reporting: one `STEP` line per step on stdout, and the JSON
+//! report (`$E2E_REPORT_DIR/rmcp.json`) that docs/e2e.md is built from.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::Serialize;
+
+use crate::Res;
+
+pub const CLIENT: &str = "rmcp";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// The peer (rmcp) deviates from a specification in a known way; our
+    /// side's behaviour was still asserted.
+    Deviation,
+}
+
+impl Outcome {
+    fn word(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Deviation => "DEVIATION",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    pub client: &'static str,
+    pub server: String,
+    pub step: String,
+    pub result: Outcome,
+    pub detail: String,
+}
+
+/// The steps of every server, shared by the concurrent flows.
+#[derive(Debug, Clone, Default)]
+pub struct Sink(Arc<Mutex<Vec<Record>>>);
+
+impl Sink {
+    pub fn for_server(&self, server: &str) -> Report {
+        Report {
+            server: server.to_string(),
+            sink: self.clone(),
+        }
+    }
+
+    pub fn records(&self) -> Vec<Record> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Writes the report, ordered by server and step (the flows ran at once).
+    pub fn write(&self, dir: &Path) -> Res<()> {
+        let mut records = self.records();
+        records.sort_by(|a, b| (&a.server, &a.step).cmp(&(&b.server, &b.step)));
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let path = dir.join(format!("{CLIENT}.json"));
+        let text = serde_json::to_string_pretty(&records)?;
+        std::fs::write(&path, text + "\n")
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        Ok(())
+    }
+}
+
+/// The steps of one server.
+#[derive(Debug, Clone)]
+pub struct Report {
+    server: String,
+    sink: Sink,
+}
+
+impl Report {
+    pub fn record(&self, step: &str, result: Outcome, detail: impl Into<String>) {
+        // One line per step: a detail never spans lines.
+        let detail = detail.into().replace(['\n', '\r'], " ");
+        println!(
+            "STEP {CLIENT} {} {step} {} {detail}",
+            self.server,
+            result.word()
+        );
+        self.sink
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Record {
+                client: CLIENT,
+                server: self.server.clone(),
+                step: step.to_string(),
+                result,
+                detail,
+            });
+    }
+
+    pub fn pass(&self, step: &str, detail: impl Into<String>) {
+        self.record(step, Outcome::Pass, detail);
+    }
+
+    pub fn fail(&self, step: &str, detail: impl Into<String>) {
+        self.record(step, Outcome::Fail, detail);
+    }
+
+    pub fn deviation(&self, step: &str, detail: impl Into<String>) {
+        self.record(step, Outcome::Deviation, detail);
+    }
+
+    /// PASS when `ok`, else FAIL, with the same detail; returns `ok`.
+    pub fn check(&self, step: &str, ok: bool, detail: impl Into<String>) -> bool {
+        self.record(step, if ok { Outcome::Pass } else { Outcome::Fail }, detail);
+        ok
+    }
+}
