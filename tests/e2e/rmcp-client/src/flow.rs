@@ -422,23 +422,30 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
     let t1 = oauth::access_token(&login.token).at("2.7")?;
     let jwt1 = Jwt::read(&t1).at("2.7")?;
     let t1_scopes = jwt1.scopes();
-    let has_refresh = oauth::refresh_token(&login.token).is_some();
     report.check(
         "2.7",
         jwt1.typ.as_deref() == Some("at+jwt")
             && jwt1.audiences() == vec![url.to_string()]
             && t1_scopes.contains("mcp:read")
             && !t1_scopes.contains("mcp:write")
-            && !t1_scopes.contains("mcp:admin")
-            && has_refresh,
+            && !t1_scopes.contains("mcp:admin"),
         format!(
-            "access token typ={:?} aud={:?} scope=[{}]; refresh token issued={has_refresh}; token response scope={:?}",
+            "access token typ={:?} aud={:?} scope=[{}]",
             jwt1.typ,
             jwt1.audiences(),
-            list(&t1_scopes),
-            login.token.get("scope")
+            list(&t1_scopes)
         ),
     );
+    let has_refresh = oauth::refresh_token(&login.token).is_some();
+    report.check(
+        "2.8",
+        has_refresh,
+        format!(
+            "refresh token issued for the offline_access rmcp asked: {has_refresh} (token response scope {:?})",
+            login.token.get("scope").and_then(Value::as_str).unwrap_or_default()
+        ),
+    );
+    dcr_probe(ctx, &challenge).await;
 
     // ---- 3. tools/list and an allowed call ----
     let client = match mcp::connect_authorized(url, alice.auth.clone())
@@ -486,7 +493,19 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
         .unwrap_or_else(|| "mcp:write".to_string());
     let up = alice.step_up(&required).await.at("4.2")?;
     let up_asked = scope_set(query_param(&up.authorization_url, "scope").as_deref());
-    let accumulated = up_asked.contains("mcp:read") && up_asked.contains("mcp:write");
+    let challenged = scope_set(Some(&required));
+    let held: BTreeSet<String> = t1_scopes
+        .iter()
+        .filter(|s| s.starts_with("mcp:"))
+        .cloned()
+        .collect();
+    let accumulated = held.is_subset(&up_asked) && challenged.is_subset(&up_asked);
+    // Our servers' challenge names every scope the call needs (held ones
+    // included), so a client that replaces its scopes with the challenge's
+    // asks for the same set here: only a challenge without a held scope
+    // would tell the union (SEP-2350, rmcp auth.rs compute_scope_union)
+    // from a replacement.
+    let distinguishable = !held.is_subset(&challenged);
     let up_ok = query_param(&up.authorization_url, "resource").as_deref() == Some(url)
         && query_param(&up.authorization_url, "code_challenge_method").as_deref() == Some("S256")
         && up.granted.iter().any(|s| s == "mcp:write");
@@ -497,10 +516,15 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
     );
     if !up_ok {
         report.fail("4.2", up_detail);
-    } else if accumulated {
+    } else if accumulated && distinguishable {
         report.pass(
             "4.2",
             format!("{up_detail}: the union of the held and the challenged scopes (SEP-2350)"),
+        );
+    } else if accumulated {
+        report.pass(
+            "4.2",
+            format!("{up_detail}: the held and the challenged scopes (the challenge names the held ones too, so this does not tell rmcp's union from a replacement)"),
         );
     } else {
         report.deviation(
@@ -644,6 +668,44 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
     ctx.expect_tools("5.3", &shown, &jwt3.scopes());
     mcp::close(client).await;
     Ok(())
+}
+
+/// Step 2.9: rmcp's own registration path, and what it does to a step-up.
+async fn dcr_probe(ctx: &Ctx, challenge: &str) {
+    let probe = match oauth::dcr_probe(ctx.url(), challenge, "mcp:write").await {
+        Ok(probe) => probe,
+        Err(error) => {
+            return ctx
+                .report
+                .fail("2.9", format!("rmcp's own registration path: {error}"));
+        }
+    };
+    let registered = probe
+        .registration
+        .get("scope")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let detail = format!(
+        "left to itself (AuthorizationSession::new with no client_id) rmcp registers with scope={registered:?} (its first request asked {:?})",
+        probe.asked
+    );
+    match (&registered, &probe.step_up) {
+        (_, Ok(granted)) if granted.iter().any(|s| s == "mcp:write") => ctx.report.pass(
+            "2.9",
+            format!("{detail}; the step-up to mcp:write still worked (granted [{}])", granted.join(" ")),
+        ),
+        // rmcp auth.rs `AuthorizationSession::new` passes the selected scopes
+        // to `register_client`, which sends them as the client's `scope`
+        // metadata: by RFC 7591 §2 "the scope values that the client can use
+        // when requesting access tokens". An AS that holds the client to them
+        // (oidc-provider does) then refuses the MCP step-up. This client
+        // registers through rmcp's `register_client` with no scope instead.
+        (Some(_), Err(refusal)) => ctx.report.deviation(
+            "2.9",
+            format!("{detail}; the AS then holds the client to it and the step-up to mcp:write is refused ({refusal}); this client registers through rmcp's register_client without scope and hands rmcp the client_id as pre-registered"),
+        ),
+        (_, outcome) => ctx.report.fail("2.9", format!("{detail}; step-up: {outcome:?}")),
+    }
 }
 
 /// Step 4, the user who may never have mcp:admin: the call stays 403 and the

@@ -22,6 +22,8 @@ use crate::recorder::{Log, Recorder};
 /// the redirect to it (a loopback URI, as for a native client).
 pub const REDIRECT_URI: &str = "http://127.0.0.1:9/rmcp-e2e/callback";
 
+const CLIENT_NAME: &str = "mcp-policy e2e (rmcp)";
+
 /// What the first authorization showed, for steps 1 and 2.
 #[derive(Debug)]
 pub struct FirstLogin {
@@ -77,8 +79,16 @@ pub async fn first_login(
     // Observed, not used: what an application that leaves the scopes empty
     // and does not opt into initial-scope selection would ask for.
     let default_selection = manager.select_scopes(None, &[]);
+    // DCR through rmcp's own `register_client`, with no `scope`. Left to
+    // itself (`AuthorizationSession::new` without a client_id), rmcp registers
+    // the client with `scope` = the first request's scopes, which an AS may
+    // hold the client to (RFC 7591 §2), and this one does: the step-up is then
+    // refused (step 2.9 shows it on every run).
+    let registered = manager
+        .register_client(CLIENT_NAME, REDIRECT_URI, &[])
+        .await?;
     let request = AuthorizationRequest::new(REDIRECT_URI)
-        .with_client_name("mcp-policy e2e (rmcp)")
+        .with_preregistered_client(registered.client_id)
         // The MCP spec's choice for a first authorization: the challenge's
         // `scope`, else the PRM's scopes_supported (rmcp auth.rs
         // `select_initial_scopes`).
@@ -175,6 +185,64 @@ impl UserSession {
             manager.get_scope_upgrade_attempts().await,
         )
     }
+}
+
+/// What rmcp's own registration path did (step 2.9).
+#[derive(Debug)]
+pub struct DcrProbe {
+    /// The registration request rmcp sent.
+    pub registration: Value,
+    /// The first authorization's scope request.
+    pub asked: Option<String>,
+    /// The step-up to `scope` after it: the scopes granted, or the refusal.
+    pub step_up: Result<Vec<String>, String>,
+}
+
+/// rmcp's default path, unchanged: `AuthorizationSession::new` registers the
+/// client itself, alice authorizes, then a step-up to `scope`.
+pub async fn dcr_probe(server_url: &str, challenge: &str, scope: &str) -> Res<DcrProbe> {
+    let log = Log::default();
+    let mut manager =
+        AuthorizationManager::new_with_oauth_http_client(server_url, Recorder::new(log.clone())?)
+            .await?;
+    let resolution = manager
+        .resolve_metadata_from_challenge(Some(challenge))
+        .await?;
+    manager.set_metadata(resolution.metadata);
+    let request = AuthorizationRequest::new(REDIRECT_URI)
+        .with_client_name(CLIENT_NAME)
+        .with_initial_scope_selection();
+    let session = AuthorizationSession::new(manager, request)
+        .await
+        .map_err(|(_, error)| error)?;
+    let registration = log
+        .registrations()
+        .into_iter()
+        .find_map(|sent| sent.json)
+        .unwrap_or(Value::Null);
+    let authorization_url = Url::parse(session.get_authorization_url())?;
+    let agent = UserAgent::new("alice", REDIRECT_URI)?;
+    let callback = agent.authorize(authorization_url.as_str()).await?;
+    if let Some(error) = redirect_error(&callback) {
+        return Err(error.into());
+    }
+    session.handle_callback_url(callback.as_str()).await?;
+    let user = UserSession {
+        auth: AuthClient::new(reqwest::Client::new(), session.auth_manager),
+        log,
+        agent,
+        client_id: query_param(&authorization_url, "client_id").unwrap_or_default(),
+    };
+    let step_up = user
+        .step_up(scope)
+        .await
+        .map(|up| up.granted)
+        .map_err(|e| e.to_string());
+    Ok(DcrProbe {
+        registration,
+        asked: query_param(&authorization_url, "scope"),
+        step_up,
+    })
 }
 
 /// The access token of a token response.
