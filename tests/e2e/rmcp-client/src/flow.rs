@@ -20,7 +20,7 @@ use crate::Res;
 use crate::agent::{UserAgent, query_param};
 use crate::env::{Call, Env, Kind, Server};
 use crate::mcp::{self, Client, Refusal};
-use crate::oauth::{self, REDIRECT_URI};
+use crate::oauth::{self, ProbeOutcome, REDIRECT_URI};
 use crate::recorder::Log;
 use crate::report::Report;
 use crate::stats::Stats;
@@ -250,7 +250,7 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
         .unwrap_or_default();
 
     let alice_agent = UserAgent::new("alice", REDIRECT_URI).at("1.2")?;
-    let (alice, login) = oauth::first_login(url, &challenge, alice_agent)
+    let (alice, login) = oauth::first_login(url, &challenge, alice_agent, true)
         .await
         .at("1.2")?;
     let sent = alice.log.all();
@@ -349,14 +349,6 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
             q("scope")
         ),
     );
-    if asked.contains("offline_access") {
-        report.pass(
-            "2.3",
-            "rmcp adds offline_access to the baseline scope itself, as the AS lists it in scopes_supported (SEP-2207; rmcp auth.rs add_offline_access_if_supported)",
-        );
-    } else {
-        report.deviation("2.3", "rmcp did not ask for offline_access");
-    }
     let default_mcp: BTreeSet<String> = login
         .default_selection
         .iter()
@@ -441,7 +433,7 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
         "2.8",
         has_refresh,
         format!(
-            "refresh token issued for the offline_access rmcp asked: {has_refresh} (token response scope {:?})",
+            "refresh token issued (rmcp's URL with prompt=consent added, see 2.3): {has_refresh} (token response scope {:?})",
             login.token.get("scope").and_then(Value::as_str).unwrap_or_default()
         ),
     );
@@ -557,30 +549,30 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
     // ---- 6a, 6c, 6d: tokens the server must refuse ----
     match oauth::machine(url, &ctx.other_resource, Log::default()).await {
         Ok((_, token)) => {
-            let other = oauth::access_token(&token).at("6.a")?;
+            let other = oauth::access_token(&token).at("6a.1")?;
             let aud = Jwt::read(&other).map(|j| j.audiences()).unwrap_or_default();
             ctx.expect_invalid_token(
-                "6.a",
+                "6a.1",
                 &format!("a valid token for another resource (aud {aud:?})"),
                 &other,
             )
             .await?;
         }
         Err(error) => report.fail(
-            "6.a",
+            "6a.1",
             format!("could not get a token for {}: {error}", ctx.other_resource),
         ),
     }
-    let forged = tokens::forged_signature(&t2).at("6.c")?;
+    let forged = tokens::forged_signature(&t2).at("6c.1")?;
     ctx.expect_invalid_token(
-        "6.c",
+        "6c.1",
         "alice's live token with one signature bit flipped",
         &forged,
     )
     .await?;
-    let none = tokens::alg_none(&t2).at("6.d")?;
+    let none = tokens::alg_none(&t2).at("6d.1")?;
     ctx.expect_invalid_token(
-        "6.d",
+        "6d.1",
         "alice's live token re-headed alg=none, unsigned",
         &none,
     )
@@ -594,7 +586,7 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
     let wait = exp.saturating_add(1).saturating_sub(now());
     tokio::time::sleep(Duration::from_secs(wait)).await;
     ctx.expect_invalid_token(
-        "6.b",
+        "6b.1",
         &format!(
             "alice's token, {}s after its exp",
             now().saturating_sub(exp)
@@ -670,6 +662,30 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
     Ok(())
 }
 
+/// Step 2.3: rmcp asks for offline_access; does it get a refresh token?
+fn offline_access(ctx: &Ctx, login: &oauth::FirstLogin) {
+    let asked = scope_set(query_param(&login.authorization_url, "scope").as_deref());
+    let prompt = query_param(&login.authorization_url, "prompt");
+    let refresh = oauth::refresh_token(&login.token).is_some();
+    let detail = format!(
+        "rmcp adds offline_access (the AS lists it; SEP-2207): its URL asks scope=[{}] with prompt={prompt:?}; opened as rmcp built it (bob's login), the AS issued a refresh token: {refresh}",
+        list(&asked)
+    );
+    if refresh && asked.contains("offline_access") {
+        ctx.report.pass("2.3", detail);
+    } else if asked.contains("offline_access") && prompt.is_none() {
+        // rmcp auth.rs `get_authorization_url` sets no `prompt`. OIDC Core
+        // §11: an AS honours offline_access only with prompt=consent (unless
+        // other conditions permit it), and oidc-provider drops it otherwise.
+        ctx.report.deviation(
+            "2.3",
+            format!("{detail}: without prompt=consent (OIDC Core §11) this AS leaves offline_access out, so rmcp alone gets no refresh token; for alice the application adds prompt=consent to rmcp's URL before the user agent opens it (2.8)"),
+        );
+    } else {
+        ctx.report.fail("2.3", detail);
+    }
+}
+
 /// Step 2.9: rmcp's own registration path, and what it does to a step-up.
 async fn dcr_probe(ctx: &Ctx, challenge: &str) {
     let probe = match oauth::dcr_probe(ctx.url(), challenge, "mcp:write").await {
@@ -685,26 +701,42 @@ async fn dcr_probe(ctx: &Ctx, challenge: &str) {
         .get("scope")
         .and_then(Value::as_str)
         .map(str::to_string);
+    let asked = match &probe.outcome {
+        ProbeOutcome::Registered { asked, .. } => asked.clone(),
+        ProbeOutcome::RegistrationRefused(_) => None,
+    };
     let detail = format!(
-        "left to itself (AuthorizationSession::new with no client_id) rmcp registers with scope={registered:?} (its first request asked {:?})",
-        probe.asked
+        "left to itself (AuthorizationSession::new with no client_id) rmcp registers the client with scope={registered:?}, the scopes it selected for the first request (which asked {asked:?})"
     );
-    match (&registered, &probe.step_up) {
-        (_, Ok(granted)) if granted.iter().any(|s| s == "mcp:write") => ctx.report.pass(
+    // rmcp auth.rs `AuthorizationSession::new` passes the scopes it selected
+    // for the first request to `register_client`, which sends them as the
+    // client's `scope` metadata: by RFC 7591 §2 "the scope values that the
+    // client can use when requesting access tokens", which the MCP step-up
+    // then exceeds. An AS may refuse the registration (scope values it does
+    // not list) or hold the client to them (oidc-provider does either,
+    // depending on its `scopes`). This client registers through rmcp's
+    // `register_client` with no scope instead (2.1).
+    let workaround = "this client registers through rmcp's register_client without scope and hands rmcp the client_id as pre-registered";
+    match (&registered, &probe.outcome) {
+        (_, ProbeOutcome::Registered { step_up: Ok(granted), .. })
+            if granted.iter().any(|s| s == "mcp:write") =>
+        {
+            ctx.report.pass(
+                "2.9",
+                format!("{detail}; this AS did not hold it to them: the step-up to mcp:write was granted [{}]", granted.join(" ")),
+            )
+        }
+        (Some(_), ProbeOutcome::Registered { step_up: Err(refusal), .. }) => ctx.report.deviation(
             "2.9",
-            format!("{detail}; the step-up to mcp:write still worked (granted [{}])", granted.join(" ")),
+            format!("{detail}; the AS holds the client to them and refuses the step-up to mcp:write ({refusal}); {workaround}"),
         ),
-        // rmcp auth.rs `AuthorizationSession::new` passes the selected scopes
-        // to `register_client`, which sends them as the client's `scope`
-        // metadata: by RFC 7591 §2 "the scope values that the client can use
-        // when requesting access tokens". An AS that holds the client to them
-        // (oidc-provider does) then refuses the MCP step-up. This client
-        // registers through rmcp's `register_client` with no scope instead.
-        (Some(_), Err(refusal)) => ctx.report.deviation(
+        (Some(_), ProbeOutcome::RegistrationRefused(refusal)) => ctx.report.deviation(
             "2.9",
-            format!("{detail}; the AS then holds the client to it and the step-up to mcp:write is refused ({refusal}); this client registers through rmcp's register_client without scope and hands rmcp the client_id as pre-registered"),
+            format!("{detail}; the AS refuses that registration (HTTP {:?}: {refusal}); {workaround}", probe.registration_status),
         ),
-        (_, outcome) => ctx.report.fail("2.9", format!("{detail}; step-up: {outcome:?}")),
+        (_, outcome) => ctx
+            .report
+            .fail("2.9", format!("{detail}; outcome: {outcome:?}")),
     }
 }
 
@@ -714,7 +746,11 @@ async fn bob_admin(ctx: &Ctx, challenge: &str) -> Flow<()> {
     let report = &ctx.report;
     let url = ctx.url();
     let agent = UserAgent::new("bob", REDIRECT_URI).at("4.5")?;
-    let (bob, _) = oauth::first_login(url, challenge, agent).await.at("4.5")?;
+    // Bob's authorization URLs are opened exactly as rmcp built them.
+    let (bob, bob_login) = oauth::first_login(url, challenge, agent, false)
+        .await
+        .at("4.5")?;
+    offline_access(ctx, &bob_login);
     let client = match mcp::connect_authorized(url, bob.auth.clone())
         .await
         .at("4.5")?

@@ -18,6 +18,7 @@ mod oauth;
 mod recorder;
 mod report;
 mod stats;
+mod steps;
 mod tokens;
 
 use std::collections::BTreeSet;

@@ -45,6 +45,24 @@ pub struct UserSession {
     pub log: Log,
     pub agent: UserAgent,
     pub client_id: String,
+    /// Whether the application adds `prompt=consent` to rmcp's URLs.
+    consent_prompt: bool,
+}
+
+/// The application's one addition to rmcp's authorization URL, when asked:
+/// `prompt=consent` with `offline_access`. rmcp asks for `offline_access`
+/// (SEP-2207) but never sends `prompt`, and OIDC Core §11 lets an AS honour
+/// `offline_access` only with `prompt=consent`, as oidc-provider does (step
+/// 2.3 shows it on every run). rmcp keeps its PKCE verifier and state by the
+/// `state` value, so an added parameter changes nothing on its side.
+fn opened_url(url: &str, consent_prompt: bool) -> Res<Url> {
+    let mut url = Url::parse(url)?;
+    let offline = query_param(&url, "scope")
+        .is_some_and(|scope| scope.split_whitespace().any(|s| s == "offline_access"));
+    if consent_prompt && offline && query_param(&url, "prompt").is_none() {
+        url.query_pairs_mut().append_pair("prompt", "consent");
+    }
+    Ok(url)
 }
 
 /// One step-up: the authorization URL rmcp built and what it was granted.
@@ -67,6 +85,7 @@ pub async fn first_login(
     server_url: &str,
     challenge: &str,
     agent: UserAgent,
+    consent_prompt: bool,
 ) -> Res<(UserSession, FirstLogin)> {
     let log = Log::default();
     let mut manager =
@@ -97,7 +116,8 @@ pub async fn first_login(
         .await
         .map_err(|(_, error)| error)?;
     let authorization_url = Url::parse(session.get_authorization_url())?;
-    let callback = agent.authorize(authorization_url.as_str()).await?;
+    let opened = opened_url(authorization_url.as_str(), consent_prompt)?;
+    let callback = agent.authorize(opened.as_str()).await?;
     if let Some(error) = redirect_error(&callback) {
         return Err(error.into());
     }
@@ -117,6 +137,7 @@ pub async fn first_login(
             log,
             agent,
             client_id,
+            consent_prompt,
         },
         FirstLogin {
             source: resolution.source,
@@ -144,7 +165,8 @@ impl UserSession {
             .request_scope_upgrade(required_scope)
             .await?;
         let authorization_url = Url::parse(&url)?;
-        let callback = self.agent.authorize(&url).await?;
+        let opened = opened_url(&url, self.consent_prompt)?;
+        let callback = self.agent.authorize(opened.as_str()).await?;
         if let Some(error) = redirect_error(&callback) {
             return Err(error.into());
         }
@@ -190,12 +212,22 @@ impl UserSession {
 /// What rmcp's own registration path did (step 2.9).
 #[derive(Debug)]
 pub struct DcrProbe {
-    /// The registration request rmcp sent.
+    /// The registration request rmcp sent, and the AS's status.
     pub registration: Value,
-    /// The first authorization's scope request.
-    pub asked: Option<String>,
-    /// The step-up to `scope` after it: the scopes granted, or the refusal.
-    pub step_up: Result<Vec<String>, String>,
+    pub registration_status: Option<u16>,
+    /// What came of it: the AS's refusal of the registration, or the first
+    /// authorization's scope and the step-up after it (the scopes granted,
+    /// or the refusal).
+    pub outcome: ProbeOutcome,
+}
+
+#[derive(Debug)]
+pub enum ProbeOutcome {
+    RegistrationRefused(String),
+    Registered {
+        asked: Option<String>,
+        step_up: Result<Vec<String>, String>,
+    },
 }
 
 /// rmcp's default path, unchanged: `AuthorizationSession::new` registers the
@@ -212,14 +244,23 @@ pub async fn dcr_probe(server_url: &str, challenge: &str, scope: &str) -> Res<Dc
     let request = AuthorizationRequest::new(REDIRECT_URI)
         .with_client_name(CLIENT_NAME)
         .with_initial_scope_selection();
-    let session = AuthorizationSession::new(manager, request)
-        .await
-        .map_err(|(_, error)| error)?;
-    let registration = log
-        .registrations()
-        .into_iter()
-        .find_map(|sent| sent.json)
+    let session = AuthorizationSession::new(manager, request).await;
+    let sent = log.registrations().into_iter().next();
+    let registration = sent
+        .as_ref()
+        .and_then(|s| s.json.clone())
         .unwrap_or(Value::Null);
+    let registration_status = sent.and_then(|s| s.status);
+    let session = match session {
+        Ok(session) => session,
+        Err((_, error)) => {
+            return Ok(DcrProbe {
+                registration,
+                registration_status,
+                outcome: ProbeOutcome::RegistrationRefused(error.to_string()),
+            });
+        }
+    };
     let authorization_url = Url::parse(session.get_authorization_url())?;
     let agent = UserAgent::new("alice", REDIRECT_URI)?;
     let callback = agent.authorize(authorization_url.as_str()).await?;
@@ -232,6 +273,7 @@ pub async fn dcr_probe(server_url: &str, challenge: &str, scope: &str) -> Res<Dc
         log,
         agent,
         client_id: query_param(&authorization_url, "client_id").unwrap_or_default(),
+        consent_prompt: false,
     };
     let step_up = user
         .step_up(scope)
@@ -240,8 +282,11 @@ pub async fn dcr_probe(server_url: &str, challenge: &str, scope: &str) -> Res<Dc
         .map_err(|e| e.to_string());
     Ok(DcrProbe {
         registration,
-        asked: query_param(&authorization_url, "scope"),
-        step_up,
+        registration_status,
+        outcome: ProbeOutcome::Registered {
+            asked: query_param(&authorization_url, "scope"),
+            step_up,
+        },
     })
 }
 

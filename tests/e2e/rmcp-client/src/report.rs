@@ -35,6 +35,8 @@ pub struct Record {
     pub client: &'static str,
     pub server: String,
     pub step: String,
+    /// The step's name, the same for every server (the table's row).
+    pub what: &'static str,
     pub result: Outcome,
     pub detail: String,
 }
@@ -95,6 +97,7 @@ impl Report {
                 client: CLIENT,
                 server: self.server.clone(),
                 step: step.to_string(),
+                what: crate::steps::what(step),
                 result,
                 detail,
             });
