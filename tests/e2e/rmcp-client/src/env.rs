@@ -115,3 +115,66 @@ impl Env {
             .ok_or_else(|| format!("servers.json has no kind `{}`", server.kind).into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The file run.sh hands over (E2E_SERVERS_JSON): its shape is what the
+    // flows rely on.
+    const SERVERS_JSON: &str = include_str!("../../servers.json");
+
+    fn kinds() -> Res<BTreeMap<String, Kind>> {
+        Ok(serde_json::from_str::<ServersJson>(SERVERS_JSON)?.kinds)
+    }
+
+    #[test]
+    fn servers_json_has_both_kinds_with_their_calls() -> Res<()> {
+        let kinds = kinds()?;
+        for name in ["example", "everything"] {
+            let kind = kinds.get(name).ok_or(name)?;
+            for scope in ["mcp:read", "mcp:write", "mcp:admin"] {
+                assert!(
+                    kind.allowed
+                        .get(scope)
+                        .is_some_and(|tools| !tools.is_empty()),
+                    "{name} {scope}"
+                );
+            }
+            // Each call needs exactly the scope it is named for.
+            let read = kind.allowed_for(["mcp:read"]);
+            let write = kind.allowed_for(["mcp:write"]);
+            let admin = kind.allowed_for(["mcp:admin"]);
+            assert!(read.contains(&kind.read_call.name), "{name}");
+            assert!(
+                !read.contains(&kind.write_call.name) && write.contains(&kind.write_call.name),
+                "{name}"
+            );
+            assert!(
+                !write.contains(&kind.admin_call.name) && admin.contains(&kind.admin_call.name),
+                "{name}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn allowed_for_is_the_union_over_granted_scopes_and_ignores_others() -> Res<()> {
+        let kinds = kinds()?;
+        let kind = kinds.get("example").ok_or("example")?;
+        let read = kind.allowed_for(["mcp:read"]);
+        assert_eq!(
+            kind.allowed_for(["mcp:read", "offline_access", "openid"]),
+            read
+        );
+        assert_eq!(
+            kind.allowed_for(["mcp:read", "mcp:write"]),
+            read.union(&kind.allowed_for(["mcp:write"]))
+                .cloned()
+                .collect()
+        );
+        assert!(kind.allowed_for(["offline_access"]).is_empty());
+        assert!(kind.allowed_for(Vec::<&str>::new()).is_empty());
+        Ok(())
+    }
+}

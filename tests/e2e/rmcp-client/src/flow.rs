@@ -701,13 +701,16 @@ async fn dcr_probe(ctx: &Ctx, challenge: &str) {
         .get("scope")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let asked = match &probe.outcome {
-        ProbeOutcome::Registered { asked, .. } => asked.clone(),
-        ProbeOutcome::RegistrationRefused(_) => None,
+    let registered_with = registered.as_deref().unwrap_or("(none)");
+    let detail = match &probe.outcome {
+        ProbeOutcome::Registered { asked, .. } => format!(
+            "left to itself (AuthorizationSession::new with no client_id) rmcp registers the client with scope=\"{registered_with}\", what its first request then asks ({})",
+            asked.as_deref().unwrap_or("(none)")
+        ),
+        ProbeOutcome::RegistrationRefused(_) => format!(
+            "left to itself (AuthorizationSession::new with no client_id) rmcp registers the client with scope=\"{registered_with}\", the scopes it selects for the first request"
+        ),
     };
-    let detail = format!(
-        "left to itself (AuthorizationSession::new with no client_id) rmcp registers the client with scope={registered:?}, the scopes it selected for the first request (which asked {asked:?})"
-    );
     // rmcp auth.rs `AuthorizationSession::new` passes the scopes it selected
     // for the first request to `register_client`, which sends them as the
     // client's `scope` metadata: by RFC 7591 §2 "the scope values that the
@@ -732,7 +735,10 @@ async fn dcr_probe(ctx: &Ctx, challenge: &str) {
         ),
         (Some(_), ProbeOutcome::RegistrationRefused(refusal)) => ctx.report.deviation(
             "2.9",
-            format!("{detail}; the AS refuses that registration (HTTP {:?}: {refusal}); {workaround}", probe.registration_status),
+            format!(
+                "{detail}; the AS refuses that registration (HTTP {}: {refusal}); {workaround}",
+                probe.registration_status.map(|s| s.to_string()).unwrap_or_default()
+            ),
         ),
         (_, outcome) => ctx
             .report

@@ -151,3 +151,53 @@ pub fn outcome_text(result: &Result<CallToolResult, ServiceError>) -> String {
 pub async fn close(client: Client) {
     let _ = tokio::time::timeout(Duration::from_secs(5), client.cancel()).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::any::TypeId;
+
+    use rmcp::transport::DynamicTransportError;
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+
+    use super::*;
+
+    fn sent(error: StreamableHttpError<reqwest::Error>) -> ServiceError {
+        ServiceError::TransportSend(DynamicTransportError::from_parts(
+            "test",
+            TypeId::of::<()>(),
+            Box::new(error),
+        ))
+    }
+
+    #[test]
+    fn a_403_challenge_is_forbidden_and_a_401_unauthorized() {
+        let header = r#"Bearer error="insufficient_scope", scope="mcp:read mcp:write""#;
+        let error = sent(StreamableHttpError::InsufficientScope(
+            InsufficientScopeError::new(header.to_string(), None),
+        ));
+        assert_eq!(
+            refusal_of_call(&error),
+            Refusal::Forbidden(header.to_string())
+        );
+        let header = r#"Bearer error="invalid_token""#;
+        let error = sent(StreamableHttpError::AuthRequired(AuthRequiredError::new(
+            header.to_string(),
+        )));
+        assert_eq!(
+            refusal_of_call(&error),
+            Refusal::Unauthorized(header.to_string())
+        );
+    }
+
+    #[test]
+    fn anything_else_is_not_a_challenge() {
+        let error = sent(StreamableHttpError::SessionExpired);
+        assert!(matches!(refusal_of_call(&error), Refusal::Other(_)));
+        assert!(matches!(
+            refusal_of_call(&ServiceError::TransportClosed),
+            Refusal::Other(_)
+        ));
+        let init = ClientInitializeError::ConnectionClosed("gone".to_string());
+        assert!(matches!(refusal_of_init(&init), Refusal::Other(_)));
+    }
+}

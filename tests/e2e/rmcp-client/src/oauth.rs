@@ -331,3 +331,50 @@ pub async fn machine(
     let token = serde_json::to_value(token.ok_or("rmcp holds no token")?)?;
     Ok((AuthClient::new(reqwest::Client::new(), manager), token))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RMCP_URL: &str = "http://127.0.0.1:1/auth?response_type=code&client_id=c&state=s&code_challenge=x&code_challenge_method=S256&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=mcp%3Aread+offline_access&resource=http%3A%2F%2F127.0.0.1%3A2%2Fmcp";
+
+    fn pairs(url: &Url) -> Vec<(String, String)> {
+        url.query_pairs().into_owned().collect()
+    }
+
+    #[test]
+    fn consent_is_added_to_an_offline_access_request_and_nothing_else_changes() -> Res<()> {
+        let opened = opened_url(RMCP_URL, true)?;
+        let mut expected = pairs(&Url::parse(RMCP_URL)?);
+        expected.push(("prompt".to_string(), "consent".to_string()));
+        assert_eq!(pairs(&opened), expected);
+        Ok(())
+    }
+
+    #[test]
+    fn rmcp_url_is_opened_as_built_when_not_asked_or_not_needed() -> Res<()> {
+        assert_eq!(opened_url(RMCP_URL, false)?.as_str(), RMCP_URL);
+        let no_offline = RMCP_URL.replace("+offline_access", "");
+        assert_eq!(opened_url(&no_offline, true)?.as_str(), no_offline);
+        // A scope that only contains the word is not offline_access.
+        let lookalike = RMCP_URL.replace("offline_access", "offline_accessX");
+        assert_eq!(opened_url(&lookalike, true)?.as_str(), lookalike);
+        let prompted = format!("{RMCP_URL}&prompt=login");
+        assert_eq!(opened_url(&prompted, true)?.as_str(), prompted);
+        Ok(())
+    }
+
+    #[test]
+    fn token_fields_are_read_from_rmcp_s_serialized_response() -> Res<()> {
+        let token =
+            serde_json::json!({"access_token": "a", "token_type": "bearer", "refresh_token": "r"});
+        assert_eq!(access_token(&token)?, "a");
+        assert_eq!(refresh_token(&token).as_deref(), Some("r"));
+        assert!(access_token(&serde_json::json!({})).is_err());
+        assert_eq!(
+            refresh_token(&serde_json::json!({"access_token": "a"})),
+            None
+        );
+        Ok(())
+    }
+}

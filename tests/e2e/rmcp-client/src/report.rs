@@ -121,3 +121,65 @@ impl Report {
         ok
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_report_has_the_contract_s_fields_one_line_details_and_order() -> Res<()> {
+        let sink = Sink::default();
+        sink.for_server("proxy-http").pass("3.1", "shown");
+        sink.for_server("example").fail("2.2", "two\nlines");
+        sink.for_server("example").deviation("2.4", "wider");
+        assert!(sink.for_server("example").check("1.1", true, "ok"));
+        let dir = std::env::temp_dir().join(format!("rmcp-report-test-{}", std::process::id()));
+        sink.write(&dir)?;
+        let text = std::fs::read_to_string(dir.join("rmcp.json"))?;
+        std::fs::remove_dir_all(&dir)?;
+        let entries: Vec<serde_json::Value> = serde_json::from_str(&text)?;
+        let keys: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                (
+                    e.get("server")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    e.get("step")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    e.get("result")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect();
+        let key = |server: &str, step: &str, result: &str| {
+            (server.to_string(), step.to_string(), result.to_string())
+        };
+        assert_eq!(
+            keys,
+            vec![
+                key("example", "1.1", "PASS"),
+                key("example", "2.2", "FAIL"),
+                key("example", "2.4", "DEVIATION"),
+                key("proxy-http", "3.1", "PASS"),
+            ]
+        );
+        let fail = entries.get(1).ok_or("entry")?;
+        assert_eq!(
+            fail.get("detail").and_then(|v| v.as_str()),
+            Some("two lines")
+        );
+        assert_eq!(fail.get("client").and_then(|v| v.as_str()), Some("rmcp"));
+        assert!(
+            fail.get("what")
+                .and_then(|v| v.as_str())
+                .is_some_and(|w| !w.is_empty())
+        );
+        Ok(())
+    }
+}

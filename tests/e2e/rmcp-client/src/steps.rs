@@ -39,3 +39,33 @@ pub fn what(step: &str) -> &'static str {
         _ => "",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every step the flows report has a name (a step added without one
+    /// would leave an empty row in the table).
+    #[test]
+    fn every_reported_step_is_named() {
+        let sources = [include_str!("flow.rs"), include_str!("main.rs")];
+        let steps: Vec<&str> = sources
+            .iter()
+            .flat_map(|source| source.split('"'))
+            .filter(|token| {
+                let mut parts = token.split('.');
+                let (Some(n), Some(sub), None) = (parts.next(), parts.next(), parts.next()) else {
+                    return false;
+                };
+                n.chars().next().is_some_and(|c| c.is_ascii_digit())
+                    && n.len() <= 2
+                    && sub.len() == 1
+                    && sub.chars().all(|c| c.is_ascii_digit())
+            })
+            .collect();
+        assert!(steps.len() > 30, "found {steps:?}");
+        for step in steps {
+            assert!(!what(step).is_empty(), "step {step} has no name");
+        }
+    }
+}
