@@ -361,7 +361,7 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
             "rmcp's default scope selection also asks for the baseline scope only",
         );
     } else {
-        // rmcp auth.rs `select_base_scopes`: the default (an AuthorizationRequest
+        // rmcp 3.11 src/transport/auth.rs:2283 `select_base_scopes`: the default (an AuthorizationRequest
         // without `with_initial_scope_selection`) accumulates the challenge's
         // scope AND the PRM's scopes_supported. The MCP spec's scope selection
         // strategy takes the challenge's scope first and falls back to
@@ -370,7 +370,7 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
         report.deviation(
             "2.4",
             format!(
-                "rmcp's default scope selection would ask for [{}] on a first authorization: it adds the PRM's scopes_supported to the challenge's scope=\"mcp:read\" (rmcp auth.rs select_base_scopes); this client opts into AuthorizationRequest::with_initial_scope_selection, which asks for the challenge's scope (2.2)",
+                "rmcp's default scope selection would ask for [{}] on a first authorization: it adds the PRM's scopes_supported to the challenge's scope=\"mcp:read\" (rmcp 3.11 src/transport/auth.rs:2283 select_base_scopes); this client opts into AuthorizationRequest::with_initial_scope_selection, which asks for the challenge's scope (2.2)",
                 login.default_selection.join(" ")
             ),
         );
@@ -495,7 +495,7 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
     // Our servers' challenge names every scope the call needs (held ones
     // included), so a client that replaces its scopes with the challenge's
     // asks for the same set here: only a challenge without a held scope
-    // would tell the union (SEP-2350, rmcp auth.rs compute_scope_union)
+    // would tell the union (SEP-2350, rmcp auth.rs:2146 compute_scope_union)
     // from a replacement.
     let distinguishable = !held.is_subset(&challenged);
     let up_ok = query_param(&up.authorization_url, "resource").as_deref() == Some(url)
@@ -649,7 +649,7 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
     match at_as {
         1 if background == 0 => report.pass(
             "5.2",
-            format!("{detail}: one refresh (rmcp's AuthClient holds its AuthorizationManager behind one mutex across get_access_token, so the calls wait for the first one's refresh)"),
+            format!("{detail}: one refresh (rmcp's AuthClient holds its AuthorizationManager behind one mutex across get_access_token, rmcp 3.11 src/transport/auth.rs:600, so the calls wait for the first one's refresh)"),
         ),
         0 => report.fail("5.2", format!("{detail}: no refresh while the calls ran")),
         _ if background > 0 => report.fail("5.2", format!("{detail}: rmcp refreshed before the concurrent calls")),
@@ -674,12 +674,12 @@ fn offline_access(ctx: &Ctx, login: &oauth::FirstLogin) {
     if refresh && asked.contains("offline_access") {
         ctx.report.pass("2.3", detail);
     } else if asked.contains("offline_access") && prompt.is_none() {
-        // rmcp auth.rs `get_authorization_url` sets no `prompt`. OIDC Core
+        // rmcp auth.rs:2080-2094 `get_authorization_url` sets no `prompt`. OIDC Core
         // §11: an AS honours offline_access only with prompt=consent (unless
         // other conditions permit it), and oidc-provider drops it otherwise.
         ctx.report.deviation(
             "2.3",
-            format!("{detail}: without prompt=consent (OIDC Core §11) this AS leaves offline_access out, so rmcp alone gets no refresh token; for alice the application adds prompt=consent to rmcp's URL before the user agent opens it (2.8)"),
+            format!("{detail}: without prompt=consent (OIDC Core §11) this AS leaves offline_access out, so rmcp alone gets no refresh token (rmcp 3.11 src/transport/auth.rs:2080-2094 builds the URL with no prompt); for alice the application adds prompt=consent to rmcp's URL before the user agent opens it (2.8)"),
         );
     } else {
         ctx.report.fail("2.3", detail);
@@ -711,7 +711,7 @@ async fn dcr_probe(ctx: &Ctx, challenge: &str) {
             "left to itself (AuthorizationSession::new with no client_id) rmcp registers the client with scope=\"{registered_with}\", the scopes it selects for the first request"
         ),
     };
-    // rmcp auth.rs `AuthorizationSession::new` passes the scopes it selected
+    // rmcp auth.rs:4063 `AuthorizationSession::new` passes the scopes it selected
     // for the first request to `register_client`, which sends them as the
     // client's `scope` metadata: by RFC 7591 §2 "the scope values that the
     // client can use when requesting access tokens", which the MCP step-up
@@ -731,12 +731,12 @@ async fn dcr_probe(ctx: &Ctx, challenge: &str) {
         }
         (Some(_), ProbeOutcome::Registered { step_up: Err(refusal), .. }) => ctx.report.deviation(
             "2.9",
-            format!("{detail}; the AS holds the client to them and refuses the step-up to mcp:write ({refusal}); {workaround}"),
+            format!("{detail} (rmcp 3.11 src/transport/auth.rs:4063 and :1990); the AS holds the client to them and refuses the step-up to mcp:write ({refusal}); {workaround}"),
         ),
         (Some(_), ProbeOutcome::RegistrationRefused(refusal)) => ctx.report.deviation(
             "2.9",
             format!(
-                "{detail}; the AS refuses that registration (HTTP {}: {refusal}); {workaround}",
+                "{detail} (rmcp 3.11 src/transport/auth.rs:4063 and :1990); the AS refuses that registration (HTTP {}: {refusal}); {workaround}",
                 probe.registration_status.map(|s| s.to_string()).unwrap_or_default()
             ),
         ),
@@ -814,13 +814,13 @@ async fn bob_admin(ctx: &Ctx, challenge: &str) -> Flow<()> {
     if !bounded {
         report.fail("4.7", detail);
     } else if probes >= GUARD_PROBE && guard {
-        // rmcp auth.rs exchange_code_for_token_with_issuer resets
+        // rmcp auth.rs:2501 exchange_code_for_token_with_issuer resets
         // scope_upgrade_attempts to 0 on every successful exchange, so a
         // grant that leaves the scope out (a successful exchange) never
         // brings the count to max_upgrade_attempts.
         report.deviation(
             "4.7",
-            format!("{detail}: rmcp's max_upgrade_attempts (3) never trips when the AS grants less than asked, because each successful code exchange resets the counter (auth.rs exchange_code_for_token_with_issuer); an application must bound step-ups itself, as this client does (4.6)"),
+            format!("{detail}: rmcp's max_upgrade_attempts (3) never trips when the AS grants less than asked, because each successful code exchange resets the counter (rmcp 3.11 src/transport/auth.rs:2501, in exchange_code_for_token_with_issuer); an application must bound step-ups itself, as this client does (4.6)"),
         );
     } else {
         report.pass("4.7", detail);
