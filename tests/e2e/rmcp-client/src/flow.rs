@@ -20,7 +20,7 @@ use crate::Res;
 use crate::agent::{UserAgent, query_param};
 use crate::env::{Call, Env, Kind, Server};
 use crate::mcp::{self, Client, Refusal};
-use crate::oauth::{self, ProbeOutcome, REDIRECT_URI};
+use crate::oauth::{self, REDIRECT_URI};
 use crate::recorder::Log;
 use crate::report::Report;
 use crate::stats::Stats;
@@ -311,7 +311,7 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
         "2.1",
         registration_ok && !alice.client_id.is_empty(),
         format!(
-            "DCR: {} registration(s), body {}, client_id {}",
+            "DCR by rmcp: {} registration(s), body {} (a public client; its scope is the first request's, rmcp auth.rs:4063 and :1990), client_id {}",
             registrations.len(),
             registrations
                 .first()
@@ -437,7 +437,6 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
             login.token.get("scope").and_then(Value::as_str).unwrap_or_default()
         ),
     );
-    dcr_probe(ctx, &challenge).await;
 
     // ---- 3. tools/list and an allowed call ----
     let client = match mcp::connect_authorized(url, alice.auth.clone())
@@ -526,18 +525,32 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
     }
     let write = ctx.call("4.3", &client, &ctx.kind.write_call).await?;
     let stats = Stats::fetch(&ctx.env.issuer).await.at("4.3")?;
+    let t2_token = alice.token().await.at("4.3")?;
+    let t2 = oauth::access_token(&t2_token).at("4.3")?;
+    // The tokens the two write calls carried, as rmcp's transport sent them.
+    let write_tokens: Vec<Option<String>> = alice
+        .wire
+        .requests()
+        .into_iter()
+        .filter(|r| r.what == "POST tools/call")
+        .map(|r| r.token)
+        .collect();
+    let carried = match write_tokens.as_slice() {
+        [.., denied, retried] => {
+            denied.as_deref() == Some(t1.as_str()) && retried.as_deref() == Some(t2.as_str())
+        }
+        _ => false,
+    };
     report.check(
         "4.3",
-        mcp::succeeded(&write) && stats.codes(&alice.client_id) == 2,
+        mcp::succeeded(&write) && stats.codes(&alice.client_id) == 2 && carried && t2 != t1,
         format!(
-            "the retried {} in the same MCP session: {}; the AS counts {} code grants for this client (login + step-up)",
+            "the retried {} in the same MCP session: {}; it carried the step-up's token and the denied one the first token: {carried}; the AS counts {} code grants for this client (login + step-up)",
             ctx.kind.write_call.name,
             mcp::outcome_text(&write),
             stats.codes(&alice.client_id)
         ),
     );
-    let t2_token = alice.token().await.at("4.4")?;
-    let t2 = oauth::access_token(&t2_token).at("4.4")?;
     let jwt2 = Jwt::read(&t2).at("4.4")?;
     let t2_scopes = jwt2.scopes();
     let shown = ctx.tools("4.4", &client).await?;
@@ -597,6 +610,7 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
 
     let before = Stats::fetch(&ctx.env.issuer).await.at("5.1")?;
     let sent_before = alice.log.grants("refresh_token").len();
+    let wire_before = alice.wire.requests().len();
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..CONCURRENT_CALLS {
         let peer = client.peer().clone();
@@ -625,14 +639,44 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
         && new_sent
             .iter()
             .all(|g| g.form_value("resource") == Some(url));
+    // What the calls carried: rmcp refreshes before a request once less
+    // than min(30 s, TTL/2) remain (auth.rs:2568), so the expired token
+    // should never leave; if it did, rmcp's AuthClient refreshes on the 401
+    // and retries once (src/transport/common/auth/streamable_http_client.rs:49).
+    let calls_sent: Vec<_> = alice
+        .wire
+        .requests()
+        .into_iter()
+        .skip(wire_before)
+        .filter(|r| r.what == "POST tools/call")
+        .collect();
+    let expired_sent = calls_sent
+        .iter()
+        .filter(|r| r.token.as_deref() == Some(t2.as_str()))
+        .count();
+    let fresh_sent = calls_sent
+        .iter()
+        .filter(|r| r.token.as_deref() == Some(t3.as_str()))
+        .count();
+    let how = if expired_sent == 0 {
+        "before sending: the expired token never left".to_string()
+    } else {
+        format!(
+            "after the server refused the expired token ({expired_sent} request(s), answered {:?})",
+            calls_sent
+                .iter()
+                .filter(|r| r.token.as_deref() == Some(t2.as_str()))
+                .map(|r| r.answer)
+                .collect::<Vec<_>>()
+        )
+    };
     report.check(
         "5.1",
-        all_ok && t3 != t2 && rotated && resource_on_refresh,
+        all_ok && t3 != t2 && rotated && resource_on_refresh && fresh_sent == CONCURRENT_CALLS,
         format!(
-            "{CONCURRENT_CALLS} concurrent {} calls after expiry: {}; rmcp refreshed (new access token: {}, refresh token rotated: {rotated}, resource on the refresh request: {resource_on_refresh}, scope sent: {:?})",
+            "{CONCURRENT_CALLS} concurrent {} calls after expiry: {}; rmcp refreshed {how}, and {fresh_sent} calls carried the new token (refresh token rotated: {rotated}, resource on the refresh request: {resource_on_refresh}, scope sent: {:?})",
             ctx.kind.read_call.name,
             if all_ok { "all succeeded".to_string() } else { format!("{:?}", outcomes) },
-            t3 != t2,
             new_sent.first().and_then(|g| g.form_value("scope"))
         ),
     );
@@ -683,66 +727,6 @@ fn offline_access(ctx: &Ctx, login: &oauth::FirstLogin) {
         );
     } else {
         ctx.report.fail("2.3", detail);
-    }
-}
-
-/// Step 2.9: rmcp's own registration path, and what it does to a step-up.
-async fn dcr_probe(ctx: &Ctx, challenge: &str) {
-    let probe = match oauth::dcr_probe(ctx.url(), challenge, "mcp:write").await {
-        Ok(probe) => probe,
-        Err(error) => {
-            return ctx
-                .report
-                .fail("2.9", format!("rmcp's own registration path: {error}"));
-        }
-    };
-    let registered = probe
-        .registration
-        .get("scope")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let registered_with = registered.as_deref().unwrap_or("(none)");
-    let detail = match &probe.outcome {
-        ProbeOutcome::Registered { asked, .. } => format!(
-            "left to itself (AuthorizationSession::new with no client_id) rmcp registers the client with scope=\"{registered_with}\", what its first request then asks ({})",
-            asked.as_deref().unwrap_or("(none)")
-        ),
-        ProbeOutcome::RegistrationRefused(_) => format!(
-            "left to itself (AuthorizationSession::new with no client_id) rmcp registers the client with scope=\"{registered_with}\", the scopes it selects for the first request"
-        ),
-    };
-    // rmcp auth.rs:4063 `AuthorizationSession::new` passes the scopes it selected
-    // for the first request to `register_client`, which sends them as the
-    // client's `scope` metadata: by RFC 7591 §2 "the scope values that the
-    // client can use when requesting access tokens", which the MCP step-up
-    // then exceeds. An AS may refuse the registration (scope values it does
-    // not list) or hold the client to them (oidc-provider does either,
-    // depending on its `scopes`). This client registers through rmcp's
-    // `register_client` with no scope instead (2.1).
-    let workaround = "this client registers through rmcp's register_client without scope and hands rmcp the client_id as pre-registered";
-    match (&registered, &probe.outcome) {
-        (_, ProbeOutcome::Registered { step_up: Ok(granted), .. })
-            if granted.iter().any(|s| s == "mcp:write") =>
-        {
-            ctx.report.pass(
-                "2.9",
-                format!("{detail}; this AS did not hold it to them: the step-up to mcp:write was granted [{}]", granted.join(" ")),
-            )
-        }
-        (Some(_), ProbeOutcome::Registered { step_up: Err(refusal), .. }) => ctx.report.deviation(
-            "2.9",
-            format!("{detail} (rmcp 3.11 src/transport/auth.rs:4063 and :1990); the AS holds the client to them and refuses the step-up to mcp:write ({refusal}); {workaround}"),
-        ),
-        (Some(_), ProbeOutcome::RegistrationRefused(refusal)) => ctx.report.deviation(
-            "2.9",
-            format!(
-                "{detail} (rmcp 3.11 src/transport/auth.rs:4063 and :1990); the AS refuses that registration (HTTP {}: {refusal}); {workaround}",
-                probe.registration_status.map(|s| s.to_string()).unwrap_or_default()
-            ),
-        ),
-        (_, outcome) => ctx
-            .report
-            .fail("2.9", format!("{detail}; outcome: {outcome:?}")),
     }
 }
 

@@ -17,6 +17,7 @@ use rmcp::transport::streamable_http_client::{
 
 use crate::Res;
 use crate::env::Call;
+use crate::watch::Watched;
 
 pub type Client = RunningService<RoleClient, ()>;
 
@@ -34,7 +35,7 @@ pub async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> Res<T> {
 /// it when near expiry).
 pub async fn connect_authorized(
     url: &str,
-    auth: AuthClient<reqwest::Client>,
+    auth: AuthClient<Watched>,
 ) -> Res<Result<Client, ClientInitializeError>> {
     let transport = StreamableHttpClientTransport::with_client(
         auth,

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::Res;
 use crate::agent::{UserAgent, query_param};
 use crate::recorder::{Log, Recorder};
+use crate::watch::Watched;
 
 /// The client's redirect URI. Nothing listens there: the user agent stops at
 /// the redirect to it (a loopback URI, as for a native client).
@@ -41,7 +42,9 @@ pub struct FirstLogin {
 /// An authorized rmcp OAuth client for one user and one server.
 #[derive(Debug)]
 pub struct UserSession {
-    pub auth: AuthClient<reqwest::Client>,
+    pub auth: AuthClient<Watched>,
+    /// What rmcp's transport sent to the MCP server with this client's tokens.
+    pub wire: Watched,
     pub log: Log,
     pub agent: UserAgent,
     pub client_id: String,
@@ -98,19 +101,13 @@ pub async fn first_login(
     // Observed, not used: what an application that leaves the scopes empty
     // and does not opt into initial-scope selection would ask for.
     let default_selection = manager.select_scopes(None, &[]);
-    // DCR through rmcp's own `register_client`, with no `scope`. Left to
-    // itself (`AuthorizationSession::new` without a client_id), rmcp registers
-    // the client with `scope` = the first request's scopes, which an AS may
-    // hold the client to (RFC 7591 §2), and this one does: the step-up is then
-    // refused (step 2.9 shows it on every run).
-    let registered = manager
-        .register_client(CLIENT_NAME, REDIRECT_URI, &[])
-        .await?;
+    // rmcp registers the client itself (DCR: no client_id given), with
+    // `scope` = the scopes it selects for this first request.
     let request = AuthorizationRequest::new(REDIRECT_URI)
-        .with_preregistered_client(registered.client_id)
+        .with_client_name(CLIENT_NAME)
         // The MCP spec's choice for a first authorization: the challenge's
-        // `scope`, else the PRM's scopes_supported (rmcp auth.rs
-        // `select_initial_scopes`).
+        // `scope`, else the PRM's scopes_supported (rmcp auth.rs:2243
+        // `select_initial_scopes`; step 2.4 shows rmcp's default).
         .with_initial_scope_selection();
     let session = AuthorizationSession::new(manager, request)
         .await
@@ -130,10 +127,12 @@ pub async fn first_login(
     let token = serde_json::to_value(session.handle_callback_url(callback.as_str()).await?)?;
     let client_id = query_param(&authorization_url, "client_id")
         .ok_or("the authorization URL has no client_id")?;
-    let auth = AuthClient::new(reqwest::Client::new(), session.auth_manager);
+    let wire = Watched::default();
+    let auth = AuthClient::new(wire.clone(), session.auth_manager);
     Ok((
         UserSession {
             auth,
+            wire,
             log,
             agent,
             client_id,
@@ -209,87 +208,6 @@ impl UserSession {
     }
 }
 
-/// What rmcp's own registration path did (step 2.9).
-#[derive(Debug)]
-pub struct DcrProbe {
-    /// The registration request rmcp sent, and the AS's status.
-    pub registration: Value,
-    pub registration_status: Option<u16>,
-    /// What came of it: the AS's refusal of the registration, or the first
-    /// authorization's scope and the step-up after it (the scopes granted,
-    /// or the refusal).
-    pub outcome: ProbeOutcome,
-}
-
-#[derive(Debug)]
-pub enum ProbeOutcome {
-    RegistrationRefused(String),
-    Registered {
-        asked: Option<String>,
-        step_up: Result<Vec<String>, String>,
-    },
-}
-
-/// rmcp's default path, unchanged: `AuthorizationSession::new` registers the
-/// client itself, alice authorizes, then a step-up to `scope`.
-pub async fn dcr_probe(server_url: &str, challenge: &str, scope: &str) -> Res<DcrProbe> {
-    let log = Log::default();
-    let mut manager =
-        AuthorizationManager::new_with_oauth_http_client(server_url, Recorder::new(log.clone())?)
-            .await?;
-    let resolution = manager
-        .resolve_metadata_from_challenge(Some(challenge))
-        .await?;
-    manager.set_metadata(resolution.metadata);
-    let request = AuthorizationRequest::new(REDIRECT_URI)
-        .with_client_name(CLIENT_NAME)
-        .with_initial_scope_selection();
-    let session = AuthorizationSession::new(manager, request).await;
-    let sent = log.registrations().into_iter().next();
-    let registration = sent
-        .as_ref()
-        .and_then(|s| s.json.clone())
-        .unwrap_or(Value::Null);
-    let registration_status = sent.and_then(|s| s.status);
-    let session = match session {
-        Ok(session) => session,
-        Err((_, error)) => {
-            return Ok(DcrProbe {
-                registration,
-                registration_status,
-                outcome: ProbeOutcome::RegistrationRefused(error.to_string()),
-            });
-        }
-    };
-    let authorization_url = Url::parse(session.get_authorization_url())?;
-    let agent = UserAgent::new("alice", REDIRECT_URI)?;
-    let callback = agent.authorize(authorization_url.as_str()).await?;
-    if let Some(error) = redirect_error(&callback) {
-        return Err(error.into());
-    }
-    session.handle_callback_url(callback.as_str()).await?;
-    let user = UserSession {
-        auth: AuthClient::new(reqwest::Client::new(), session.auth_manager),
-        log,
-        agent,
-        client_id: query_param(&authorization_url, "client_id").unwrap_or_default(),
-        consent_prompt: false,
-    };
-    let step_up = user
-        .step_up(scope)
-        .await
-        .map(|up| up.granted)
-        .map_err(|e| e.to_string());
-    Ok(DcrProbe {
-        registration,
-        registration_status,
-        outcome: ProbeOutcome::Registered {
-            asked: query_param(&authorization_url, "scope"),
-            step_up,
-        },
-    })
-}
-
 /// The access token of a token response.
 pub fn access_token(token: &Value) -> Res<String> {
     Ok(token
@@ -313,7 +231,7 @@ pub async fn machine(
     server_url: &str,
     resource: &str,
     log: Log,
-) -> Res<(AuthClient<reqwest::Client>, Value)> {
+) -> Res<(AuthClient<Watched>, Value)> {
     let mut state =
         OAuthState::new_with_oauth_http_client(server_url, Recorder::new(log)? as Arc<_>).await?;
     state
@@ -329,7 +247,7 @@ pub async fn machine(
         .ok_or("rmcp is not in the authorized state")?;
     let (_, token) = manager.get_credentials().await?;
     let token = serde_json::to_value(token.ok_or("rmcp holds no token")?)?;
-    Ok((AuthClient::new(reqwest::Client::new(), manager), token))
+    Ok((AuthClient::new(Watched::default(), manager), token))
 }
 
 #[cfg(test)]

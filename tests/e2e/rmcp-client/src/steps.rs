@@ -14,7 +14,6 @@ pub fn what(step: &str) -> &'static str {
         "2.6" => "token request: PKCE verifier and resource",
         "2.7" => "access token: at+jwt, aud, scope",
         "2.8" => "refresh token issued",
-        "2.9" => "rmcp's own registration, then a step-up",
         "3.1" => "tools/list shows exactly what mcp:read allows",
         "3.2" => "an allowed call succeeds",
         "4.1" => "a write call gets 403 insufficient_scope",
