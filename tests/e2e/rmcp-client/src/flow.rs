@@ -85,6 +85,11 @@ fn scope_set(text: Option<&str>) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// An optional value in a detail: the value, or `(none)`.
+fn shown(value: Option<&str>) -> &str {
+    value.unwrap_or("(none)")
+}
+
 fn list(set: &BTreeSet<String>) -> String {
     set.iter().cloned().collect::<Vec<_>>().join(" ")
 }
@@ -284,9 +289,9 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
             && as_metadata
             && issuer_ok,
         format!(
-            "rmcp discovered from the challenge ({:?}), issuer {:?}; requests before registering: {}",
+            "rmcp discovered from the challenge ({:?}), issuer {}; requests before registering: {}",
             login.source,
-            login.metadata.issuer,
+            shown(login.metadata.issuer.as_deref()),
             discovery.join(", ")
         ),
     );
@@ -341,12 +346,12 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
             && q("redirect_uri").as_deref() == Some(REDIRECT_URI)
             && asked_mcp == baseline,
         format!(
-            "authorization request: response_type={:?} code_challenge_method={:?} code_challenge of {challenge_len} chars, state present={}, resource={:?}, scope={:?}",
-            q("response_type"),
-            q("code_challenge_method"),
+            "authorization request: response_type={} code_challenge_method={} code_challenge of {challenge_len} chars, state present={}, resource={}, scope=\"{}\"",
+            shown(q("response_type").as_deref()),
+            shown(q("code_challenge_method").as_deref()),
             q("state").is_some(),
-            q("resource"),
-            q("scope")
+            shown(q("resource").as_deref()),
+            shown(q("scope").as_deref())
         ),
     );
     let default_mcp: BTreeSet<String> = login
@@ -382,9 +387,9 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
         "2.5",
         state_back.is_some() && state_back == q("state") && login.forged_state.is_err(),
         format!(
-            "the redirect's state matches the request's; rmcp refused the same code with a state it never issued ({}); iss in the redirect: {:?}",
+            "the redirect's state matches the request's; rmcp refused the same code with a state it never issued ({}); iss in the redirect: {}",
             login.forged_state.as_ref().err().cloned().unwrap_or_else(|| "ACCEPTED".to_string()),
-            iss_back
+            shown(iss_back.as_deref())
         ),
     );
 
@@ -402,10 +407,10 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
         "2.6",
         token_request_ok && stats.codes(&alice.client_id) == 1,
         format!(
-            "token request (as rmcp sent it): resource={:?}, code_verifier present={}, status {:?}; the AS counts {} code grant(s) for {}",
-            code_grants.first().and_then(|g| g.form_value("resource")),
+            "token request (as rmcp sent it): resource={}, code_verifier present={}, status {}; the AS counts {} code grant(s) for {}",
+            shown(code_grants.first().and_then(|g| g.form_value("resource"))),
             code_grants.first().is_some_and(|g| g.form_value("code_verifier").is_some()),
-            code_grants.first().and_then(|g| g.status),
+            code_grants.first().and_then(|g| g.status).unwrap_or(0),
             stats.codes(&alice.client_id),
             alice.client_id
         ),
@@ -422,8 +427,8 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
             && !t1_scopes.contains("mcp:write")
             && !t1_scopes.contains("mcp:admin"),
         format!(
-            "access token typ={:?} aud={:?} scope=[{}]",
-            jwt1.typ,
+            "access token typ={} aud={:?} scope=[{}]",
+            shown(jwt1.typ.as_deref()),
             jwt1.audiences(),
             list(&t1_scopes)
         ),
@@ -433,7 +438,7 @@ async fn flow(ctx: &Ctx) -> Flow<()> {
         "2.8",
         has_refresh,
         format!(
-            "refresh token issued (rmcp's URL with prompt=consent added, see 2.3): {has_refresh} (token response scope {:?})",
+            "refresh token issued (rmcp's URL with prompt=consent added, see 2.3): {has_refresh} (token response scope \"{}\")",
             login.token.get("scope").and_then(Value::as_str).unwrap_or_default()
         ),
     );
@@ -712,8 +717,9 @@ fn offline_access(ctx: &Ctx, login: &oauth::FirstLogin) {
     let prompt = query_param(&login.authorization_url, "prompt");
     let refresh = oauth::refresh_token(&login.token).is_some();
     let detail = format!(
-        "rmcp adds offline_access (the AS lists it; SEP-2207): its URL asks scope=[{}] with prompt={prompt:?}; opened as rmcp built it (bob's login), the AS issued a refresh token: {refresh}",
-        list(&asked)
+        "rmcp adds offline_access (the AS lists it; SEP-2207): its URL asks scope=[{}] with prompt={}; opened as rmcp built it (bob's login), the AS issued a refresh token: {refresh}",
+        list(&asked),
+        shown(prompt.as_deref())
     );
     if refresh && asked.contains("offline_access") {
         ctx.report.pass("2.3", detail);
@@ -838,11 +844,12 @@ async fn machine_flow(ctx: &Ctx) -> Flow<()> {
             && jwt.audiences() == vec![url.to_string()]
             && jwt.scopes() == ["mcp:read".to_string()].into(),
         format!(
-            "rmcp's client_credentials request ({method:?}, resource and scope=mcp:read sent: {}): token aud={:?} scope=[{}] client_id={:?}",
+            "rmcp's client_credentials request ({}, resource and scope=mcp:read sent: {}): token aud={:?} scope=[{}] client_id={}",
+            shown(method),
             sent.first().is_some_and(|g| g.form_value("resource") == Some(url) && g.form_value("scope") == Some("mcp:read")),
             jwt.audiences(),
             list(&jwt.scopes()),
-            jwt.str_claim("client_id")
+            shown(jwt.str_claim("client_id"))
         ),
     );
     let client = match mcp::connect_authorized(url, auth).await.at("7.2")? {
