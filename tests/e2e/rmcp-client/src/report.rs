@@ -10,6 +10,9 @@ use crate::Res;
 
 pub const CLIENT: &str = "rmcp";
 
+/// Longer details are cut (a tool error quotes the tool's output).
+const MAX_DETAIL_CHARS: usize = 2000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Outcome {
@@ -82,8 +85,13 @@ pub struct Report {
 
 impl Report {
     pub fn record(&self, step: &str, result: Outcome, detail: impl Into<String>) {
-        // One line per step: a detail never spans lines.
-        let detail = detail.into().replace(['\n', '\r'], " ");
+        // One line per step: a detail never spans lines, and a tool's output
+        // quoted in it cannot flood the log or the table.
+        let mut detail = detail.into().replace(['\n', '\r'], " ");
+        if let Some((cut, _)) = detail.char_indices().nth(MAX_DETAIL_CHARS) {
+            detail.truncate(cut);
+            detail.push_str(" …");
+        }
         println!(
             "STEP {CLIENT} {} {step} {} {detail}",
             self.server,
@@ -181,5 +189,23 @@ mod tests {
                 .is_some_and(|w| !w.is_empty())
         );
         Ok(())
+    }
+
+    #[test]
+    fn a_huge_detail_is_cut_on_a_char_boundary() {
+        let sink = Sink::default();
+        sink.for_server("example")
+            .pass("3.2", "é".repeat(100 * MAX_DETAIL_CHARS));
+        sink.for_server("example")
+            .pass("3.1", "x".repeat(MAX_DETAIL_CHARS));
+        let records = sink.records();
+        let cut = records
+            .first()
+            .map(|r| r.detail.clone())
+            .unwrap_or_default();
+        assert_eq!(cut.chars().count(), MAX_DETAIL_CHARS + 2);
+        assert!(cut.ends_with(" …"));
+        let whole = records.get(1).map(|r| r.detail.clone()).unwrap_or_default();
+        assert_eq!(whole.len(), MAX_DETAIL_CHARS);
     }
 }
