@@ -5,8 +5,8 @@
 //! (`AuthorizationManager::new_with_oauth_http_client`). The recorder wraps
 //! rmcp's default client and keeps each request's method, URL and parsed body,
 //! so the steps assert what rmcp actually sent rather than what its source
-//! says it sends. The MCP requests themselves go through the transport's own
-//! reqwest client and are not recorded here.
+//! says it sends. The MCP requests go through the transport's HTTP client
+//! instead; src/watch.rs notes those.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
