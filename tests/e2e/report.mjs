@@ -7,6 +7,8 @@ import { join } from 'node:path';
 
 const dir = process.argv[2] ?? process.env.E2E_REPORT_DIR;
 const ORDER = ['as-check', 'ts-sdk', 'rmcp', 'rotation', 'conformance'];
+const SERVER_ORDER = ['oidc-provider', 'example', 'proxy-stdio', 'proxy-http', 'direct'];
+const rank = (list, item) => (list.indexOf(item) + 1 || 99);
 const files = readdirSync(dir).filter((file) => file.endsWith('.json'));
 const entries = files.flatMap((file) => JSON.parse(readFileSync(join(dir, file), 'utf8')));
 if (entries.length === 0) {
@@ -17,13 +19,15 @@ if (entries.length === 0) {
 const MARK = { PASS: 'pass', FAIL: '**FAIL**', DEVIATION: 'pass, peer deviates', 'EXPECTED-FAIL': 'denied, as expected' };
 const byNumber = (a, b) => a.localeCompare(b, 'en', { numeric: true });
 const clients = [...new Set(entries.map((entry) => entry.client))].sort(
-  (a, b) => (ORDER.indexOf(a) + 1 || 99) - (ORDER.indexOf(b) + 1 || 99) || a.localeCompare(b),
+  (a, b) => rank(ORDER, a) - rank(ORDER, b) || a.localeCompare(b),
 );
 
 const out = [];
 for (const client of clients) {
   const mine = entries.filter((entry) => entry.client === client);
-  const servers = [...new Set(mine.map((entry) => entry.server))];
+  const servers = [...new Set(mine.map((entry) => entry.server))].sort(
+    (a, b) => rank(SERVER_ORDER, a) - rank(SERVER_ORDER, b) || a.localeCompare(b),
+  );
   const steps = [...new Set(mine.map((entry) => entry.step))].sort(byNumber);
   out.push(`### ${client}`, '', `| step | ${servers.join(' | ')} |`, `|---|${servers.map(() => '---').join('|')}|`);
   for (const step of steps) {
@@ -35,10 +39,20 @@ for (const client of clients) {
     const what = named?.what ?? named?.detail ?? '';
     out.push(`| ${step}${what && client !== 'conformance' ? ` ${what.replaceAll('|', '\\|')}` : ''} | ${cells.join(' | ')} |`);
   }
-  const notes = mine.filter((entry) => entry.result !== 'PASS');
-  if (notes.length) {
+  // A step's notes once, with the servers it showed on (the details of
+  // one server stand for the others').
+  const notes = new Map();
+  for (const entry of mine.filter((e) => e.result !== 'PASS')) {
+    const key = `${entry.step} ${entry.result}`;
+    if (!notes.has(key)) notes.set(key, { ...entry, servers: [] });
+    notes.get(key).servers.push(entry.server);
+  }
+  if (notes.size) {
     out.push('');
-    for (const note of notes) out.push(`- ${note.step} ${note.server}, ${note.result}: ${note.detail.replaceAll('\n', ' ')}`);
+    for (const note of [...notes.values()].sort((a, b) => byNumber(a.step, b.step))) {
+      const where = note.servers.sort((a, b) => rank(SERVER_ORDER, a) - rank(SERVER_ORDER, b)).join(', ');
+      out.push(`- ${note.step} (${where}), ${MARK[note.result] ?? note.result}: ${note.detail.replaceAll('\n', ' ')}`);
+    }
   }
   out.push('');
 }
