@@ -196,6 +196,72 @@ struct SseBody {
     receive: mpsc::Receiver<Value>,
 }
 
+/// What a request's answer stream waits on: its answer(s), sent last.
+pub(crate) type Answers = Pin<Box<dyn std::future::Future<Output = Vec<Value>> + Send>>;
+
+/// The SSE answer to one request that asked for progress: each progress
+/// notification `progress` yields as it comes, then what `answers` gives,
+/// then the end. Progress that came before the answer goes before it (the
+/// child's order): a client stops listening for progress once answered.
+pub(crate) fn progress_response(
+    answers: Answers,
+    progress: mpsc::Receiver<Value>,
+) -> Response<ProxyBody> {
+    let body = ProgressBody {
+        answers: Some(answers),
+        progress,
+        queue: VecDeque::new(),
+    };
+    let mut response = Response::new(body.boxed_unsync());
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    response
+}
+
+struct ProgressBody {
+    /// `None` once answered: then `queue` holds what is left to send.
+    answers: Option<Answers>,
+    progress: mpsc::Receiver<Value>,
+    queue: VecDeque<Value>,
+}
+
+fn event(message: &Value) -> http_body::Frame<Bytes> {
+    http_body::Frame::data(Bytes::from(format!("event: message\ndata: {message}\n\n")))
+}
+
+impl http_body::Body for ProgressBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(answers) = &mut this.answers {
+            if let Poll::Ready(Some(message)) = this.progress.poll_recv(cx) {
+                return Poll::Ready(Some(Ok(event(&message))));
+            }
+            let Poll::Ready(answered) = answers.as_mut().poll(cx) else {
+                return Poll::Pending;
+            };
+            this.answers = None;
+            // The child wrote these before its answer: they go first.
+            while let Ok(message) = this.progress.try_recv() {
+                this.queue.push_back(message);
+            }
+            this.progress.close();
+            this.queue.extend(answered);
+        }
+        Poll::Ready(this.queue.pop_front().map(|message| Ok(event(&message))))
+    }
+}
+
 impl http_body::Body for SseBody {
     type Data = Bytes;
     type Error = BoxError;
