@@ -2,8 +2,10 @@
 // pinned in package.json), server mode, through `mcp-policy proxy`
 // (issue #10, docs/e2e.md "The conformance suite, through the proxy").
 //
-// Five runs of every server scenario of the suite (`--suite all`), in
-// parallel (each run is one suite process, its scenarios one after another):
+// Five runs of every server scenario of the suite (`--suite all`), and of
+// their twins on the everything server's own names (conformance-mapped.mjs,
+// steps `mapped/...`: the suite's fixtures are not the everything server's),
+// in parallel (each run is one suite process, its scenarios one after another):
 //   direct            the unguarded everything server (E2E_EVERYTHING_DIRECT):
 //                     the baseline;
 //   proxy-stdio       E2E_SERVER_PROXY_STDIO with a token that allows
@@ -35,6 +37,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { runMapped } from './conformance-mapped.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SUITE = join(HERE, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
@@ -148,8 +151,9 @@ async function forwarder(target, tokens) {
       setHost: false,
     });
     outgoing.on('response', (answer) => {
-      const session = answer.headers['mcp-session-id'];
-      if (session && request.method !== 'DELETE') sessions.add(session);
+      const session = answer.headers['mcp-session-id'] ?? request.headers['mcp-session-id'];
+      if (request.method === 'DELETE' && answer.statusCode < 300) sessions.delete(session);
+      else if (answer.headers['mcp-session-id']) sessions.add(session);
       response.writeHead(answer.statusCode, answer.statusMessage, answer.rawHeaders);
       response.flushHeaders();
       answer.pipe(response);
@@ -216,17 +220,22 @@ function readResults(outDir) {
   for (const entry of readdirSync(outDir)) {
     const match = /^server-(.+)-\d{4}-\d\d-\d\dT[\d-]+Z$/.exec(entry);
     if (!match) continue;
-    const checks = JSON.parse(readFileSync(join(outDir, entry, 'checks.json'), 'utf8'));
-    const failures = checks.filter((check) => check.status === 'FAILURE');
-    const warnings = checks.filter((check) => check.status === 'WARNING');
-    results.set(match[1], {
-      pass: failures.length === 0,
-      checks,
-      failures: failures.map((check) => `${check.id}: ${check.errorMessage ?? check.description}`),
-      warnings: warnings.map((check) => `${check.id}: ${check.errorMessage ?? check.description}`),
-    });
+    results.set(match[1], summarise(JSON.parse(readFileSync(join(outDir, entry, 'checks.json'), 'utf8'))));
   }
   return results;
+}
+
+// A scenario passes when none of its checks is a FAILURE (as the suite
+// counts); warnings are shown.
+function summarise(checks) {
+  const said = (check) => `${check.id}: ${check.errorMessage ?? check.description}`;
+  const failures = checks.filter((check) => check.status === 'FAILURE');
+  return {
+    pass: failures.length === 0,
+    checks,
+    failures: failures.map(said),
+    warnings: checks.filter((check) => check.status === 'WARNING').map(said),
+  };
 }
 
 async function execute(run, root) {
@@ -242,9 +251,11 @@ async function execute(run, root) {
   }
   const started = Date.now();
   try {
-    const { code, output } = await runSuite(run, front?.url ?? run.url, outDir);
+    const url = front?.url ?? run.url;
+    const [{ code, output }, mapped] = await Promise.all([runSuite(run, url, outDir), runMapped(url)]);
     const results = readResults(outDir);
     if (results.size === 0) throw new Error(`${run.name}: the suite wrote no results (exit ${code}):\n${output}`);
+    for (const [step, checks] of mapped) results.set(step, summarise(checks));
     const ms = Date.now() - started;
     const checked = front ? await tokenCheck(run, front.url) : undefined;
     const ended = front ? await front.close() : [];
