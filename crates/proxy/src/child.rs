@@ -196,6 +196,9 @@ struct SseBody {
     receive: mpsc::Receiver<Value>,
 }
 
+/// Progress notifications waiting to go down one answer stream, at most.
+pub(crate) const PROGRESS_CAPACITY: usize = 64;
+
 /// What a request's answer stream waits on: its answer(s), sent last.
 pub(crate) type Answers = Pin<Box<dyn std::future::Future<Output = Vec<Value>> + Send>>;
 
@@ -278,6 +281,31 @@ impl http_body::Body for SseBody {
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// The progress token of a body that is one request asking for progress,
+/// as JSON text (the key the child's notifications are matched by).
+pub(crate) fn progress_token(body: &Value) -> Option<String> {
+    body.get("id").filter(|id| !id.is_null())?;
+    body.get("method")?;
+    body.pointer("/params/_meta/progressToken")
+        .filter(|token| token.is_string() || token.is_number())
+        .map(Value::to_string)
+}
+
+/// Whether the client takes an SSE answer to its POST (MCP clients must
+/// accept both JSON and SSE; one that says only JSON gets JSON).
+pub(crate) fn accepts_sse(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|kind| {
+            kind.split(';')
+                .next()
+                .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("text/event-stream"))
+        })
 }
 
 /// A lock whose holder panicked is still usable: every state behind one is

@@ -41,7 +41,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::child::{Outbox, progress_response, read_line, session_id, spawn};
+use crate::child::{
+    Outbox, PROGRESS_CAPACITY, accepts_sse, progress_response, progress_token, read_line,
+    session_id, spawn,
+};
 use crate::identity::IdentityForUpstream;
 use crate::legacy::{Link, LinkError, SseConfig};
 use crate::respond::{empty, error, error_value, json_response, not_found, plain};
@@ -797,34 +800,6 @@ fn route_message(session: &Session, message: Value, limit: usize) {
         }
     }
     session.deliver(message, limit);
-}
-
-/// Progress notifications waiting to go down one answer stream, at most.
-const PROGRESS_CAPACITY: usize = 64;
-
-/// The progress token of a body that is one request asking for progress,
-/// as JSON text (the key the child's notifications are matched by).
-fn progress_token(body: &Value) -> Option<String> {
-    body.get("id").filter(|id| !id.is_null())?;
-    body.get("method")?;
-    body.pointer("/params/_meta/progressToken")
-        .filter(|token| token.is_string() || token.is_number())
-        .map(Value::to_string)
-}
-
-/// Whether the client takes an SSE answer to its POST (MCP clients must
-/// accept both JSON and SSE; one that says only JSON gets JSON).
-fn accepts_sse(headers: &http::HeaderMap) -> bool {
-    headers
-        .get_all(http::header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|kind| {
-            kind.split(';')
-                .next()
-                .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("text/event-stream"))
-        })
 }
 
 /// The session's GET stream: what the child starts, as SSE events. One at
