@@ -118,15 +118,34 @@ function tokenSource(grant, resource) {
 // URL) as it came (method, path, every header, Host and Origin included),
 // with `Authorization: Bearer <token>` set; the answer comes back as it
 // came, status, headers and body streamed chunk by chunk.
-async function forwarder(target, tokens) {
+// `oneAtATime`: a new session ends the ones before it. For the suite's
+// client only, which runs its scenarios one after another, each with one
+// session, and leaves the session of a scenario that fails open (it closes
+// its client on success only): over stdio, each is a child of some 65 MB.
+async function forwarder(target, tokens, { oneAtATime = false } = {}) {
   const upstream = new URL(target);
   const agent = new http.Agent({ keepAlive: true });
   // Every session the proxy issued through this forwarder: the suite's client
   // closes its connections but never ends a session (no DELETE), so each of
-  // its ~33 scenarios would hold a session (and, over stdio, a child process)
-  // until the idle timeout (300 s), and a second run on the same stack would
-  // meet the per-principal limit (64). close() ends them.
+  // its ~33 scenarios would hold a session (and, over stdio, a child process
+  // of some 65 MB) until the idle timeout (300 s), and a second run on the
+  // same stack would meet the per-principal limit (64). A session is ended
+  // when its client cancels its GET stream (the SDK client's close(); a
+  // stream the server ends is not that), the rest by close().
   const sessions = new Set();
+  const ending = []; // the DELETEs' statuses, to come
+  const end = (session) => {
+    sessions.delete(session);
+    const status = (async () => {
+      const answer = await fetch(target, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${await tokens.get()}`, 'mcp-session-id': session },
+      }).catch((error) => ({ status: error.message }));
+      return answer.status;
+    })();
+    ending.push(status);
+    return status;
+  };
   const server = http.createServer(async (request, response) => {
     let token;
     try {
@@ -153,7 +172,11 @@ async function forwarder(target, tokens) {
     outgoing.on('response', (answer) => {
       const session = answer.headers['mcp-session-id'] ?? request.headers['mcp-session-id'];
       if (request.method === 'DELETE' && answer.statusCode < 300) sessions.delete(session);
-      else if (answer.headers['mcp-session-id']) sessions.add(session);
+      else if (answer.headers['mcp-session-id'] && !request.headers['mcp-session-id']) {
+        // A new session (the answer to an initialize).
+        if (oneAtATime) [...sessions].forEach(end);
+        sessions.add(session);
+      }
       response.writeHead(answer.statusCode, answer.statusMessage, answer.rawHeaders);
       response.flushHeaders();
       answer.pipe(response);
@@ -165,7 +188,10 @@ async function forwarder(target, tokens) {
     });
     // The client went away (a stream it cancelled): so does the upstream request.
     response.on('close', () => {
-      if (!response.writableFinished) outgoing.destroy();
+      if (response.writableFinished) return;
+      outgoing.destroy();
+      const session = request.headers['mcp-session-id'];
+      if (request.method === 'GET' && sessions.has(session)) end(session);
     });
     request.pipe(outgoing);
   });
@@ -178,14 +204,8 @@ async function forwarder(target, tokens) {
     close: async () => {
       server.closeAllConnections();
       server.close();
-      const ends = [...sessions].map(async (session) => {
-        const answer = await fetch(target, {
-          method: 'DELETE',
-          headers: { authorization: `Bearer ${await tokens.get()}`, 'mcp-session-id': session },
-        }).catch((error) => ({ status: error.message }));
-        return answer.status;
-      });
-      const statuses = await Promise.all(ends);
+      [...sessions].forEach(end);
+      const statuses = await Promise.all(ending);
       agent.destroy();
       return statuses;
     },
@@ -243,26 +263,34 @@ async function execute(run, root) {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   let front;
+  let ours;
   let tokens;
   if (run.grant) {
     tokens = tokenSource(run.grant, run.url);
     await tokens.get(); // fails the run early when the grant is refused
-    front = await forwarder(run.url, tokens);
+    // The suite's client, and ours (mapped scenarios, token check) beside it.
+    front = await forwarder(run.url, tokens, { oneAtATime: true });
+    ours = await forwarder(run.url, tokens);
   }
   const started = Date.now();
   try {
-    const url = front?.url ?? run.url;
-    const [{ code, output }, mapped] = await Promise.all([runSuite(run, url, outDir), runMapped(url)]);
+    const [{ code, output }, mapped] = await Promise.all([
+      runSuite(run, front?.url ?? run.url, outDir),
+      runMapped(ours?.url ?? run.url),
+    ]);
     const results = readResults(outDir);
     if (results.size === 0) throw new Error(`${run.name}: the suite wrote no results (exit ${code}):\n${output}`);
     for (const [step, checks] of mapped) results.set(step, summarise(checks));
     const ms = Date.now() - started;
-    const checked = front ? await tokenCheck(run, front.url) : undefined;
+    const checked = ours ? await tokenCheck(run, ours.url) : undefined;
     const ended = front ? await front.close() : [];
+    await ours?.close();
     front = undefined;
+    ours = undefined;
     return { ...run, results, ms, grants: tokens?.grants() ?? 0, tokenCheck: checked, ended };
   } finally {
     await front?.close();
+    await ours?.close();
   }
 }
 
