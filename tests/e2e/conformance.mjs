@@ -13,8 +13,11 @@
 //   proxy-stdio-read  the same two proxies with a token that allows read
 //   proxy-http-read   tools only (client machine, scope mcp:read).
 // It passes when every scenario that passes directly passes through both
-// proxies with the full token, and when the read-only runs fail exactly the
-// scenarios listed in conformance-expected.json, each with our denial.
+// proxies with the full token (but the two whose direct pass is vacuous and
+// which the policy refuses, listed), when the read-only runs fail exactly the
+// scenarios listed in conformance-expected.json, each with our step-up
+// denial, when tools/list shows exactly what each token allows, and when one
+// write call of our own is allowed with the full token and denied without.
 //
 // The suite's client sends no token. A small forwarder (below) in front of
 // each proxy adds one. It is not a proxy option that trusts a fixed token on
@@ -27,8 +30,9 @@
 // Reports: a `STEP conformance <run> <scenario> PASS|FAIL|EXPECTED-FAIL|DEVIATION
 // <detail>` line per scenario and run, and $E2E_REPORT_DIR/conformance.json.
 // DEVIATION: the scenario fails against the unguarded everything server too
-// (the server does not implement what the suite asks, see the expected file's
-// `baseline` notes), so the proxy is not judged on it. Exit 1 on any FAIL.
+// (it lacks the suite's fixtures: conformance-expected.json), so the proxy is
+// not judged on it (a read-only run must still fail the same checks as the
+// full one). Exit 1 on any FAIL.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -125,13 +129,13 @@ function tokenSource(grant, resource) {
 async function forwarder(target, tokens, { oneAtATime = false } = {}) {
   const upstream = new URL(target);
   const agent = new http.Agent({ keepAlive: true });
-  // Every session the proxy issued through this forwarder: the suite's client
-  // closes its connections but never ends a session (no DELETE), so each of
-  // its ~33 scenarios would hold a session (and, over stdio, a child process
-  // of some 65 MB) until the idle timeout (300 s), and a second run on the
-  // same stack would meet the per-principal limit (64). A session is ended
-  // when its client cancels its GET stream (the SDK client's close(); a
-  // stream the server ends is not that), the rest by close().
+  // Every session the proxy issued through this forwarder and not ended yet.
+  // The suite's client never ends a session (no DELETE), so each of its ~33
+  // scenarios would hold one (over stdio, a child) until the idle timeout
+  // (300 s), and a second run on the same stack would meet the per-principal
+  // limit (64). A session is ended when its client cancels its GET stream
+  // (the SDK client's close(); a stream the server ends is not that), when
+  // the next one begins (`oneAtATime`), and at close().
   const sessions = new Set();
   const ending = []; // the DELETEs' statuses, to come
   const end = (session) => {
@@ -458,6 +462,11 @@ async function main() {
 }
 
 main().catch((error) => {
+  // A run that could not happen (no token, no suite output) is a FAIL in
+  // the report too, not only a stack trace in the log.
+  record('all', 'setup', 'FAIL', String(error?.message ?? error).slice(0, 500));
+  const dir = process.env.E2E_REPORT_DIR;
+  if (dir) writeFileSync(join(dir, 'conformance.json'), `${JSON.stringify(entries, null, 2)}\n`);
   console.error(`conformance: ${error.stack ?? error}`);
   process.exitCode = 1;
 });
