@@ -196,6 +196,75 @@ struct SseBody {
     receive: mpsc::Receiver<Value>,
 }
 
+/// Progress notifications waiting to go down one answer stream, at most.
+pub(crate) const PROGRESS_CAPACITY: usize = 64;
+
+/// What a request's answer stream waits on: its answer(s), sent last.
+pub(crate) type Answers = Pin<Box<dyn std::future::Future<Output = Vec<Value>> + Send>>;
+
+/// The SSE answer to one request that asked for progress: each progress
+/// notification `progress` yields as it comes, then what `answers` gives,
+/// then the end. Progress that came before the answer goes before it (the
+/// child's order): a client stops listening for progress once answered.
+pub(crate) fn progress_response(
+    answers: Answers,
+    progress: mpsc::Receiver<Value>,
+) -> Response<ProxyBody> {
+    let body = ProgressBody {
+        answers: Some(answers),
+        progress,
+        queue: VecDeque::new(),
+    };
+    let mut response = Response::new(body.boxed_unsync());
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    response
+}
+
+struct ProgressBody {
+    /// `None` once answered: then `queue` holds what is left to send.
+    answers: Option<Answers>,
+    progress: mpsc::Receiver<Value>,
+    queue: VecDeque<Value>,
+}
+
+fn event(message: &Value) -> http_body::Frame<Bytes> {
+    http_body::Frame::data(Bytes::from(format!("event: message\ndata: {message}\n\n")))
+}
+
+impl http_body::Body for ProgressBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(answers) = &mut this.answers {
+            if let Poll::Ready(Some(message)) = this.progress.poll_recv(cx) {
+                return Poll::Ready(Some(Ok(event(&message))));
+            }
+            let Poll::Ready(answered) = answers.as_mut().poll(cx) else {
+                return Poll::Pending;
+            };
+            this.answers = None;
+            // The child wrote these before its answer: they go first.
+            while let Ok(message) = this.progress.try_recv() {
+                this.queue.push_back(message);
+            }
+            this.progress.close();
+            this.queue.extend(answered);
+        }
+        Poll::Ready(this.queue.pop_front().map(|message| Ok(event(&message))))
+    }
+}
+
 impl http_body::Body for SseBody {
     type Data = Bytes;
     type Error = BoxError;
@@ -212,6 +281,31 @@ impl http_body::Body for SseBody {
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// The progress token of a body that is one request asking for progress,
+/// as JSON text (the key the child's notifications are matched by).
+pub(crate) fn progress_token(body: &Value) -> Option<String> {
+    body.get("id").filter(|id| !id.is_null())?;
+    body.get("method")?;
+    body.pointer("/params/_meta/progressToken")
+        .filter(|token| token.is_string() || token.is_number())
+        .map(Value::to_string)
+}
+
+/// Whether the client takes an SSE answer to its POST (MCP clients must
+/// accept both JSON and SSE; one that says only JSON gets JSON).
+pub(crate) fn accepts_sse(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|kind| {
+            kind.split(';')
+                .next()
+                .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("text/event-stream"))
+        })
 }
 
 /// A lock whose holder panicked is still usable: every state behind one is

@@ -20,7 +20,9 @@
 //!   `notifications/initialized` reaches the child once. So the child sees
 //!   the first client's capabilities and protocol version.
 //! - **What the child starts.** A progress notification goes to the session
-//!   whose request carries the token; a notification that belongs to no
+//!   whose request carries the token: down that request's answer when it is
+//!   answered as a stream (as in per-session mode), else to the session's
+//!   GET stream; a notification that belongs to no
 //!   session (`list_changed`, logging) goes to every session's GET stream.
 //!   A request (sampling, elicitation, roots) goes to a session only when
 //!   every request in flight is that one session's: then it is the one the
@@ -50,9 +52,12 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::child::{Outbox, lock, read_line, session_id, spawn};
+use crate::child::{
+    Outbox, PROGRESS_CAPACITY, accepts_sse, lock, progress_response, progress_token, read_line,
+    session_id, spawn,
+};
 use crate::respond::{empty, error, error_value, json_response, not_found, plain};
 use crate::stdio::{NoCommand, StdioConfig};
 use crate::upstream::ProxyBody;
@@ -96,6 +101,10 @@ struct Pending {
     id: Value,
     /// The client's own progress token, if its request had one.
     progress: Option<Value>,
+    /// Where its progress goes when it is answered as a stream (one
+    /// request asking for progress, from a client that accepts SSE);
+    /// otherwise to its session's GET stream.
+    stream: Option<mpsc::Sender<Value>>,
     answer: oneshot::Sender<Value>,
 }
 
@@ -175,6 +184,7 @@ impl SharedUpstream {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let method = request.method().clone();
+        let streams_ok = accepts_sse(request.headers());
         let body = match request.into_body().collect().await {
             Ok(body) => body.to_bytes(),
             Err(never) => match never {},
@@ -182,7 +192,7 @@ impl SharedUpstream {
         match (method, session_id) {
             (Method::POST, None) => self.initialize(&body).await,
             (Method::POST, Some(id)) => match self.session(&id) {
-                Some(session) => self.post(&session, &body).await,
+                Some(session) => self.post(&session, &body, streams_ok).await,
                 None => not_found(),
             },
             (Method::GET, Some(id)) => match self.session(&id) {
@@ -287,7 +297,7 @@ impl SharedUpstream {
                 ));
             }
         };
-        let answers = self.send(&child, "", vec![message.clone()]).await;
+        let answers = self.send(&child, "", vec![message.clone()], None).await;
         let answer = answers.into_iter().next().unwrap_or(Value::Null);
         match answer.get("result") {
             Some(result) => {
@@ -346,8 +356,10 @@ impl SharedUpstream {
     }
 
     /// A session's POST: its messages, rewritten, to the child; the answers
-    /// to its requests, restored, back.
-    async fn post(&self, session: &Session, body: &Bytes) -> Response<ProxyBody> {
+    /// to its requests, restored, back. A single request with a progress
+    /// token, from a client that accepts SSE, is answered as a stream: its
+    /// progress as it comes, then its answer (as in per-session mode).
+    async fn post(&self, session: &Session, body: &Bytes, streams_ok: bool) -> Response<ProxyBody> {
         let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
             return json_response(
                 StatusCode::BAD_REQUEST,
@@ -357,11 +369,17 @@ impl SharedUpstream {
         if lock(&session.state).ended {
             return not_found();
         }
+        if streams_ok && progress_token(&parsed).is_some() {
+            let (send, receive) = mpsc::channel(PROGRESS_CAPACITY);
+            let (this, child, id) = (self.clone(), Arc::clone(&session.child), session.id.clone());
+            let answers = async move { this.send(&child, &id, vec![parsed], Some(send)).await };
+            return progress_response(Box::pin(answers), receive);
+        }
         let (messages, batch) = match parsed {
             Value::Array(messages) => (messages, true),
             single => (vec![single], false),
         };
-        let answers = self.send(&session.child, &session.id, messages).await;
+        let answers = self.send(&session.child, &session.id, messages, None).await;
         if answers.is_empty() {
             return empty(StatusCode::ACCEPTED);
         }
@@ -374,8 +392,15 @@ impl SharedUpstream {
     }
 
     /// Rewrites and writes `messages` from `session` to the child, and
-    /// waits for the answers to the requests among them.
-    async fn send(&self, child: &Shared, session: &str, messages: Vec<Value>) -> Vec<Value> {
+    /// waits for the answers to the requests among them. `stream`: where
+    /// the progress of the (one) request goes, if not the GET stream.
+    async fn send(
+        &self,
+        child: &Shared,
+        session: &str,
+        messages: Vec<Value>,
+        stream: Option<mpsc::Sender<Value>>,
+    ) -> Vec<Value> {
         let mut answers = Vec::new();
         let mut waiting = Vec::new();
         let mut lines = String::new();
@@ -392,6 +417,9 @@ impl SharedUpstream {
             for mut message in messages {
                 match rewrite(&mut state, &mut message, session, &self.next_id) {
                     Outgoing::Request(proxy_id, id, receive) => {
+                        if let Some(pending) = state.pending.get_mut(&proxy_id) {
+                            pending.stream = stream.clone();
+                        }
                         waiting.push((proxy_id, id, receive))
                     }
                     Outgoing::Answered(answer) => {
@@ -523,6 +551,7 @@ fn rewrite(
                     session: session.to_owned(),
                     id: id.clone(),
                     progress,
+                    stream: None,
                     answer,
                 },
             );
@@ -651,10 +680,25 @@ fn route(child: &Arc<Shared>, sessions: &Sessions, line: &str, limit: usize) {
                 .and_then(|token| {
                     let state = lock(&child.state);
                     let pending = state.pending.get(&token)?;
-                    Some((pending.session.clone(), pending.progress.clone()?))
+                    Some((
+                        pending.session.clone(),
+                        pending.progress.clone()?,
+                        pending.stream.clone(),
+                    ))
                 });
             match (target, message.pointer_mut("/params/progressToken")) {
-                (Some((session, token)), Some(slot)) => {
+                (Some((_, token, Some(stream))), Some(slot)) => {
+                    *slot = token;
+                    // Full: a client reading its answer too slowly loses
+                    // progress, never the answer; closed: it hung up.
+                    if let Err(mpsc::error::TrySendError::Full(_)) = stream.try_send(message) {
+                        tracing::warn!(
+                            target: "mcp_policy::upstream",
+                            "the client reads its answer too slowly; a progress notification is dropped"
+                        );
+                    }
+                }
+                (Some((session, token, None)), Some(slot)) => {
                     *slot = token;
                     deliver(sessions, &session, message, limit);
                 }

@@ -14,11 +14,16 @@
 //! upon which a client starts a new one), and other sessions go on.
 //!
 //! Messages from the child that answer a request go back on that request's
-//! HTTP answer; requests and notifications the child starts (sampling,
-//! elicitation, progress, logging, `list_changed`) go to the session's GET
-//! stream (SSE), and the client's answers to them, POSTed back, to the
-//! child. What the child writes to stderr is logged, prefixed with its
-//! session.
+//! HTTP answer. So does the progress of a request that asks for it (a
+//! `progressToken`, one request in the POST, a client that accepts SSE): the
+//! answer is then an SSE stream, its progress notifications as they come,
+//! then its answer, in the child's order (on the GET stream, the last
+//! progress could reach the client after the answer, which ends it: lost).
+//! Requests and other notifications the child starts (sampling,
+//! elicitation, logging, `list_changed`; stdio says nothing of which request
+//! they belong to) go to the session's GET stream (SSE), and the client's
+//! answers to them, POSTed back, to the child. What the child writes to
+//! stderr is logged, prefixed with its session.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -34,9 +39,12 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::child::{Outbox, read_line, session_id, spawn};
+use crate::child::{
+    Outbox, PROGRESS_CAPACITY, accepts_sse, progress_response, progress_token, read_line,
+    session_id, spawn,
+};
 use crate::identity::IdentityForUpstream;
 use crate::legacy::{Link, LinkError, SseConfig};
 use crate::respond::{empty, error, error_value, json_response, not_found, plain};
@@ -194,6 +202,9 @@ struct SessionState {
     pending: HashMap<String, oneshot::Sender<Value>>,
     /// The GET stream, or what is kept for it.
     outbox: Outbox,
+    /// The answer streams of requests in flight that asked for progress, by
+    /// their progress token's JSON text.
+    progress: HashMap<String, mpsc::Sender<Value>>,
     ended: bool,
 }
 
@@ -373,6 +384,7 @@ impl StdioUpstream {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let method = request.method().clone();
+        let streams_ok = accepts_sse(request.headers());
         // Set by the proxy when `--forward-identity` is on, never by the
         // client; a stream's requests carry it (a child has no headers).
         let identity = request
@@ -387,7 +399,7 @@ impl StdioUpstream {
         match (method, session_id) {
             (Method::POST, None) => self.initialize(&body, &identity).await,
             (Method::POST, Some(id)) => match self.session(&id) {
-                Some(session) => self.post(&session, &body, &identity).await,
+                Some(session) => self.post(session, &body, &identity, streams_ok).await,
                 None => not_found(),
             },
             (Method::GET, Some(id)) => match self.session(&id) {
@@ -505,12 +517,15 @@ impl StdioUpstream {
     }
 
     /// Sends the body's messages to the child; answers with the answers to
-    /// its requests, or 202 when it holds none.
+    /// its requests, or 202 when it holds none. A single request with a
+    /// progress token, from a client that accepts SSE, is answered as a
+    /// stream: its progress, then its answer.
     async fn post(
         &self,
-        session: &Session,
+        session: Arc<Session>,
         body: &Bytes,
         identity: &IdentityForUpstream,
+        streams_ok: bool,
     ) -> Response<ProxyBody> {
         let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
             return json_response(
@@ -518,11 +533,15 @@ impl StdioUpstream {
                 &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "Parse error"}}),
             );
         };
+        let token = progress_token(&parsed).filter(|_| streams_ok);
+        if let Some(token) = token {
+            return self.post_with_progress(session, parsed, token, identity.clone());
+        }
         let (messages, batch) = match parsed {
             Value::Array(messages) => (messages, true),
             single => (vec![single], false),
         };
-        let answers = match self.exchange(session, &messages, identity).await {
+        let answers = match self.exchange(&session, &messages, identity).await {
             Ok(answers) => answers,
             Err(response) => return response,
         };
@@ -536,6 +555,64 @@ impl StdioUpstream {
             let answer = answers.pop().unwrap_or(Value::Null);
             json_response(StatusCode::OK, &answer)
         }
+    }
+
+    /// A request that asked for progress: its progress notifications and
+    /// then its answer, on one SSE stream. The token is taken before the
+    /// request reaches the child, and given back once it is answered, so no
+    /// progress of it can go elsewhere; a second request in flight with the
+    /// same token (which MCP forbids) keeps the GET stream for its progress.
+    fn post_with_progress(
+        &self,
+        session: Arc<Session>,
+        message: Value,
+        token: String,
+        identity: IdentityForUpstream,
+    ) -> Response<ProxyBody> {
+        let (send, receive) = mpsc::channel(PROGRESS_CAPACITY);
+        let route = {
+            let mut state = lock(&session.state);
+            // What `exchange` would refuse, refused before the stream's 200.
+            if state.ended {
+                return not_found();
+            }
+            if let Some(id) = message.get("id")
+                && state.pending.contains_key(&id.to_string())
+            {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &error_value(Some(id), "a request with this id is in flight"),
+                );
+            }
+            match state.progress.get(&token) {
+                Some(other) if !other.is_closed() => None,
+                _ => {
+                    state.progress.insert(token.clone(), send.clone());
+                    Some(ProgressRoute {
+                        session: Arc::clone(&session),
+                        token,
+                        send,
+                    })
+                }
+            }
+        };
+        let this = self.clone();
+        let answer = async move {
+            let answers = this
+                .exchange(&session, std::slice::from_ref(&message), &identity)
+                .await;
+            drop(route);
+            match answers {
+                Ok(answers) => answers.into_iter().map(Answer::into_value).collect(),
+                // Refused above but for a race (the session ended, the id
+                // sent meanwhile): the JSON-RPC error, the 200 being sent.
+                Err(_) => vec![error(
+                    message.get("id").unwrap_or(&Value::Null),
+                    "the request was not sent: the session ended, or its id is in flight",
+                )],
+            }
+        };
+        progress_response(Box::pin(answer), receive)
     }
 
     /// Writes `messages` to the child and waits for the answers to those
@@ -603,6 +680,28 @@ impl StdioUpstream {
     }
 }
 
+/// A progress token routed to its request's answer stream, until the
+/// request is answered or its client hangs up (the answer is dropped).
+struct ProgressRoute {
+    session: Arc<Session>,
+    token: String,
+    send: mpsc::Sender<Value>,
+}
+
+impl Drop for ProgressRoute {
+    fn drop(&mut self) {
+        let mut state = lock(&self.session.state);
+        // Its own route only: the token may be another request's by now.
+        if state
+            .progress
+            .get(&self.token)
+            .is_some_and(|route| route.same_channel(&self.send))
+        {
+            state.progress.remove(&self.token);
+        }
+    }
+}
+
 /// Drops from `pending` every request nobody waits for any more. Without
 /// it a client that hangs up before its answer (a peer that never answers,
 /// a tool that takes an hour) leaves an entry per request, without end, and
@@ -665,7 +764,8 @@ fn route(session: &Session, line: &str, limit: usize) {
     route_message(session, message, limit);
 }
 
-/// A message from the peer, to its waiting request or to the stream.
+/// A message from the peer, to its waiting request, to the answer stream of
+/// the request whose progress it is, or to the GET stream.
 fn route_message(session: &Session, message: Value, limit: usize) {
     let is_answer = message.get("method").is_none()
         && (message.get("result").is_some() || message.get("error").is_some());
@@ -673,6 +773,29 @@ fn route_message(session: &Session, message: Value, limit: usize) {
         let waiting = lock(&session.state).pending.remove(&id.to_string());
         if let Some(waiting) = waiting {
             let _ = waiting.send(message);
+            return;
+        }
+    }
+    if message.get("method").and_then(Value::as_str) == Some("notifications/progress")
+        && let Some(token) = message.pointer("/params/progressToken")
+    {
+        let stream = lock(&session.state)
+            .progress
+            .get(&token.to_string())
+            .cloned();
+        if let Some(stream) = stream {
+            match stream.try_send(message) {
+                Ok(()) => {}
+                // A client that reads its answer too slowly: progress is
+                // advisory, the answer still comes.
+                Err(mpsc::error::TrySendError::Full(_)) => tracing::warn!(
+                    target: "mcp_policy::upstream",
+                    session = session.id.as_str(),
+                    "the client reads its answer too slowly; a progress notification is dropped"
+                ),
+                // The client hung up on its answer.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
             return;
         }
     }

@@ -473,11 +473,26 @@ async fn what_the_child_starts_goes_where_it_belongs() {
     let (mut a_seen, mut b_seen) = (String::new(), String::new());
 
     // Progress goes to the session whose request carries the token, with
-    // the client's own token; list_changed goes to every session.
+    // the client's own token (to its GET stream for a client that takes
+    // JSON answers only: see progress_comes_on_its_requests_answer for the
+    // others); list_changed goes to every session.
     let mut request = echo(json!(1), "p", 0);
     request["params"]["_meta"] = json!({"progressToken": "alice-token"});
     request["params"]["arguments"]["list_changed"] = json!(true);
-    let answer = json_of(proxy.post(&alice, Some(&a), &request).send().await.unwrap()).await;
+    let answer = json_of(
+        proxy
+            .client
+            .post(&proxy.url)
+            .bearer_auth(&alice)
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .header("mcp-session-id", &a)
+            .body(request.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(echoed(&answer)["token"].is_u64(), "{answer}");
     let first = next_event(&mut a_stream, &mut a_seen).await;
     assert_eq!(first["method"], "notifications/tools/list_changed");
@@ -970,4 +985,34 @@ async fn a_client_that_never_answers_the_child_cannot_get_everyone_refused() {
     assert_eq!(posted.status(), 202);
     let result = json_of(pending.await.unwrap().unwrap()).await;
     assert_eq!(result["result"]["content"][0]["text"], "sampled: ok");
+}
+
+// As in per-session mode (stdio_upstream.rs): a request's progress goes down
+// its own answer, before the answer, with the client's own token; on the
+// GET stream the last of it could come after the answer, and be lost.
+#[tokio::test]
+async fn progress_comes_on_its_requests_answer() {
+    let (config, _record) = shared();
+    let proxy = start_proxy(config, |_| {}).await;
+    let alice = token_of(&proxy, "alice", "mcp:read");
+    let a = open(&proxy, &alice).await;
+    let mut a_stream = get_stream(&proxy, &alice, &a).await;
+    let mut request = echo(json!(1), "p", 50);
+    request["params"]["_meta"] = json!({"progressToken": "alice-token"});
+    let response = proxy.post(&alice, Some(&a), &request).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = response.text().await.unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0]["method"], "notifications/progress");
+    assert_eq!(events[0]["params"]["progressToken"], "alice-token");
+    assert_eq!(events[1]["id"], 1);
+    assert_eq!(echoed(&events[1])["text"], "p");
+    let quiet = tokio::time::timeout(Duration::from_millis(300), a_stream.chunk()).await;
+    assert!(quiet.is_err(), "the GET stream got {quiet:?}");
 }

@@ -343,3 +343,137 @@ rl.once("line", (line) => {
     assert!(answer[0]["error"]["message"].is_string(), "{answer}");
     assert_eq!(children(&proxy), 0);
 }
+
+/// The JSON-RPC messages of an SSE body, in order.
+fn events(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect()
+}
+
+// A request's progress goes down its own answer, before the answer: on the
+// GET stream, the last progress could reach the client after the answer,
+// which ends the request for it (the official conformance suite's
+// tools-call-with-progress lost its third notification so).
+#[tokio::test]
+async fn progress_comes_on_its_requests_answer_before_the_answer() {
+    let proxy = start_proxy(stdio(), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let session = open(&proxy, &token).await;
+    let mut stream = proxy
+        .client
+        .get(&proxy.url)
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
+    let asking = |id: u64, token: Value| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "debug_echo", "arguments": {"text": "hi", "delay": 50},
+                          "_meta": {"progressToken": token}}})
+    };
+    for (id, progress) in [(5, json!("p-5")), (6, json!(6))] {
+        let response = proxy
+            .post(&token, Some(&session), &asking(id, progress.clone()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let events = events(&response.text().await.unwrap());
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0]["method"], "notifications/progress");
+        assert_eq!(events[0]["params"]["progressToken"], progress);
+        assert_eq!(events[1]["id"], id);
+        let echoed: Value =
+            serde_json::from_str(events[1]["result"]["content"][0]["text"].as_str().unwrap())
+                .unwrap();
+        assert_eq!(echoed["text"], "hi");
+    }
+    // None of it went to the GET stream.
+    let quiet = tokio::time::timeout(Duration::from_millis(300), stream.chunk()).await;
+    assert!(quiet.is_err(), "the GET stream got {quiet:?}");
+
+    // A client that takes JSON only gets JSON; the progress goes where it can.
+    let response = proxy
+        .client
+        .post(&proxy.url)
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .header("mcp-session-id", &session)
+        .body(asking(7, json!("p-7")).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(json_of(response).await["id"], 7);
+    let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+        .await
+        .expect("the progress did not reach the GET stream")
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&chunk).contains("\"p-7\""));
+
+    // A list answered as a stream is filtered as any other.
+    let listing = json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list",
+                         "params": {"_meta": {"progressToken": "p-8"}}});
+    let response = proxy
+        .post(&token, Some(&session), &listing)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = events(&response.text().await.unwrap());
+    let listed = events.last().unwrap();
+    assert_eq!(listed["id"], 8);
+    assert_eq!(
+        names(&listed["result"]["tools"]),
+        ["search", "debug_echo", "debug_sample", "debug_crash"]
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_on_its_progress_frees_the_id_and_the_token() {
+    let proxy = start_proxy(stdio(), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let session = open(&proxy, &token).await;
+    let asking = |delay: u64| {
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+               "params": {"name": "debug_echo", "arguments": {"text": "again", "delay": delay},
+                          "_meta": {"progressToken": "p"}}})
+    };
+    for _ in 0..3 {
+        let response = proxy
+            .post(&token, Some(&session), &asking(10_000))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        drop(response);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Neither "a request with this id is in flight" nor a token still routed
+    // to a stream nobody reads.
+    let response = proxy
+        .post(&token, Some(&session), &asking(0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = events(&response.text().await.unwrap());
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0]["params"]["progressToken"], "p");
+    assert!(
+        events[1]["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("again")
+    );
+}
