@@ -32,8 +32,14 @@ use std::path::Path;
 
 pub use mcp_policy_table::{
     ArtifactError, Basis, Decision, DecisionTable, DefaultEffect, Level, Remedy, Rule, RuleId,
-    ScopeId, ScopeSet, TargetKind, scope_tokens,
+    ScopeId, ScopeSet, TargetKind, method, scope_tokens,
 };
+
+/// The `tracing` target of the decision events: the HTTP layer writes them
+/// under it, and the simulator replays the lines that carry it. It is
+/// defined here, the one crate both depend on, so that the two cannot drift
+/// (the simulator must not depend on the HTTP stack to read a log).
+pub const DECISION_LOG_TARGET: &str = "mcp_policy::decision";
 
 /// One request to decide: the MCP method and its name or URI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,12 +56,7 @@ impl<'a> Request<'a> {
     /// The request for a JSON-RPC method and its `name` (or `uri`), or
     /// `None` for methods a policy does not govern.
     pub fn from_method(method: &str, name: &'a str) -> Option<Request<'a>> {
-        match method {
-            "tools/call" => Some(Request::CallTool(name)),
-            "resources/read" => Some(Request::ReadResource(name)),
-            "prompts/get" => Some(Request::GetPrompt(name)),
-            _ => None,
-        }
+        TargetKind::of_method(method).map(|kind| Request::new(kind, name))
     }
 
     pub fn new(kind: TargetKind, name: &'a str) -> Request<'a> {

@@ -31,6 +31,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use mcp_policy_evaluator::method;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin};
@@ -419,7 +420,7 @@ impl StdioUpstream {
         identity: &IdentityForUpstream,
     ) -> Response<ProxyBody> {
         let message: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        if message.get("method").and_then(Value::as_str) != Some("initialize") {
+        if message.get("method").and_then(Value::as_str) != Some(method::INITIALIZE) {
             return plain(
                 StatusCode::BAD_REQUEST,
                 "bad request: a session starts with initialize\n",

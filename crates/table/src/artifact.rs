@@ -11,10 +11,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::glob::Glob;
+use crate::method::TargetKind;
 use crate::scope::{Level, ScopeCatalog, ScopeId, ScopeInfo};
-use crate::table::{
-    BuildError, Clause, DecisionTable, DefaultEffect, Effect, Rule, Target, TargetKind,
-};
+use crate::table::{BuildError, Clause, DecisionTable, DefaultEffect, Effect, Rule, Target};
 
 /// The `format` field every artifact carries.
 pub const FORMAT: &str = "mcp-policy-table";

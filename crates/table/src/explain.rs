@@ -1,8 +1,9 @@
 //! Explaining a decision: which rule decided, and for a denial the smallest
 //! set of scopes whose addition would allow. Off the hot path: this allocates.
 
+use crate::method::TargetKind;
 use crate::scope::{ScopeId, ScopeSet, mask_iter};
-use crate::table::{Basis, Decision, DecisionTable, DefaultEffect, Effect, Rule, TargetKind};
+use crate::table::{Basis, Decision, DecisionTable, DefaultEffect, Effect, Rule};
 
 /// What it would take to turn a denial into an allow.
 #[derive(Clone, Debug, PartialEq, Eq)]

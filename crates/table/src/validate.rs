@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::glob::Glob;
+use crate::method::TargetKind;
 use crate::scope::{ScopeCatalog, ScopeId};
-use crate::table::{Effect, Rule, Target, TargetKind};
+use crate::table::{Effect, Rule, Target};
 
 /// Words of requirements that a scope may not be named.
 pub const RESERVED_SCOPE_NAMES: [&str; 3] = ["authenticated", "any_of", "all_of"];
