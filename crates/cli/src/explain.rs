@@ -3,7 +3,7 @@
 use mcp_policy_evaluator::Request;
 use serde::Serialize;
 
-use crate::shown::shown;
+use crate::escape::shown;
 use crate::{ExplainArgs, ExplainFormat, Outcome, load};
 
 #[derive(Serialize)]

@@ -38,6 +38,12 @@ pub fn text(path: &Path, limit: Limit) -> Option<String> {
     read.map_err(|error| cannot_read(path, &error)).ok()
 }
 
+/// A policy file's text (source only, for `fmt`), or `None` once the
+/// reason is on standard error. Bounded as every policy is.
+pub fn policy_text(path: &Path) -> Option<String> {
+    text(path, mcp_policy_fs::limit::POLICY)
+}
+
 /// What a policy file holds.
 pub enum PolicyFile {
     /// `.mcppolicy` source, a leading byte-order mark dropped.
@@ -130,7 +136,7 @@ pub fn policy(path: &Path) -> Result<Evaluator, Outcome> {
     let (text, diagnostics) = match policy_file(path).ok_or(Outcome::UsageOrIo)? {
         PolicyFile::Artifact(json) => {
             return artifact(&json).map(Evaluator::new).map_err(|message| {
-                eprintln!("error: `{file}`: {}", crate::shown::shown(&message));
+                eprintln!("error: `{file}`: {}", crate::escape::shown(&message));
                 Outcome::PolicyErrors
             });
         }
@@ -157,5 +163,5 @@ pub const ARTIFACT_CODE: &str = "mcp_policy::invalid_artifact";
 
 /// A path as messages show it, escaped as all text from outside is.
 pub fn shown(path: &Path) -> String {
-    crate::shown::shown(&path.display().to_string()).to_string()
+    crate::escape::shown(&path.display().to_string()).to_string()
 }

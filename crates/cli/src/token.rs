@@ -21,7 +21,7 @@ use mcp_policy_token::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::shown::shown;
+use crate::escape::shown;
 use crate::{Outcome, load};
 
 #[derive(Subcommand, Debug)]

@@ -55,14 +55,14 @@ impl CaseResult {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Got {
     /// The policy decided.
-    Decision(Decided),
+    Decision(ExplainedDecision),
     /// The token was rejected: the policy was never asked.
     Rejected(Rejection),
 }
 
 /// A decision and what explains it, as `mcp-policy explain` shows it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Decided {
+pub struct ExplainedDecision {
     pub allowed: bool,
     /// The principal's scopes as the policy sees them: declared ones, with
     /// what they imply.
@@ -211,11 +211,11 @@ fn run_case(
     }
 }
 
-fn decide(call: &Call, granted: &Granted<'_>, policy: &Evaluator) -> Decided {
+fn decide(call: &Call, granted: &Granted<'_>, policy: &Evaluator) -> ExplainedDecision {
     let scopes = granted.scope_set(policy);
     let catalog = policy.table().scopes();
     let explanation = policy.explain(call.request(), &scopes);
-    Decided {
+    ExplainedDecision {
         allowed: explanation.allowed(),
         scopes: scopes
             .iter()
