@@ -639,12 +639,24 @@ impl Answer {
 /// The end of a session's peer (its child exited, its stream ended): the
 /// session is forgotten and what waits on it is told `why`.
 fn forget(sessions: &Mutex<HashMap<String, Arc<Session>>>, session: &Session, why: &str) {
-    tracing::warn!(
-        target: "mcp_policy::upstream",
-        session = session.id.as_str(),
-        why,
-        "the session's upstream ended"
-    );
+    // A session ended on purpose (a DELETE, an expiry) has stopped its peer
+    // itself: that end is expected, and a warning for it would train an
+    // operator to ignore the ones that matter (a child that crashed).
+    if lock(&session.state).ended {
+        tracing::debug!(
+            target: "mcp_policy::upstream",
+            session = session.id.as_str(),
+            why,
+            "the session's upstream ended, as asked"
+        );
+    } else {
+        tracing::warn!(
+            target: "mcp_policy::upstream",
+            session = session.id.as_str(),
+            why,
+            "the session's upstream ended"
+        );
+    }
     lock(sessions).remove(&session.id);
     session.end(why);
 }
