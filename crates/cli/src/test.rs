@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use mcp_policy_sim::suite::{
-    self, CaseResult, Diagnostic, Expect, ExplainedDecision, Failure, Got, Report, TestFile,
+    self, CaseResult, Diagnostic, Expect, Explained, Failure, Got, Report, TestFile,
 };
 use miette::LabeledSpan;
 use serde::Serialize;
@@ -566,7 +566,7 @@ fn details(case: &CaseResult, policy: &str) -> String {
 
 fn got(got: &Got) -> &'static str {
     match got {
-        Got::Decision(ExplainedDecision { allowed: true, .. }) => "allow",
+        Got::Decision(Explained { allowed: true, .. }) => "allow",
         Got::Decision(_) => "deny",
         Got::Rejected(_) => "unauthenticated",
     }

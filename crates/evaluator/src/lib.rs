@@ -225,8 +225,42 @@ impl Evaluator {
         self.decide(request, scopes).allowed
     }
 
+    /// Decides and explains, in the owned form that the CLI and the
+    /// simulator show: `held` are the token's scopes by name, as granted
+    /// (the ones the policy does not declare are listed as ignored).
+    pub fn explained(&self, request: Request<'_>, held: &[&str]) -> Explained {
+        let scopes = self.scope_set(held.iter().copied());
+        let catalog = self.table.scopes();
+        let explanation = self.explain(request, &scopes);
+        Explained {
+            allowed: explanation.allowed(),
+            scopes: scopes
+                .iter()
+                .map(|id| catalog.name(id).to_owned())
+                .collect(),
+            ignored_scopes: held
+                .iter()
+                .filter(|scope| catalog.lookup(scope).is_none())
+                .map(|scope| (*scope).to_owned())
+                .collect(),
+            rule: explanation.rule.map(|rule| RuleRef {
+                text: rule.text.clone(),
+                line: rule.line,
+            }),
+            missing_scopes: explanation
+                .missing_scopes()
+                .unwrap_or_default()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            allowable: !explanation.is_unreachable(),
+        }
+    }
+
     /// Decides and explains: the deciding rule, and for a denial the
-    /// smallest set of scopes that would allow, or that none can.
+    /// smallest set of scopes that would allow, or that none can. Borrows
+    /// from the policy: the HTTP layer's denials use it, and copy no more
+    /// than the missing scopes' names.
     pub fn explain(&self, request: Request<'_>, scopes: &ScopeSet) -> Explanation<'_> {
         let explanation = self.table.explain(request.kind(), request.name(), scopes);
         Explanation {
@@ -236,6 +270,35 @@ impl Evaluator {
             remedy: explanation.remedy,
         }
     }
+}
+
+/// A decision with what explains it, owned: the one shape that
+/// `mcp-policy explain`, `test` and `token` are made from
+/// ([`Evaluator::explained`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Explained {
+    pub allowed: bool,
+    /// The held scopes as the policy sees them: the declared ones, with what
+    /// they imply.
+    pub scopes: Vec<String>,
+    /// The held scopes the policy does not declare (they grant nothing).
+    pub ignored_scopes: Vec<String>,
+    /// The deciding rule; `None` when the default decided.
+    pub rule: Option<RuleRef>,
+    /// For a denial that scopes can lift, the scopes to add (the smallest
+    /// set, least privilege among equals); empty otherwise.
+    pub missing_scopes: Vec<String>,
+    /// `false` when no scope can allow the request: a deny rule or the
+    /// default denies it.
+    pub allowable: bool,
+}
+
+/// A rule as a person finds it: its text and its line in the policy.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RuleRef {
+    pub text: String,
+    /// 1-based line in the policy.
+    pub line: u32,
 }
 
 /// A decision and what explains it, with scope names resolved.
@@ -287,6 +350,37 @@ mod tests {
     fn evaluator_is_send_and_sync() {
         assert_send_sync::<Evaluator>();
         assert_send_sync::<ScopeSet>();
+    }
+
+    #[test]
+    fn an_owned_explanation_names_held_ignored_and_missing_scopes() {
+        let evaluator = Evaluator::from_source(GITHUB).unwrap();
+        let denied = evaluator.explained(Request::CallTool("close_issue"), &["mcp:read", "repo"]);
+        assert!(!denied.allowed);
+        assert!(denied.allowable);
+        assert_eq!(denied.scopes, ["mcp:read"]);
+        assert_eq!(denied.ignored_scopes, ["repo"]);
+        assert_eq!(denied.missing_scopes, ["mcp:write", "github:issues"]);
+        let rule = denied.rule.unwrap();
+        assert_eq!(
+            rule.text,
+            "tool close_issue requires all_of(mcp:write, github:issues)"
+        );
+        assert!(
+            GITHUB
+                .lines()
+                .nth(rule.line as usize - 1)
+                .unwrap()
+                .contains("close_issue")
+        );
+
+        let allowed = evaluator.explained(Request::CallTool("search_repos"), &["mcp:admin"]);
+        assert!(allowed.allowed && allowed.allowable && allowed.missing_scopes.is_empty());
+        // What mcp:admin implies is held too.
+        assert_eq!(allowed.scopes, ["mcp:read", "mcp:write", "mcp:admin"]);
+
+        let never = evaluator.explained(Request::CallTool("debug_dump_all"), &["mcp:admin"]);
+        assert!(!never.allowed && !never.allowable && never.missing_scopes.is_empty());
     }
 
     #[test]

@@ -35,7 +35,8 @@ mod time;
 
 pub use diagnostic::{Code, Diagnostic, Label, Location};
 pub use file::{Call, Case, Expect, Identity, Jwt, Keys, TestFile, TestPrincipal};
-pub use run::{CaseResult, ExplainedDecision, Failure, Got, Report, RuleRef, run};
+pub use mcp_policy_evaluator::{Explained, RuleRef};
+pub use run::{CaseResult, Failure, Got, Report, run};
 
 /// How test files are named: `POLICY.test.yaml`, beside the policy.
 pub const SUFFIX: &str = ".test.yaml";
