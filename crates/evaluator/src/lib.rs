@@ -101,10 +101,13 @@ pub enum LoadError {
         error: mcp_policy_fs::ReadError,
     },
     Artifact(ArtifactError),
-    /// The source has errors; render them with
-    /// [`mcp_policy_lang::Diagnostic::report`].
+    /// The source has errors; render them against `source`, the text they
+    /// point into, with [`mcp_policy_lang::Diagnostic::report`].
     #[cfg(feature = "source")]
-    Source(Vec<mcp_policy_lang::Diagnostic>),
+    Source {
+        source: String,
+        diagnostics: Vec<mcp_policy_lang::Diagnostic>,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -115,7 +118,7 @@ impl fmt::Display for LoadError {
             }
             LoadError::Artifact(error) => error.fmt(f),
             #[cfg(feature = "source")]
-            LoadError::Source(diagnostics) => {
+            LoadError::Source { diagnostics, .. } => {
                 let errors = diagnostics.iter().filter(|d| d.is_error()).count();
                 write!(f, "the policy has {errors} error(s)")?;
                 if let Some(first) = diagnostics.iter().find(|d| d.is_error()) {
@@ -133,9 +136,15 @@ impl std::error::Error for LoadError {
             LoadError::Read { error, .. } => Some(error),
             LoadError::Artifact(error) => Some(error),
             #[cfg(feature = "source")]
-            LoadError::Source(_) => None,
+            LoadError::Source { .. } => None,
         }
     }
+}
+
+/// `true` for the text of a compiled table (a JSON object): a policy's
+/// source never starts with `{`. The one test of which a file is.
+pub fn is_artifact(text: &str) -> bool {
+    text.trim_start().starts_with('{')
 }
 
 /// A loaded policy, ready to decide.
@@ -162,7 +171,10 @@ impl Evaluator {
         let compilation = mcp_policy_lang::compile_source(source);
         match compilation.table {
             Some(table) => Ok(Evaluator::new(table)),
-            None => Err(LoadError::Source(compilation.diagnostics)),
+            None => Err(LoadError::Source {
+                source: source.to_owned(),
+                diagnostics: compilation.diagnostics,
+            }),
         }
     }
 
@@ -172,15 +184,30 @@ impl Evaluator {
     /// ([`mcp_policy_fs::limit::POLICY`] for source); a leading byte-order
     /// mark is skipped.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Evaluator, LoadError> {
-        use mcp_policy_fs::{ReadError, limit};
         let path = path.as_ref();
+        let origin = path.display().to_string();
+        let bytes = mcp_policy_fs::read(path, mcp_policy_fs::limit::ARTIFACT).map_err(|error| {
+            LoadError::Read {
+                path: origin.clone(),
+                error,
+            }
+        })?;
+        Evaluator::from_bytes(&bytes, &origin)
+    }
+
+    /// Loads a policy's bytes as [`Evaluator::from_path`] loads a file's,
+    /// for a caller that read them itself (from standard input, say):
+    /// `origin` names them in errors, and a table compiled from source
+    /// records it as its source file. The bytes are bounded by the caller;
+    /// source past [`mcp_policy_fs::limit::POLICY`] is refused here.
+    pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Evaluator, LoadError> {
+        use mcp_policy_fs::{ReadError, limit};
         let failed = |error| LoadError::Read {
-            path: path.display().to_string(),
+            path: origin.to_owned(),
             error,
         };
-        let bytes = mcp_policy_fs::read(path, limit::ARTIFACT).map_err(failed)?;
-        let text = mcp_policy_fs::decode(&bytes).map_err(failed)?;
-        if text.trim_start().starts_with('{') {
+        let text = mcp_policy_fs::decode(bytes).map_err(failed)?;
+        if is_artifact(text) {
             return Evaluator::from_artifact(text);
         }
         if bytes.len() as u64 > limit::POLICY.bytes {
@@ -190,9 +217,8 @@ impl Evaluator {
         }
         #[cfg(feature = "source")]
         {
-            Evaluator::from_source(text).map(|evaluator| {
-                Evaluator::new(evaluator.table.with_source(path.display().to_string()))
-            })
+            Evaluator::from_source(text)
+                .map(|evaluator| Evaluator::new(evaluator.table.with_source(origin.to_owned())))
         }
         #[cfg(not(feature = "source"))]
         Evaluator::from_artifact(text)
@@ -350,6 +376,40 @@ mod tests {
     fn evaluator_is_send_and_sync() {
         assert_send_sync::<Evaluator>();
         assert_send_sync::<ScopeSet>();
+    }
+
+    #[cfg(feature = "source")]
+    #[test]
+    fn a_source_that_does_not_compile_keeps_its_text_in_the_error() {
+        let broken = "scope a level read\ntool x requires b\n";
+        match Evaluator::from_bytes(broken.as_bytes(), "broken.mcppolicy") {
+            Err(LoadError::Source {
+                source,
+                diagnostics,
+            }) => {
+                assert_eq!(source, broken);
+                let error = diagnostics.iter().find(|d| d.is_error()).unwrap();
+                let span = error.span();
+                // The spans point into the text the error carries.
+                assert_eq!(source.get(span.start..span.end), Some("b"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bytes_load_as_a_file_does_and_record_where_they_came_from() {
+        let evaluator = Evaluator::from_bytes(GITHUB.as_bytes(), "github.mcppolicy").unwrap();
+        assert_eq!(evaluator.table().source(), Some("github.mcppolicy"));
+        let artifact = evaluator.table().to_artifact();
+        assert!(is_artifact(&artifact));
+        assert!(!is_artifact(GITHUB));
+        let loaded = Evaluator::from_bytes(artifact.as_bytes(), "github.json").unwrap();
+        assert_eq!(loaded.table().source(), Some("github.mcppolicy"));
+        assert!(matches!(
+            Evaluator::from_bytes(b"tool x requires \xff", "bad"),
+            Err(LoadError::Read { path, .. }) if path == "bad"
+        ));
     }
 
     #[test]
