@@ -24,8 +24,7 @@ pub use mcp_policy_table::MAX_CLAUSES;
 /// Compiles a checked policy. Fails only on requirements too complex to
 /// normalise (or, defensively, if the table rejects its parts).
 pub fn compile(resolved: &Resolved) -> Result<DecisionTable, Vec<Diagnostic>> {
-    let catalog = ScopeCatalog::new(resolved.scopes.clone())
-        .map_err(|err| vec![Diagnostic::error(Code::DuplicateScope, err.to_string())])?;
+    let catalog = ScopeCatalog::new(resolved.scopes.clone()).map_err(|err| vec![internal(err)])?;
     let mut diagnostics = Vec::new();
     let mut rules = Vec::with_capacity(resolved.rules.len());
     for rule in &resolved.rules {
@@ -63,7 +62,14 @@ pub fn compile(resolved: &Resolved) -> Result<DecisionTable, Vec<Diagnostic>> {
         return Err(diagnostics);
     }
     DecisionTable::new(resolved.name.clone(), resolved.default, catalog, rules)
-        .map_err(|err| vec![Diagnostic::error(Code::UnknownScope, err.to_string())])
+        .map_err(|err| vec![internal(err)])
+}
+
+/// The checker has already refused what the table's own checks refuse
+/// (duplicate or unknown scopes): one of these failing is a bug here.
+fn internal(error: impl std::fmt::Display) -> Diagnostic {
+    Diagnostic::error(Code::Internal, format!("internal compiler error: {error}"))
+        .with_help(crate::parse::INTERNAL_HELP)
 }
 
 /// A clause while normalising: its members, and the closure of its members

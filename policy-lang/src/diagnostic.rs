@@ -28,13 +28,16 @@ pub enum Code {
     DuplicateRule,
     AmbiguousRules,
     RequirementTooComplex,
+    /// A check inside mcp-policy failed that the input cannot make fail: a
+    /// bug of mcp-policy, not of the policy. Reported, never panicked on.
+    Internal,
     /// A lint fired (see `lint`); lints have codes of their own.
     Lint(crate::lint::Lint),
 }
 
 impl Code {
     /// Every error code (lints are listed by `Lint::ALL`).
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 17] = [
         Code::Syntax,
         Code::NestingTooDeep,
         Code::InvalidScopeName,
@@ -51,6 +54,7 @@ impl Code {
         Code::DuplicateRule,
         Code::AmbiguousRules,
         Code::RequirementTooComplex,
+        Code::Internal,
     ];
 
     /// The stable code, as printed and as matched by tools.
@@ -72,6 +76,7 @@ impl Code {
             Code::DuplicateRule => "mcp_policy::duplicate_rule",
             Code::AmbiguousRules => "mcp_policy::ambiguous_rules",
             Code::RequirementTooComplex => "mcp_policy::requirement_too_complex",
+            Code::Internal => "mcp_policy::internal",
             Code::Lint(lint) => lint.code(),
         }
     }
@@ -97,6 +102,7 @@ impl Code {
             Code::RequirementTooComplex => {
                 "a requirement whose normal form has more clauses than the compiler allows"
             }
+            Code::Internal => "a bug of mcp-policy, not of the policy: please report it",
             Code::Lint(lint) => lint.summary(),
         }
     }

@@ -514,14 +514,19 @@ fn children<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
     })
 }
 
+/// What an internal error asks of the reader.
+pub(crate) const INTERNAL_HELP: &str =
+    "this is a bug of mcp-policy, not of the policy: please report it with the file";
+
 fn internal(span: Span, what: &str) -> Diagnostic {
     // The grammar guarantees the shapes below; should it change without this
     // module, say so instead of panicking.
     Diagnostic::error(
-        Code::Syntax,
+        Code::Internal,
         format!("internal parser error: unexpected shape of {what}"),
     )
     .with_label(span, "here")
+    .with_help(INTERNAL_HELP)
 }
 
 fn statement(pair: Pair<'_, Rule>, base: usize) -> Result<Node<Statement>, Diagnostic> {
@@ -696,6 +701,15 @@ fn string(pair: Pair<'_, Rule>, base: usize) -> Node<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unexpected_tree_shape_is_an_internal_error_that_asks_for_a_report() {
+        let diagnostic = internal(Span::new(3, 7), "statement");
+        assert_eq!(diagnostic.code, Code::Internal);
+        assert_eq!(diagnostic.code.as_str(), "mcp_policy::internal");
+        assert_eq!(diagnostic.help.as_deref(), Some(INTERNAL_HELP));
+        assert_eq!(diagnostic.span(), Span::new(3, 7));
+    }
 
     fn parse_ok(source: &str) -> PolicyFile {
         let (file, diagnostics) = parse(source);

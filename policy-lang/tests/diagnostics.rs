@@ -69,7 +69,8 @@ fn corpus_covers_every_code() {
         .unwrap()
         .map(|entry| expected_code(&entry.unwrap().path()))
         .collect();
-    for code in Code::ALL {
+    // No input makes an internal error: that is what the code means.
+    for code in Code::ALL.into_iter().filter(|code| *code != Code::Internal) {
         assert!(
             files.contains(&code.as_str().to_owned()),
             "no corpus file for {code}"

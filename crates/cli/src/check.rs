@@ -45,7 +45,7 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
                     eprintln!(
                         "error: `{}`: {}",
                         path.display(),
-                        crate::shown::shown(&error.to_string())
+                        crate::escape::shown(&error.to_string())
                     );
                     return Outcome::UsageOrIo;
                 }

@@ -184,7 +184,7 @@ fn grants(grants: &Grants, code: fn(&str) -> String) -> String {
 /// Names and rules come from a policy under review: no control character
 /// of theirs reaches the reviewer's terminal.
 fn plain(text: &str) -> String {
-    crate::shown::shown(text).into_owned()
+    crate::escape::shown(text).into_owned()
 }
 
 fn ticked(text: &str) -> String {

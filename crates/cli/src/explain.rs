@@ -1,33 +1,23 @@
 //! `mcp-policy explain PATH --scopes "..." (--tool|--resource|--prompt) NAME`
 
-use mcp_policy_evaluator::Request;
+use mcp_policy_evaluator::{Request, RuleRef};
 use serde::Serialize;
 
-use crate::shown::shown;
+use crate::escape::shown;
 use crate::{ExplainArgs, ExplainFormat, Outcome, load};
 
+/// The evaluator's explanation (`Explained`), with the request it is about
+/// and the decision as a word; its fields as `Explained` documents them.
 #[derive(Serialize)]
 struct JsonExplanation<'a> {
     decision: &'static str,
     method: &'static str,
     name: &'a str,
-    /// The token's scopes as the policy sees them: declared ones, with what
-    /// they imply.
-    scopes: Vec<&'a str>,
-    /// Scopes in `--scopes` that the policy does not declare (they grant nothing).
-    ignored_scopes: Vec<&'a str>,
-    /// The deciding rule; `null` when the default decided.
-    rule: Option<JsonRule<'a>>,
-    /// Scopes whose addition would allow (empty when allowed, or when none can).
-    missing_scopes: Vec<&'a str>,
-    /// `false` when no scope can allow: a deny rule or the default denies.
+    scopes: &'a [String],
+    ignored_scopes: &'a [String],
+    rule: Option<&'a RuleRef>,
+    missing_scopes: &'a [String],
     allowable: bool,
-}
-
-#[derive(Serialize)]
-struct JsonRule<'a> {
-    text: &'a str,
-    line: u32,
 }
 
 pub fn run(args: &ExplainArgs) -> Outcome {
@@ -51,28 +41,17 @@ pub fn run(args: &ExplainArgs) -> Outcome {
         // clap's group makes one of them required.
         (None, None, None) => return Outcome::UsageOrIo,
     };
-    let token = evaluator.parse_scopes(&args.scopes);
-    let catalog = evaluator.table().scopes();
-    let explanation = evaluator.explain(request, &token);
-    let missing = explanation.missing_scopes().unwrap_or_default();
+    let held: Vec<&str> = mcp_policy_evaluator::scope_tokens(&args.scopes).collect();
+    let explained = evaluator.explained(request, &held);
     let output = JsonExplanation {
-        decision: if explanation.allowed() {
-            "allow"
-        } else {
-            "deny"
-        },
+        decision: if explained.allowed { "allow" } else { "deny" },
         method: request.kind().method(),
         name: request.name(),
-        scopes: token.iter().map(|id| catalog.name(id)).collect(),
-        ignored_scopes: mcp_policy_evaluator::scope_tokens(&args.scopes)
-            .filter(|scope| catalog.lookup(scope).is_none())
-            .collect(),
-        rule: explanation.rule.map(|rule| JsonRule {
-            text: &rule.text,
-            line: rule.line,
-        }),
-        missing_scopes: missing,
-        allowable: !explanation.is_unreachable(),
+        scopes: &explained.scopes,
+        ignored_scopes: &explained.ignored_scopes,
+        rule: explained.rule.as_ref(),
+        missing_scopes: &explained.missing_scopes,
+        allowable: explained.allowable,
     };
     if json {
         if let Err(outcome) = crate::output::json(&output, "JSON") {
@@ -99,14 +78,14 @@ fn human(
         shown(output.name)
     );
     text.push_str(&lines(&Lines {
-        scopes: &output.scopes,
-        ignored: &output.ignored_scopes,
-        rule: output.rule.as_ref().map(|rule| (rule.text, rule.line)),
+        scopes: output.scopes,
+        ignored: output.ignored_scopes,
+        rule: output.rule.map(|rule| (rule.text.as_str(), rule.line)),
         file,
         default: Some(default),
         allowed: output.decision == "allow",
         allowable: output.allowable,
-        missing: &output.missing_scopes,
+        missing: output.missing_scopes,
     }));
     text
 }

@@ -18,8 +18,8 @@ use similar::TextDiff;
 const DIFF_TIMEOUT: Duration = Duration::from_millis(200);
 
 use crate::Outcome;
-use crate::render;
-use crate::shown::shown;
+use crate::escape::shown;
+use crate::{load, render};
 
 pub fn run(paths: &[PathBuf], check: bool) -> Outcome {
     let mut io_failed = false;
@@ -27,7 +27,7 @@ pub fn run(paths: &[PathBuf], check: bool) -> Outcome {
     let mut changed = 0usize;
     let mut parsed = 0usize;
     for path in paths {
-        let Some(source) = render::read(path) else {
+        let Some(source) = load::policy_text(path) else {
             io_failed = true;
             continue;
         };

@@ -11,7 +11,7 @@
 use mcp_policy_lang::{Diagnostic, IndexedSource, Severity};
 
 use crate::check::Checked;
-use crate::shown::shown;
+use crate::escape::shown;
 
 /// Every diagnostic of every file, one workflow command a line.
 pub fn render(checked: &[Checked]) -> String {
@@ -100,7 +100,7 @@ mod tests {
             line,
             "::warning file=p\\u{202e}.mcppolicy,title=mcp_policy%3A%3Alint%3A%3Aunknown_tool::no tool `a\\n::error::forged\\u{1b}[2J\\u{202e}\\u{200b}`%0Ahelp: did you mean `b\\r\\n`?"
         );
-        assert!(!line.chars().any(crate::shown::is_hidden));
+        assert!(!line.chars().any(crate::escape::is_hidden));
     }
 
     #[test]

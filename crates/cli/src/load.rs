@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use mcp_policy_evaluator::{DecisionTable, Evaluator};
+use mcp_policy_evaluator::{DecisionTable, Evaluator, LoadError};
 use mcp_policy_fs::{Limit, ReadError, limit};
 use mcp_policy_lang::{Code, Diagnostic, ast::Span};
 
@@ -38,6 +38,12 @@ pub fn text(path: &Path, limit: Limit) -> Option<String> {
     read.map_err(|error| cannot_read(path, &error)).ok()
 }
 
+/// A policy file's text (source only, for `fmt`), or `None` once the
+/// reason is on standard error. Bounded as every policy is.
+pub fn policy_text(path: &Path) -> Option<String> {
+    text(path, mcp_policy_fs::limit::POLICY)
+}
+
 /// What a policy file holds.
 pub enum PolicyFile {
     /// `.mcppolicy` source, a leading byte-order mark dropped.
@@ -60,9 +66,17 @@ pub fn policy_file(path: &Path) -> Option<PolicyFile> {
         .map_err(|error| cannot_read(path, &error))
         .ok()?;
     let file = match mcp_policy_fs::decode(&bytes) {
-        Ok(text) if is_artifact(text) => return Some(PolicyFile::Artifact(text.to_owned())),
+        Ok(text) if mcp_policy_evaluator::is_artifact(text) => {
+            return Some(PolicyFile::Artifact(text.to_owned()));
+        }
         Ok(text) => PolicyFile::Source(text.to_owned()),
-        Err(ReadError::NotUtf8 { offset, .. }) => not_utf8(&bytes, offset),
+        Err(ReadError::NotUtf8 { offset, .. }) => {
+            let (text, diagnostic) = not_utf8(&bytes, offset);
+            PolicyFile::NotUtf8 {
+                text,
+                diagnostic: Box::new(diagnostic),
+            }
+        }
         Err(error) => {
             cannot_read(path, &error);
             return None;
@@ -80,13 +94,9 @@ pub fn policy_file(path: &Path) -> Option<PolicyFile> {
     Some(file)
 }
 
-/// A compiled table is a JSON object; a policy never starts with `{`.
-fn is_artifact(text: &str) -> bool {
-    text.trim_start().starts_with('{')
-}
-
-/// The diagnostic for a policy that is not UTF-8, at its first bad byte.
-fn not_utf8(bytes: &[u8], offset: usize) -> PolicyFile {
+/// A policy that is not UTF-8: its text with the bad bytes replaced, and a
+/// diagnostic at the first.
+fn not_utf8(bytes: &[u8], offset: usize) -> (String, Diagnostic) {
     let body = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     let bad = body.get(offset).copied().unwrap_or_default();
     // Replacing bad bytes leaves the valid prefix, and so `offset`, as it was.
@@ -101,10 +111,7 @@ fn not_utf8(bytes: &[u8], offset: usize) -> PolicyFile {
             format!("byte `0x{bad:02x}` is not UTF-8"),
         )
         .with_help("a policy is UTF-8 text; save the file as UTF-8");
-    PolicyFile::NotUtf8 {
-        text,
-        diagnostic: Box::new(diagnostic),
-    }
+    (text, diagnostic)
 }
 
 /// A policy's source for the commands that read source only (`compile`),
@@ -123,25 +130,38 @@ pub fn source(path: &Path) -> Result<String, Outcome> {
 /// The policy at `path`, or the outcome to exit with once the reason is on
 /// standard error: a file that cannot be read is a usage error, a policy
 /// that does not compile (or a table that does not load) a policy error.
-/// A table compiled here records `path` as its source, as `compile` does,
-/// so rule lines are shown against it.
+/// Loaded by the evaluator's own loader (`Evaluator::from_bytes`, what
+/// `from_path` uses), from bytes read here because `-` is standard input; a
+/// table compiled from source records `path` as its source, as `compile`
+/// does, so rule lines are shown against it.
 pub fn policy(path: &Path) -> Result<Evaluator, Outcome> {
     let file = shown(path);
-    let (text, diagnostics) = match policy_file(path).ok_or(Outcome::UsageOrIo)? {
-        PolicyFile::Artifact(json) => {
-            return artifact(&json).map(Evaluator::new).map_err(|message| {
-                eprintln!("error: `{file}`: {}", crate::shown::shown(&message));
-                Outcome::PolicyErrors
-            });
+    let bytes = bytes(path, limit::ARTIFACT).map_err(|error| {
+        cannot_read(path, &error);
+        Outcome::UsageOrIo
+    })?;
+    let (text, diagnostics) = match Evaluator::from_bytes(&bytes, &file) {
+        Ok(evaluator) => return Ok(evaluator),
+        Err(LoadError::Read {
+            error: ReadError::NotUtf8 { offset, .. },
+            ..
+        }) => {
+            let (text, diagnostic) = not_utf8(&bytes, offset);
+            (text, vec![diagnostic])
         }
-        PolicyFile::NotUtf8 { text, diagnostic } => (text, vec![*diagnostic]),
-        PolicyFile::Source(text) => {
-            let compilation = mcp_policy_lang::compile_source(&text);
-            match compilation.table {
-                Some(table) => return Ok(Evaluator::new(table.with_source(file))),
-                None => (text, compilation.diagnostics),
-            }
+        Err(LoadError::Read { error, .. }) => {
+            cannot_read(path, &error);
+            return Err(Outcome::UsageOrIo);
         }
+        Err(LoadError::Artifact(error)) => {
+            let message = format!("[{ARTIFACT_CODE}] {error}");
+            eprintln!("error: `{file}`: {}", crate::escape::shown(&message));
+            return Err(Outcome::PolicyErrors);
+        }
+        Err(LoadError::Source {
+            source,
+            diagnostics,
+        }) => (source, diagnostics),
     };
     eprint!("{}", render::human(&diagnostics, &file, &text));
     Err(Outcome::PolicyErrors)
@@ -157,5 +177,5 @@ pub const ARTIFACT_CODE: &str = "mcp_policy::invalid_artifact";
 
 /// A path as messages show it, escaped as all text from outside is.
 pub fn shown(path: &Path) -> String {
-    crate::shown::shown(&path.display().to_string()).to_string()
+    crate::escape::shown(&path.display().to_string()).to_string()
 }

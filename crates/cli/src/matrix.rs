@@ -33,7 +33,7 @@ pub fn run(args: &MatrixArgs) -> Outcome {
         Err(error) => {
             eprintln!(
                 "error: {}; no matrix is made",
-                crate::shown::shown(&error.to_string())
+                crate::escape::shown(&error.to_string())
             );
             return Outcome::UsageOrIo;
         }
@@ -54,7 +54,7 @@ pub fn run(args: &MatrixArgs) -> Outcome {
 fn code(text: &str) -> String {
     format!(
         "`{}`",
-        crate::shown::shown(text)
+        crate::escape::shown(text)
             .replace('`', "'")
             .replace('|', "\\|")
     )

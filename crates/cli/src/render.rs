@@ -1,25 +1,18 @@
 //! Diagnostics at the edge: miette for people, JSON for tools.
 
 use std::io::IsTerminal;
-use std::path::Path;
 
 use mcp_policy_lang::ast::Span;
 use mcp_policy_lang::{Diagnostic, IndexedSource, Label};
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use serde::Serialize;
 
-use crate::shown::{self, DisplaySource};
-
-/// A policy file's text, or the error that kept it from being read
-/// (reported, and exit code 2). Bounded as every input is (see `load`).
-pub fn read(path: &Path) -> Option<String> {
-    crate::load::text(path, mcp_policy_fs::limit::POLICY)
-}
+use crate::escape::{self, DisplaySource};
 
 /// Renders diagnostics as rustc does, in colour only on a terminal and
 /// without `NO_COLOR`.
 ///
-/// Everything printed goes through [`shown`](crate::shown): the messages,
+/// Everything printed goes through [`shown`](crate::escape): the messages,
 /// labels and help (which quote names from the policy), the file name, and
 /// the source lines under the snippet, so that a policy line holding an
 /// ESC or a bidi override cannot forge or reorder the report. The source
@@ -28,7 +21,7 @@ pub fn read(path: &Path) -> Option<String> {
 /// reviewer should see which character hides there, not a `?`.
 pub fn human(diagnostics: &[Diagnostic], file: &str, source: &str) -> String {
     let display = DisplaySource::new(source);
-    let file = shown::owned(file);
+    let file = escape::owned(file);
     // Indexed once for all the reports: none copies or rescans the text.
     let indexed = IndexedSource::new(&display.text);
     graphical(diagnostics.iter().map(|diagnostic| {
@@ -43,7 +36,7 @@ fn displayed(diagnostic: &Diagnostic, display: &DisplaySource) -> Diagnostic {
     Diagnostic {
         code: diagnostic.code,
         severity: diagnostic.severity,
-        message: shown::owned(&diagnostic.message),
+        message: escape::owned(&diagnostic.message),
         labels: diagnostic
             .labels
             .iter()
@@ -52,10 +45,10 @@ fn displayed(diagnostic: &Diagnostic, display: &DisplaySource) -> Diagnostic {
                     display.offset(label.span.start),
                     display.offset(label.span.end),
                 ),
-                message: shown::owned(&label.message),
+                message: escape::owned(&label.message),
             })
             .collect(),
-        help: diagnostic.help.as_deref().map(shown::owned),
+        help: diagnostic.help.as_deref().map(escape::owned),
     }
 }
 

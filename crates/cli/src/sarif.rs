@@ -13,7 +13,7 @@ use mcp_policy_lang::{Code, Diagnostic, IndexedSource, Severity};
 use serde::Serialize;
 
 use crate::check::Checked;
-use crate::shown::shown;
+use crate::escape::shown;
 
 /// The schema the output follows (the OASIS standard with its errata).
 pub const SCHEMA: &str =

@@ -26,12 +26,12 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use mcp_policy_evaluator::{DefaultEffect, Evaluator, Rule};
 use mcp_policy_sim::replay::{
-    Counts, Decided, Other, Principal, Reason, Replay, Replayed, Row, Summary,
+    CallDecision, Caller, Counts, Other, Reason, Replay, Replayed, Row, Summary,
 };
 use mcp_policy_sim::trace::{Record, TraceError, TraceReader};
 use serde_json::{Value, json};
 
-use crate::shown::shown;
+use crate::escape::shown;
 use crate::{Outcome, load};
 
 #[derive(clap::Args, Debug)]
@@ -394,7 +394,7 @@ impl<'a> Session<'a> {
         &mut self,
         record: &Record,
         replayed: &Replayed<'_>,
-        change: Decided<'_>,
+        change: CallDecision<'_>,
         out: &mut Output<'_>,
     ) -> io::Result<()> {
         let Some(against) = &self.against else {
@@ -507,11 +507,11 @@ impl<'a> Session<'a> {
                 &summary.principals.rows,
                 summary.principals.other.as_ref(),
                 |principal| match principal {
-                    Principal::Subject(subject) => shown(subject).into_owned(),
-                    Principal::Scopes(scopes) if scopes.is_empty() => {
+                    Caller::Subject(subject) => shown(subject).into_owned(),
+                    Caller::Scopes(scopes) if scopes.is_empty() => {
                         "(no subject, no scopes)".to_owned()
                     }
-                    Principal::Scopes(scopes) => {
+                    Caller::Scopes(scopes) => {
                         format!("(no subject) scopes [{}]", shown(scopes))
                     }
                 },
@@ -654,8 +654,8 @@ impl<'a> Session<'a> {
                 "principals",
                 self.rows_json(&summary.principals.rows, summary.compared, |principal| {
                     match principal {
-                        Principal::Subject(subject) => json!({"subject": subject}),
-                        Principal::Scopes(scopes) => json!({"scopes": scopes}),
+                        Caller::Subject(subject) => json!({"subject": subject}),
+                        Caller::Scopes(scopes) => json!({"scopes": scopes}),
                     }
                 }),
             ),

@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use mcp_policy_sim::suite::{
-    self, CaseResult, Decided, Diagnostic, Expect, Failure, Got, Report, TestFile,
+    self, CaseResult, Diagnostic, Expect, Explained, Failure, Got, Report, TestFile,
 };
 use miette::LabeledSpan;
 use serde::Serialize;
 
-use crate::shown::{self, DisplaySource, shown};
+use crate::escape::{self, DisplaySource, shown};
 use crate::{Outcome, explain, load, render};
 
 #[derive(clap::Args, Debug)]
@@ -407,7 +407,7 @@ impl miette::Diagnostic for YamlReport<'_> {
         self.diagnostic
             .help
             .as_ref()
-            .map(|help| Box::new(shown::owned(help)) as Box<dyn fmt::Display>)
+            .map(|help| Box::new(escape::owned(help)) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -416,7 +416,7 @@ impl miette::Diagnostic for YamlReport<'_> {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let label = |label: &suite::Label| {
-            let text = (!label.message.is_empty()).then(|| shown::owned(&label.message));
+            let text = (!label.message.is_empty()).then(|| escape::owned(&label.message));
             let start = self.display.offset(label.location.offset);
             let end = self
                 .display
@@ -566,7 +566,7 @@ fn details(case: &CaseResult, policy: &str) -> String {
 
 fn got(got: &Got) -> &'static str {
     match got {
-        Got::Decision(Decided { allowed: true, .. }) => "allow",
+        Got::Decision(Explained { allowed: true, .. }) => "allow",
         Got::Decision(_) => "deny",
         Got::Rejected(_) => "unauthenticated",
     }

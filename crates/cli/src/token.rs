@@ -14,14 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use mcp_policy_evaluator::{Evaluator, Request};
+use mcp_policy_evaluator::{Evaluator, Request, RuleRef};
 use mcp_policy_token::{
     Algorithm, KeySource, ManualClock, Principal, Rejection, Validator, ValidatorConfig,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::shown::shown;
+use crate::escape::shown;
 use crate::{Outcome, load};
 
 #[derive(Subcommand, Debug)]
@@ -116,18 +116,12 @@ struct JsonDecision {
     name: String,
     /// `rule`, `default`, or `token_rejected` (the policy was not consulted).
     basis: &'static str,
-    rule: Option<JsonRule>,
+    rule: Option<RuleRef>,
     /// The token's scopes as the policy sees them: declared ones, with
     /// what they imply.
     policy_scopes: Vec<String>,
     /// Scopes whose addition would allow.
     missing_scopes: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct JsonRule {
-    text: String,
-    line: u32,
 }
 
 pub fn run(command: &TokenCommand) -> Outcome {
@@ -290,36 +284,20 @@ fn decide(policy: &Evaluator, tool: &str, principal: Option<&Principal>) -> Json
             missing_scopes: Vec::new(),
         };
     };
-    let scopes = policy.scope_set(principal.scopes.iter().map(String::as_str));
-    let catalog = policy.table().scopes();
-    let explanation = policy.explain(request, &scopes);
+    let held: Vec<&str> = principal.scopes.iter().map(String::as_str).collect();
+    let explained = policy.explained(request, &held);
     JsonDecision {
-        effect: if explanation.allowed() {
-            "allow"
-        } else {
-            "deny"
-        },
+        effect: if explained.allowed { "allow" } else { "deny" },
         method: request.kind().method(),
         name: tool.to_owned(),
-        basis: if explanation.rule.is_some() {
+        basis: if explained.rule.is_some() {
             "rule"
         } else {
             "default"
         },
-        rule: explanation.rule.map(|rule| JsonRule {
-            text: rule.text.clone(),
-            line: rule.line,
-        }),
-        policy_scopes: scopes
-            .iter()
-            .map(|id| catalog.name(id).to_owned())
-            .collect(),
-        missing_scopes: explanation
-            .missing_scopes()
-            .unwrap_or_default()
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
+        rule: explained.rule,
+        policy_scopes: explained.scopes,
+        missing_scopes: explained.missing_scopes,
     }
 }
 

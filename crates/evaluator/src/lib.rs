@@ -32,8 +32,14 @@ use std::path::Path;
 
 pub use mcp_policy_table::{
     ArtifactError, Basis, Decision, DecisionTable, DefaultEffect, Level, Remedy, Rule, RuleId,
-    ScopeId, ScopeSet, TargetKind, scope_tokens,
+    ScopeId, ScopeSet, TargetKind, method, scope_tokens,
 };
+
+/// The `tracing` target of the decision events: the HTTP layer writes them
+/// under it, and the simulator replays the lines that carry it. It is
+/// defined here, the one crate both depend on, so that the two cannot drift
+/// (the simulator must not depend on the HTTP stack to read a log).
+pub const DECISION_LOG_TARGET: &str = "mcp_policy::decision";
 
 /// One request to decide: the MCP method and its name or URI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,12 +56,7 @@ impl<'a> Request<'a> {
     /// The request for a JSON-RPC method and its `name` (or `uri`), or
     /// `None` for methods a policy does not govern.
     pub fn from_method(method: &str, name: &'a str) -> Option<Request<'a>> {
-        match method {
-            "tools/call" => Some(Request::CallTool(name)),
-            "resources/read" => Some(Request::ReadResource(name)),
-            "prompts/get" => Some(Request::GetPrompt(name)),
-            _ => None,
-        }
+        TargetKind::of_method(method).map(|kind| Request::new(kind, name))
     }
 
     pub fn new(kind: TargetKind, name: &'a str) -> Request<'a> {
@@ -100,10 +101,13 @@ pub enum LoadError {
         error: mcp_policy_fs::ReadError,
     },
     Artifact(ArtifactError),
-    /// The source has errors; render them with
-    /// [`mcp_policy_lang::Diagnostic::report`].
+    /// The source has errors; render them against `source`, the text they
+    /// point into, with [`mcp_policy_lang::Diagnostic::report`].
     #[cfg(feature = "source")]
-    Source(Vec<mcp_policy_lang::Diagnostic>),
+    Source {
+        source: String,
+        diagnostics: Vec<mcp_policy_lang::Diagnostic>,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -114,7 +118,7 @@ impl fmt::Display for LoadError {
             }
             LoadError::Artifact(error) => error.fmt(f),
             #[cfg(feature = "source")]
-            LoadError::Source(diagnostics) => {
+            LoadError::Source { diagnostics, .. } => {
                 let errors = diagnostics.iter().filter(|d| d.is_error()).count();
                 write!(f, "the policy has {errors} error(s)")?;
                 if let Some(first) = diagnostics.iter().find(|d| d.is_error()) {
@@ -132,9 +136,15 @@ impl std::error::Error for LoadError {
             LoadError::Read { error, .. } => Some(error),
             LoadError::Artifact(error) => Some(error),
             #[cfg(feature = "source")]
-            LoadError::Source(_) => None,
+            LoadError::Source { .. } => None,
         }
     }
+}
+
+/// `true` for the text of a compiled table (a JSON object): a policy's
+/// source never starts with `{`. The one test of which a file is.
+pub fn is_artifact(text: &str) -> bool {
+    text.trim_start().starts_with('{')
 }
 
 /// A loaded policy, ready to decide.
@@ -161,7 +171,10 @@ impl Evaluator {
         let compilation = mcp_policy_lang::compile_source(source);
         match compilation.table {
             Some(table) => Ok(Evaluator::new(table)),
-            None => Err(LoadError::Source(compilation.diagnostics)),
+            None => Err(LoadError::Source {
+                source: source.to_owned(),
+                diagnostics: compilation.diagnostics,
+            }),
         }
     }
 
@@ -171,15 +184,30 @@ impl Evaluator {
     /// ([`mcp_policy_fs::limit::POLICY`] for source); a leading byte-order
     /// mark is skipped.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Evaluator, LoadError> {
-        use mcp_policy_fs::{ReadError, limit};
         let path = path.as_ref();
+        let origin = path.display().to_string();
+        let bytes = mcp_policy_fs::read(path, mcp_policy_fs::limit::ARTIFACT).map_err(|error| {
+            LoadError::Read {
+                path: origin.clone(),
+                error,
+            }
+        })?;
+        Evaluator::from_bytes(&bytes, &origin)
+    }
+
+    /// Loads a policy's bytes as [`Evaluator::from_path`] loads a file's,
+    /// for a caller that read them itself (from standard input, say):
+    /// `origin` names them in errors, and a table compiled from source
+    /// records it as its source file. The bytes are bounded by the caller;
+    /// source past [`mcp_policy_fs::limit::POLICY`] is refused here.
+    pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Evaluator, LoadError> {
+        use mcp_policy_fs::{ReadError, limit};
         let failed = |error| LoadError::Read {
-            path: path.display().to_string(),
+            path: origin.to_owned(),
             error,
         };
-        let bytes = mcp_policy_fs::read(path, limit::ARTIFACT).map_err(failed)?;
-        let text = mcp_policy_fs::decode(&bytes).map_err(failed)?;
-        if text.trim_start().starts_with('{') {
+        let text = mcp_policy_fs::decode(bytes).map_err(failed)?;
+        if is_artifact(text) {
             return Evaluator::from_artifact(text);
         }
         if bytes.len() as u64 > limit::POLICY.bytes {
@@ -189,9 +217,8 @@ impl Evaluator {
         }
         #[cfg(feature = "source")]
         {
-            Evaluator::from_source(text).map(|evaluator| {
-                Evaluator::new(evaluator.table.with_source(path.display().to_string()))
-            })
+            Evaluator::from_source(text)
+                .map(|evaluator| Evaluator::new(evaluator.table.with_source(origin.to_owned())))
         }
         #[cfg(not(feature = "source"))]
         Evaluator::from_artifact(text)
@@ -224,8 +251,42 @@ impl Evaluator {
         self.decide(request, scopes).allowed
     }
 
+    /// Decides and explains, in the owned form that the CLI and the
+    /// simulator show: `held` are the token's scopes by name, as granted
+    /// (the ones the policy does not declare are listed as ignored).
+    pub fn explained(&self, request: Request<'_>, held: &[&str]) -> Explained {
+        let scopes = self.scope_set(held.iter().copied());
+        let catalog = self.table.scopes();
+        let explanation = self.explain(request, &scopes);
+        Explained {
+            allowed: explanation.allowed(),
+            scopes: scopes
+                .iter()
+                .map(|id| catalog.name(id).to_owned())
+                .collect(),
+            ignored_scopes: held
+                .iter()
+                .filter(|scope| catalog.lookup(scope).is_none())
+                .map(|scope| (*scope).to_owned())
+                .collect(),
+            rule: explanation.rule.map(|rule| RuleRef {
+                text: rule.text.clone(),
+                line: rule.line,
+            }),
+            missing_scopes: explanation
+                .missing_scopes()
+                .unwrap_or_default()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            allowable: !explanation.is_unreachable(),
+        }
+    }
+
     /// Decides and explains: the deciding rule, and for a denial the
-    /// smallest set of scopes that would allow, or that none can.
+    /// smallest set of scopes that would allow, or that none can. Borrows
+    /// from the policy: the HTTP layer's denials use it, and copy no more
+    /// than the missing scopes' names.
     pub fn explain(&self, request: Request<'_>, scopes: &ScopeSet) -> Explanation<'_> {
         let explanation = self.table.explain(request.kind(), request.name(), scopes);
         Explanation {
@@ -235,6 +296,35 @@ impl Evaluator {
             remedy: explanation.remedy,
         }
     }
+}
+
+/// A decision with what explains it, owned: the one shape that
+/// `mcp-policy explain`, `test` and `token` are made from
+/// ([`Evaluator::explained`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Explained {
+    pub allowed: bool,
+    /// The held scopes as the policy sees them: the declared ones, with what
+    /// they imply.
+    pub scopes: Vec<String>,
+    /// The held scopes the policy does not declare (they grant nothing).
+    pub ignored_scopes: Vec<String>,
+    /// The deciding rule; `None` when the default decided.
+    pub rule: Option<RuleRef>,
+    /// For a denial that scopes can lift, the scopes to add (the smallest
+    /// set, least privilege among equals); empty otherwise.
+    pub missing_scopes: Vec<String>,
+    /// `false` when no scope can allow the request: a deny rule or the
+    /// default denies it.
+    pub allowable: bool,
+}
+
+/// A rule as a person finds it: its text and its line in the policy.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RuleRef {
+    pub text: String,
+    /// 1-based line in the policy.
+    pub line: u32,
 }
 
 /// A decision and what explains it, with scope names resolved.
@@ -286,6 +376,71 @@ mod tests {
     fn evaluator_is_send_and_sync() {
         assert_send_sync::<Evaluator>();
         assert_send_sync::<ScopeSet>();
+    }
+
+    #[cfg(feature = "source")]
+    #[test]
+    fn a_source_that_does_not_compile_keeps_its_text_in_the_error() {
+        let broken = "scope a level read\ntool x requires b\n";
+        match Evaluator::from_bytes(broken.as_bytes(), "broken.mcppolicy") {
+            Err(LoadError::Source {
+                source,
+                diagnostics,
+            }) => {
+                assert_eq!(source, broken);
+                let error = diagnostics.iter().find(|d| d.is_error()).unwrap();
+                let span = error.span();
+                // The spans point into the text the error carries.
+                assert_eq!(source.get(span.start..span.end), Some("b"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bytes_load_as_a_file_does_and_record_where_they_came_from() {
+        let evaluator = Evaluator::from_bytes(GITHUB.as_bytes(), "github.mcppolicy").unwrap();
+        assert_eq!(evaluator.table().source(), Some("github.mcppolicy"));
+        let artifact = evaluator.table().to_artifact();
+        assert!(is_artifact(&artifact));
+        assert!(!is_artifact(GITHUB));
+        let loaded = Evaluator::from_bytes(artifact.as_bytes(), "github.json").unwrap();
+        assert_eq!(loaded.table().source(), Some("github.mcppolicy"));
+        assert!(matches!(
+            Evaluator::from_bytes(b"tool x requires \xff", "bad"),
+            Err(LoadError::Read { path, .. }) if path == "bad"
+        ));
+    }
+
+    #[test]
+    fn an_owned_explanation_names_held_ignored_and_missing_scopes() {
+        let evaluator = Evaluator::from_source(GITHUB).unwrap();
+        let denied = evaluator.explained(Request::CallTool("close_issue"), &["mcp:read", "repo"]);
+        assert!(!denied.allowed);
+        assert!(denied.allowable);
+        assert_eq!(denied.scopes, ["mcp:read"]);
+        assert_eq!(denied.ignored_scopes, ["repo"]);
+        assert_eq!(denied.missing_scopes, ["mcp:write", "github:issues"]);
+        let rule = denied.rule.unwrap();
+        assert_eq!(
+            rule.text,
+            "tool close_issue requires all_of(mcp:write, github:issues)"
+        );
+        assert!(
+            GITHUB
+                .lines()
+                .nth(rule.line as usize - 1)
+                .unwrap()
+                .contains("close_issue")
+        );
+
+        let allowed = evaluator.explained(Request::CallTool("search_repos"), &["mcp:admin"]);
+        assert!(allowed.allowed && allowed.allowable && allowed.missing_scopes.is_empty());
+        // What mcp:admin implies is held too.
+        assert_eq!(allowed.scopes, ["mcp:read", "mcp:write", "mcp:admin"]);
+
+        let never = evaluator.explained(Request::CallTool("debug_dump_all"), &["mcp:admin"]);
+        assert!(!never.allowed && !never.allowable && never.missing_scopes.is_empty());
     }
 
     #[test]

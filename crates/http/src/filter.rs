@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame};
-use mcp_policy_evaluator::{Request, ScopeSet, TargetKind};
+use mcp_policy_evaluator::{DECISION_LOG_TARGET, Request, ScopeSet, TargetKind};
 use serde_json::Value;
 
 use crate::jsonrpc::{ParseError, parse_strict};
@@ -37,14 +37,8 @@ pub(crate) struct ListFilter {
 
 /// The list method, the result's array, and the field the policy decides.
 fn entries(kind: TargetKind) -> (&'static str, &'static str, &'static str) {
-    match kind {
-        TargetKind::Tool => ("tools/list", "tools", "name"),
-        TargetKind::Resource => ("resources/list", "resources", "uri"),
-        TargetKind::Prompt => ("prompts/list", "prompts", "name"),
-    }
+    (kind.list_method(), kind.list_field(), kind.name_field())
 }
-
-const KINDS: [TargetKind; 3] = [TargetKind::Tool, TargetKind::Resource, TargetKind::Prompt];
 
 impl ListFilter {
     /// Filters `message` (a response, or a batch of them) when it holds a
@@ -72,7 +66,7 @@ impl ListFilter {
             return false;
         };
         let mut any = false;
-        for kind in KINDS {
+        for kind in TargetKind::ALL {
             let (method, array, field) = entries(kind);
             let Some(items) = result.get_mut(array).and_then(Value::as_array_mut) else {
                 continue;
@@ -93,7 +87,7 @@ impl ListFilter {
                 keep || self.dry_run
             });
             tracing::info!(
-                target: "mcp_policy::decision",
+                target: DECISION_LOG_TARGET,
                 subject = self.subject.as_str(),
                 method,
                 listed = before,

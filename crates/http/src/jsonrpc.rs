@@ -1,7 +1,7 @@
 //! The JSON-RPC messages of a request body, classified for the policy, and
 //! the answers the layer writes itself.
 
-use mcp_policy_evaluator::{Request, TargetKind};
+use mcp_policy_evaluator::{Request, TargetKind, method};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
@@ -175,28 +175,20 @@ pub(crate) fn classify(message: &Value) -> Message<'_> {
     let Some(method) = method.as_str() else {
         return Message::Invalid { id };
     };
-    let list = match method {
-        "tools/list" => Some(TargetKind::Tool),
-        "resources/list" => Some(TargetKind::Resource),
-        "prompts/list" => Some(TargetKind::Prompt),
-        _ => None,
-    };
-    if let Some(kind) = list {
+    if let Some(kind) = TargetKind::of_list_method(method) {
         return match id {
             Some(id) => Message::List { id, kind },
             None => Message::Other,
         };
     }
-    let field = match method {
-        "tools/call" | "prompts/get" => "name",
-        "resources/read" => "uri",
-        _ => return Message::Other,
+    let Some(kind) = TargetKind::of_method(method) else {
+        return Message::Other;
     };
     let name = object
         .get("params")
-        .and_then(|params| params.get(field))
+        .and_then(|params| params.get(kind.name_field()))
         .and_then(Value::as_str);
-    match name.and_then(|name| Request::from_method(method, name)) {
+    match name.map(|name| Request::new(kind, name)) {
         Some(request) => Message::Governed {
             id,
             method,
@@ -211,7 +203,7 @@ pub(crate) fn classify(message: &Value) -> Message<'_> {
 pub(crate) fn initialize_id(messages: &[Value]) -> Option<&Value> {
     messages.iter().find_map(|message| {
         let object = message.as_object()?;
-        (object.get("method")?.as_str()? == "initialize")
+        (object.get("method")?.as_str()? == method::INITIALIZE)
             .then(|| object.get("id"))
             .flatten()
     })

@@ -14,7 +14,7 @@ use http::header::{
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
-use mcp_policy_evaluator::{Basis, Decision, ScopeSet};
+use mcp_policy_evaluator::{Basis, DECISION_LOG_TARGET, Decision, ScopeSet};
 use mcp_policy_token::Principal;
 use serde_json::{Value, json};
 
@@ -281,7 +281,7 @@ fn log_decision(
     missing: &str,
 ) {
     tracing::info!(
-        target: "mcp_policy::decision",
+        target: DECISION_LOG_TARGET,
         subject = principal.subject.as_str(),
         client = principal.client_id.as_deref().unwrap_or(""),
         scopes = ScopeList(&principal.scopes).to_string().as_str(),
@@ -535,7 +535,7 @@ where
         Ok(verified) => verified,
         Err(rejection) => {
             tracing::info!(
-                target: "mcp_policy::decision",
+                target: DECISION_LOG_TARGET,
                 decision = "unauthenticated",
                 rejection = rejection.as_str(),
                 "token rejected"
@@ -637,7 +637,7 @@ where
                     ),
                 };
                 tracing::info!(
-                    target: "mcp_policy::decision",
+                    target: DECISION_LOG_TARGET,
                     subject = principal.subject.as_str(),
                     decision = "invalid",
                     "{why}"

@@ -379,7 +379,9 @@ async fn many_clients_opening_sessions_at_once_never_exceed_the_limit() {
 #[tokio::test]
 async fn idle_sessions_expire_and_are_ended_at_the_server() {
     let s = start(SessionLimits {
-        idle_timeout: Duration::from_millis(150),
+        // Wide margins both ways: on a loaded CI machine, 150 ms left too
+        // little room for the call that must come before the timeout.
+        idle_timeout: Duration::from_millis(1000),
         max_sessions_per_principal: 1,
         ..SessionLimits::default()
     })
@@ -389,7 +391,7 @@ async fn idle_sessions_expire_and_are_ended_at_the_server() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     // Used before the timeout: still alive.
     assert_eq!(s.call(&alice, &session).await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     // Idle past the timeout: forgotten on the next request, whoever sends it.
     let bob = s.token(json!({"sub": "bob"}));
     s.open(&bob).await;

@@ -49,6 +49,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use mcp_policy_evaluator::method;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin};
@@ -231,7 +232,7 @@ impl SharedUpstream {
     /// starting and initializing the child first if none runs.
     async fn initialize(&self, body: &Bytes) -> Response<ProxyBody> {
         let message: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        if message.get("method").and_then(Value::as_str) != Some("initialize") {
+        if message.get("method").and_then(Value::as_str) != Some(method::INITIALIZE) {
             return plain(
                 StatusCode::BAD_REQUEST,
                 "bad request: a session starts with initialize\n",
@@ -529,13 +530,13 @@ fn rewrite(
     let id = message.get("id").cloned();
     match (method.as_deref(), id) {
         // A second `initialize` would reset the child under every session.
-        (Some("initialize"), Some(id)) if !session.is_empty() => Outgoing::Answered(json!({
+        (Some(method::INITIALIZE), Some(id)) if !session.is_empty() => Outgoing::Answered(json!({
             "jsonrpc": "2.0", "id": id,
             "error": {"code": -32600, "message": "the session is already initialized"}
         })),
         // `initialize` as a notification means nothing to the protocol;
         // a child that took it anyway would be reset under every session.
-        (Some("initialize"), None) => Outgoing::Drop,
+        (Some(method::INITIALIZE), None) => Outgoing::Drop,
         (Some(_), Some(id)) => {
             let proxy_id = next_id.fetch_add(1, Ordering::Relaxed);
             let progress = message

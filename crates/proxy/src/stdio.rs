@@ -36,6 +36,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use mcp_policy_evaluator::method;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin};
@@ -431,7 +432,7 @@ impl StdioUpstream {
         identity: &IdentityForUpstream,
     ) -> Response<ProxyBody> {
         let message: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        if message.get("method").and_then(Value::as_str) != Some("initialize") {
+        if message.get("method").and_then(Value::as_str) != Some(method::INITIALIZE) {
             return plain(
                 StatusCode::BAD_REQUEST,
                 "bad request: a session starts with initialize\n",
@@ -737,12 +738,24 @@ impl Answer {
 /// The end of a session's peer (its child exited, its stream ended): the
 /// session is forgotten and what waits on it is told `why`.
 fn forget(sessions: &Mutex<HashMap<String, Arc<Session>>>, session: &Session, why: &str) {
-    tracing::warn!(
-        target: "mcp_policy::upstream",
-        session = session.id.as_str(),
-        why,
-        "the session's upstream ended"
-    );
+    // A session ended on purpose (a DELETE, an expiry) has stopped its peer
+    // itself: that end is expected, and a warning for it would train an
+    // operator to ignore the ones that matter (a child that crashed).
+    if lock(&session.state).ended {
+        tracing::debug!(
+            target: "mcp_policy::upstream",
+            session = session.id.as_str(),
+            why,
+            "the session's upstream ended, as asked"
+        );
+    } else {
+        tracing::warn!(
+            target: "mcp_policy::upstream",
+            session = session.id.as_str(),
+            why,
+            "the session's upstream ended"
+        );
+    }
     lock(sessions).remove(&session.id);
     session.end(why);
 }

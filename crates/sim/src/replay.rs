@@ -90,12 +90,12 @@ pub struct Replayed<'p> {
     /// The record carries a decision, and it is not this one.
     pub drift: bool,
     /// With a second policy that decides the call otherwise: its decision.
-    pub change: Option<Decided<'p>>,
+    pub change: Option<CallDecision<'p>>,
 }
 
 /// One policy's decision on a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Decided<'p> {
+pub struct CallDecision<'p> {
     pub allowed: bool,
     /// The deciding rule; `None` when the default decided.
     pub rule: Option<&'p Rule>,
@@ -110,7 +110,7 @@ pub struct Target {
 
 /// Who made calls.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Principal {
+pub enum Caller {
     /// By the token's subject.
     Subject(String),
     /// A record without a subject, by its scopes (space-separated).
@@ -176,7 +176,7 @@ pub struct Summary<'p> {
     /// By method and name; tools, then resources, then prompts, each by name.
     pub tools: Tally<'p, Target>,
     /// By subject, then principals known only by their scopes.
-    pub principals: Tally<'p, Principal>,
+    pub principals: Tally<'p, Caller>,
 }
 
 /// A replay in progress: feed it records, then [`Replay::finish`].
@@ -240,7 +240,7 @@ impl<'p> Replay<'p> {
         let after = self.against.map(|after| {
             let held = after.scope_set(scopes());
             let decision = after.decide(request, &held);
-            Decided {
+            CallDecision {
                 allowed: decision.allowed,
                 rule: rule_of(after, decision.basis),
             }
@@ -313,8 +313,8 @@ impl<'p> Replay<'p> {
                 .map(|(kind, _)| Target { kind: *kind, name })
         });
         let principals = self.principals.finish(policy, |class, key| match class {
-            SUBJECT => Some(Principal::Subject(key)),
-            SCOPES => Some(Principal::Scopes(key)),
+            SUBJECT => Some(Caller::Subject(key)),
+            SCOPES => Some(Caller::Scopes(key)),
             _ => None,
         });
         Summary {
@@ -639,7 +639,7 @@ mod tests {
         let unknown = &summary.tools.rows[2].reasons[0];
         assert_eq!((unknown.rule, &unknown.missing), (None, &None));
 
-        let principals: Vec<(&Principal, u64, u64)> = summary
+        let principals: Vec<(&Caller, u64, u64)> = summary
             .principals
             .rows
             .iter()
@@ -648,10 +648,10 @@ mod tests {
         assert_eq!(
             principals,
             [
-                (&Principal::Subject("alice".into()), 1, 0),
-                (&Principal::Subject("bob".into()), 1, 4),
-                (&Principal::Scopes("".into()), 0, 1),
-                (&Principal::Scopes("r w".into()), 1, 0),
+                (&Caller::Subject("alice".into()), 1, 0),
+                (&Caller::Subject("bob".into()), 1, 4),
+                (&Caller::Scopes("".into()), 0, 1),
+                (&Caller::Scopes("r w".into()), 1, 0),
             ]
         );
         // Bob's reasons name the call; the third distinct one is the last kept.
@@ -714,13 +714,10 @@ mod tests {
             replay.replay(&tool(line as u64, subject, "r", "read_it"));
         }
         let summary = replay.finish(0);
-        let kept: Vec<&Principal> = summary.principals.rows.iter().map(|r| &r.key).collect();
+        let kept: Vec<&Caller> = summary.principals.rows.iter().map(|r| &r.key).collect();
         assert_eq!(
             kept,
-            [
-                &Principal::Subject("a".into()),
-                &Principal::Subject("c".into())
-            ]
+            [&Caller::Subject("a".into()), &Caller::Subject("c".into())]
         );
         assert_eq!(summary.principals.rows[0].counts.allowed, 2);
         let other = summary.principals.other.unwrap();
@@ -802,7 +799,7 @@ mod tests {
         replay.replay(&tool(1, &long, "", &long));
         replay.replay(&tool(2, &format!("{long}z"), "", "short"));
         let summary = replay.finish(0);
-        let Principal::Subject(subject) = &summary.principals.rows[0].key else {
+        let Caller::Subject(subject) = &summary.principals.rows[0].key else {
             panic!("a subject");
         };
         assert_eq!(subject, &format!("{}…", "x".repeat(MAX_KEY_BYTES - 1)));

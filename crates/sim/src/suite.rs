@@ -34,8 +34,9 @@ pub mod run;
 mod time;
 
 pub use diagnostic::{Code, Diagnostic, Label, Location};
-pub use file::{Call, Case, Expect, Identity, Jwt, Keys, Principal, TestFile};
-pub use run::{CaseResult, Decided, Failure, Got, Report, RuleRef, run};
+pub use file::{Call, Case, Expect, Identity, Jwt, Keys, TestFile, TestPrincipal};
+pub use mcp_policy_evaluator::{Explained, RuleRef};
+pub use run::{CaseResult, Failure, Got, Report, run};
 
 /// How test files are named: `POLICY.test.yaml`, beside the policy.
 pub const SUFFIX: &str = ".test.yaml";

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::{BufRead, ErrorKind};
 
-use mcp_policy_evaluator::{Request, TargetKind};
+use mcp_policy_evaluator::{DECISION_LOG_TARGET, Request, TargetKind};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -22,9 +22,6 @@ use crate::claims;
 
 /// The longest line read, in bytes, its line terminator excluded.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
-
-/// The `target` of the runtime's decision events.
-pub const DECISION_TARGET: &str = "mcp_policy::decision";
 
 /// One recorded call: who made it, what it asked for, and what the server
 /// decided if the record says.
@@ -335,7 +332,7 @@ fn parse_line(bytes: &[u8], line: u64) -> Result<Option<Record>, String> {
                 .target
                 .as_ref()
                 .map(Text::as_str)
-                .is_some_and(|target| target != DECISION_TARGET)
+                .is_some_and(|target| target != DECISION_LOG_TARGET)
             {
                 return Ok(None);
             }
@@ -378,16 +375,14 @@ fn record(fields: Fields<'_>, line: u64) -> Result<Option<Record>, String> {
         .as_ref()
         .map(Text::as_str)
         .ok_or_else(|| "no `method`".to_owned())?;
-    let kind = match method {
-        "tools/call" => TargetKind::Tool,
-        "resources/read" => TargetKind::Resource,
-        "prompts/get" => TargetKind::Prompt,
-        other => {
-            return Err(format!(
-                "unknown method `{other}` (expected `tools/call`, `resources/read` or `prompts/get`)"
-            ));
-        }
-    };
+    let kind = TargetKind::of_method(method).ok_or_else(|| {
+        format!(
+            "unknown method `{method}` (expected `{}`, `{}` or `{}`)",
+            TargetKind::Tool.method(),
+            TargetKind::Resource.method(),
+            TargetKind::Prompt.method()
+        )
+    })?;
     let name = match (fields.name, fields.uri, kind) {
         (Some(name), _, _) => name,
         (None, Some(uri), TargetKind::Resource) => uri,

@@ -10,11 +10,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::glob::Glob;
-use crate::scope::{Level, ScopeCatalog, ScopeId, ScopeInfo};
-use crate::table::{
-    BuildError, Clause, DecisionTable, DefaultEffect, Effect, Rule, Target, TargetKind,
+use crate::decision_table::{
+    BuildError, Clause, DecisionTable, DefaultEffect, Effect, Rule, Target,
 };
+use crate::glob::Glob;
+use crate::method::TargetKind;
+use crate::scope::{Level, ScopeCatalog, ScopeId, ScopeInfo};
 
 /// The `format` field every artifact carries.
 pub const FORMAT: &str = "mcp-policy-table";

@@ -1,8 +1,9 @@
 //! Explaining a decision: which rule decided, and for a denial the smallest
 //! set of scopes whose addition would allow. Off the hot path: this allocates.
 
+use crate::decision_table::{Basis, Decision, DecisionTable, DefaultEffect, Effect, Rule};
+use crate::method::TargetKind;
 use crate::scope::{ScopeId, ScopeSet, mask_iter};
-use crate::table::{Basis, Decision, DecisionTable, DefaultEffect, Effect, Rule, TargetKind};
 
 /// What it would take to turn a denial into an allow.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +57,7 @@ impl DecisionTable {
     /// The smallest set of scopes that, added to `held`, satisfies one of
     /// the rule's clauses. Ties go to the set that grants the fewest scopes
     /// the token did not need (least privilege), then to declaration order.
-    fn cheapest_addition(&self, rule: crate::table::RuleId, held: &ScopeSet) -> Remedy {
+    fn cheapest_addition(&self, rule: crate::decision_table::RuleId, held: &ScopeSet) -> Remedy {
         let mut best: Option<Cover> = None;
         for mask in self.clause_masks(rule) {
             let needed: Vec<u64> = mask

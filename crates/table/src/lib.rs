@@ -44,23 +44,24 @@
 //! ```
 
 mod artifact;
+mod decision_table;
 mod explain;
 mod glob;
 mod glob_index;
+pub mod method;
 mod names;
 mod scope;
-mod table;
 mod validate;
 
 pub use artifact::{ArtifactError, FORMAT as ARTIFACT_FORMAT, VERSION as ARTIFACT_VERSION};
+pub use decision_table::{
+    Basis, BuildError, Clause, Decision, DecisionTable, DefaultEffect, Effect, Rule, RuleId, Target,
+};
 pub use explain::{Explanation, Remedy};
 pub use glob::Glob;
 pub use glob_index::GlobIndex;
+pub use method::TargetKind;
 pub use scope::{CatalogError, Level, ScopeCatalog, ScopeId, ScopeInfo, ScopeSet, scope_tokens};
-pub use table::{
-    Basis, BuildError, Clause, Decision, DecisionTable, DefaultEffect, Effect, Rule, RuleId,
-    Target, TargetKind,
-};
 pub use validate::{
     Defect, MAX_CLAUSES, RESERVED_SCOPE_NAMES, RuleRef, defects as table_defects,
     scope_token_problem,

@@ -13,9 +13,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::decision_table::{Effect, Rule, Target};
 use crate::glob::Glob;
+use crate::method::TargetKind;
 use crate::scope::{ScopeCatalog, ScopeId};
-use crate::table::{Effect, Rule, Target, TargetKind};
 
 /// Words of requirements that a scope may not be named.
 pub const RESERVED_SCOPE_NAMES: [&str; 3] = ["authenticated", "any_of", "all_of"];
@@ -270,8 +271,8 @@ fn ambiguities(rules: &[Rule], found: &mut Vec<Defect>) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+    use crate::decision_table::Clause;
     use crate::scope::{Level, ScopeInfo};
-    use crate::table::Clause;
 
     fn catalog(scopes: &[(&str, &[u32])]) -> ScopeCatalog {
         ScopeCatalog::new(

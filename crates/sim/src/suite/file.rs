@@ -16,7 +16,7 @@ use super::principal::RawPrincipal;
 // The parts of a test file, at the paths they have always had
 // (`suite::file::Case`).
 pub use super::case::{Call, Case, Expect};
-pub use super::principal::{Identity, Jwt, Keys, Principal};
+pub use super::principal::{Identity, Jwt, Keys, TestPrincipal};
 
 /// A test file, checked: every principal well-formed, every test naming a
 /// principal the file defines and exactly one call.
@@ -28,7 +28,7 @@ pub struct TestFile {
     bom: usize,
     /// The policy under test, as written (relative to the test file).
     pub policy: Option<String>,
-    pub principals: Vec<Principal>,
+    pub principals: Vec<TestPrincipal>,
     pub cases: Vec<Case>,
     /// Every principal name under `principals`, the invalid ones too: a
     /// test naming one of those is not a second error.

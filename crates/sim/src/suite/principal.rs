@@ -14,7 +14,7 @@ use super::time;
 use crate::claims::{malformed_claim, scopes_from_claims};
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Principal {
+pub struct TestPrincipal {
     pub name: String,
     pub identity: Identity,
 }
@@ -65,8 +65,8 @@ impl TestFile {
         &self,
         raw: Entries<RawPrincipal>,
         diagnostics: &mut Vec<Diagnostic>,
-    ) -> Vec<Principal> {
-        let mut principals: Vec<Principal> = Vec::new();
+    ) -> Vec<TestPrincipal> {
+        let mut principals: Vec<TestPrincipal> = Vec::new();
         let mut seen: Vec<&str> = Vec::new();
         for (name, principal) in &raw.0 {
             let occurrence = seen.iter().filter(|seen| **seen == name.as_str()).count();
@@ -98,7 +98,7 @@ impl TestFile {
                 key: key(0),
             };
             if let Some(identity) = context.identity(principal, diagnostics) {
-                principals.push(Principal {
+                principals.push(TestPrincipal {
                     name: name.clone(),
                     identity,
                 });

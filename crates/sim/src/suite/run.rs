@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_policy_evaluator::{Evaluator, ScopeSet};
+use mcp_policy_evaluator::{Evaluator, Explained};
 use mcp_policy_token::{
     ConfigError, KeySource, ManualClock, Rejection, Validator, ValidatorConfig,
 };
@@ -55,34 +55,9 @@ impl CaseResult {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Got {
     /// The policy decided.
-    Decision(Decided),
+    Decision(Explained),
     /// The token was rejected: the policy was never asked.
     Rejected(Rejection),
-}
-
-/// A decision and what explains it, as `mcp-policy explain` shows it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decided {
-    pub allowed: bool,
-    /// The principal's scopes as the policy sees them: declared ones, with
-    /// what they imply.
-    pub scopes: Vec<String>,
-    /// The principal's scopes the policy does not declare (they grant nothing).
-    pub ignored_scopes: Vec<String>,
-    /// The deciding rule; `None` when the default decided.
-    pub rule: Option<RuleRef>,
-    /// The scopes whose addition would allow; empty when allowed or when
-    /// none can.
-    pub missing_scopes: Vec<String>,
-    /// `false` when no scope can allow: a deny rule or the default denies.
-    pub allowable: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RuleRef {
-    pub text: String,
-    /// 1-based line in the policy.
-    pub line: u32,
 }
 
 /// Why a test failed.
@@ -150,13 +125,6 @@ enum Granted<'a> {
 }
 
 impl Granted<'_> {
-    fn scope_set(&self, policy: &Evaluator) -> ScopeSet {
-        match self {
-            Granted::String(scopes) => policy.parse_scopes(scopes),
-            Granted::List(scopes) => policy.scope_set(scopes.iter().map(String::as_str)),
-        }
-    }
-
     fn names(&self) -> Vec<&str> {
         match self {
             Granted::String(scopes) => mcp_policy_evaluator::scope_tokens(scopes).collect(),
@@ -211,34 +179,8 @@ fn run_case(
     }
 }
 
-fn decide(call: &Call, granted: &Granted<'_>, policy: &Evaluator) -> Decided {
-    let scopes = granted.scope_set(policy);
-    let catalog = policy.table().scopes();
-    let explanation = policy.explain(call.request(), &scopes);
-    Decided {
-        allowed: explanation.allowed(),
-        scopes: scopes
-            .iter()
-            .map(|id| catalog.name(id).to_owned())
-            .collect(),
-        ignored_scopes: granted
-            .names()
-            .into_iter()
-            .filter(|scope| catalog.lookup(scope).is_none())
-            .map(str::to_owned)
-            .collect(),
-        rule: explanation.rule.map(|rule| RuleRef {
-            text: rule.text.clone(),
-            line: rule.line,
-        }),
-        missing_scopes: explanation
-            .missing_scopes()
-            .unwrap_or_default()
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-        allowable: !explanation.is_unreachable(),
-    }
+fn decide(call: &Call, granted: &Granted<'_>, policy: &Evaluator) -> Explained {
+    policy.explained(call.request(), &granted.names())
 }
 
 /// The token validated as the server would: the same validator, at the

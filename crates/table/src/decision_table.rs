@@ -12,55 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::glob::Glob;
 use crate::glob_index::GlobIndex;
+use crate::method::TargetKind;
 use crate::names::{self, NameKey, NameMap};
 use crate::scope::{ScopeCatalog, ScopeId, ScopeSet, mask_subset};
-
-/// What a request asks to do, by MCP method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetKind {
-    /// `tools/call`, by tool name.
-    Tool,
-    /// `resources/read`, by URI.
-    Resource,
-    /// `prompts/get`, by prompt name.
-    Prompt,
-}
-
-impl TargetKind {
-    pub const ALL: [TargetKind; 3] = [TargetKind::Tool, TargetKind::Resource, TargetKind::Prompt];
-
-    pub fn keyword(self) -> &'static str {
-        match self {
-            TargetKind::Tool => "tool",
-            TargetKind::Resource => "resource",
-            TargetKind::Prompt => "prompt",
-        }
-    }
-
-    /// The MCP method this kind of rule guards.
-    pub fn method(self) -> &'static str {
-        match self {
-            TargetKind::Tool => "tools/call",
-            TargetKind::Resource => "resources/read",
-            TargetKind::Prompt => "prompts/get",
-        }
-    }
-
-    fn slot(self) -> usize {
-        match self {
-            TargetKind::Tool => 0,
-            TargetKind::Resource => 1,
-            TargetKind::Prompt => 2,
-        }
-    }
-}
-
-impl fmt::Display for TargetKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.keyword())
-    }
-}
 
 /// What applies when no rule matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
