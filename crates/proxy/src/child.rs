@@ -181,7 +181,12 @@ impl Outbox {
 
 /// An SSE answer whose events are the messages `receive` yields.
 pub(crate) fn sse_response(receive: mpsc::Receiver<Value>) -> Response<ProxyBody> {
-    let mut response = Response::new(SseBody { receive }.boxed_unsync());
+    event_stream(SseBody { receive }.boxed_unsync())
+}
+
+/// A 200 whose body is an event stream, not to be cached.
+fn event_stream(body: ProxyBody) -> Response<ProxyBody> {
+    let mut response = Response::new(body);
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -215,15 +220,7 @@ pub(crate) fn progress_response(
         progress,
         queue: VecDeque::new(),
     };
-    let mut response = Response::new(body.boxed_unsync());
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    response.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache"),
-    );
-    response
+    event_stream(body.boxed_unsync())
 }
 
 struct ProgressBody {

@@ -1033,14 +1033,7 @@ async fn five_hundred_sessions_at_once_against_a_limit_of_one_hundred() {
 
     // Ended, the sessions make room again.
     for session in &opened {
-        let response = proxy
-            .client
-            .delete(&proxy.url)
-            .bearer_auth(&token)
-            .header("mcp-session-id", session)
-            .send()
-            .await
-            .unwrap();
+        let response = proxy.delete(&token, session).send().await.unwrap();
         assert_eq!(response.status(), 202);
     }
     assert_eq!(children(&proxy), 0);
@@ -1144,15 +1137,7 @@ async fn a_list_answer_a_stdio_child_sends_on_its_own_is_filtered_on_the_stream(
         .to_str()
         .unwrap()
         .to_owned();
-    let mut stream = proxy
-        .client
-        .get(&proxy.url)
-        .bearer_auth(&token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .send()
-        .await
-        .unwrap();
+    let mut stream = proxy.stream(&token, &session).send().await.unwrap();
     assert_eq!(stream.status(), 200);
     let first = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
         .await

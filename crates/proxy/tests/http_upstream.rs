@@ -254,11 +254,7 @@ async fn a_whole_session_through_the_proxy() {
     // The server's stream, resumed: Last-Event-ID and the session reach the
     // upstream, the events come back.
     let resumed = proxy
-        .client
-        .get(&proxy.url)
-        .bearer_auth(&token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", session)
+        .stream(&token, session)
         .header("last-event-id", "7")
         .header("mcp-protocol-version", "2025-06-18")
         .send()
@@ -276,14 +272,7 @@ async fn a_whole_session_through_the_proxy() {
     assert_eq!(get.headers["mcp-protocol-version"], "2025-06-18");
 
     // The end of the session.
-    let ended = proxy
-        .client
-        .delete(&proxy.url)
-        .bearer_auth(&token)
-        .header("mcp-session-id", session)
-        .send()
-        .await
-        .unwrap();
+    let ended = proxy.delete(&token, session).send().await.unwrap();
     assert_eq!(ended.status(), 202);
     assert!(upstream.seen().iter().any(|s| s.method == "DELETE"));
     // Gone for the layer too.

@@ -335,14 +335,7 @@ async fn a_session_is_one_upstream_stream_and_the_policy_decides_every_call() {
     );
 
     // DELETE ends the session and closes its upstream stream.
-    let ended = proxy
-        .client
-        .delete(&proxy.url)
-        .bearer_auth(&token)
-        .header("mcp-session-id", &first)
-        .send()
-        .await
-        .unwrap();
+    let ended = proxy.delete(&token, &first).send().await.unwrap();
     assert_eq!(ended.status(), 202);
     assert_eq!(sessions(&proxy), 1);
     eventually("the ended session's stream is still open", || {
@@ -365,15 +358,7 @@ async fn the_servers_requests_reach_the_client_and_its_answers_the_server() {
     let proxy = start_proxy(legacy(&url), |_| {}).await;
     let token = sign(&proxy.key, "mcp:read");
     let session = open(&proxy, &token).await;
-    let mut stream = proxy
-        .client
-        .get(&proxy.url)
-        .bearer_auth(&token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .send()
-        .await
-        .unwrap();
+    let mut stream = proxy.stream(&token, &session).send().await.unwrap();
     assert_eq!(stream.status(), 200);
     let pending = tokio::spawn(
         proxy
@@ -616,15 +601,7 @@ async fn a_stream_flooding_small_events_keeps_only_the_last_few_for_the_client()
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let answer = called(&proxy, &token, &session, 1, "search").await;
     assert!(answer.get("result").is_some(), "{answer}");
-    let mut stream = proxy
-        .client
-        .get(&proxy.url)
-        .bearer_auth(&token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .send()
-        .await
-        .unwrap();
+    let mut stream = proxy.stream(&token, &session).send().await.unwrap();
     assert_eq!(stream.status(), 200);
     let mut text = String::new();
     while let Ok(Ok(Some(chunk))) =

@@ -269,14 +269,7 @@ async fn later_sessions_are_initialized_from_the_first_answer() {
     );
 
     // DELETE ends a session, not the child.
-    let ended = proxy
-        .client
-        .delete(&proxy.url)
-        .bearer_auth(&token)
-        .header("mcp-session-id", &sessions[0])
-        .send()
-        .await
-        .unwrap();
+    let ended = proxy.delete(&token, &sessions[0]).send().await.unwrap();
     assert_eq!(ended.status(), 202);
     assert_eq!(upstream(&proxy).children(), 1);
     let still = json_of(
@@ -447,15 +440,7 @@ async fn next_event(stream: &mut reqwest::Response, seen: &mut String) -> Value 
 }
 
 async fn get_stream(proxy: &Running, token: &str, session: &str) -> reqwest::Response {
-    let stream = proxy
-        .client
-        .get(&proxy.url)
-        .bearer_auth(token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", session)
-        .send()
-        .await
-        .unwrap();
+    let stream = proxy.stream(token, session).send().await.unwrap();
     assert_eq!(stream.status(), 200);
     stream
 }
@@ -867,14 +852,7 @@ async fn a_session_deleted_mid_request_gets_its_own_answer_and_nobody_elses() {
             .send(),
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let deleted = proxy
-        .client
-        .delete(&proxy.url)
-        .bearer_auth(&alice)
-        .header("mcp-session-id", &a)
-        .send()
-        .await
-        .unwrap();
+    let deleted = proxy.delete(&alice, &a).send().await.unwrap();
     assert_eq!(deleted.status(), 202);
     // Bob's request with the same id, answered before alice's.
     let bobs = json_of(

@@ -105,14 +105,7 @@ async fn each_session_gets_a_child_of_its_own() {
     assert!(std::path::Path::new(&format!("/proc/{one}")).exists());
 
     // DELETE ends the session and its child.
-    let ended = proxy
-        .client
-        .delete(&proxy.url)
-        .bearer_auth(&token)
-        .header("mcp-session-id", &first)
-        .send()
-        .await
-        .unwrap();
+    let ended = proxy.delete(&token, &first).send().await.unwrap();
     assert_eq!(ended.status(), 202);
     assert_eq!(children(&proxy), 1);
     let mut gone = false;
@@ -144,15 +137,7 @@ async fn requests_from_the_child_reach_the_client_and_its_answers_the_child() {
     let proxy = start_proxy(stdio(), |_| {}).await;
     let token = sign(&proxy.key, "mcp:read");
     let session = open(&proxy, &token).await;
-    let mut stream = proxy
-        .client
-        .get(&proxy.url)
-        .bearer_auth(&token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .send()
-        .await
-        .unwrap();
+    let mut stream = proxy.stream(&token, &session).send().await.unwrap();
     assert_eq!(stream.status(), 200);
 
     // The tool call waits on the child, which first asks the client.
@@ -194,15 +179,7 @@ async fn requests_from_the_child_reach_the_client_and_its_answers_the_child() {
     assert_eq!(result["result"]["content"][0]["text"], "sampled: hi");
 
     // One stream at a time.
-    let second = proxy
-        .client
-        .get(&proxy.url)
-        .bearer_auth(&token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .send()
-        .await
-        .unwrap();
+    let second = proxy.stream(&token, &session).send().await.unwrap();
     assert_eq!(second.status(), 409);
 }
 
@@ -361,15 +338,7 @@ async fn progress_comes_on_its_requests_answer_before_the_answer() {
     let proxy = start_proxy(stdio(), |_| {}).await;
     let token = sign(&proxy.key, "mcp:read");
     let session = open(&proxy, &token).await;
-    let mut stream = proxy
-        .client
-        .get(&proxy.url)
-        .bearer_auth(&token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .send()
-        .await
-        .unwrap();
+    let mut stream = proxy.stream(&token, &session).send().await.unwrap();
     assert_eq!(stream.status(), 200);
 
     let asking = |id: u64, token: Value| {

@@ -100,14 +100,7 @@ async fn a_deleted_session_s_child_ends_without_a_warning_and_a_crash_warns() {
     }
     let (deleted, crashed) = (&sessions[0], &sessions[1]);
 
-    let ended = proxy
-        .client
-        .delete(&proxy.url)
-        .bearer_auth(&token)
-        .header("mcp-session-id", deleted)
-        .send()
-        .await
-        .unwrap();
+    let ended = proxy.delete(&token, deleted).send().await.unwrap();
     assert_eq!(ended.status(), 202);
     let line = upstream_end_of(deleted).await;
     assert!(line.contains("DEBUG"), "{line}");

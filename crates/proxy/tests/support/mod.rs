@@ -105,6 +105,23 @@ impl Running {
         }
         request
     }
+
+    /// A DELETE that ends `session`.
+    pub fn delete(&self, token: &str, session: &str) -> reqwest::RequestBuilder {
+        self.client
+            .delete(&self.url)
+            .bearer_auth(token)
+            .header("mcp-session-id", session)
+    }
+
+    /// The session's GET stream.
+    pub fn stream(&self, token: &str, session: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(&self.url)
+            .bearer_auth(token)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", session)
+    }
 }
 
 pub fn initialize() -> Value {
