@@ -71,6 +71,12 @@ const GRANT_NAMES = {
 };
 
 const server = http.createServer();
+// Node closes an idle kept-alive connection after 5 s; a client that reuses
+// it at that moment gets a reset ("request failed"), a race that showed up
+// under load with rmcp's OAuth client (reqwest keeps idle connections 90 s).
+// The client closes first when the server waits longer than it.
+server.keepAliveTimeout = 120_000;
+server.headersTimeout = 125_000;
 await new Promise((resolve) => server.listen(Number(process.env.AS_PORT ?? 0), '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
