@@ -211,21 +211,35 @@ pub(crate) type Answers = Pin<Box<dyn std::future::Future<Output = Vec<Value>> +
 /// notification `progress` yields as it comes, then what `answers` gives,
 /// then the end. Progress that came before the answer goes before it (the
 /// child's order): a client stops listening for progress once answered.
+///
+/// The request runs as a task of its own: were it driven by the body, a
+/// client that stops reading (its stream full of progress) would stop it
+/// too, and it would never time out, nor leave the requests in flight. The
+/// task is aborted when the body is dropped (the client hung up).
 pub(crate) fn progress_response(
     answers: Answers,
     progress: mpsc::Receiver<Value>,
 ) -> Response<ProxyBody> {
     let body = ProgressBody {
-        answers: Some(answers),
+        answers: Some(Task(tokio::spawn(answers))),
         progress,
         queue: VecDeque::new(),
     };
     event_stream(body.boxed_unsync())
 }
 
+/// A request's task, aborted when its answer stream is dropped.
+struct Task(tokio::task::JoinHandle<Vec<Value>>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 struct ProgressBody {
     /// `None` once answered: then `queue` holds what is left to send.
-    answers: Option<Answers>,
+    answers: Option<Task>,
     progress: mpsc::Receiver<Value>,
     queue: VecDeque<Value>,
 }
@@ -247,9 +261,12 @@ impl http_body::Body for ProgressBody {
             if let Poll::Ready(Some(message)) = this.progress.poll_recv(cx) {
                 return Poll::Ready(Some(Ok(event(&message))));
             }
-            let Poll::Ready(answered) = answers.as_mut().poll(cx) else {
+            let Poll::Ready(answered) = Pin::new(&mut answers.0).poll(cx) else {
                 return Poll::Pending;
             };
+            // A task that did not finish (it cannot panic; the runtime is
+            // shutting down): the stream ends without an answer.
+            let answered = answered.unwrap_or_default();
             this.answers = None;
             // The child wrote these before its answer: they go first.
             while let Ok(message) = this.progress.try_recv() {
@@ -287,7 +304,25 @@ pub(crate) fn progress_token(body: &Value) -> Option<String> {
     body.get("method")?;
     body.pointer("/params/_meta/progressToken")
         .filter(|token| token.is_string() || token.is_number())
-        .map(Value::to_string)
+        .map(token_key)
+}
+
+/// A progress token as the key its notifications are matched by: its JSON
+/// text, but a number by its value. The proxy sends the child `1e2` as
+/// `100.0` and a child in JavaScript says `100` back; that is still the
+/// request's progress. A string stays apart from a number (`"1"` is not 1).
+pub(crate) fn token_key(token: &Value) -> String {
+    match token {
+        Value::Number(number) if number.is_f64() => match number.as_f64() {
+            // Whole, and within i64: the integer it is (the cast is exact).
+            #[allow(clippy::cast_possible_truncation)]
+            Some(value) if value.fract() == 0.0 && value.abs() < 9.2e18 => {
+                (value as i64).to_string()
+            }
+            _ => token.to_string(),
+        },
+        _ => token.to_string(),
+    }
 }
 
 /// Whether the client takes an SSE answer to its POST (MCP clients must

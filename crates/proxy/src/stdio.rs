@@ -44,7 +44,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::child::{
     Outbox, PROGRESS_CAPACITY, accepts_sse, progress_response, progress_token, read_line,
-    session_id, spawn,
+    session_id, spawn, token_key,
 };
 use crate::identity::IdentityForUpstream;
 use crate::legacy::{Link, LinkError, SseConfig};
@@ -197,6 +197,14 @@ impl Peer {
     }
 }
 
+/// Where one request's progress goes: its answer stream, until its answer
+/// (by its id's JSON text) comes.
+#[derive(Debug)]
+struct ProgressStream {
+    id: String,
+    send: mpsc::Sender<Value>,
+}
+
 #[derive(Debug, Default)]
 struct SessionState {
     /// Requests sent to the child, by their id's JSON text.
@@ -204,8 +212,8 @@ struct SessionState {
     /// The GET stream, or what is kept for it.
     outbox: Outbox,
     /// The answer streams of requests in flight that asked for progress, by
-    /// their progress token's JSON text.
-    progress: HashMap<String, mpsc::Sender<Value>>,
+    /// their progress token's key ([`token_key`]).
+    progress: HashMap<String, ProgressStream>,
     ended: bool,
 }
 
@@ -561,8 +569,11 @@ impl StdioUpstream {
     /// A request that asked for progress: its progress notifications and
     /// then its answer, on one SSE stream. The token is taken before the
     /// request reaches the child, and given back once it is answered, so no
-    /// progress of it can go elsewhere; a second request in flight with the
-    /// same token (which MCP forbids) keeps the GET stream for its progress.
+    /// progress of it can go elsewhere. A second request in flight with the
+    /// same token (which MCP forbids) gets no route: the child's progress
+    /// names the token only, so the progress of both goes down the first's
+    /// answer until that is answered (both are this session's), then to the
+    /// GET stream.
     fn post_with_progress(
         &self,
         session: Arc<Session>,
@@ -586,9 +597,16 @@ impl StdioUpstream {
                 );
             }
             match state.progress.get(&token) {
-                Some(other) if !other.is_closed() => None,
+                Some(other) if !other.send.is_closed() => None,
                 _ => {
-                    state.progress.insert(token.clone(), send.clone());
+                    let id = message.get("id").map(Value::to_string).unwrap_or_default();
+                    state.progress.insert(
+                        token.clone(),
+                        ProgressStream {
+                            id,
+                            send: send.clone(),
+                        },
+                    );
                     Some(ProgressRoute {
                         session: Arc::clone(&session),
                         token,
@@ -696,7 +714,7 @@ impl Drop for ProgressRoute {
         if state
             .progress
             .get(&self.token)
-            .is_some_and(|route| route.same_channel(&self.send))
+            .is_some_and(|route| route.send.same_channel(&self.send))
         {
             state.progress.remove(&self.token);
         }
@@ -783,7 +801,15 @@ fn route_message(session: &Session, message: Value, limit: usize) {
     let is_answer = message.get("method").is_none()
         && (message.get("result").is_some() || message.get("error").is_some());
     if is_answer && let Some(id) = message.get("id") {
-        let waiting = lock(&session.state).pending.remove(&id.to_string());
+        let id = id.to_string();
+        let waiting = {
+            let mut state = lock(&session.state);
+            // What the child writes after its answer is no progress of a
+            // request in flight: not down that answer (it would come before
+            // it), but where a stray message goes.
+            state.progress.retain(|_, route| route.id != id);
+            state.pending.remove(&id)
+        };
         if let Some(waiting) = waiting {
             let _ = waiting.send(message);
             return;
@@ -794,8 +820,8 @@ fn route_message(session: &Session, message: Value, limit: usize) {
     {
         let stream = lock(&session.state)
             .progress
-            .get(&token.to_string())
-            .cloned();
+            .get(&token_key(token))
+            .map(|route| route.send.clone());
         if let Some(stream) = stream {
             match stream.try_send(message) {
                 Ok(()) => {}
