@@ -193,6 +193,21 @@ async fn handle(fake: Shared, n: usize, link: mpsc::Sender<String>, message: Val
                 let said = sampled["result"]["content"]["text"].as_str().unwrap_or("");
                 text(id, &format!("sampled: {said}"))
             }
+            Some("debug_progress") => {
+                // Two progress notifications, the answer, one more after it.
+                let token = &message["params"]["_meta"]["progressToken"];
+                let progress = |n: i64| {
+                    let note = json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                                      "params": {"progressToken": token, "progress": n}});
+                    event("message", &note.to_string())
+                };
+                for n in [1, 2] {
+                    link.send(progress(n)).await.unwrap();
+                }
+                link.send(text(id, "progressed")).await.unwrap();
+                link.send(progress(-1)).await.unwrap();
+                return;
+            }
             Some("debug_end") => {
                 // The server goes away: its stream ends, no answer.
                 fake.links.lock().unwrap().remove(&n);
@@ -618,4 +633,34 @@ async fn a_stream_flooding_small_events_keeps_only_the_last_few_for_the_client()
         "{}",
         &text[text.len().saturating_sub(300)..]
     );
+}
+
+// The progress of a request that asks for it comes down its own answer,
+// before the answer; what the server says for the token after its answer
+// does not jump ahead of it.
+#[tokio::test]
+async fn progress_comes_on_its_requests_answer_and_late_progress_stays_behind() {
+    let (url, _fake) = fake().await;
+    let proxy = start_proxy(legacy(&url), |_| {}).await;
+    let token = sign(&proxy.key, "mcp:read");
+    let session = open(&proxy, &token).await;
+    let asking = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                        "params": {"name": "debug_progress", "arguments": {},
+                                   "_meta": {"progressToken": "lp"}}});
+    let response = proxy
+        .post(&token, Some(&session), &asking)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = response.text().await.unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    let progress: Vec<&Value> = events.iter().map(|e| &e["params"]["progress"]).collect();
+    assert_eq!(progress[..2], [&json!(1), &json!(2)], "{events:?}");
+    assert_eq!(events.last().unwrap()["id"], 7, "{events:?}");
+    assert!(events.len() == 3, "{events:?}");
 }
