@@ -154,8 +154,10 @@ pub fn policy(path: &Path) -> Result<Evaluator, Outcome> {
             return Err(Outcome::UsageOrIo);
         }
         Err(LoadError::Artifact(error)) => {
-            let message = format!("[{ARTIFACT_CODE}] {error}");
-            eprintln!("error: `{file}`: {}", crate::escape::shown(&message));
+            eprintln!(
+                "error: `{file}`: {}",
+                crate::escape::shown(&artifact_error(&error))
+            );
             return Err(Outcome::PolicyErrors);
         }
         Err(LoadError::Source {
@@ -169,7 +171,12 @@ pub fn policy(path: &Path) -> Result<Evaluator, Outcome> {
 
 /// A compiled table, every check of the compiler run on it, or why not.
 pub fn artifact(json: &str) -> Result<DecisionTable, String> {
-    DecisionTable::from_artifact(json).map_err(|error| format!("[{ARTIFACT_CODE}] {error}"))
+    DecisionTable::from_artifact(json).map_err(|error| artifact_error(&error))
+}
+
+/// A table that does not load, as every command reports it: with its code.
+fn artifact_error(error: &mcp_policy_evaluator::ArtifactError) -> String {
+    format!("[{ARTIFACT_CODE}] {error}")
 }
 
 /// The code of a compiled table that does not load.

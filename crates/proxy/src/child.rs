@@ -244,6 +244,7 @@ struct ProgressBody {
     queue: VecDeque<Value>,
 }
 
+/// One SSE event of a JSON-RPC message, as every stream here writes it.
 fn event(message: &Value) -> http_body::Frame<Bytes> {
     http_body::Frame::data(Bytes::from(format!("event: message\ndata: {message}\n\n")))
 }
@@ -287,13 +288,9 @@ impl http_body::Body for SseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
-        match self.receive.poll_recv(cx) {
-            Poll::Ready(Some(message)) => Poll::Ready(Some(Ok(http_body::Frame::data(
-                Bytes::from(format!("event: message\ndata: {message}\n\n")),
-            )))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
+        self.receive
+            .poll_recv(cx)
+            .map(|message| message.map(|message| Ok(event(&message))))
     }
 }
 

@@ -445,6 +445,30 @@ async fn get_stream(proxy: &Running, token: &str, session: &str) -> reqwest::Res
     stream
 }
 
+/// A call that makes the child ask for sampling: the request reaches this
+/// session's GET stream, and this session's answer completes the call.
+async fn sampling_reaches(proxy: &Running, token: &str, session: &str) {
+    let mut stream = get_stream(proxy, token, session).await;
+    let mut seen = String::new();
+    let pending = tokio::spawn(
+        proxy
+            .post(token, Some(session), &call(7, "debug_sample"))
+            .send(),
+    );
+    let asked = next_event(&mut stream, &mut seen).await;
+    assert_eq!(asked["method"], "sampling/createMessage");
+    let reply = json!({"jsonrpc": "2.0", "id": asked["id"],
+        "result": {"role": "assistant", "content": {"type": "text", "text": "ok"}, "model": "t"}});
+    let posted = proxy
+        .post(token, Some(session), &reply)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    let result = json_of(pending.await.unwrap().unwrap()).await;
+    assert_eq!(result["result"]["content"][0]["text"], "sampled: ok");
+}
+
 #[tokio::test]
 async fn what_the_child_starts_goes_where_it_belongs() {
     let (config, _record) = shared();
@@ -656,17 +680,7 @@ async fn a_client_that_hangs_up_leaves_nothing_pending() {
     assert_eq!(upstream(&proxy).in_flight(), 0);
     // ...and the child's request for bob's call is routed to bob, not
     // refused as if alice's abandoned calls were still in flight.
-    let mut b_stream = get_stream(&proxy, &bob, &b).await;
-    let mut b_seen = String::new();
-    let pending = tokio::spawn(proxy.post(&bob, Some(&b), &call(7, "debug_sample")).send());
-    let asked = next_event(&mut b_stream, &mut b_seen).await;
-    assert_eq!(asked["method"], "sampling/createMessage");
-    let reply = json!({"jsonrpc": "2.0", "id": asked["id"],
-        "result": {"role": "assistant", "content": {"type": "text", "text": "ok"}, "model": "t"}});
-    let posted = proxy.post(&bob, Some(&b), &reply).send().await.unwrap();
-    assert_eq!(posted.status(), 202);
-    let result = json_of(pending.await.unwrap().unwrap()).await;
-    assert_eq!(result["result"]["content"][0]["text"], "sampled: ok");
+    sampling_reaches(&proxy, &bob, &b).await;
 }
 
 #[tokio::test]
@@ -952,17 +966,7 @@ async fn a_client_that_never_answers_the_child_cannot_get_everyone_refused() {
     .await;
     assert_eq!(answers.as_array().unwrap().len(), 1_100);
     // Bob's call still makes the child ask bob, and bob's answer counts.
-    let mut b_stream = get_stream(&proxy, &bob, &b).await;
-    let mut b_seen = String::new();
-    let pending = tokio::spawn(proxy.post(&bob, Some(&b), &call(7, "debug_sample")).send());
-    let asked = next_event(&mut b_stream, &mut b_seen).await;
-    assert_eq!(asked["method"], "sampling/createMessage");
-    let reply = json!({"jsonrpc": "2.0", "id": asked["id"],
-        "result": {"role": "assistant", "content": {"type": "text", "text": "ok"}, "model": "t"}});
-    let posted = proxy.post(&bob, Some(&b), &reply).send().await.unwrap();
-    assert_eq!(posted.status(), 202);
-    let result = json_of(pending.await.unwrap().unwrap()).await;
-    assert_eq!(result["result"]["content"][0]["text"], "sampled: ok");
+    sampling_reaches(&proxy, &bob, &b).await;
 }
 
 // As in per-session mode (stdio_upstream.rs): a request's progress goes down
