@@ -511,3 +511,137 @@ fn a_fail_on_finding_is_still_reported_when_malformed_lines_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(!stderr(&output).contains("note:"), "{}", stderr(&output));
 }
+
+/// Names a client controls, at JSON's awkward edges: quotes, backslashes,
+/// NUL and other control characters, non-ASCII, U+2028 and U+2029 (valid
+/// in JSON strings, not in older JavaScript), an empty name.
+const HOSTILE: [&str; 8] = [
+    "he said \"hi\"",
+    "back\\slash",
+    "nul\u{0}x",
+    "ctl\u{1}\u{1b}[2J\r\n\t",
+    "café 日本 😀",
+    "sep\u{2028}line\u{2029}para",
+    "",
+    "}]\n,{\"after\":",
+];
+
+#[test]
+fn json_output_of_hostile_names_parses_back_to_the_same_text() {
+    let mut lines = Vec::new();
+    for name in HOSTILE {
+        let quoted = serde_json::to_string(name).unwrap();
+        let scopes = serde_json::to_string(&format!("github:repos {name}")).unwrap();
+        // Allowed, then denied on NEXT: a change; recorded as denied: drift.
+        lines.push(format!(
+            r#"{{"subject":{quoted},"client":{quoted},"scopes":{scopes},"method":"tools/call","name":"create_pr_draft","decision":"deny","rule":{quoted}}}"#
+        ));
+        // A name no rule knows, without a subject: the principals' table
+        // keys it by its scopes.
+        lines.push(format!(
+            r#"{{"scopes":{quoted},"method":"tools/call","name":{quoted},"decision":"allow","rule":"default"}}"#
+        ));
+    }
+    // Malformed lines whose messages quote what they saw.
+    lines.push("not json \u{2028} \"".to_owned());
+    lines.push(r#"{"subject":"x","method":"tools/\u2028\"call","name":"x"}"#.to_owned());
+    let trace = scratch("hostile-names", &(lines.join("\n") + "\n"));
+    let output = mcp_policy(&[
+        "simulate",
+        POLICY,
+        "--trace",
+        trace.to_str().unwrap(),
+        "--against",
+        NEXT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stdout(&output);
+    let value: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}: {text}"));
+    // One change a line: no name breaks a line of the document.
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("{\"after\"")).count(),
+        HOSTILE.len(),
+        "{text}"
+    );
+    let changes = value["changes"].as_array().unwrap();
+    let drifted = value["drifted"].as_array().unwrap();
+    assert_eq!(changes.len(), HOSTILE.len(), "{value}");
+    // Both lines of each name drift.
+    assert_eq!(drifted.len(), 2 * HOSTILE.len(), "{value}");
+    for (index, name) in HOSTILE.iter().enumerate() {
+        let change = &changes[index];
+        let scopes: Vec<&str> = change["principal"]["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|scope| scope.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            scopes.join(" "),
+            format!("github:repos {name}").trim_end_matches(' ')
+        );
+        assert_eq!(drifted[2 * index + 1]["name"], *name);
+        if !name.is_empty() {
+            // (An empty subject, client or rule is none.)
+            assert_eq!(drifted[2 * index]["recorded"]["rule"], *name);
+            assert_eq!(change["principal"]["subject"], *name);
+            assert_eq!(change["principal"]["client"], *name);
+        }
+        assert!(
+            value["principals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|row| row["scopes"] == *name),
+            "{name:?}"
+        );
+    }
+    let tools = value["tools"].as_array().unwrap();
+    for name in HOSTILE.iter().filter(|name| !name.is_empty()) {
+        assert!(tools.iter().any(|row| row["name"] == *name), "{name:?}");
+    }
+    let errors = value["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{value}");
+    assert!(
+        errors[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tools/\u{2028}\"call"),
+        "{value}"
+    );
+}
+
+#[test]
+fn a_hundredfold_trace_streams_into_one_document() {
+    let trace = std::fs::read_to_string(root().join(TRACE)).unwrap();
+    let lines = trace.lines().count() as u64;
+    let big = scratch("hundredfold", &trace.repeat(100));
+    let output = mcp_policy(&[
+        "simulate",
+        POLICY,
+        "--trace",
+        big.to_str().unwrap(),
+        "--against",
+        NEXT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // Every change, streamed one a line; the kept drift capped.
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("{\"after\"")).count(),
+        500
+    );
+    assert_eq!(value["changes"].as_array().unwrap().len(), 500);
+    assert_eq!(value["changes"][499]["line"], 99 * lines + 35);
+    assert_eq!(value["calls"], 3_300);
+    assert_eq!(value["lines"], 100 * lines);
+    assert_eq!(value["drift"], 100);
+    assert_eq!(value["drifted"].as_array().unwrap().len(), 20);
+    assert_eq!(value["errors"], serde_json::json!([]));
+}
