@@ -512,6 +512,29 @@ fn a_fail_on_finding_is_still_reported_when_malformed_lines_exit_2() {
     assert!(!stderr(&output).contains("note:"), "{}", stderr(&output));
 }
 
+/// `simulate --against NEXT --format json` on `trace`: the exit code, and
+/// standard output as text and parsed (it must be one JSON document).
+fn json_against(trace: &std::path::Path) -> (Option<i32>, String, serde_json::Value) {
+    let output = mcp_policy(&[
+        "simulate",
+        POLICY,
+        "--trace",
+        trace.to_str().unwrap(),
+        "--against",
+        NEXT,
+        "--format",
+        "json",
+    ]);
+    let text = stdout(&output);
+    let value = serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}: {text}"));
+    (output.status.code(), text, value)
+}
+
+/// The changes streamed into a JSON document, one a line.
+fn change_lines(text: &str) -> usize {
+    text.lines().filter(|l| l.starts_with("{\"after\"")).count()
+}
+
 /// Names a client controls, at JSON's awkward edges: quotes, backslashes,
 /// NUL and other control characters, non-ASCII, U+2028 and U+2029 (valid
 /// in JSON strings, not in older JavaScript), an empty name.
@@ -546,26 +569,10 @@ fn json_output_of_hostile_names_parses_back_to_the_same_text() {
     lines.push("not json \u{2028} \"".to_owned());
     lines.push(r#"{"subject":"x","method":"tools/\u2028\"call","name":"x"}"#.to_owned());
     let trace = scratch("hostile-names", &(lines.join("\n") + "\n"));
-    let output = mcp_policy(&[
-        "simulate",
-        POLICY,
-        "--trace",
-        trace.to_str().unwrap(),
-        "--against",
-        NEXT,
-        "--format",
-        "json",
-    ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    let text = stdout(&output);
-    let value: serde_json::Value =
-        serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}: {text}"));
+    let (code, text, value) = json_against(&trace);
+    assert_eq!(code, Some(2));
     // One change a line: no name breaks a line of the document.
-    assert_eq!(
-        text.lines().filter(|l| l.starts_with("{\"after\"")).count(),
-        HOSTILE.len(),
-        "{text}"
-    );
+    assert_eq!(change_lines(&text), HOSTILE.len(), "{text}");
     let changes = value["changes"].as_array().unwrap();
     let drifted = value["drifted"].as_array().unwrap();
     assert_eq!(changes.len(), HOSTILE.len(), "{value}");
@@ -619,24 +626,10 @@ fn a_hundredfold_trace_streams_into_one_document() {
     let trace = std::fs::read_to_string(root().join(TRACE)).unwrap();
     let lines = trace.lines().count() as u64;
     let big = scratch("hundredfold", &trace.repeat(100));
-    let output = mcp_policy(&[
-        "simulate",
-        POLICY,
-        "--trace",
-        big.to_str().unwrap(),
-        "--against",
-        NEXT,
-        "--format",
-        "json",
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let text = stdout(&output);
-    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (code, text, value) = json_against(&big);
+    assert_eq!(code, Some(0));
     // Every change, streamed one a line; the kept drift capped.
-    assert_eq!(
-        text.lines().filter(|l| l.starts_with("{\"after\"")).count(),
-        500
-    );
+    assert_eq!(change_lines(&text), 500);
     assert_eq!(value["changes"].as_array().unwrap().len(), 500);
     assert_eq!(value["changes"][499]["line"], 99 * lines + 35);
     assert_eq!(value["calls"], 3_300);

@@ -14,7 +14,7 @@ use mcp_policy_evaluator::{DefaultEffect, Rule};
 use mcp_policy_sim::replay::{Caller, Counts, Other, Reason, Row, Summary};
 use mcp_policy_sim::trace::{Record, TraceError};
 
-use super::{Change, Drift, Names, Output, Policy, Streamed, decision};
+use super::{Change, Drift, End, Names, Output, Policy, Streamed, decision};
 use crate::escape::shown;
 
 pub(super) struct Writer<'n, 'a> {
@@ -99,18 +99,17 @@ impl<'a> super::Writer<'a> for Writer<'_, 'a> {
         Ok(())
     }
 
-    fn finish(
-        &mut self,
-        summary: &Summary<'a>,
-        lines: u64,
-        streamed: &Streamed,
-        out: &mut Output<'_>,
-    ) -> io::Result<()> {
+    fn finish(&mut self, end: &End<'a>, out: &mut Output<'_>) -> io::Result<()> {
+        let End {
+            summary,
+            lines,
+            streamed,
+        } = end;
         if summary.malformed > streamed.errors as u64 {
             let more = summary.malformed - streamed.errors as u64;
             self.error(&format!("{more} more malformed lines"));
         }
-        out.write(self.summary(summary, lines, streamed).as_bytes())
+        out.write(self.summary(summary, *lines, streamed).as_bytes())
     }
 }
 

@@ -16,11 +16,11 @@
 use std::io;
 
 use mcp_policy_evaluator::Rule;
-use mcp_policy_sim::replay::{CallDecision, Caller, Counts, Other, Reason, Row, Summary, Target};
+use mcp_policy_sim::replay::{CallDecision, Caller, Counts, Other, Reason, Row, Target};
 use mcp_policy_sim::trace::{Record, TraceError};
 use serde::Serialize;
 
-use super::{Change, Drift, Names, Output, Streamed, decision};
+use super::{Change, Drift, End, Names, Output, decision};
 
 pub(super) struct Writer<'n, 'a> {
     names: &'n Names<'a>,
@@ -124,14 +124,9 @@ impl<'a> super::Writer<'a> for Writer<'_, 'a> {
         self.send(out)
     }
 
-    fn finish(
-        &mut self,
-        summary: &Summary<'a>,
-        lines: u64,
-        _streamed: &Streamed,
-        out: &mut Output<'_>,
-    ) -> io::Result<()> {
+    fn finish(&mut self, end: &End<'a>, out: &mut Output<'_>) -> io::Result<()> {
         self.close_changes();
+        let summary = &end.summary;
         let totals = &summary.totals;
         let compared = summary.compared;
         let drifted: Vec<DriftJson<'_, 'a>> = self.drifted.iter().map(DriftJson::of).collect();
@@ -160,7 +155,7 @@ impl<'a> super::Writer<'a> for Writer<'_, 'a> {
         member(buffer, "recorded", &summary.recorded)?;
         member(buffer, "drift", &totals.drift)?;
         member(buffer, "drifted", &drifted)?;
-        member(buffer, "lines", &lines)?;
+        member(buffer, "lines", &end.lines)?;
         member(buffer, "skipped", &summary.skipped)?;
         member(buffer, "malformed", &summary.malformed)?;
         member(buffer, "errors", &errors)?;

@@ -114,13 +114,15 @@ trait Writer<'a> {
     fn malformed(&mut self, error: TraceError);
     /// The trace could not be read on: no summary follows.
     fn unreadable(&mut self, error: &TraceError, out: &mut Output<'_>) -> io::Result<()>;
-    fn finish(
-        &mut self,
-        summary: &Summary<'a>,
-        lines: u64,
-        streamed: &Streamed,
-        out: &mut Output<'_>,
-    ) -> io::Result<()>;
+    fn finish(&mut self, end: &End<'a>, out: &mut Output<'_>) -> io::Result<()>;
+}
+
+/// A replay that read the whole trace.
+struct End<'a> {
+    summary: Summary<'a>,
+    /// Lines read.
+    lines: u64,
+    streamed: Streamed,
 }
 
 pub fn run(args: &SimulateArgs) -> Outcome {
@@ -172,7 +174,7 @@ pub fn run(args: &SimulateArgs) -> Outcome {
     let result = replay(&names, reader, writer.as_mut(), &mut out);
     bar.finish_and_clear();
     let outcome = match result {
-        Ok(summary) => verdict(args.fail_on, &summary, &bar),
+        Ok(end) => verdict(args.fail_on, &end.summary, &bar),
         Err(Failure::Read(error)) => {
             eprintln!("error: `{}`: {}", names.trace, shown(&error.to_string()));
             Outcome::UsageOrIo
@@ -196,7 +198,7 @@ fn replay<'a, R: BufRead>(
     mut reader: TraceReader<R>,
     writer: &mut dyn Writer<'a>,
     out: &mut Output<'_>,
-) -> Result<Summary<'a>, Failure> {
+) -> Result<End<'a>, Failure> {
     let mut replay = Replay::new(names.policy.evaluator);
     if let Some(against) = &names.against {
         replay = replay.against(against.evaluator);
@@ -247,9 +249,13 @@ fn replay<'a, R: BufRead>(
             }
         }
     }
-    let summary = replay.finish(reader.skipped());
-    writer.finish(&summary, reader.lines(), &streamed, out)?;
-    Ok(summary)
+    let end = End {
+        summary: replay.finish(reader.skipped()),
+        lines: reader.lines(),
+        streamed,
+    };
+    writer.finish(&end, out)?;
+    Ok(end)
 }
 
 /// The second policy's decision, when there is one and it differs.
