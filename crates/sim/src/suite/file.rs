@@ -212,7 +212,7 @@ fn yaml_error(source: &str, bom: usize, error: &serde_yaml::Error) -> Diagnostic
         // reader itself.
         if serde_yaml::Deserializer::from_str(yaml).take(2).count() > 1 {
             let second = locate::offset(yaml, 1, &[], Target::Node).map_or_else(
-                || Span::default(),
+                Span::default,
                 |offset| span(source, offset + bom, None),
             );
             return Diagnostic::error(
