@@ -156,14 +156,7 @@ impl Rules for mcp_policy_sim::suite::Code {
     fn rules() -> Vec<Rule> {
         mcp_policy_sim::suite::Code::ALL
             .into_iter()
-            .map(|code| Rule {
-                id: code.as_str(),
-                name: short_name(code.as_str()),
-                short_description: text(code.summary()),
-                full_description: None,
-                default_configuration: Configuration { level: "error" },
-                help_uri: format!("{REPOSITORY}/blob/main/docs/policy-tests.md#diagnostics"),
-            })
+            .map(|code| error_rule(code.as_str(), code.summary(), "docs/policy-tests.md"))
             .collect()
     }
 }
@@ -206,14 +199,9 @@ pub fn log<C: Rules>(files: &[Reported<'_, C>], execution_successful: bool) -> L
 
 /// Every error code, then every lint: `rule_index` depends on this order.
 fn rules() -> Vec<Rule> {
-    let codes = Code::ALL.into_iter().map(|code| Rule {
-        id: code.as_str(),
-        name: short_name(code.as_str()),
-        short_description: text(code.summary()),
-        full_description: None,
-        default_configuration: Configuration { level: "error" },
-        help_uri: format!("{REPOSITORY}/blob/main/policy-lang/SPEC.md#diagnostics"),
-    });
+    let codes = Code::ALL
+        .into_iter()
+        .map(|code| error_rule(code.as_str(), code.summary(), "policy-lang/SPEC.md"));
     let lints = Lint::ALL.into_iter().map(|lint| Rule {
         id: lint.code(),
         name: lint.name(),
@@ -229,6 +217,19 @@ fn rules() -> Vec<Rule> {
         help_uri: format!("{REPOSITORY}/blob/main/docs/lints.md#{}", lint.name()),
     });
     codes.chain(lints).collect()
+}
+
+/// The rule of an error code, documented in the `Diagnostics` section of
+/// `doc` (a path in the repository).
+fn error_rule(id: &'static str, summary: &str, doc: &str) -> Rule {
+    Rule {
+        id,
+        name: short_name(id),
+        short_description: text(summary),
+        full_description: None,
+        default_configuration: Configuration { level: "error" },
+        help_uri: format!("{REPOSITORY}/blob/main/{doc}#diagnostics"),
+    }
 }
 
 /// The index of a code's rule in `rules`.
