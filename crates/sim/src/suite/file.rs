@@ -211,10 +211,8 @@ fn yaml_error(source: &str, bom: usize, error: &serde_yaml::Error) -> Diagnostic
         // Errors without a place: several documents, or a failure of the
         // reader itself.
         if serde_yaml::Deserializer::from_str(yaml).take(2).count() > 1 {
-            let second = locate::offset(yaml, 1, &[], Target::Node).map_or_else(
-                Span::default,
-                |offset| span(source, offset + bom, None),
-            );
+            let second = locate::offset(yaml, 1, &[], Target::Node)
+                .map_or_else(Span::default, |offset| span(source, offset + bom, None));
             return Diagnostic::error(
                 Code::MultipleDocuments,
                 "the test file holds more than one YAML document",
