@@ -5,14 +5,14 @@
 //! - `TestFile::parse` never panics, whatever the text;
 //! - on error, there is at least one diagnostic, each with a message, and
 //!   every label (primary and related) lies inside the text, on character
-//!   boundaries, with the line and column of its offset (exactly what
-//!   `Location::new` computes for it);
+//!   boundaries (exactly what `Span::within` makes of it), and there is a
+//!   primary one;
 //! - on success, there is at least one test, every test names a principal
 //!   of the file, principal names and test names are unique (else the
 //!   file has a `duplicate_key` or `duplicate_test` error), the file keeps
 //!   its text, and every test's `case_location` is a located place of it.
 
-use mcp_policy_sim::suite::{Diagnostic, Location, TestFile};
+use mcp_policy_sim::suite::{Diagnostic, Span, TestFile};
 
 /// What one input did, for the corpus test to show it is not vacuous.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,33 +63,30 @@ fn check_diagnostic(source: &str, diagnostic: &Diagnostic) {
         !diagnostic.message.is_empty(),
         "empty message: {diagnostic:?}"
     );
-    for label in std::iter::once(&diagnostic.primary).chain(&diagnostic.related) {
-        check_location(source, label.location, &format!("{diagnostic:?}"));
+    assert!(
+        diagnostic.primary().is_some(),
+        "no primary label: {diagnostic:?}"
+    );
+    for label in &diagnostic.labels {
+        check_location(source, label.span, &format!("{diagnostic:?}"));
     }
 }
 
-/// `at` is inside `source`, on character boundaries, and its line and
-/// column are those of its offset.
-fn check_location(source: &str, at: Location, context: &str) {
-    let end = at.offset.checked_add(at.len);
+/// `at` is inside `source`, on character boundaries.
+fn check_location(source: &str, at: Span, context: &str) {
     assert!(
-        end.is_some_and(|end| end <= source.len()),
+        at.start <= at.end && at.end <= source.len(),
         "{at:?} outside the text ({} bytes): {context}\n{source:?}",
         source.len()
     );
-    let end = at.offset + at.len;
     assert!(
-        source.is_char_boundary(at.offset) && source.is_char_boundary(end),
+        source.is_char_boundary(at.start) && source.is_char_boundary(at.end),
         "{at:?} splits a character: {context}\n{source:?}"
     );
-    assert!(
-        at.line >= 1 && at.column >= 1,
-        "{at:?} has no line or column: {context}\n{source:?}"
-    );
     assert_eq!(
-        Location::new(source, at.offset, at.len),
+        Span::within(source, at.start, at.len()),
         at,
-        "line and column disagree with the offset: {context}\n{source:?}"
+        "not a span of the text: {context}\n{source:?}"
     );
 }
 

@@ -5,32 +5,9 @@ use std::fmt;
 
 pub use mcp_policy_table::TargetKind;
 
-/// A byte range in the source.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Span {
-    pub start: usize,
-    pub end: usize,
-}
-
-impl Span {
-    pub fn new(start: usize, end: usize) -> Span {
-        Span { start, end }
-    }
-
-    pub fn len(&self) -> usize {
-        self.end.saturating_sub(self.start)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl From<Span> for miette::SourceSpan {
-    fn from(span: Span) -> miette::SourceSpan {
-        (span.start, span.len()).into()
-    }
-}
+/// A byte range in the source (the diagnostics' own, so that every
+/// reader's labels point alike).
+pub use mcp_policy_diagnostic::Span;
 
 /// A node and where it stands in the source.
 #[derive(Clone, Debug, PartialEq, Eq)]

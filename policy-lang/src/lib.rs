@@ -18,19 +18,21 @@
 
 pub mod ast;
 pub mod check;
+mod codes;
 pub mod compile;
 pub mod diagnostic;
 pub mod format;
 pub mod lint;
 pub mod parse;
-mod source;
-mod suggest;
+/// "Did you mean ...?", shared with test files (`mcp-policy-diagnostic`).
+mod suggest {
+    pub use mcp_policy_diagnostic::did_you_mean;
+}
 
 pub use ast::TargetKind;
 pub use diagnostic::{Code, Diagnostic, Label, Report, Severity, line_column};
+pub use mcp_policy_diagnostic::{IndexedSource, did_you_mean};
 pub use mcp_policy_table::DecisionTable;
-pub use source::IndexedSource;
-pub use suggest::did_you_mean;
 
 /// The outcome of compiling one source: the table when there was no error,
 /// and every diagnostic found, in source order.

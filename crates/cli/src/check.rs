@@ -6,7 +6,7 @@ use mcp_policy_lang::{Code, Compilation};
 use serde::Serialize;
 
 use crate::load::{self, PolicyFile};
-use crate::render::{self, JsonDiagnostic};
+use crate::render::{self, JsonDiagnostic, Reported};
 use crate::{CheckArgs, Format, Outcome, github, levels, sarif};
 
 /// `check` reports everything; `lint` reports errors that keep a policy
@@ -122,6 +122,14 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
                 .count()
         })
         .sum();
+    let reported: Vec<Reported<'_, Code>> = checked
+        .iter()
+        .map(|c| Reported {
+            file: &c.file,
+            source: &c.source,
+            diagnostics: &c.compilation.diagnostics,
+        })
+        .collect();
     match args.format {
         Format::Human => {
             for c in &checked {
@@ -151,16 +159,7 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
                 diagnostics: Vec<JsonDiagnostic<'a>>,
             }
             let output = Output {
-                diagnostics: checked
-                    .iter()
-                    .flat_map(|c| {
-                        let source = mcp_policy_lang::IndexedSource::new(&c.source);
-                        c.compilation
-                            .diagnostics
-                            .iter()
-                            .map(move |d| render::json(d, &c.file, &source))
-                    })
-                    .collect(),
+                diagnostics: render::json_all(&reported),
             };
             if let Err(outcome) = crate::output::json(&output, "JSON") {
                 return outcome;
@@ -168,13 +167,13 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
         }
         Format::Sarif => {
             if let Err(outcome) =
-                crate::output::json(&sarif::log(&checked, unreadable == 0), "SARIF")
+                crate::output::json(&sarif::log(&reported, unreadable == 0), "SARIF")
             {
                 return outcome;
             }
         }
         Format::Github => {
-            out!("{}", github::render(&checked));
+            out!("{}", github::render(&reported));
             eprintln!("{}", github::summary(checked.len(), errors, warnings));
         }
     }

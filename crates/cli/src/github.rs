@@ -1,5 +1,5 @@
-//! `check --format github`: GitHub Actions workflow commands, one line per
-//! diagnostic, which the runner turns into annotations on the pull request:
+//! `check --format github` and `test --format github`: GitHub Actions
+//! workflow commands, one line per diagnostic, which the runner turns into annotations on the pull request:
 //!
 //! ```text
 //! ::error file=PATH,line=L,col=C,endLine=L,endColumn=C,title=CODE::MESSAGE
@@ -8,25 +8,29 @@
 //! Lines and columns are 1-based, columns in characters; `endColumn` is the
 //! column just past the span, as in the SARIF output.
 
-use mcp_policy_lang::{Diagnostic, IndexedSource, Severity};
+use mcp_policy_diagnostic::{Diagnostic, DiagnosticCode, IndexedSource, Severity};
 
-use crate::check::Checked;
 use crate::escape::shown;
+use crate::render::Reported;
 
 /// Every diagnostic of every file, one workflow command a line.
-pub fn render(checked: &[Checked]) -> String {
+pub fn render<C: DiagnosticCode>(files: &[Reported<'_, C>]) -> String {
     let mut out = String::new();
-    for c in checked {
-        let source = IndexedSource::new(&c.source);
-        for diagnostic in &c.compilation.diagnostics {
-            out.push_str(&command(diagnostic, &c.file, &source));
+    for reported in files {
+        let source = IndexedSource::new(reported.source);
+        for diagnostic in reported.diagnostics {
+            out.push_str(&command(diagnostic, reported.file, &source));
             out.push('\n');
         }
     }
     out
 }
 
-fn command(diagnostic: &Diagnostic, file: &str, source: &IndexedSource) -> String {
+fn command<C: DiagnosticCode>(
+    diagnostic: &Diagnostic<C>,
+    file: &str,
+    source: &IndexedSource,
+) -> String {
     let name = match diagnostic.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",

@@ -1,13 +1,23 @@
-//! Diagnostics at the edge: miette for people, JSON for tools.
+//! Diagnostics at the edge, one renderer for every command that reports
+//! them (`check`, `lint`, `fmt`, `compile`, `test`), whatever they are about
+//! (a policy, a test file): miette for people, JSON for tools, and the
+//! [`sarif`](crate::sarif) and [`github`](crate::github) formats, all from
+//! the one model of `mcp-policy-diagnostic`.
 
 use std::io::IsTerminal;
 
-use mcp_policy_lang::ast::Span;
-use mcp_policy_lang::{Diagnostic, IndexedSource, Label};
+use mcp_policy_diagnostic::{Diagnostic, DiagnosticCode, IndexedSource, Label, Span};
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use serde::Serialize;
 
 use crate::escape::{self, DisplaySource};
+
+/// One file's diagnostics, with the text their spans point into.
+pub struct Reported<'a, C> {
+    pub file: &'a str,
+    pub source: &'a str,
+    pub diagnostics: &'a [Diagnostic<C>],
+}
 
 /// Renders diagnostics as rustc does, in colour only on a terminal and
 /// without `NO_COLOR`.
@@ -19,20 +29,23 @@ use crate::escape::{self, DisplaySource};
 /// lines are shown from a copy with visible escapes (`\u{202e}`), the labels'
 /// spans moved to match, rather than with a same-length placeholder: a
 /// reviewer should see which character hides there, not a `?`.
-pub fn human(diagnostics: &[Diagnostic], file: &str, source: &str) -> String {
+pub fn human<C: DiagnosticCode>(diagnostics: &[Diagnostic<C>], file: &str, source: &str) -> String {
     let display = DisplaySource::new(source);
     let file = escape::owned(file);
     // Indexed once for all the reports: none copies or rescans the text.
     let indexed = IndexedSource::new(&display.text);
     graphical(diagnostics.iter().map(|diagnostic| {
         let diagnostic = displayed(diagnostic, &display);
-        let fallback = format!("{}: {}", diagnostic.code, diagnostic.message);
+        let fallback = format!("{}: {}", diagnostic.code.as_str(), diagnostic.message);
         (diagnostic.report_indexed(&file, &indexed), fallback)
     }))
 }
 
 /// A diagnostic as [`human`] shows it against the escaped source copy.
-fn displayed(diagnostic: &Diagnostic, display: &DisplaySource) -> Diagnostic {
+fn displayed<C: DiagnosticCode>(
+    diagnostic: &Diagnostic<C>,
+    display: &DisplaySource,
+) -> Diagnostic<C> {
     Diagnostic {
         code: diagnostic.code,
         severity: diagnostic.severity,
@@ -75,7 +88,8 @@ pub fn graphical<R: miette::Diagnostic>(reports: impl IntoIterator<Item = (R, St
     out
 }
 
-/// One diagnostic as `check --format json` prints it.
+/// One diagnostic as `check --format json` and `test --format json` print
+/// it.
 #[derive(Serialize)]
 pub struct JsonDiagnostic<'a> {
     pub code: &'static str,
@@ -90,8 +104,8 @@ pub struct JsonDiagnostic<'a> {
     pub help: Option<&'a str>,
 }
 
-pub fn json<'a>(
-    diagnostic: &'a Diagnostic,
+pub fn json<'a, C: DiagnosticCode>(
+    diagnostic: &'a Diagnostic<C>,
     file: &'a str,
     source: &IndexedSource,
 ) -> JsonDiagnostic<'a> {
@@ -105,4 +119,18 @@ pub fn json<'a>(
         column,
         help: diagnostic.help.as_deref(),
     }
+}
+
+/// Every diagnostic of every file, as `--format json` lists them.
+pub fn json_all<'a, C: DiagnosticCode>(files: &[Reported<'a, C>]) -> Vec<JsonDiagnostic<'a>> {
+    files
+        .iter()
+        .flat_map(|reported| {
+            let source = IndexedSource::new(reported.source);
+            reported
+                .diagnostics
+                .iter()
+                .map(move |diagnostic| json(diagnostic, reported.file, &source))
+        })
+        .collect()
 }

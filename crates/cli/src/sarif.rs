@@ -1,19 +1,23 @@
-//! `check --format sarif`: SARIF 2.1.0 (OASIS), the format code-scanning
-//! services read (GitHub's `upload-sarif`, Azure DevOps, IDE viewers).
+//! `check --format sarif` and `test --format sarif`: SARIF 2.1.0 (OASIS),
+//! the format code-scanning services read (GitHub's `upload-sarif`, Azure
+//! DevOps, IDE viewers).
 //!
-//! One run; the driver lists every error code and every lint as a rule, and
-//! each diagnostic becomes a result pointing at its rule by id and index.
+//! One run; the driver lists every code the command can report as a rule
+//! (for `check`, every error code and every lint; for `test`, every test
+//! file code), and each diagnostic becomes a result pointing at its rule by
+//! id and index.
 //! Columns count Unicode code points (as the other formats do), which the
 //! run says with `columnKind`, SARIF's default being UTF-16 code units.
 
 use std::path::Path;
 
+use mcp_policy_diagnostic::{Diagnostic, DiagnosticCode, IndexedSource, Label, Severity};
+use mcp_policy_lang::Code;
 use mcp_policy_lang::lint::{Lint, LintLevel};
-use mcp_policy_lang::{Code, Diagnostic, IndexedSource, Severity};
 use serde::Serialize;
 
-use crate::check::Checked;
 use crate::escape::shown;
+use crate::render::Reported;
 
 /// The schema the output follows (the OASIS standard with its errata).
 pub const SCHEMA: &str =
@@ -56,9 +60,10 @@ struct Driver {
     rules: Vec<Rule>,
 }
 
+/// A code's entry in the driver's rules.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Rule {
+pub struct Rule {
     id: &'static str,
     name: &'static str,
     short_description: Text,
@@ -135,17 +140,40 @@ struct Region {
     end_column: usize,
 }
 
-/// The SARIF log for the checked files. `execution_successful` is `false`
-/// when a file could not be read (its problem is on standard error).
-pub fn log(checked: &[Checked], execution_successful: bool) -> Log {
-    let results = checked
+/// The codes a command reports, as the driver's rules.
+pub trait Rules: DiagnosticCode {
+    /// Every code of the kind: `rule_index` depends on this order.
+    fn rules() -> Vec<Rule>;
+}
+
+impl Rules for Code {
+    fn rules() -> Vec<Rule> {
+        rules()
+    }
+}
+
+impl Rules for mcp_policy_sim::suite::Code {
+    fn rules() -> Vec<Rule> {
+        mcp_policy_sim::suite::Code::ALL
+            .into_iter()
+            .map(|code| error_rule(code.as_str(), code.summary(), "docs/policy-tests.md"))
+            .collect()
+    }
+}
+
+/// The SARIF log for the files' diagnostics. `execution_successful` is
+/// `false` when a file could not be read (its problem is on standard error).
+pub fn log<C: Rules>(files: &[Reported<'_, C>], execution_successful: bool) -> Log {
+    let rules = C::rules();
+    let results = files
         .iter()
-        .flat_map(|c| {
-            let source = IndexedSource::new(&c.source);
-            c.compilation
+        .flat_map(|reported| {
+            let source = IndexedSource::new(reported.source);
+            let rules = &rules;
+            reported
                 .diagnostics
                 .iter()
-                .map(move |d| result(d, &c.file, &source))
+                .map(move |d| result(d, reported.file, &source, rules))
         })
         .collect();
     Log {
@@ -157,7 +185,7 @@ pub fn log(checked: &[Checked], execution_successful: bool) -> Log {
                     name: "mcp-policy",
                     version: env!("CARGO_PKG_VERSION"),
                     information_uri: REPOSITORY,
-                    rules: rules(),
+                    rules,
                 },
             },
             invocations: vec![Invocation {
@@ -171,14 +199,9 @@ pub fn log(checked: &[Checked], execution_successful: bool) -> Log {
 
 /// Every error code, then every lint: `rule_index` depends on this order.
 fn rules() -> Vec<Rule> {
-    let codes = Code::ALL.into_iter().map(|code| Rule {
-        id: code.as_str(),
-        name: short_name(code.as_str()),
-        short_description: text(code.summary()),
-        full_description: None,
-        default_configuration: Configuration { level: "error" },
-        help_uri: format!("{REPOSITORY}/blob/main/policy-lang/SPEC.md#diagnostics"),
-    });
+    let codes = Code::ALL
+        .into_iter()
+        .map(|code| error_rule(code.as_str(), code.summary(), "policy-lang/SPEC.md"));
     let lints = Lint::ALL.into_iter().map(|lint| Rule {
         id: lint.code(),
         name: lint.name(),
@@ -196,15 +219,22 @@ fn rules() -> Vec<Rule> {
     codes.chain(lints).collect()
 }
 
-/// The index of a code's rule in `rules()`.
-fn rule_index(code: Code) -> Option<usize> {
-    match code {
-        Code::Lint(lint) => Lint::ALL
-            .iter()
-            .position(|&l| l == lint)
-            .map(|i| Code::ALL.len() + i),
-        code => Code::ALL.iter().position(|&c| c == code),
+/// The rule of an error code, documented in the `Diagnostics` section of
+/// `doc` (a path in the repository).
+fn error_rule(id: &'static str, summary: &str, doc: &str) -> Rule {
+    Rule {
+        id,
+        name: short_name(id),
+        short_description: text(summary),
+        full_description: None,
+        default_configuration: Configuration { level: "error" },
+        help_uri: format!("{REPOSITORY}/blob/main/{doc}#diagnostics"),
     }
+}
+
+/// The index of a code's rule in `rules`.
+fn rule_index<C: DiagnosticCode>(code: C, rules: &[Rule]) -> Option<usize> {
+    rules.iter().position(|rule| rule.id == code.as_str())
 }
 
 /// `mcp_policy::unknown_scope` → `unknown_scope`.
@@ -216,7 +246,12 @@ fn text(text: impl Into<String>) -> Text {
     Text { text: text.into() }
 }
 
-fn result(diagnostic: &Diagnostic, file: &str, source: &IndexedSource) -> SarifResult {
+fn result<C: DiagnosticCode>(
+    diagnostic: &Diagnostic<C>,
+    file: &str,
+    source: &IndexedSource,
+    rules: &[Rule],
+) -> SarifResult {
     // JSON escapes control characters, but not bidi overrides or
     // zero-width characters, which a code-scanning page would render: names
     // from the policy are escaped as in the human output.
@@ -225,7 +260,7 @@ fn result(diagnostic: &Diagnostic, file: &str, source: &IndexedSource) -> SarifR
         message.push_str("\nhelp: ");
         message.push_str(&shown(help));
     }
-    let location = |id: Option<usize>, label: Option<&mcp_policy_lang::Label>| Location {
+    let location = |id: Option<usize>, label: Option<&Label>| Location {
         id,
         physical_location: PhysicalLocation {
             artifact_location: artifact_location(file),
@@ -253,7 +288,7 @@ fn result(diagnostic: &Diagnostic, file: &str, source: &IndexedSource) -> SarifR
         .collect();
     SarifResult {
         rule_id: diagnostic.code.as_str(),
-        rule_index: rule_index(diagnostic.code),
+        rule_index: rule_index(diagnostic.code, rules),
         level: match diagnostic.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -321,7 +356,7 @@ mod tests {
             .into_iter()
             .chain(Lint::ALL.into_iter().map(Code::Lint))
         {
-            let index = rule_index(code);
+            let index = rule_index(code, &rules);
             assert_eq!(
                 index.and_then(|i| rules.get(i)).map(|rule| rule.id),
                 Some(code.as_str())

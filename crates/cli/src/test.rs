@@ -1,27 +1,28 @@
-//! `mcp-policy test PATH... [--format json]`: policy tests in YAML
-//! (`POLICY.test.yaml`, see docs/policy-tests.md), run like `cargo test`.
+//! `mcp-policy test PATH... [--format human|json|sarif|github]`: policy
+//! tests in YAML (`POLICY.test.yaml`, see docs/policy-tests.md), run like
+//! `cargo test`.
 //!
 //! A PATH is a test file, a policy (its `POLICY.test.yaml` beside it), or a
 //! directory (every `*.mcppolicy.test.yaml` in it). Results go to standard
 //! output; a malformed test file's diagnostics, rendered as `check` renders
-//! a policy's, to standard error.
+//! a policy's, to standard error. `--format sarif` and `--format github`
+//! print a malformed test file's diagnostics on standard output instead, as
+//! `check` prints a policy's in those formats.
 //!
 //! Exit codes: 0 every test passed; 1 a test failed, a test file is
 //! malformed, or a policy does not compile; 2 usage or I/O (a file that
 //! cannot be read).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use clap::ValueEnum;
 use mcp_policy_sim::suite::{
-    self, CaseResult, Diagnostic, Expect, Explained, Failure, Got, Report, TestFile,
+    self, CaseResult, Code, Diagnostic, Expect, Explained, Failure, Got, Report, TestFile,
 };
-use miette::LabeledSpan;
 use serde::Serialize;
 
-use crate::escape::{self, DisplaySource, shown};
-use crate::{Outcome, explain, load, render};
+use crate::escape::shown;
+use crate::render::{JsonDiagnostic, Reported};
+use crate::{Format, Outcome, explain, github, load, render, sarif};
 
 #[derive(clap::Args, Debug)]
 pub struct TestArgs {
@@ -29,19 +30,16 @@ pub struct TestArgs {
     /// them), or directories (every `*.mcppolicy.test.yaml` in them).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value_t = TestFormat::Human)]
-    format: TestFormat,
+    /// `human`: as `cargo test`; `json`: one document; `sarif` and
+    /// `github`: the malformed test files' diagnostics, as `check` prints a
+    /// policy's (the results' summary on standard error).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
     /// Only the tests whose name contains this text (as `cargo test NAME`
     /// and `opa test --run` pick tests); the others are counted as
     /// filtered out.
     #[arg(long = "run", value_name = "TEXT")]
     only: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum TestFormat {
-    Human,
-    Json,
 }
 
 /// Where a test file ended.
@@ -72,8 +70,8 @@ impl Status {
 
 /// What `--format json` prints.
 #[derive(Serialize)]
-struct JsonRun {
-    files: Vec<JsonFile>,
+struct JsonRun<'a> {
+    files: Vec<JsonFile<'a>>,
     passed: usize,
     failed: usize,
     /// Test files that ran no test: malformed, a policy with errors, unreadable.
@@ -81,7 +79,7 @@ struct JsonRun {
 }
 
 #[derive(Serialize)]
-struct JsonFile {
+struct JsonFile<'a> {
     file: String,
     policy: Option<String>,
     status: Status,
@@ -92,22 +90,7 @@ struct JsonFile {
     filtered_out: usize,
     cases: Vec<JsonCase>,
     /// The test file's problems, as `check --format json` reports a policy's.
-    diagnostics: Vec<JsonDiagnostic>,
-}
-
-/// The shape of `check --format json`'s diagnostics.
-#[derive(Serialize)]
-struct JsonDiagnostic {
-    code: &'static str,
-    severity: &'static str,
-    message: String,
-    file: String,
-    /// 1-based.
-    line: usize,
-    /// 1-based, in characters.
-    column: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    help: Option<String>,
+    diagnostics: Vec<JsonDiagnostic<'a>>,
 }
 
 #[derive(Serialize)]
@@ -171,7 +154,8 @@ pub fn run(args: &TestArgs) -> Outcome {
         Ok(files) => files,
         Err(outcome) => return outcome,
     };
-    let json = args.format == TestFormat::Json;
+    // Only `human` shows the results as `cargo test` does.
+    let json = args.format != Format::Human;
     let mut runs: Vec<FileRun> = Vec::new();
     for path in &files {
         let run = run_file(path, args.only.as_deref());
@@ -194,7 +178,24 @@ pub fn run(args: &TestArgs) -> Outcome {
         .map(Report::failed)
         .sum();
     let not_run = runs.iter().filter(|run| run.report.is_none()).count();
-    if json {
+    let reported: Vec<Reported<'_, Code>> = runs
+        .iter()
+        .map(|run| Reported {
+            file: &run.file,
+            source: &run.source,
+            diagnostics: &run.diagnostics,
+        })
+        .collect();
+    if args.format == Format::Sarif {
+        // A file that could not be read is on standard error, as for `check`.
+        let readable = runs.iter().all(|run| run.status != Status::Unreadable);
+        if let Err(outcome) = crate::output::json(&sarif::log(&reported, readable), "SARIF") {
+            return outcome;
+        }
+    } else if args.format == Format::Github {
+        out!("{}", github::render(&reported));
+        eprintln!("{}", summary(passed, failed, not_run, runs.len()));
+    } else if args.format == Format::Json {
         let output = JsonRun {
             files: runs.iter().map(json_file).collect(),
             passed,
@@ -205,20 +206,7 @@ pub fn run(args: &TestArgs) -> Outcome {
             return outcome;
         }
     } else if runs.len() > 1 {
-        let verdict = if failed == 0 && not_run == 0 {
-            "ok"
-        } else {
-            "FAILED"
-        };
-        let not_run = match not_run {
-            0 => String::new(),
-            1 => "; 1 test file not run".to_owned(),
-            n => format!("; {n} test files not run"),
-        };
-        outln!(
-            "\nall test files: {verdict}. {passed} passed; {failed} failed{not_run} ({} files)",
-            runs.len()
-        );
+        outln!("\n{}", summary(passed, failed, not_run, runs.len()));
     }
     runs.iter()
         .map(|run| run.status.outcome())
@@ -355,19 +343,7 @@ fn run_file(path: &Path, only: Option<&str>) -> FileRun {
 /// A test file with errors: they go to standard error now, rendered as
 /// `check` renders a policy's.
 fn malformed(mut run: FileRun, diagnostics: Vec<Diagnostic>) -> FileRun {
-    // The test file's lines are shown escaped, as a policy's are.
-    let display = DisplaySource::new(&run.source);
-    let mut out = render::graphical(diagnostics.iter().map(|diagnostic| {
-        let report = YamlReport {
-            diagnostic,
-            display: &display,
-            source: miette::NamedSource::new(shown(&run.file), display.text.clone()),
-        };
-        (
-            report,
-            format!("{}: {}", diagnostic.code, diagnostic.message),
-        )
-    }));
+    let mut out = render::human(&diagnostics, &run.file, &run.source);
     let count = match diagnostics.len() {
         1 => "1 error".to_owned(),
         n => format!("{n} errors"),
@@ -382,55 +358,20 @@ fn malformed(mut run: FileRun, diagnostics: Vec<Diagnostic>) -> FileRun {
     run
 }
 
-/// A test file diagnostic with its source, as miette renders it.
-#[derive(Debug)]
-struct YamlReport<'d> {
-    diagnostic: &'d Diagnostic,
-    display: &'d DisplaySource,
-    source: miette::NamedSource<String>,
-}
-
-impl fmt::Display for YamlReport<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&shown(&self.diagnostic.message))
-    }
-}
-
-impl std::error::Error for YamlReport<'_> {}
-
-impl miette::Diagnostic for YamlReport<'_> {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.diagnostic.code.as_str()))
-    }
-
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.diagnostic
-            .help
-            .as_ref()
-            .map(|help| Box::new(escape::owned(help)) as Box<dyn fmt::Display>)
-    }
-
-    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        Some(&self.source)
-    }
-
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let label = |label: &suite::Label| {
-            let text = (!label.message.is_empty()).then(|| escape::owned(&label.message));
-            let start = self.display.offset(label.location.offset);
-            let end = self
-                .display
-                .offset(label.location.offset + label.location.len);
-            (text, (start, end - start))
-        };
-        let (text, span) = label(&self.diagnostic.primary);
-        let primary = LabeledSpan::new_primary_with_span(text, span);
-        let related = self.diagnostic.related.iter().map(move |related| {
-            let (text, span) = label(related);
-            LabeledSpan::new_with_span(text, span)
-        });
-        Some(Box::new(std::iter::once(primary).chain(related)))
-    }
+/// The line that ends a run of more than one file (and `--format github`'s
+/// on standard error).
+fn summary(passed: usize, failed: usize, not_run: usize, files: usize) -> String {
+    let verdict = if failed == 0 && not_run == 0 {
+        "ok"
+    } else {
+        "FAILED"
+    };
+    let not_run = match not_run {
+        0 => String::new(),
+        1 => "; 1 test file not run".to_owned(),
+        n => format!("; {n} test files not run"),
+    };
+    format!("all test files: {verdict}. {passed} passed; {failed} failed{not_run} ({files} files)")
 }
 
 /// One test file's results, as `cargo test` shows them.
@@ -455,14 +396,9 @@ fn human(run: &FileRun) -> String {
     if !failures.is_empty() {
         text.push_str("\nfailures:\n");
         for case in &failures {
-            let at = test_file.case_location(case.index);
+            let (line, column) = case_line_column(test_file, case);
             text.push_str(&format!("\n---- {} ----\n", shown(&case.name)));
-            text.push_str(&format!(
-                "  --> {}:{}:{}\n",
-                shown(&run.file),
-                at.line,
-                at.column
-            ));
+            text.push_str(&format!("  --> {}:{line}:{column}\n", shown(&run.file)));
             text.push_str(&format!("  {}\n", reason(case)));
             text.push_str(&details(case, &run.rules_source));
         }
@@ -572,7 +508,7 @@ fn got(got: &Got) -> &'static str {
     }
 }
 
-fn json_file(run: &FileRun) -> JsonFile {
+fn json_file(run: &FileRun) -> JsonFile<'_> {
     let cases = match (&run.report, &run.test_file) {
         (Some(report), Some(test_file)) => report
             .cases
@@ -589,27 +525,16 @@ fn json_file(run: &FileRun) -> JsonFile {
         failed: run.report.as_ref().map_or(0, Report::failed),
         filtered_out: run.filtered_out,
         cases,
-        diagnostics: run
-            .diagnostics
-            .iter()
-            .map(|diagnostic| {
-                let at = diagnostic.location();
-                JsonDiagnostic {
-                    code: diagnostic.code.as_str(),
-                    severity: "error",
-                    message: diagnostic.message.clone(),
-                    file: run.file.clone(),
-                    line: at.line,
-                    column: at.column,
-                    help: diagnostic.help.clone(),
-                }
-            })
-            .collect(),
+        diagnostics: render::json_all(&[Reported {
+            file: &run.file,
+            source: &run.source,
+            diagnostics: &run.diagnostics,
+        }]),
     }
 }
 
 fn json_case(case: &CaseResult, test_file: &TestFile) -> JsonCase {
-    let at = test_file.case_location(case.index);
+    let (line, column) = case_line_column(test_file, case);
     let call = case.call.request();
     let (rule, missing_scopes, allowable, rejection) = match &case.got {
         Got::Decision(decided) => (
@@ -644,9 +569,15 @@ fn json_case(case: &CaseResult, test_file: &TestFile) -> JsonCase {
         missing_scopes,
         allowable,
         reason: (!case.passed()).then(|| reason(case)),
-        line: at.line,
-        column: at.column,
+        line,
+        column,
     }
+}
+
+/// Where a test is in its file: 1-based line, column in characters.
+fn case_line_column(test_file: &TestFile, case: &CaseResult) -> (usize, usize) {
+    let at = test_file.case_location(case.index);
+    mcp_policy_diagnostic::line_column(test_file.source(), at.start)
 }
 
 fn is_zero(count: &usize) -> bool {

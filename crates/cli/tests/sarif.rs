@@ -405,3 +405,98 @@ fn explain_refuses_sarif_and_github() {
         assert!(stderr(&output).contains("invalid value"), "{format}");
     }
 }
+
+const SEVERAL_PROBLEMS: &str = "crates/cli/tests/data/suite/several-problems.test.yaml";
+
+/// `test --format sarif`: a malformed test file's diagnostics as results,
+/// against the test files' codes, related places kept.
+#[test]
+fn test_sarif_reports_a_malformed_test_file() {
+    let output = mcp_policy(&["test", "--format", "sarif", SEVERAL_PROBLEMS]);
+    assert_eq!(output.status.code(), Some(1));
+    let log = valid_sarif(&output);
+    let rules = log["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap();
+    let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = mcp_policy_sim::suite::Code::ALL
+        .iter()
+        .map(|code| code.as_str())
+        .collect();
+    assert_eq!(ids, codes);
+    assert_eq!(
+        log["runs"][0]["invocations"][0]["executionSuccessful"],
+        true
+    );
+    let results = results(&log);
+    assert!(results.len() >= 9, "{results:#?}");
+    for result in results {
+        rule(&log, result);
+        assert_eq!(result["level"], "error");
+    }
+    let duplicate = results
+        .iter()
+        .find(|r| r["ruleId"] == "mcp_policy::test::duplicate_test")
+        .unwrap();
+    assert_eq!(
+        duplicate["relatedLocations"][0]["message"]["text"],
+        "first used here"
+    );
+    insta::assert_snapshot!(serde_json::to_string_pretty(results).unwrap());
+}
+
+/// A test file that cannot be read: exit 2, and the run says it did not
+/// succeed, as `check`'s does.
+#[test]
+fn test_sarif_of_an_unreadable_file_is_not_successful() {
+    let output = mcp_policy(&[
+        "test",
+        "--format",
+        "sarif",
+        "crates/cli/tests/data/suite/nope.test.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let log = valid_sarif(&output);
+    assert_eq!(
+        log["runs"][0]["invocations"][0]["executionSuccessful"],
+        false
+    );
+    assert!(results(&log).is_empty());
+}
+
+/// `test --format github`: one annotation a diagnostic on standard output,
+/// the summary last on standard error; passing tests annotate nothing.
+#[test]
+fn test_github_annotates_a_malformed_test_file() {
+    let output = mcp_policy(&["test", "--format", "github", SEVERAL_PROBLEMS]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).ends_with(
+            "all test files: FAILED. 0 passed; 0 failed; 1 test file not run (1 files)\n"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let annotations = stdout(&output);
+    assert!(
+        annotations.lines().all(|line| line.starts_with(
+            "::error file=crates/cli/tests/data/suite/several-problems.test.yaml,line="
+        )),
+        "{annotations}"
+    );
+    insta::assert_snapshot!(annotations);
+
+    let passing = mcp_policy(&[
+        "test",
+        "--format",
+        "github",
+        "examples/github.mcppolicy.test.yaml",
+    ]);
+    assert_eq!(passing.status.code(), Some(0), "{}", stderr(&passing));
+    assert_eq!(stdout(&passing), "");
+    assert!(
+        stderr(&passing).starts_with("all test files: ok."),
+        "{}",
+        stderr(&passing)
+    );
+}

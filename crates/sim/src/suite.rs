@@ -33,7 +33,7 @@ mod principal;
 pub mod run;
 mod time;
 
-pub use diagnostic::{Code, Diagnostic, Label, Location};
+pub use diagnostic::{Code, Diagnostic, Label, Span};
 pub use file::{Call, Case, Expect, Identity, Jwt, Keys, TestFile, TestPrincipal};
 pub use mcp_policy_evaluator::{Explained, RuleRef};
 pub use run::{CaseResult, Failure, Got, Report, run};

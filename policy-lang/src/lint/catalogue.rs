@@ -1,7 +1,7 @@
 //! The lints: codes, default levels, and the documentation `docs/lints.md`
 //! is generated from (a test keeps the file in sync).
 
-use std::fmt;
+pub use crate::codes::Lint;
 
 /// How loudly a lint speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23,27 +23,6 @@ impl LintLevel {
     }
 }
 
-/// Every lint. A lint's name, once published, keeps its meaning.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Lint {
-    UnusedScope,
-    ImpliedOnlyScope,
-    RedundantRequirement,
-    ShadowedRule,
-    BroadGlob,
-    WeakerOverride,
-    DestructiveReachable,
-    OauthScopeGrants,
-    DefaultAllow,
-    InvalidSuppression,
-    UncoveredTool,
-    UnknownTool,
-    DestructiveHintReachable,
-    ReadOnlyHintNeedsWrite,
-    EmptyPolicy,
-    ConfusableName,
-}
-
 /// A lint's documentation: why it exists, and a policy that fires it next
 /// to one that does not.
 #[derive(Clone, Copy, Debug)]
@@ -57,69 +36,6 @@ pub struct LintDoc {
 }
 
 impl Lint {
-    pub const ALL: [Lint; 16] = [
-        Lint::UnusedScope,
-        Lint::ImpliedOnlyScope,
-        Lint::RedundantRequirement,
-        Lint::ShadowedRule,
-        Lint::BroadGlob,
-        Lint::WeakerOverride,
-        Lint::DestructiveReachable,
-        Lint::OauthScopeGrants,
-        Lint::DefaultAllow,
-        Lint::InvalidSuppression,
-        Lint::UncoveredTool,
-        Lint::UnknownTool,
-        Lint::DestructiveHintReachable,
-        Lint::ReadOnlyHintNeedsWrite,
-        Lint::EmptyPolicy,
-        Lint::ConfusableName,
-    ];
-
-    /// The name used on the command line and in suppression comments.
-    pub fn name(self) -> &'static str {
-        match self {
-            Lint::UnusedScope => "unused_scope",
-            Lint::ImpliedOnlyScope => "implied_only_scope",
-            Lint::RedundantRequirement => "redundant_requirement",
-            Lint::ShadowedRule => "shadowed_rule",
-            Lint::BroadGlob => "broad_glob",
-            Lint::WeakerOverride => "weaker_override",
-            Lint::DestructiveReachable => "destructive_reachable",
-            Lint::OauthScopeGrants => "oauth_scope_grants",
-            Lint::DefaultAllow => "default_allow",
-            Lint::InvalidSuppression => "invalid_suppression",
-            Lint::UncoveredTool => "uncovered_tool",
-            Lint::UnknownTool => "unknown_tool",
-            Lint::DestructiveHintReachable => "destructive_hint_reachable",
-            Lint::ReadOnlyHintNeedsWrite => "read_only_hint_needs_write",
-            Lint::EmptyPolicy => "empty_policy",
-            Lint::ConfusableName => "confusable_name",
-        }
-    }
-
-    /// The stable code, as diagnostics print it.
-    pub fn code(self) -> &'static str {
-        match self {
-            Lint::UnusedScope => "mcp_policy::lint::unused_scope",
-            Lint::ImpliedOnlyScope => "mcp_policy::lint::implied_only_scope",
-            Lint::RedundantRequirement => "mcp_policy::lint::redundant_requirement",
-            Lint::ShadowedRule => "mcp_policy::lint::shadowed_rule",
-            Lint::BroadGlob => "mcp_policy::lint::broad_glob",
-            Lint::WeakerOverride => "mcp_policy::lint::weaker_override",
-            Lint::DestructiveReachable => "mcp_policy::lint::destructive_reachable",
-            Lint::OauthScopeGrants => "mcp_policy::lint::oauth_scope_grants",
-            Lint::DefaultAllow => "mcp_policy::lint::default_allow",
-            Lint::InvalidSuppression => "mcp_policy::lint::invalid_suppression",
-            Lint::UncoveredTool => "mcp_policy::lint::uncovered_tool",
-            Lint::UnknownTool => "mcp_policy::lint::unknown_tool",
-            Lint::DestructiveHintReachable => "mcp_policy::lint::destructive_hint_reachable",
-            Lint::ReadOnlyHintNeedsWrite => "mcp_policy::lint::read_only_hint_needs_write",
-            Lint::EmptyPolicy => "mcp_policy::lint::empty_policy",
-            Lint::ConfusableName => "mcp_policy::lint::confusable_name",
-        }
-    }
-
     pub fn from_name(name: &str) -> Option<Lint> {
         Lint::ALL.into_iter().find(|lint| lint.name() == name)
     }
@@ -145,45 +61,6 @@ impl Lint {
                 | Lint::DestructiveHintReachable
                 | Lint::ReadOnlyHintNeedsWrite
         )
-    }
-
-    pub fn summary(self) -> &'static str {
-        match self {
-            Lint::UnusedScope => {
-                "a declared scope that no rule requires, directly or through what it implies"
-            }
-            Lint::ImpliedOnlyScope => {
-                "a scope that is only ever implied, and that no rule requires"
-            }
-            Lint::RedundantRequirement => "a requirement with members that change nothing",
-            Lint::ShadowedRule => "a rule that never decides: a deny takes every name it matches",
-            Lint::BroadGlob => "a pattern with no literal prefix, matching names of every family",
-            Lint::WeakerOverride => {
-                "a more specific rule that asks less than the pattern it overrides"
-            }
-            Lint::DestructiveReachable => {
-                "a destructive-looking tool callable without an admin scope"
-            }
-            Lint::OauthScopeGrants => {
-                "a protocol scope such as `offline_access` used to grant access"
-            }
-            Lint::DefaultAllow => "`default allow`: every tool the policy forgets is open",
-            Lint::InvalidSuppression => {
-                "a suppression comment that names no known lint or gives no reason"
-            }
-            Lint::UncoveredTool => "a tool the server lists that no rule covers",
-            Lint::UnknownTool => "a rule for a tool the server does not list",
-            Lint::DestructiveHintReachable => {
-                "a tool annotated `destructiveHint: true` callable without an admin scope"
-            }
-            Lint::ReadOnlyHintNeedsWrite => {
-                "a tool annotated `readOnlyHint: true` that needs a write or admin scope"
-            }
-            Lint::EmptyPolicy => "a policy that allows nothing: no rule grants any call",
-            Lint::ConfusableName => {
-                "a name that mixes scripts, or looks like another name of the policy or the server"
-            }
-        }
     }
 
     pub fn doc(self) -> LintDoc {
@@ -291,12 +168,6 @@ impl Lint {
                 tools: None,
             },
         }
-    }
-}
-
-impl fmt::Display for Lint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -79,13 +79,12 @@ impl TestFile {
                     self.case_location(first),
                 );
                 diagnostics.push(
-                    Diagnostic::new(
+                    Diagnostic::error(
                         Code::DuplicateTest,
                         format!("two tests are named `{}`", case.name),
-                        at("name", Some(&case.name)),
                     )
-                    .with_label("named again here")
-                    .with_related(first_name, "first used here")
+                    .with_label(at("name", Some(&case.name)), "named again here")
+                    .with_label(first_name, "first used here")
                     .with_help("test names say what fails: make each one unique"),
                 );
             }
@@ -94,12 +93,14 @@ impl TestFile {
                 // Defined, and reported as invalid already.
                 None if self.defines(&case.principal) => None,
                 None => {
-                    let mut diagnostic = Diagnostic::new(
+                    let mut diagnostic = Diagnostic::error(
                         Code::UnknownPrincipal,
                         format!("unknown principal `{}`", case.principal),
-                        at("principal", Some(&case.principal)),
                     )
-                    .with_label("not defined under `principals`");
+                    .with_label(
+                        at("principal", Some(&case.principal)),
+                        "not defined under `principals`",
+                    );
                     let names = self.principal_names();
                     diagnostic = match did_you_mean(&case.principal, names.iter().copied()) {
                         Some(name) => diagnostic.with_help(format!("did you mean `{name}`?")),
@@ -159,12 +160,14 @@ impl TestFile {
             }),
             [] => {
                 diagnostics.push(
-                    Diagnostic::new(
+                    Diagnostic::error(
                         Code::MissingCall,
                         format!("test `{}` makes no call", case.name),
-                        self.case_location(index),
                     )
-                    .with_label("no `tool`, `resource` or `prompt`")
+                    .with_label(
+                        self.case_location(index),
+                        "no `tool`, `resource` or `prompt`",
+                    )
                     .with_help(
                         "add the call to decide: `tool: NAME`, `resource: URI` or `prompt: NAME`",
                     ),
@@ -174,9 +177,11 @@ impl TestFile {
             [(first, ..), (second, _, name), ..] => {
                 let path = [Step::Key("tests"), Step::Index(index)];
                 diagnostics.push(
-                    Diagnostic::new(
+                    Diagnostic::error(
                         Code::ConflictingCalls,
                         format!("test `{}` makes more than one call", case.name),
+                    )
+                    .with_label(
                         self.locate_or(
                             &path,
                             Target::Key {
@@ -186,9 +191,9 @@ impl TestFile {
                             Some(second),
                             self.case_location(index),
                         ),
+                        format!("`{second}: {name}` here"),
                     )
-                    .with_label(format!("`{second}: {name}` here"))
-                    .with_related(
+                    .with_label(
                         self.locate_or(
                             &path,
                             Target::Key {
@@ -235,12 +240,11 @@ impl TestFile {
                     .is_some_and(|missing| !missing.is_empty())
                 {
                     diagnostics.push(
-                        Diagnostic::new(
+                        Diagnostic::error(
                             Code::InapplicableField,
                             "an allowed call misses no scope",
-                            key("missing"),
                         )
-                        .with_label("`missing` with `expect: allow`")
+                        .with_label(key("missing"), "`missing` with `expect: allow`")
                         .with_help("expect `deny` to assert what is missing, or remove `missing`"),
                     );
                 }
@@ -252,12 +256,11 @@ impl TestFile {
             RawExpect::Unauthenticated => {
                 if case.missing.is_some() {
                     diagnostics.push(
-                        Diagnostic::new(
+                        Diagnostic::error(
                             Code::InapplicableField,
                             "a rejected token never reaches the policy: nothing is missing",
-                            key("missing"),
                         )
-                        .with_label("`missing` with `expect: unauthenticated`")
+                        .with_label(key("missing"), "`missing` with `expect: unauthenticated`")
                         .with_help("remove `missing`, or expect `deny`"),
                     );
                 }
@@ -265,17 +268,19 @@ impl TestFile {
                     && !matches!(principal.identity, Identity::Jwt(_))
                 {
                     diagnostics.push(
-                        Diagnostic::new(
+                        Diagnostic::error(
                             Code::InapplicableField,
                             format!("principal `{}` has no token to reject", principal.name),
+                        )
+                        .with_label(
                             self.locate_or(
                                 &path("expect"),
                                 Target::Node,
                                 Some("unauthenticated"),
                                 key("expect"),
                             ),
+                            "`unauthenticated` needs a `jwt` principal",
                         )
-                        .with_label("`unauthenticated` needs a `jwt` principal")
                         .with_help(
                             "only a principal given as a `jwt` is validated, and can be rejected",
                         ),
@@ -292,17 +297,19 @@ impl TestFile {
                             None => format!("the validator's codes: {}", backticked(&codes)),
                         };
                         diagnostics.push(
-                            Diagnostic::new(
+                            Diagnostic::error(
                                 Code::UnknownRejection,
                                 format!("unknown rejection `{code}`"),
+                            )
+                            .with_label(
                                 self.locate_or(
                                     &path("rejection"),
                                     Target::Node,
                                     Some(code),
                                     key("rejection"),
                                 ),
+                                "not a token validator code",
                             )
-                            .with_label("not a token validator code")
                             .with_help(help),
                         );
                     }
@@ -313,12 +320,14 @@ impl TestFile {
         };
         if case.rejection.is_some() && !matches!(case.expect, RawExpect::Unauthenticated) {
             diagnostics.push(
-                Diagnostic::new(
+                Diagnostic::error(
                     Code::InapplicableField,
                     "only a rejected token has a rejection",
-                    key("rejection"),
                 )
-                .with_label(format!("`rejection` with `expect: {}`", expect.as_str()))
+                .with_label(
+                    key("rejection"),
+                    format!("`rejection` with `expect: {}`", expect.as_str()),
+                )
                 .with_help("expect `unauthenticated`, or remove `rejection`"),
             );
         }

@@ -1,6 +1,7 @@
-//! What is wrong with a test file, as data: a stable code, a message, where
-//! (byte span, line and column), related places, and help. The CLI renders
-//! it (miette, JSON); nothing here prints.
+//! What is wrong with a test file, as data: the codes of test files, in the
+//! model policies use (`mcp-policy-diagnostic`: a code, a message, a
+//! primary span, related spans, help). The CLI renders both alike (miette,
+//! JSON, SARIF, GitHub); nothing here prints.
 
 use std::fmt;
 
@@ -109,109 +110,23 @@ impl fmt::Display for Code {
     }
 }
 
-/// A place in the test file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Location {
-    /// Byte offset of the start.
-    pub offset: usize,
-    /// Length in bytes (0: a point).
-    pub len: usize,
-    /// 1-based.
-    pub line: usize,
-    /// 1-based, in characters.
-    pub column: usize,
-}
-
-impl Location {
-    /// The span `offset..offset + len` of `source`, clamped into it and onto
-    /// character boundaries, with its line and column.
-    pub fn new(source: &str, offset: usize, len: usize) -> Location {
-        let offset = floor_char_boundary(source, offset);
-        let end = floor_char_boundary(source, offset.saturating_add(len));
-        // Lines and columns counted as the policy language counts them.
-        let (line, column) = mcp_policy_lang::line_column(source, offset);
-        Location {
-            offset,
-            len: end.saturating_sub(offset),
-            line,
-            column,
-        }
-    }
-
-    /// The start of the file.
-    pub fn start(source: &str) -> Location {
-        Location::new(source, 0, 0)
+impl mcp_policy_diagnostic::DiagnosticCode for Code {
+    fn as_str(self) -> &'static str {
+        Code::as_str(self)
     }
 }
 
-fn floor_char_boundary(source: &str, offset: usize) -> usize {
-    let mut offset = offset.min(source.len());
-    while !source.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    offset
-}
+/// One problem with a test file: always an error. Its primary label is
+/// where it is; related labels are other places in the file that explain
+/// it (the first definition of a duplicate).
+pub type Diagnostic = mcp_policy_diagnostic::Diagnostic<Code>;
 
-/// A place with what it has to do with the diagnostic.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Label {
-    pub location: Location,
-    /// Empty when the message says it all.
-    pub message: String,
-}
-
-/// One problem with a test file. `primary` is where it is; `related` are
-/// other places that explain it (the first definition of a duplicate).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub code: Code,
-    pub message: String,
-    pub primary: Label,
-    pub related: Vec<Label>,
-    pub help: Option<String>,
-}
-
-impl Diagnostic {
-    pub fn new(code: Code, message: impl Into<String>, location: Location) -> Diagnostic {
-        Diagnostic {
-            code,
-            message: message.into(),
-            primary: Label {
-                location,
-                message: String::new(),
-            },
-            related: Vec::new(),
-            help: None,
-        }
-    }
-
-    pub fn with_label(mut self, message: impl Into<String>) -> Diagnostic {
-        self.primary.message = message.into();
-        self
-    }
-
-    pub fn with_related(mut self, location: Location, message: impl Into<String>) -> Diagnostic {
-        self.related.push(Label {
-            location,
-            message: message.into(),
-        });
-        self
-    }
-
-    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
-        self.help = Some(help.into());
-        self
-    }
-
-    pub fn location(&self) -> Location {
-        self.primary.location
-    }
-}
+pub use mcp_policy_diagnostic::{Label, Span};
 
 /// "Did you mean ...?", by the policy language's rule (one edit for short
 /// words, about a third of the word for longer ones; case alone always), so
 /// a test file and a policy suggest alike.
-pub use mcp_policy_lang::did_you_mean;
+pub use mcp_policy_diagnostic::did_you_mean;
 
 /// `` `a`, `b` and `c` ``.
 pub(super) fn backticked(words: &[&str]) -> String {
@@ -245,19 +160,6 @@ mod tests {
                 "docs/policy-tests.md does not list {code}"
             );
         }
-    }
-
-    #[test]
-    fn locations_count_characters_and_stay_in_the_text() {
-        let source = "ab\nçd\n";
-        assert_eq!(Location::new(source, 0, 2).line, 1);
-        let after_cedilla = Location::new(source, 5, 1);
-        assert_eq!((after_cedilla.line, after_cedilla.column), (2, 2));
-        // Inside the two-byte `ç`: moved back onto its start.
-        let inside = Location::new(source, 4, 1);
-        assert_eq!((inside.offset, inside.column), (3, 1));
-        let past = Location::new(source, 99, 5);
-        assert_eq!((past.offset, past.len, past.line), (source.len(), 0, 3));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::case::RawCase;
-use super::diagnostic::{Code, Diagnostic, Location};
+use super::diagnostic::{Code, Diagnostic, Span};
 use super::locate::{self, Step, Target};
 use super::principal::RawPrincipal;
 
@@ -58,12 +58,9 @@ impl TestFile {
         };
         let Some(raw) = raw else {
             return Err(vec![
-                Diagnostic::new(
-                    Code::Empty,
-                    "the test file is empty",
-                    Location::start(source),
-                )
-                .with_help(EMPTY_HELP),
+                Diagnostic::error(Code::Empty, "the test file is empty")
+                    .with_label(Span::default(), "")
+                    .with_help(EMPTY_HELP),
             ]);
         };
         let mut diagnostics = Vec::new();
@@ -78,13 +75,13 @@ impl TestFile {
         match raw.tests {
             Some(tests) if !tests.is_empty() => file.cases = file.cases(tests, &mut diagnostics),
             _ => diagnostics.push(
-                Diagnostic::new(
-                    Code::Empty,
-                    "the test file has no tests",
-                    file.locate(&[Step::Key("tests")], Target::Node, None)
-                        .unwrap_or_else(|| Location::start(source)),
-                )
-                .with_help(EMPTY_HELP),
+                Diagnostic::error(Code::Empty, "the test file has no tests")
+                    .with_label(
+                        file.locate(&[Step::Key("tests")], Target::Node, None)
+                            .unwrap_or_default(),
+                        "",
+                    )
+                    .with_help(EMPTY_HELP),
             ),
         }
         if diagnostics.is_empty() {
@@ -112,11 +109,7 @@ impl TestFile {
             .unwrap_or_default();
         match name.strip_suffix(".test.yaml").or_else(|| name.strip_suffix(".test.yml")) {
             Some(policy) if !policy.is_empty() => Ok(dir.join(policy)),
-            _ => Err(Box::new(Diagnostic::new(
-                Code::NoPolicy,
-                format!("cannot tell which policy `{name}` tests"),
-                Location::start(&self.source),
-            )
+            _ => Err(Box::new(Diagnostic::error(Code::NoPolicy, format!("cannot tell which policy `{name}` tests")).with_label(Span::default(), "")
             .with_help(
                 "name the file after its policy (`POLICY.test.yaml`), or add `policy: PATH` (relative to the test file)",
             ))),
@@ -124,13 +117,13 @@ impl TestFile {
     }
 
     /// Where the test at `index` starts in the text.
-    pub fn case_location(&self, index: usize) -> Location {
+    pub fn case_location(&self, index: usize) -> Span {
         self.locate(
             &[Step::Key("tests"), Step::Index(index)],
             Target::Node,
             None,
         )
-        .unwrap_or_else(|| Location::start(&self.source))
+        .unwrap_or_default()
     }
 
     /// Where the node at `path` (or a key there) is. `text` is what the
@@ -141,7 +134,7 @@ impl TestFile {
         path: &[Step<'_>],
         target: Target<'_>,
         text: Option<&str>,
-    ) -> Option<Location> {
+    ) -> Option<Span> {
         let yaml = self.source.get(self.bom..)?;
         let offset = locate::offset(yaml, 0, path, target)?.saturating_add(self.bom);
         Some(span(&self.source, offset, text))
@@ -152,8 +145,8 @@ impl TestFile {
         path: &[Step<'_>],
         target: Target<'_>,
         text: Option<&str>,
-        fallback: Location,
-    ) -> Location {
+        fallback: Span,
+    ) -> Span {
         self.locate(path, target, text).unwrap_or(fallback)
     }
 
@@ -182,7 +175,7 @@ const EMPTY_HELP: &str =
     "a test file names principals and the calls they make: see docs/policy-tests.md";
 /// A span at `offset`: over `text` when the source says it there (bare or
 /// quoted), else to the end of the line.
-fn span(source: &str, offset: usize, text: Option<&str>) -> Location {
+fn span(source: &str, offset: usize, text: Option<&str>) -> Span {
     let rest = source.get(offset..).unwrap_or_default();
     let len = match text {
         Some(text) if !text.is_empty() && rest.starts_with(text) => text.len(),
@@ -198,7 +191,7 @@ fn span(source: &str, offset: usize, text: Option<&str>) -> Location {
         }
         _ => rest.lines().next().unwrap_or_default().trim_end().len(),
     };
-    Location::new(source, offset, len)
+    Span::within(source, offset, len)
 }
 
 /// A serde_yaml error as a diagnostic: a syntax error when the text is not
@@ -211,37 +204,36 @@ fn yaml_error(source: &str, bom: usize, error: &serde_yaml::Error) -> Diagnostic
     if let Some((problem, position)) = message.rsplit_once(" at position ")
         && let Ok(offset) = position.parse::<usize>()
     {
-        let at = Location::new(source, offset.saturating_add(bom), 1);
-        return Diagnostic::new(Code::Syntax, problem, at);
+        let at = Span::within(source, offset.saturating_add(bom), 1);
+        return Diagnostic::error(Code::Syntax, problem).with_label(at, "");
     }
     let Some(location) = error.location() else {
         // Errors without a place: several documents, or a failure of the
         // reader itself.
         if serde_yaml::Deserializer::from_str(yaml).take(2).count() > 1 {
-            let second = locate::offset(yaml, 1, &[], Target::Node).map_or_else(
-                || Location::start(source),
-                |offset| span(source, offset + bom, None),
-            );
-            return Diagnostic::new(
+            let second = locate::offset(yaml, 1, &[], Target::Node)
+                .map_or_else(Span::default, |offset| span(source, offset + bom, None));
+            return Diagnostic::error(
                 Code::MultipleDocuments,
                 "the test file holds more than one YAML document",
-                second,
             )
-            .with_label("a second document starts here")
+            .with_label(second, "a second document starts here")
             .with_help(
                 "keep one document per file: remove the `---` separator, or split the file",
             );
         }
-        return Diagnostic::new(Code::Syntax, error.to_string(), Location::start(source));
+        return Diagnostic::error(Code::Syntax, error.to_string()).with_label(Span::default(), "");
     };
     let offset = location.index().saturating_add(bom);
     // serde_yaml puts the place in the message; it is shown beside it.
     let place = format!(" at line {} column {}", location.line(), location.column());
     let message = error.to_string().replacen(&place, "", 1);
     if serde_yaml::from_str::<serde_yaml::Value>(yaml).is_err() {
-        return Diagnostic::new(Code::Syntax, message, Location::new(source, offset, 0));
+        return Diagnostic::error(Code::Syntax, message)
+            .with_label(Span::within(source, offset, 0), "");
     }
-    let diagnostic = Diagnostic::new(Code::Schema, message, span(source, offset, None));
+    let diagnostic =
+        Diagnostic::error(Code::Schema, message).with_label(span(source, offset, None), "");
     if error.to_string().contains("unknown field") {
         diagnostic.with_help("docs/policy-tests.md lists every field")
     } else {

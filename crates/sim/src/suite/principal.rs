@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::diagnostic::{Code, Diagnostic, Location, backticked};
+use super::diagnostic::{Code, Diagnostic, Span, backticked};
 use super::file::{Entries, TestFile};
 use super::locate::{Step, Target};
 use super::time;
@@ -75,19 +75,18 @@ impl TestFile {
                     &[Step::Key("principals")],
                     Target::Key { name, occurrence },
                     Some(name),
-                    Location::start(self.source()),
+                    Span::default(),
                 )
             };
             seen.push(name);
             if occurrence > 0 {
                 diagnostics.push(
-                    Diagnostic::new(
+                    Diagnostic::error(
                         Code::DuplicateKey,
                         format!("principal `{name}` is defined twice"),
-                        key(occurrence),
                     )
-                    .with_label("defined again here")
-                    .with_related(key(0), "first defined here")
+                    .with_label(key(occurrence), "defined again here")
+                    .with_label(key(0), "first defined here")
                     .with_help("give each principal its own name"),
                 );
                 continue;
@@ -113,12 +112,12 @@ struct PrincipalContext<'f> {
     file: &'f TestFile,
     name: &'f str,
     /// Where its name is.
-    key: Location,
+    key: Span,
 }
 
 impl PrincipalContext<'_> {
     /// Where a field of the principal is: its key, or its value.
-    fn field(&self, field: &str, target: FieldPart, text: Option<&str>) -> Location {
+    fn field(&self, field: &str, target: FieldPart, text: Option<&str>) -> Span {
         let path = [Step::Key("principals"), Step::Key(self.name)];
         let found = match target {
             FieldPart::Key => self.file.locate(
@@ -155,8 +154,7 @@ impl PrincipalContext<'_> {
         match kinds.as_slice() {
             [] => {
                 diagnostics.push(
-                    Diagnostic::new(Code::InvalidPrincipal, format!("principal `{name}` has no scopes"), self.key)
-                        .with_label("none of `scopes`, `claims`, `jwt`")
+                    Diagnostic::error(Code::InvalidPrincipal, format!("principal `{name}` has no scopes")).with_label(self.key, "none of `scopes`, `claims`, `jwt`")
                         .with_help(
                             "give a scope string (`scopes: \"mcp:read\"`), a claims object (`claims: { scp: [mcp:read] }`) or a signed token (`jwt`)",
                         ),
@@ -166,13 +164,15 @@ impl PrincipalContext<'_> {
             [_] => {}
             [first, second, ..] => {
                 diagnostics.push(
-                    Diagnostic::new(
+                    Diagnostic::error(
                         Code::InvalidPrincipal,
                         format!("principal `{name}` is given both as `{first}` and as `{second}`"),
-                        self.field(second, FieldPart::Key, None),
                     )
-                    .with_label(format!("`{second}` here"))
-                    .with_related(
+                    .with_label(
+                        self.field(second, FieldPart::Key, None),
+                        format!("`{second}` here"),
+                    )
+                    .with_label(
                         self.field(first, FieldPart::Key, None),
                         format!("`{first}` here"),
                     )
@@ -193,12 +193,14 @@ impl PrincipalContext<'_> {
         if raw.jwt.is_none() {
             for (field, _) in token_fields.iter().filter(|(_, given)| *given) {
                 diagnostics.push(
-                    Diagnostic::new(
+                    Diagnostic::error(
                         Code::InapplicableField,
                         format!("`{field}` only applies to a principal given as a `jwt`"),
-                        self.field(field, FieldPart::Key, None),
                     )
-                    .with_label(format!("principal `{name}` has no token"))
+                    .with_label(
+                        self.field(field, FieldPart::Key, None),
+                        format!("principal `{name}` has no token"),
+                    )
                     .with_help(format!(
                         "remove `{field}`, or give the principal as a signed `jwt`"
                     )),
@@ -237,14 +239,10 @@ impl PrincipalContext<'_> {
                     .count()
                     .saturating_sub(1);
                 diagnostics.push(
-                    Diagnostic::new(
-                        Code::DuplicateKey,
-                        format!("claim `{name}` is given twice"),
-                        at(occurrence),
-                    )
-                    .with_label("given again here")
-                    .with_related(at(0), "first given here")
-                    .with_help("a token carries each claim once: keep one"),
+                    Diagnostic::error(Code::DuplicateKey, format!("claim `{name}` is given twice"))
+                        .with_label(at(occurrence), "given again here")
+                        .with_label(at(0), "first given here")
+                        .with_help("a token carries each claim once: keep one"),
                 );
                 valid = false;
             }
@@ -271,12 +269,7 @@ impl PrincipalContext<'_> {
                     )
                     .unwrap_or(self.key);
                 diagnostics.push(
-                    Diagnostic::new(
-                        Code::MalformedScopes,
-                        format!("claim `{claim}` of principal `{}` is not a string or an array of strings", self.name),
-                        location,
-                    )
-                    .with_label("the scopes are read from here")
+                    Diagnostic::error(Code::MalformedScopes, format!("claim `{claim}` of principal `{}` is not a string or an array of strings", self.name)).with_label(location, "the scopes are read from here")
                     .with_help(
                         "`scope` is a space-delimited string (`scope: \"mcp:read mcp:write\"`); `scp` and `permissions` are arrays of strings",
                     ),
@@ -299,12 +292,7 @@ impl PrincipalContext<'_> {
         .collect();
         if !missing.is_empty() {
             diagnostics.push(
-                Diagnostic::new(
-                    Code::InvalidPrincipal,
-                    format!("principal `{}` is a `jwt` without {}", self.name, backticked(&missing)),
-                    self.key,
-                )
-                .with_label("cannot be validated as the server would")
+                Diagnostic::error(Code::InvalidPrincipal, format!("principal `{}` is a `jwt` without {}", self.name, backticked(&missing))).with_label(self.key, "cannot be validated as the server would")
                 .with_help(
                     "a token is validated with the server's settings: `jwks` (a file relative to this one, or the JWKS itself), `issuer`, `audience`, and `now`, the time to validate at (so the test does not expire)",
                 ),
@@ -316,11 +304,7 @@ impl PrincipalContext<'_> {
             Value::Object(document) => Keys::Inline(Value::Object(document.clone()).to_string()),
             _ => {
                 diagnostics.push(
-                    Diagnostic::new(
-                        Code::InvalidPrincipal,
-                        "`jwks` is neither a file nor a JWKS document",
-                        self.field("jwks", FieldPart::Value, None),
-                    )
+                    Diagnostic::error(Code::InvalidPrincipal, "`jwks` is neither a file nor a JWKS document").with_label(self.field("jwks", FieldPart::Value, None), "")
                     .with_help("give a path relative to the test file, or the JWKS itself (`{ keys: [...] }`)"),
                 );
                 return None;

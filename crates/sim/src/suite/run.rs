@@ -220,12 +220,12 @@ fn keys_error(file: &TestFile, principal: &str, error: &ConfigError) -> Diagnost
             Target::Node,
             None,
         )
-        .unwrap_or_else(|| super::diagnostic::Location::start(file.source()));
-    Diagnostic::new(
+        .unwrap_or_default();
+    Diagnostic::error(
         Code::InvalidKeys,
         format!("cannot validate principal `{principal}`'s token: {error}"),
-        location,
     )
+    .with_label(location, "")
     .with_help(
         "`jwks` is a JWKS file relative to the test file, or the JWKS itself (`{ keys: [...] }`)",
     )
@@ -260,12 +260,9 @@ fn check_scopes(file: &TestFile, policy: &Evaluator) -> Vec<Diagnostic> {
                     Some(scope),
                 )
                 .unwrap_or_else(|| file.case_location(index));
-            let diagnostic = Diagnostic::new(
-                Code::UnknownScope,
-                format!("unknown scope `{scope}`"),
-                location,
-            )
-            .with_label("the policy does not declare it");
+            let diagnostic =
+                Diagnostic::error(Code::UnknownScope, format!("unknown scope `{scope}`"))
+                    .with_label(location, "the policy does not declare it");
             diagnostics.push(match did_you_mean(scope, declared.iter().copied()) {
                 Some(name) => diagnostic.with_help(format!("did you mean `{name}`?")),
                 None => {

@@ -21,6 +21,24 @@ const DATABASE_TESTS: &str = include_str!("../../../../examples/database.mcppoli
 const SEVERAL_PROBLEMS: &str =
     include_str!("../../../cli/tests/data/suite/several-problems.test.yaml");
 
+/// Where a diagnostic of `source` is, as the CLI prints it.
+struct At {
+    offset: usize,
+    len: usize,
+    line: usize,
+    column: usize,
+}
+
+fn at(source: &str, d: &Diagnostic) -> At {
+    let (line, column) = mcp_policy_diagnostic::line_column(source, d.span().start);
+    At {
+        offset: d.span().start,
+        len: d.span().len(),
+        line,
+        column,
+    }
+}
+
 fn examples() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples"))
 }
@@ -229,14 +247,14 @@ fn unreadable_keys_and_undeclared_scopes_are_located() {
     let diagnostics = run(&file, examples(), &policy).unwrap_err();
     let found: Vec<(Code, usize, usize)> = diagnostics
         .iter()
-        .map(|d| (d.code, d.location().line, d.location().column))
+        .map(|d| (d.code, at(&yaml, d).line, at(&yaml, d).column))
         .collect();
     assert_eq!(
         found,
         [(Code::UnknownScope, 5, 75), (Code::InvalidKeys, 2, 665)]
     );
-    assert_eq!(&yaml[diagnostics[0].location().offset..][..2], "xx");
-    assert!(yaml[diagnostics[1].location().offset..].starts_with("nope.json"));
+    assert_eq!(&yaml[diagnostics[0].span().start..][..2], "xx");
+    assert!(yaml[diagnostics[1].span().start..].starts_with("nope.json"));
 }
 
 #[test]
@@ -268,11 +286,10 @@ fn every_checked_problem_is_found_in_one_pass() {
 fn positions_point_at_the_node_not_at_the_same_words_elsewhere() {
     let diagnostics = TestFile::parse(SEVERAL_PROBLEMS).unwrap_err();
     let at = |code: Code| {
-        let location = diagnostics
-            .iter()
-            .find(|d| d.code == code)
-            .unwrap()
-            .location();
+        let location = at(
+            SEVERAL_PROBLEMS,
+            diagnostics.iter().find(|d| d.code == code).unwrap(),
+        );
         let text = &SEVERAL_PROBLEMS[location.offset..location.offset + location.len];
         (location.line, location.column, text)
     };
@@ -317,7 +334,7 @@ fn shape_and_syntax_errors_are_located() {
         let diagnostics = TestFile::parse(yaml).unwrap_err();
         let d = &diagnostics[0];
         assert_eq!(
-            (d.code, d.location().line, d.location().column),
+            (d.code, at(yaml, d).line, at(yaml, d).column),
             (code, line, column),
             "{yaml:?}: {d:#?}"
         );
@@ -329,7 +346,7 @@ fn shape_and_syntax_errors_are_located() {
 #[test]
 fn a_byte_order_mark_is_skipped_and_counted() {
     let diagnostics = TestFile::parse("\u{feff}tests:\n  - nope: 1\n").unwrap_err();
-    let location = diagnostics[0].location();
+    let location = at("\u{feff}tests:\n  - nope: 1\n", &diagnostics[0]);
     assert_eq!((location.line, location.column), (2, 5));
     assert_eq!(
         &"\u{feff}tests:\n  - nope: 1\n"[location.offset..][..4],
@@ -366,16 +383,16 @@ fn assert_located(source: &str) {
     if let Err(diagnostics) = TestFile::parse(source) {
         assert!(!diagnostics.is_empty());
         for d in diagnostics {
-            for label in std::iter::once(&d.primary).chain(&d.related) {
-                let at = label.location;
-                assert!(at.offset + at.len <= source.len(), "{source:?}: {d:?}");
-                assert!(source.is_char_boundary(at.offset), "{source:?}: {d:?}");
+            assert!(!d.labels.is_empty(), "{source:?}: {d:?}");
+            for label in &d.labels {
+                let at = label.span;
                 assert!(
-                    source.is_char_boundary(at.offset + at.len),
+                    at.start <= at.end && at.end <= source.len(),
                     "{source:?}: {d:?}"
                 );
-                assert!(at.line >= 1 && at.column >= 1);
-                assert_eq!(Location::new(source, at.offset, at.len), at, "{source:?}");
+                assert!(source.is_char_boundary(at.start), "{source:?}: {d:?}");
+                assert!(source.is_char_boundary(at.end), "{source:?}: {d:?}");
+                assert_eq!(Span::within(source, at.start, at.len()), at, "{source:?}");
             }
             assert!(!d.message.is_empty());
         }
