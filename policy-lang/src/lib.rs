@@ -25,6 +25,7 @@ pub mod lint;
 pub mod parse;
 mod source;
 mod suggest;
+pub mod syntax;
 
 pub use ast::TargetKind;
 pub use diagnostic::{Code, Diagnostic, Label, Report, Severity, line_column};
