@@ -80,6 +80,8 @@ fn children<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
                 | Rule::kw_requires
                 | Rule::kw_any_of
                 | Rule::kw_all_of
+                | Rule::comma
+                | Rule::close
         )
     })
 }
@@ -380,5 +382,48 @@ mod tests {
             diagnostics[0].message
         );
         assert_eq!(diagnostics[0].span().start, 16);
+    }
+
+    fn first_message(source: &str) -> String {
+        let (_, diagnostics) = parse(source);
+        diagnostics
+            .first()
+            .map(|diagnostic| diagnostic.message.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn missing_punctuation_is_named_without_pests_error_detail() {
+        // The process-wide switch stays off: the messages come from the
+        // grammar's `comma` and `close` rules.
+        pest::set_error_detail(false);
+        assert_eq!(
+            first_message("tool x requires all_of(a, b c)\n"),
+            "expected `)` or `,`, found `c`"
+        );
+        assert_eq!(
+            first_message("tool x requires any_of(a"),
+            "expected `)` or `,`, found end of file"
+        );
+        assert_eq!(
+            first_message("tool x requires any_of(, a)\n"),
+            "expected `)`, found `,`"
+        );
+        assert_eq!(
+            first_message("scope a level read implies b c\n"),
+            "expected a statement (`policy`, `default`, `scope`, `tool`, `resource`, `prompt` or `deny`), found `c`"
+        );
+        // Where a requirement may stand, it is what is missing.
+        assert!(
+            first_message("tool x requires any_of(a, tool y requires b\n")
+                .starts_with("expected a requirement"),
+        );
+    }
+
+    #[test]
+    fn comments_and_strings_do_not_count_towards_nesting() {
+        let parens = "(".repeat(MAX_NESTING + 1);
+        let source = format!("# {parens}\ntool \"{parens}\" requires authenticated\n");
+        parse_ok(&source);
     }
 }

@@ -74,7 +74,6 @@ pub(crate) fn parse(source: &str) -> (Cst<'_>, Vec<Diagnostic>) {
         end: Vec::new(),
         broken_scopes: Vec::new(),
     };
-    pest::set_error_detail(false);
     let mut diagnostics = Vec::new();
     if let Some(diagnostic) = cst.check_nesting() {
         diagnostics.push(diagnostic);
@@ -101,8 +100,8 @@ pub(crate) fn parse(source: &str) -> (Cst<'_>, Vec<Diagnostic>) {
                 pos = cst.skip_trivia(end.max(pos + 1));
             }
             Err(error) => {
-                let error = expected::detailed_error(rest).unwrap_or(error);
-                let (at, expected) = expected::expectation(&error);
+                let (at, expected) =
+                    expected::expectation(&error, |at| cst.word_or_string_at(pos + at));
                 let at = pos + at;
                 diagnostics.push(expected::syntax_error(&cst, at, &expected));
                 if let Some(name) = cst.declared_scope_name(pos) {
@@ -218,6 +217,16 @@ impl<'s> Cst<'s> {
             }
         }
         true
+    }
+
+    /// Whether a word or a string begins at `at`.
+    fn word_or_string_at(&self, at: usize) -> bool {
+        self.tokens
+            .all()
+            .get(self.token_at(at))
+            .is_some_and(|token| {
+                token.span.start == at && matches!(token.kind, TokenKind::Word | TokenKind::Str)
+            })
     }
 
     /// The rest of the word at `at`, if a word stands there.

@@ -5,7 +5,7 @@
 use pest::error::{ErrorVariant, InputLocation};
 
 use super::cst::Cst;
-use super::grammar::{Grammar, Rule};
+use super::grammar::Rule;
 use super::lexicon::{
     ALL_OF, ANY_OF, AUTHENTICATED, STATEMENT_KEYWORDS, is_name_char, is_statement_keyword,
 };
@@ -13,50 +13,50 @@ use crate::ast::Span;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::suggest::did_you_mean;
 
-/// Something the grammar would have accepted where parsing stopped.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Expected {
-    Rule(Rule),
-    Punctuation(String),
-}
-
-/// Where parsing stopped (relative to the statement) and what would have
-/// been accepted there. Pest's parse attempts see literal tokens such as
-/// `,` and `)` that its rule-level error leaves out, and the farthest point
-/// reached, which is where the mistake is.
-pub(super) fn expectation(error: &pest::error::Error<Rule>) -> (usize, Vec<Expected>) {
-    let mut at = match error.location {
+/// Where parsing stopped (relative to the statement) and the rules the
+/// grammar would have accepted there. `word_follows`: whether a word or a
+/// string stands there (see below).
+pub(super) fn expectation(
+    error: &pest::error::Error<Rule>,
+    word_follows: impl FnOnce(usize) -> bool,
+) -> (usize, Vec<Rule>) {
+    let at = match error.location {
         InputLocation::Pos(at) => at,
         InputLocation::Span((at, _)) => at,
     };
-    let mut expected: Vec<Expected> = match &error.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            positives.iter().copied().map(Expected::Rule).collect()
-        }
+    let mut expected: Vec<Rule> = match &error.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives.clone(),
         ErrorVariant::CustomError { .. } => Vec::new(),
     };
-    // Use the farthest point only where it found missing punctuation: its
-    // other attempts include the lookaheads that keep keywords out of
-    // names, which would point one word too far.
-    if let Some(attempts) = error.parse_attempts()
-        && attempts.max_position >= at
-    {
-        let punctuation: Vec<String> = attempts
-            .expected_tokens()
-            .iter()
-            // `ParsingToken` is not exported; its display is the token.
-            .map(ToString::to_string)
-            .filter(|token| matches!(token.as_str(), "," | ")"))
-            .collect();
-        if !punctuation.is_empty() {
-            at = attempts.max_position;
-            // Only the punctuation can follow what was parsed; the rules
-            // pest lists there are its attempts to read on past it.
-            expected.clear();
-            expected.extend(punctuation.into_iter().map(Expected::Punctuation));
-        }
+    // Where a `,` or `)` could follow what was parsed, only the punctuation
+    // is the mistake: the other rules pest lists there are its attempts to
+    // read on past it. Unless a requirement could stand there too (after
+    // `any_of(a,`) and a word or string does: a keyword where a member was
+    // due reads as a missing member, not as a missing `)`.
+    if expected.iter().copied().any(is_punctuation) {
+        let member_due = expected.iter().copied().any(starts_requirement) && word_follows(at);
+        expected.retain(|rule| is_punctuation(*rule) != member_due);
     }
     (at, expected)
+}
+
+/// The rules pest names where a requirement fails to begin.
+fn starts_requirement(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::any_of
+            | Rule::all_of
+            | Rule::authenticated
+            | Rule::scope_ref
+            | Rule::unknown_call
+            | Rule::kw_any_of
+            | Rule::kw_all_of
+            | Rule::kw_authenticated
+    )
+}
+
+fn is_punctuation(rule: Rule) -> bool {
+    matches!(rule, Rule::comma | Rule::close)
 }
 
 fn is_statement_start(rule: Rule) -> bool {
@@ -115,6 +115,8 @@ fn expected_name(rule: Rule) -> Option<&'static str> {
         Rule::level_word => "a level (`read`, `write`, `admin`, `resource` or `oauth`)",
         Rule::description | Rule::string => "a quoted string",
         Rule::implies_clause => "`implies`",
+        Rule::comma => "`,`",
+        Rule::close => "`)`",
         Rule::EOI => "end of file",
         _ => return None,
     })
@@ -143,22 +145,8 @@ fn keywords_of(rule: Rule) -> &'static [&'static str] {
     }
 }
 
-pub(super) fn syntax_error(cst: &Cst<'_>, at: usize, expected_items: &[Expected]) -> Diagnostic {
+pub(super) fn syntax_error(cst: &Cst<'_>, at: usize, expected: &[Rule]) -> Diagnostic {
     let source = cst.source();
-    let expected: Vec<Rule> = expected_items
-        .iter()
-        .filter_map(|item| match item {
-            Expected::Rule(rule) => Some(*rule),
-            Expected::Punctuation(_) => None,
-        })
-        .collect();
-    let punctuation: Vec<String> = expected_items
-        .iter()
-        .filter_map(|item| match item {
-            Expected::Punctuation(token) => Some(format!("`{token}`")),
-            Expected::Rule(_) => None,
-        })
-        .collect();
     let rest = source.get(at..).unwrap_or_default();
     let word: String = rest.chars().take_while(|c| is_name_char(*c)).collect();
     let (found, width) = if !word.is_empty() {
@@ -186,7 +174,6 @@ pub(super) fn syntax_error(cst: &Cst<'_>, at: usize, expected_items: &[Expected]
         })
         .filter_map(expected_name)
         .collect();
-    names.extend(punctuation.iter().map(String::as_str));
     // A requirement may be a scope name, which may be a string: say the
     // most general thing once.
     let requirement = expected_name(Rule::scope_ref);
@@ -264,21 +251,4 @@ pub(super) fn syntax_error(cst: &Cst<'_>, at: usize, expected_items: &[Expected]
         ));
     }
     diagnostic
-}
-
-/// The error of a statement that failed to parse, parsed again with its
-/// parse attempts recorded. The switch is global to the process: another
-/// thread's `parse` may turn it off in between, so a few tries are made
-/// (without the attempts, the message is still right, only less precise).
-pub(super) fn detailed_error(statement: &str) -> Option<pest::error::Error<Rule>> {
-    let mut last = None;
-    for _ in 0..4 {
-        pest::set_error_detail(true);
-        match <Grammar as pest::Parser<Rule>>::parse(Rule::statement, statement) {
-            Ok(_) => return None,
-            Err(error) if error.parse_attempts().is_some() => return Some(error),
-            Err(error) => last = Some(error),
-        }
-    }
-    last
 }
