@@ -159,10 +159,19 @@ impl fmt::Display for RuleDecl {
         match &self.requires {
             Some(requirement) => write!(
                 f,
-                "{} {} requires {}",
-                self.kind.node, self.target.node, requirement.node
+                "{} {} {} {}",
+                self.kind.node,
+                self.target.node,
+                lexicon::REQUIRES,
+                requirement.node
             ),
-            None => write!(f, "deny {} {}", self.kind.node, self.target.node),
+            None => write!(
+                f,
+                "{} {} {}",
+                lexicon::DENY,
+                self.kind.node,
+                self.target.node
+            ),
         }
     }
 }

@@ -57,7 +57,9 @@ use std::fmt::Write as _;
 use crate::ast::{Node, PolicyFile, Requirement, RuleDecl, ScopeDecl, Span, Statement};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::syntax::cst::{self, Cst, Leading};
-use crate::syntax::lexicon::{quoted, write_name};
+use crate::syntax::lexicon::{
+    DEFAULT, DENY, IMPLIES, LEVEL, POLICY, REQUIRES, SCOPE, quoted, write_name,
+};
 
 /// Formats a policy source. The errors are the syntax errors of the source
 /// (nothing is formatted then), or an internal error should the formatter
@@ -149,8 +151,11 @@ fn layout<'s>(cst: &Cst<'s>, file: &PolicyFile) -> Option<String> {
 /// A statement as the cells of its columns.
 fn cells(statement: &Statement) -> (Kind, Vec<String>) {
     match statement {
-        Statement::Policy(name) => (Kind::Other, vec![format!("policy {}", quoted(&name.node))]),
-        Statement::Default(word) => (Kind::Other, vec![format!("default {}", word.node)]),
+        Statement::Policy(name) => (
+            Kind::Other,
+            vec![format!("{POLICY} {}", quoted(&name.node))],
+        ),
+        Statement::Default(word) => (Kind::Other, vec![format!("{DEFAULT} {}", word.node)]),
         Statement::Scope(scope) => (Kind::Scope, scope_cells(scope)),
         Statement::Rule(rule) => (Kind::Rule, rule_cells(rule)),
     }
@@ -165,11 +170,11 @@ fn scope_cells(scope: &ScopeDecl) -> Vec<String> {
             .iter()
             .map(|name| bare_or_quoted(&name.node))
             .collect();
-        format!("implies {}", names.join(", "))
+        format!("{IMPLIES} {}", names.join(", "))
     };
     vec![
-        format!("scope {}", bare_or_quoted(&scope.name.node)),
-        format!("level {}", scope.level.node),
+        format!("{SCOPE} {}", bare_or_quoted(&scope.name.node)),
+        format!("{LEVEL} {}", scope.level.node),
         scope
             .description
             .as_ref()
@@ -182,8 +187,8 @@ fn scope_cells(scope: &ScopeDecl) -> Vec<String> {
 fn rule_cells(rule: &RuleDecl) -> Vec<String> {
     let head = format!("{} {}", rule.kind.node, rule.target.node);
     match &rule.requires {
-        Some(requirement) => vec![head, format!("requires {}", requirement.node)],
-        None => vec![format!("deny {head}")],
+        Some(requirement) => vec![head, format!("{REQUIRES} {}", requirement.node)],
+        None => vec![format!("{DENY} {head}")],
     }
 }
 

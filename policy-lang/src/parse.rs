@@ -167,12 +167,10 @@ fn statement(pair: Pair<'_, Rule>, base: usize, span: Span) -> Result<Node<State
 
 fn target_kind(pair: Pair<'_, Rule>, base: usize) -> Result<Node<TargetKind>, Diagnostic> {
     let span = span_of(&pair, base);
-    let kind = match pair.as_str() {
-        "tool" => TargetKind::Tool,
-        "resource" => TargetKind::Resource,
-        "prompt" => TargetKind::Prompt,
-        _ => return Err(internal(span, "rule kind")),
-    };
+    let kind = TargetKind::ALL
+        .into_iter()
+        .find(|kind| kind.keyword() == pair.as_str())
+        .ok_or_else(|| internal(span, "rule kind"))?;
     Ok(Node::new(kind, span))
 }
 

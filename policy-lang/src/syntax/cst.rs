@@ -21,7 +21,7 @@ use pest::iterators::Pair;
 
 use super::expected;
 use super::grammar::{Grammar, Rule};
-use super::lexicon::is_statement_keyword;
+use super::lexicon::{SCOPE, is_statement_keyword};
 use super::token::{Token, TokenKind, Tokens};
 use crate::ast::Span;
 use crate::diagnostic::{Code, Diagnostic};
@@ -270,7 +270,7 @@ impl<'s> Cst<'s> {
         let index = self.token_at(start);
         let mut tokens = self.tokens.all().get(index..).unwrap_or_default().iter();
         let keyword = tokens.next()?;
-        if keyword.span.start != start || self.text(keyword.span) != "scope" {
+        if keyword.span.start != start || self.text(keyword.span) != SCOPE {
             return None;
         }
         if tokens.next()?.kind != TokenKind::Blank {

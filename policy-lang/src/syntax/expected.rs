@@ -7,7 +7,8 @@ use pest::error::{ErrorVariant, InputLocation};
 use super::cst::Cst;
 use super::grammar::Rule;
 use super::lexicon::{
-    ALL_OF, ANY_OF, AUTHENTICATED, STATEMENT_KEYWORDS, is_name_char, is_statement_keyword,
+    ALL_OF, ANY_OF, AUTHENTICATED, DEFAULT, DENY, IMPLIES, LEVEL, POLICY, PROMPT, REQUIRES,
+    RESOURCE, SCOPE, STATEMENT_KEYWORDS, TOOL, is_name_char, is_statement_keyword,
 };
 use crate::ast::Span;
 use crate::diagnostic::{Code, Diagnostic};
@@ -125,18 +126,18 @@ fn expected_name(rule: Rule) -> Option<&'static str> {
 /// The keywords a rule stands for, for "did you mean".
 fn keywords_of(rule: Rule) -> &'static [&'static str] {
     match rule {
-        Rule::kw_policy | Rule::policy_decl => &["policy"],
-        Rule::kw_default | Rule::default_decl => &["default"],
-        Rule::kw_scope | Rule::scope_decl => &["scope"],
-        Rule::kw_level => &["level"],
-        Rule::kw_implies | Rule::implies_clause => &["implies"],
+        Rule::kw_policy | Rule::policy_decl => &[POLICY],
+        Rule::kw_default | Rule::default_decl => &[DEFAULT],
+        Rule::kw_scope | Rule::scope_decl => &[SCOPE],
+        Rule::kw_level => &[LEVEL],
+        Rule::kw_implies | Rule::implies_clause => &[IMPLIES],
         Rule::kw_tool
         | Rule::kw_resource
         | Rule::kw_prompt
         | Rule::target_kind
-        | Rule::allow_rule => &["tool", "resource", "prompt"],
-        Rule::kw_deny | Rule::deny_rule => &["deny"],
-        Rule::kw_requires => &["requires"],
+        | Rule::allow_rule => &[TOOL, RESOURCE, PROMPT],
+        Rule::kw_deny | Rule::deny_rule => &[DENY],
+        Rule::kw_requires => &[REQUIRES],
         Rule::statement => &STATEMENT_KEYWORDS,
         Rule::any_of | Rule::all_of | Rule::authenticated | Rule::scope_ref => {
             &[ANY_OF, ALL_OF, AUTHENTICATED]

@@ -6,11 +6,20 @@
 
 use std::fmt;
 
+pub const POLICY: &str = "policy";
+pub const DEFAULT: &str = "default";
+pub const SCOPE: &str = "scope";
+pub const LEVEL: &str = "level";
+pub const IMPLIES: &str = "implies";
+pub const REQUIRES: &str = "requires";
+pub const DENY: &str = "deny";
+pub const TOOL: &str = "tool";
+pub const RESOURCE: &str = "resource";
+pub const PROMPT: &str = "prompt";
+
 /// Words that begin a statement: they cannot be bare names, so a missing
 /// piece is reported where it is missing, not one line later.
-pub const STATEMENT_KEYWORDS: [&str; 7] = [
-    "policy", "default", "scope", "tool", "resource", "prompt", "deny",
-];
+pub const STATEMENT_KEYWORDS: [&str; 7] = [POLICY, DEFAULT, SCOPE, TOOL, RESOURCE, PROMPT, DENY];
 
 /// The requirement any valid token meets.
 pub const AUTHENTICATED: &str = "authenticated";
@@ -153,6 +162,30 @@ mod tests {
         assert!(grammar_accepts(Rule::authenticated, AUTHENTICATED));
         assert!(grammar_accepts(Rule::kw_any_of, ANY_OF));
         assert!(grammar_accepts(Rule::kw_all_of, ALL_OF));
+    }
+
+    #[test]
+    fn each_keyword_is_its_grammar_rule() {
+        let keywords = [
+            (Rule::kw_policy, POLICY),
+            (Rule::kw_default, DEFAULT),
+            (Rule::kw_scope, SCOPE),
+            (Rule::kw_level, LEVEL),
+            (Rule::kw_implies, IMPLIES),
+            (Rule::kw_requires, REQUIRES),
+            (Rule::kw_deny, DENY),
+            (Rule::kw_tool, TOOL),
+            (Rule::kw_resource, RESOURCE),
+            (Rule::kw_prompt, PROMPT),
+            (Rule::kw_any_of, ANY_OF),
+            (Rule::kw_all_of, ALL_OF),
+            (Rule::kw_authenticated, AUTHENTICATED),
+        ];
+        for (rule, word) in keywords {
+            assert!(grammar_accepts(rule, word), "{word}");
+        }
+        let kinds = mcp_policy_table::TargetKind::ALL.map(|kind| kind.keyword());
+        assert_eq!(kinds, [TOOL, RESOURCE, PROMPT]);
     }
 
     #[test]
