@@ -56,7 +56,8 @@ use std::fmt::Write as _;
 
 use crate::ast::{Node, PolicyFile, Requirement, RuleDecl, ScopeDecl, Span, Statement};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::syntax::cst::{self, Cst, Leading};
+use crate::parse::parse_cst;
+use crate::syntax::cst::{Cst, Leading};
 use crate::syntax::lexicon::{
     DEFAULT, DENY, IMPLIES, LEVEL, POLICY, REQUIRES, SCOPE, quoted, write_name,
 };
@@ -65,10 +66,9 @@ use crate::syntax::lexicon::{
 /// (nothing is formatted then), or an internal error should the formatter
 /// fail to reproduce the source's meaning.
 pub fn format_source(source: &str) -> Result<String, Vec<Diagnostic>> {
-    let (cst, diagnostics) = cst::parse(source);
-    let (file, errors) = crate::parse::from_cst(&cst);
-    if !diagnostics.is_empty() || !errors.is_empty() {
-        return Err(crate::parse::in_source_order(diagnostics, errors));
+    let (cst, file, diagnostics) = parse_cst(source);
+    if !diagnostics.is_empty() {
+        return Err(diagnostics);
     }
     let formatted = layout(&cst, &file).ok_or_else(|| vec![internal("it lost a statement")])?;
     verify(&cst, &file, &formatted)?;
@@ -284,9 +284,8 @@ fn write_cells(out: &mut String, cells: &[String], widths: &[usize]) {
 /// Reads the output back: it must parse, hold the same statements, and
 /// the same comments in the same order.
 fn verify(cst: &Cst<'_>, file: &PolicyFile, formatted: &str) -> Result<(), Vec<Diagnostic>> {
-    let (output, diagnostics) = cst::parse(formatted);
-    let (reparsed, errors) = crate::parse::from_cst(&output);
-    let problem = if !diagnostics.is_empty() || !errors.is_empty() {
+    let (output, reparsed, diagnostics) = parse_cst(formatted);
+    let problem = if !diagnostics.is_empty() {
         Some("its output does not parse")
     } else if shape(file) != shape(&reparsed) {
         Some("its output means something else")
@@ -367,7 +366,7 @@ mod tests {
 
     #[test]
     fn comments_are_found_outside_strings_only() {
-        let (cst, _) = cst::parse("policy \"a # b \\\" # c\" # d  \r\n#e");
+        let (cst, _, _) = parse_cst("policy \"a # b \\\" # c\" # d  \r\n#e");
         assert_eq!(cst.comment_texts(), ["# d", "#e"]);
     }
 

@@ -21,31 +21,31 @@ pub use crate::syntax::cst::MAX_NESTING;
 /// Parses a whole file. Always returns a tree (of the statements that
 /// parsed) and the syntax errors found.
 pub fn parse(source: &str) -> (PolicyFile, Vec<Diagnostic>) {
-    let (cst, syntax_errors) = cst::parse(source);
-    let (file, errors) = from_cst(&cst);
-    (file, in_source_order(syntax_errors, errors))
+    let (_, file, diagnostics) = parse_cst(source);
+    (file, diagnostics)
 }
 
-/// The syntax tree of a concrete one, and the errors only the syntax tree
-/// sees (an unknown `name(...)` call).
-pub(crate) fn from_cst(cst: &Cst<'_>) -> (PolicyFile, Vec<Diagnostic>) {
-    let mut file = PolicyFile {
-        statements: Vec::with_capacity(cst.statements().len()),
-        broken_scopes: cst.broken_scopes().to_vec(),
-    };
+/// Parses a whole file into its concrete tree and the syntax tree built
+/// from it, statement by statement, with every syntax error, in order.
+pub(crate) fn parse_cst(source: &str) -> (Cst<'_>, PolicyFile, Vec<Diagnostic>) {
+    let mut statements = Vec::new();
     let mut errors = Vec::new();
-    for parsed in cst.statements() {
-        match statement(parsed.tree.clone(), parsed.base, parsed.span) {
-            Ok(statement) => file.statements.push(statement),
+    let (cst, syntax_errors) = cst::parse(source, |tree, base, span| {
+        match statement(tree, base, span) {
+            Ok(statement) => statements.push(statement),
             Err(diagnostic) => errors.push(diagnostic),
         }
-    }
-    (file, errors)
+    });
+    let file = PolicyFile {
+        statements,
+        broken_scopes: cst.broken_scopes().to_vec(),
+    };
+    (cst, file, in_source_order(syntax_errors, errors))
 }
 
 /// Two lists of diagnostics, each in source order, merged: the statements
 /// that broke and those that parsed do not overlap.
-pub(crate) fn in_source_order(a: Vec<Diagnostic>, b: Vec<Diagnostic>) -> Vec<Diagnostic> {
+fn in_source_order(a: Vec<Diagnostic>, b: Vec<Diagnostic>) -> Vec<Diagnostic> {
     if b.is_empty() {
         return a;
     }

@@ -1,6 +1,8 @@
-//! The concrete syntax tree: every statement that parsed, as pest's tree
-//! of it, with the comments and blank lines around it attached; and the
-//! token list under it all (see [`super::token`]).
+//! The concrete syntax tree: every statement that parsed, with the
+//! comments and blank lines around it attached, and the token list under
+//! it all (see [`super::token`]). Pest's tree of each statement is handed
+//! to the caller (the builder of the syntax tree) as soon as it is parsed,
+//! not kept: the trees of a large file would hold many times its size.
 //!
 //! Pest is driven one statement at a time, so that one run reports every
 //! syntax error: after an error, parsing resumes at the next line that
@@ -35,17 +37,14 @@ pub const MAX_NESTING: usize = 32;
 #[derive(Debug)]
 pub(crate) struct Cst<'s> {
     tokens: Tokens<'s>,
-    statements: Vec<CstStatement<'s>>,
+    statements: Vec<CstStatement>,
     end: Vec<Leading>,
     broken_scopes: Vec<String>,
 }
 
 /// One statement that parsed.
 #[derive(Debug)]
-pub(crate) struct CstStatement<'s> {
-    /// Pest's tree of the statement; its positions count from `base`.
-    pub tree: Pair<'s, Rule>,
-    pub base: usize,
+pub(crate) struct CstStatement {
     /// From its first token to its last. Pest's own span (and its inner
     /// pairs') runs on over the blanks and comments it skipped looking for
     /// an optional part (a description, `implies`, another `, NAME`).
@@ -66,8 +65,13 @@ pub(crate) struct Leading {
 }
 
 /// Parses `source` into its concrete tree; the diagnostics are its syntax
-/// errors (the statements they broke are not in the tree).
-pub(crate) fn parse(source: &str) -> (Cst<'_>, Vec<Diagnostic>) {
+/// errors (the statements they broke are not in the tree). `each` gets
+/// pest's tree of every statement that parsed, in order, with the offset
+/// its positions count from and the statement's span.
+pub(crate) fn parse<'s>(
+    source: &'s str,
+    mut each: impl FnMut(Pair<'s, Rule>, usize, Span),
+) -> (Cst<'s>, Vec<Diagnostic>) {
     let mut cst = Cst {
         tokens: Tokens::new(source),
         statements: Vec::new(),
@@ -88,9 +92,8 @@ pub(crate) fn parse(source: &str) -> (Cst<'_>, Vec<Diagnostic>) {
                 let start = pos + tree.as_span().start();
                 let end = pos + tree.as_span().end();
                 let span = Span::new(start, cst.significant_end(start, end));
+                each(tree, pos, span);
                 cst.statements.push(CstStatement {
-                    tree,
-                    base: pos,
                     span,
                     leading: Vec::new(),
                     blank_before: false,
@@ -138,7 +141,7 @@ impl<'s> Cst<'s> {
         self.tokens.between(start, end)
     }
 
-    pub fn statements(&self) -> &[CstStatement<'s>] {
+    pub fn statements(&self) -> &[CstStatement] {
         &self.statements
     }
 
