@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::syntax::lexicon;
+
 pub use mcp_policy_table::TargetKind;
 
 /// A byte range in the source (the diagnostics' own, so that every
@@ -91,59 +93,38 @@ pub enum Requirement {
     AllOf(Vec<Node<Requirement>>),
 }
 
-/// Whether a name can be written bare, or needs quotes.
-pub fn is_bare_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-' | '/'))
-        && !crate::parse::RESERVED.contains(&name)
-}
-
-/// Writes a name bare when it can be, quoted otherwise.
-pub(crate) fn write_name(f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
-    if is_bare_name(name) {
-        f.write_str(name)
-    } else {
-        write!(f, "\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
-    }
-}
+/// Whether a name can be written bare, or needs quotes (the lexicon's
+/// rule, here for the callers of the syntax tree).
+pub use crate::syntax::lexicon::is_bare_name;
+pub(crate) use crate::syntax::lexicon::write_name;
 
 impl fmt::Display for Requirement {
+    /// The canonical spelling, as `mcp-policy fmt` writes it: a scope
+    /// spelled like a requirement keyword stays quoted.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |f: &mut fmt::Formatter<'_>, keyword: &str, items: &[Node<Requirement>]| {
-            write!(f, "{keyword}(")?;
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(", ")?;
-                }
-                item.node.fmt(f)?;
-            }
-            f.write_str(")")
+        let (keyword, members) = match self {
+            Requirement::Authenticated => return f.write_str(lexicon::AUTHENTICATED),
+            Requirement::Scope(name) => return lexicon::write_scope_ref(f, name),
+            Requirement::AnyOf(members) => (lexicon::ANY_OF, members),
+            Requirement::AllOf(members) => (lexicon::ALL_OF, members),
         };
-        match self {
-            Requirement::Authenticated => f.write_str("authenticated"),
-            // Bare, these words would read back as requirements.
-            Requirement::Scope(name)
-                if matches!(name.as_str(), "authenticated" | "any_of" | "all_of") =>
-            {
-                write!(f, "\"{name}\"")
+        write!(f, "{keyword}(")?;
+        for (i, member) in members.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
             }
-            Requirement::Scope(name) => write_name(f, name),
-            Requirement::AnyOf(items) => list(f, "any_of", items),
-            Requirement::AllOf(items) => list(f, "all_of", items),
+            member.node.fmt(f)?;
         }
+        f.write_str(")")
     }
 }
 
 impl fmt::Display for TargetPattern {
+    /// As written: quoted targets are the pattern syntax, so a target keeps
+    /// its quotes, or their absence.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.quoted {
-            write!(
-                f,
-                "\"{}\"",
-                self.text.replace('\\', "\\\\").replace('"', "\\\"")
-            )
+            lexicon::write_quoted(f, &self.text)
         } else {
             f.write_str(&self.text)
         }
@@ -155,10 +136,19 @@ impl fmt::Display for RuleDecl {
         match &self.requires {
             Some(requirement) => write!(
                 f,
-                "{} {} requires {}",
-                self.kind.node, self.target.node, requirement.node
+                "{} {} {} {}",
+                self.kind.node,
+                self.target.node,
+                lexicon::REQUIRES,
+                requirement.node
             ),
-            None => write!(f, "deny {} {}", self.kind.node, self.target.node),
+            None => write!(
+                f,
+                "{} {} {}",
+                lexicon::DENY,
+                self.kind.node,
+                self.target.node
+            ),
         }
     }
 }
