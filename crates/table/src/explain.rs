@@ -222,7 +222,11 @@ impl Trace<'_, '_> {
     /// Traces every atom (no short cut: an explanation shows them all);
     /// `true` when all hold.
     fn all(&mut self, atoms: &[AtomId]) -> bool {
-        atoms.iter().fold(true, |all, id| self.holds(*id) && all)
+        let mut all = true;
+        for id in atoms {
+            all &= self.holds(*id);
+        }
+        all
     }
 }
 

@@ -296,7 +296,7 @@ fn context() -> impl Strategy<Value = (Map<String, Value>, Map<String, Value>)> 
     (0u8..6, 0u8..6, 0u8..7, 0u8..5, 0u8..5).prop_map(|(x, y, p, t, g)| {
         let mut arguments = Map::new();
         let mut claims = Map::new();
-        let mut put = |map: &mut Map<String, Value>, key: &str, value: Option<Value>| {
+        let put = |map: &mut Map<String, Value>, key: &str, value: Option<Value>| {
             if let Some(value) = value {
                 map.insert(key.into(), value);
             }
