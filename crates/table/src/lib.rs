@@ -28,7 +28,7 @@
 //! let rule = Rule {
 //!     kind: TargetKind::Tool,
 //!     target: Target::Glob(Glob::new("admin_*")),
-//!     effect: Effect::Allow(vec![Clause { scopes: vec![ScopeId(1)] }]),
+//!     effect: Effect::Allow(vec![Clause::of_scopes(vec![ScopeId(1)])]),
 //!     text: r#"tool "admin_*" requires mcp:admin"#.into(),
 //!     line: 1,
 //! };
@@ -44,6 +44,9 @@
 //! ```
 
 mod artifact;
+mod artifact_atoms;
+pub mod condition;
+mod conditional;
 mod decision_table;
 mod explain;
 mod glob;
@@ -54,6 +57,10 @@ mod scope;
 mod validate;
 
 pub use artifact::{ArtifactError, FORMAT as ARTIFACT_FORMAT, VERSION as ARTIFACT_VERSION};
+pub use condition::{
+    Atom, AtomCatalog, AtomError, AtomId, AtomInfo, AtomTrace, Comparison, Context, Falsity,
+    JsonType, Literal, Num, Op, Operand, PathBase, Source,
+};
 pub use decision_table::{
     Basis, BuildError, Clause, Decision, DecisionTable, DefaultEffect, Effect, Rule, RuleId, Target,
 };
