@@ -5,7 +5,8 @@
 use pest::iterators::Pair;
 
 use crate::ast::{
-    Node, PolicyFile, Requirement, RuleDecl, ScopeDecl, Span, Statement, TargetKind, TargetPattern,
+    Comparison, Condition, Literal, Node, Operand, PolicyFile, Requirement, RuleDecl, ScopeDecl,
+    Source, Span, Statement, TargetKind, TargetPattern, Test, Value,
 };
 use crate::diagnostic::{Code, Diagnostic};
 use crate::suggest::did_you_mean;
@@ -80,6 +81,13 @@ fn children<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
                 | Rule::kw_requires
                 | Rule::kw_any_of
                 | Rule::kw_all_of
+                | Rule::kw_when
+                | Rule::kw_in
+                | Rule::kw_contains
+                | Rule::kw_matches
+                | Rule::kw_under
+                | Rule::open_list
+                | Rule::close_list
                 | Rule::comma
                 | Rule::close
         )
@@ -149,15 +157,26 @@ fn statement(pair: Pair<'_, Rule>, base: usize, span: Span) -> Result<Node<State
                 kind,
                 target,
                 requires: Some(requirement),
+                when: None,
             })
         }
         Rule::deny_rule => {
             let kind = target_kind(next("rule kind")?, base)?;
             let target = target(next("rule target")?, base)?;
+            let when = match parts.next() {
+                Some(clause) => {
+                    let condition = children(clause)
+                        .next()
+                        .ok_or_else(|| internal(span, "`when` clause"))?;
+                    Some(requirement(condition, base)?)
+                }
+                None => None,
+            };
             Statement::Rule(RuleDecl {
                 kind,
                 target,
                 requires: None,
+                when,
             })
         }
         _ => return Err(internal(span, "statement")),
@@ -206,6 +225,7 @@ fn requirement(pair: Pair<'_, Rule>, base: usize) -> Result<Node<Requirement>, D
                 .map(|member| requirement(member, base))
                 .collect::<Result<_, _>>()?,
         ),
+        Rule::condition => Requirement::Condition(condition(pair, base, span)?),
         Rule::unknown_call => {
             let name = pair
                 .into_inner()
@@ -226,6 +246,115 @@ fn requirement(pair: Pair<'_, Rule>, base: usize) -> Result<Node<Requirement>, D
         _ => return Err(internal(span, "requirement")),
     };
     Ok(Node::new(requirement, span))
+}
+
+/// `OPERAND OP VALUE`.
+fn condition(pair: Pair<'_, Rule>, base: usize, span: Span) -> Result<Condition, Diagnostic> {
+    let mut parts = pair.into_inner();
+    let operand_pair = parts.next().ok_or_else(|| internal(span, "condition"))?;
+    let left = Node::new(
+        operand(operand_pair.clone(), span)?,
+        span_of(&operand_pair, base),
+    );
+    let test_pair = parts.next().ok_or_else(|| internal(span, "condition"))?;
+    let test_rule = test_pair.as_rule();
+    let mut inner = test_pair.into_inner();
+    let mut operator = || {
+        inner
+            .next()
+            .map(|pair| pair.as_rule())
+            .ok_or_else(|| internal(span, "operator"))
+    };
+    let test = match test_rule {
+        Rule::equality => {
+            let op = operator()?;
+            let value_pair = inner.next().ok_or_else(|| internal(span, "`==` value"))?;
+            let value_span = span_of(&value_pair, base);
+            let value = match value_pair.as_rule() {
+                Rule::operand => Value::Operand(operand(value_pair, span)?),
+                _ => Value::Literal(literal(value_pair, span)?),
+            };
+            let value = Node::new(value, value_span);
+            if op == Rule::op_ne {
+                Test::Ne(value)
+            } else {
+                Test::Eq(value)
+            }
+        }
+        Rule::membership => Test::In(
+            inner
+                .filter(|part| part.as_rule() == Rule::literal)
+                .map(|part| literal_node(part, base, span))
+                .collect::<Result<_, _>>()?,
+        ),
+        Rule::ordering => {
+            let comparison = match operator()? {
+                Rule::op_lt => Comparison::Lt,
+                Rule::op_le => Comparison::Le,
+                Rule::op_gt => Comparison::Gt,
+                _ => Comparison::Ge,
+            };
+            let value = inner.next().ok_or_else(|| internal(span, "bound"))?;
+            Test::Compare(comparison, literal_node(value, base, span)?)
+        }
+        Rule::containment | Rule::glob_match | Rule::path_under => {
+            let value = inner
+                .find(|part| part.as_rule() == Rule::literal)
+                .ok_or_else(|| internal(span, "condition value"))?;
+            let value = literal_node(value, base, span)?;
+            match test_rule {
+                Rule::containment => Test::Contains(value),
+                Rule::glob_match => Test::Matches(value),
+                _ => Test::Under(value),
+            }
+        }
+        _ => return Err(internal(span, "condition operator")),
+    };
+    Ok(Condition {
+        operand: left,
+        test,
+    })
+}
+
+/// `arg.a."b c"`: the source and the segments, unquoted.
+fn operand(pair: Pair<'_, Rule>, span: Span) -> Result<Operand, Diagnostic> {
+    let mut parts = pair.into_inner();
+    let source = match parts.next().and_then(|source| source.into_inner().next()) {
+        Some(source) if source.as_rule() == Rule::kw_arg => Source::Arg,
+        Some(source) if source.as_rule() == Rule::kw_claim => Source::Claim,
+        _ => return Err(internal(span, "operand")),
+    };
+    let path = parts
+        .map(|segment| match segment.into_inner().next() {
+            Some(inner) if inner.as_rule() == Rule::string => Ok(unquote(inner.as_str())),
+            Some(inner) => Ok(inner.as_str().to_owned()),
+            None => Err(internal(span, "operand segment")),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Operand { source, path })
+}
+
+fn literal_node(
+    pair: Pair<'_, Rule>,
+    base: usize,
+    span: Span,
+) -> Result<Node<Literal>, Diagnostic> {
+    let at = span_of(&pair, base);
+    Ok(Node::new(literal(pair, span)?, at))
+}
+
+fn literal(pair: Pair<'_, Rule>, span: Span) -> Result<Literal, Diagnostic> {
+    let inner = pair
+        .into_inner()
+        .next()
+        .ok_or_else(|| internal(span, "literal"))?;
+    Ok(match inner.as_rule() {
+        Rule::string => Literal::String(unquote(inner.as_str())),
+        Rule::number => Literal::Number(inner.as_str().to_owned()),
+        Rule::kw_true => Literal::Bool(true),
+        Rule::kw_false => Literal::Bool(false),
+        _ => return Err(internal(span, "literal")),
+    })
 }
 
 /// A `scope_name`, `target` or `word` child: quoted or bare.
