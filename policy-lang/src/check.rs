@@ -199,7 +199,10 @@ impl Checker<'_> {
                         format!("a scope cannot be named `{}`", name.node),
                     )
                     .with_label(name.span, "reads as a condition operand")
-                    .with_help("in a requirement, `arg.` and `claim.` begin a condition (quoting the name nowhere helps): rename the scope, for example `app:arg`"),
+                    .with_help(format!(
+                        "rename the scope, for example `app:{}`: in a requirement, `arg.` and `claim.` begin a condition, and quoting the name would not help",
+                        name.node.rsplit('.').next().unwrap_or_default()
+                    )),
                 );
             } else if RESERVED_SCOPE_NAMES.contains(&name.node.as_str()) {
                 self.push(
@@ -465,14 +468,18 @@ impl Checker<'_> {
                         format!("a deny's `when` holds conditions only, not `{}`", requirement.node),
                     )
                     .with_label(requirement.span, "not a condition")
-                    .with_help("a deny applies to every token; to deny callers without a scope, require the scope on the allow rule instead: `tool x requires all_of(scope, ...)`"),
+                    .with_help(if requirement.node == Requirement::Authenticated {
+                        "`when authenticated` would always hold: `deny KIND TARGET` without `when` denies every call"
+                    } else {
+                        "a deny does not look at scopes; to let only some scopes through, require them on the allow rule: `tool x requires all_of(SCOPE, ...)`"
+                    }),
                 );
                 Req::Unresolved
             }
             Requirement::Authenticated => Req::Authenticated,
             Requirement::Condition(condition) => {
                 let (Place::Requires(kind) | Place::When(kind)) = place;
-                match condition::atom(condition, kind) {
+                match condition::atom(condition, requirement.span, kind) {
                     Ok(atom) => Req::Atom {
                         atom: Box::new(atom),
                         text: condition.to_string(),

@@ -11,7 +11,12 @@ use crate::diagnostic::{Code, Diagnostic};
 
 /// The atom of `condition` in a rule of `kind`, or every reason it cannot
 /// be one.
-pub(super) fn atom(condition: &Condition, kind: TargetKind) -> Result<Atom, Vec<Diagnostic>> {
+/// `span` is the whole condition's.
+pub(super) fn atom(
+    condition: &Condition,
+    span: Span,
+    kind: TargetKind,
+) -> Result<Atom, Vec<Diagnostic>> {
     let mut problems = Vec::new();
     let operand = condition.operand.node.clone();
     if kind == TargetKind::Resource {
@@ -52,11 +57,7 @@ pub(super) fn atom(condition: &Condition, kind: TargetKind) -> Result<Atom, Vec<
         }
         Test::In(list) => {
             if list.is_empty() {
-                Err(invalid(
-                    condition.operand.span,
-                    "`in []` can never hold",
-                    "an empty list",
-                )
+                Err(invalid(span, "`in []` can never hold", "an empty list")
                 .with_help("list at least one value: `in [\"a\", \"b\"]`"))
             } else {
                 list.iter()
