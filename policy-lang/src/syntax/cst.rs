@@ -352,3 +352,95 @@ impl<'s> Cst<'s> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cst(source: &str) -> Cst<'_> {
+        let (cst, diagnostics) = parse(source, |_, _, _| {});
+        assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+        cst
+    }
+
+    fn texts<'s>(cst: &Cst<'s>, spans: impl IntoIterator<Item = Span>) -> Vec<&'s str> {
+        spans.into_iter().map(|span| cst.text(span)).collect()
+    }
+
+    #[test]
+    fn comments_attach_to_the_statement_they_stand_by() {
+        let source = "# a\n\n# b\ntool x requires any_of(y,  # c\n  z)  # d\n\n# e\n";
+        let cst = cst(source);
+        let [statement] = cst.statements() else {
+            panic!("{:?}", cst.statements())
+        };
+        assert_eq!(
+            texts(&cst, statement.leading.iter().map(|l| l.comment)),
+            ["# a", "# b"]
+        );
+        assert_eq!(
+            statement
+                .leading
+                .iter()
+                .map(|l| l.blank_before)
+                .collect::<Vec<_>>(),
+            [false, true]
+        );
+        assert!(!statement.blank_before);
+        assert_eq!(texts(&cst, statement.inner.iter().copied()), ["# c"]);
+        assert_eq!(texts(&cst, statement.trailing), ["# d"]);
+        assert_eq!(texts(&cst, cst.end().iter().map(|l| l.comment)), ["# e"]);
+        assert!(cst.end().iter().all(|l| l.blank_before));
+    }
+
+    #[test]
+    fn comments_above_are_whole_lines_up_to_a_blank_or_other_line() {
+        let source = "# far\n\n# x\r\n  # y\r\ntool a requires b # t\n# z\ntool c requires d  tool e requires f\n";
+        let cst = cst(source);
+        let tokens = &cst.tokens;
+        let starts: Vec<usize> = cst.statements().iter().map(|s| s.span.start).collect();
+        assert_eq!(
+            texts(&cst, tokens.comments_above(starts[0])),
+            ["# x\r", "# y\r"]
+        );
+        assert_eq!(texts(&cst, tokens.comments_above(starts[1])), ["# z"]);
+        // The second statement of a line sees the comments above the line.
+        assert_eq!(texts(&cst, tokens.comments_above(starts[2])), ["# z"]);
+        assert!(tokens.comments_above(0).is_empty());
+    }
+
+    #[test]
+    fn huge_inputs_are_linear_and_do_not_overflow() {
+        let newlines = "\n".repeat(1_000_000);
+        assert!(cst(&newlines).statements().is_empty());
+        let parens = "(".repeat(1_000_000);
+        let (_, diagnostics) = parse(&parens, |_, _, _| {});
+        assert_eq!(diagnostics.len(), 1);
+        assert_eq!(diagnostics[0].code, Code::NestingTooDeep);
+        let comments = "# (((\n".repeat(200_000);
+        assert_eq!(cst(&comments).end().len(), 200_000);
+        let mut rules = String::new();
+        for i in 0..20_000 {
+            rules.push_str(&format!("# r{i}\ntool t{i} requires s  # why\n"));
+        }
+        let cst = cst(&rules);
+        assert_eq!(cst.statements().len(), 20_000);
+        assert!(
+            cst.statements()
+                .iter()
+                .all(|s| s.leading.len() == 1 && s.trailing.is_some())
+        );
+    }
+
+    #[test]
+    fn recovery_resumes_at_the_next_statement_keyword_on_a_line() {
+        let source = "tool x requries a\n  , b\n\ttool y requires c\ntool (\r\ntool z requires d\n";
+        let mut spans = Vec::new();
+        let (cst, diagnostics) = parse(source, |_, _, span| spans.push(span));
+        assert_eq!(diagnostics.len(), 2, "{diagnostics:#?}");
+        assert_eq!(
+            texts(&cst, spans),
+            ["tool y requires c", "tool z requires d"]
+        );
+    }
+}
