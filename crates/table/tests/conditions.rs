@@ -836,7 +836,12 @@ fn an_unconditional_artifact_stays_version_2() {
                 "tool t requires a",
                 1,
             ),
-            rule(Target::Glob(Glob::new("x*")), Effect::Deny, "deny tool \"x*\"", 2),
+            rule(
+                Target::Glob(Glob::new("x*")),
+                Effect::Deny,
+                "deny tool \"x*\"",
+                2,
+            ),
         ],
     )
     .unwrap();
@@ -846,5 +851,10 @@ fn an_unconditional_artifact_stays_version_2() {
     for field in ["atoms", "conditions", "deny_when"] {
         assert!(!artifact.contains(field), "{field}: {artifact}");
     }
-    assert_eq!(DecisionTable::from_artifact(&artifact).unwrap().to_artifact(), artifact);
+    assert_eq!(
+        DecisionTable::from_artifact(&artifact)
+            .unwrap()
+            .to_artifact(),
+        artifact
+    );
 }
