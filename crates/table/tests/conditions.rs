@@ -820,3 +820,41 @@ fn a_huge_conditional_rule_explains_in_linear_time() {
     assert_eq!(failing.len(), 10_239);
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
+
+/// A table without conditions is written as before: version 2, no condition
+/// field, so version 2 servers keep loading it.
+#[test]
+fn an_unconditional_artifact_stays_version_2() {
+    let table = DecisionTable::new(
+        None,
+        DefaultEffect::Deny,
+        ScopeCatalog::new(vec![scope("a", &[])]).unwrap(),
+        vec![
+            rule(
+                Target::Exact("t".into()),
+                Effect::Allow(vec![Clause::of_scopes(vec![ScopeId(0)])]),
+                "tool t requires a",
+                1,
+            ),
+            rule(
+                Target::Glob(Glob::new("x*")),
+                Effect::Deny,
+                "deny tool \"x*\"",
+                2,
+            ),
+        ],
+    )
+    .unwrap();
+    let artifact = table.to_artifact();
+    let parsed: Value = serde_json::from_str(&artifact).unwrap();
+    assert_eq!(parsed["version"], json!(2));
+    for field in ["atoms", "conditions", "deny_when"] {
+        assert!(!artifact.contains(field), "{field}: {artifact}");
+    }
+    assert_eq!(
+        DecisionTable::from_artifact(&artifact)
+            .unwrap()
+            .to_artifact(),
+        artifact
+    );
+}

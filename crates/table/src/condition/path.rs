@@ -13,7 +13,10 @@
 //! - a `..` above the root.
 //!
 //! Symbolic links are not resolved (no file system is read): a link inside
-//! the base that points outside it is the server's to refuse.
+//! the base that points outside it is the server's to refuse. Nor is any
+//! encoding decoded: `/workspace/%2e%2e/etc` is under `/workspace` (its
+//! second segment is the name `%2e%2e`); a server that percent-decodes a
+//! path argument must confine the decoded path itself.
 //!
 //! Rather than building the normal form, the check walks the segments once
 //! and keeps two counters: the depth of the normal form so far, and how
@@ -183,6 +186,8 @@ mod tests {
             "/workspace/../workspace/a",
             "/workspace/.../a",
             "/workspace/..a",
+            // Not decoded: a file named `%2e%2e` (see the module doc).
+            "/workspace/%2e%2e/etc",
         ] {
             assert_eq!(under(path, "/workspace"), Ok(()), "{path}");
         }
