@@ -302,3 +302,125 @@ fn an_allow_and_one_conditional_deny_may_share_a_target() {
         [Code::DuplicateRule]
     );
 }
+
+#[test]
+fn not_equal_to_a_claim_and_contains_on_arguments() {
+    let t = table(
+        "scope s level read\ntool x requires all_of(s, arg.owner != claim.sub, arg.tags contains 7)\n",
+    );
+    let x = |args: Value, claims: Value| decide(&t, "x", &["s"], args, claims);
+    assert!(x(
+        json!({"owner": "bob", "tags": [1, 7]}),
+        json!({"sub": "alice"})
+    ));
+    assert!(!x(
+        json!({"owner": "alice", "tags": [7]}),
+        json!({"sub": "alice"})
+    ));
+    // Both sides must be present and of one type.
+    assert!(!x(json!({"owner": "bob", "tags": [7]}), json!({})));
+    assert!(!x(
+        json!({"owner": 1, "tags": [7]}),
+        json!({"sub": "alice"})
+    ));
+    assert!(!x(
+        json!({"owner": "bob", "tags": [6]}),
+        json!({"sub": "alice"})
+    ));
+    assert!(!x(
+        json!({"owner": "bob", "tags": "7"}),
+        json!({"sub": "alice"})
+    ));
+}
+
+#[test]
+fn a_deny_condition_in_normal_form_fires_on_any_conjunct() {
+    let t = table(
+        "tool \"*\" requires authenticated\ndeny tool x when any_of(arg.a == 1, all_of(arg.b == 2, claim.c == true))\n",
+    );
+    let x = |args: Value, claims: Value| decide(&t, "x", &[], args, claims);
+    assert!(x(json!({}), json!({})));
+    assert!(!x(json!({"a": 1}), json!({})));
+    assert!(x(json!({"b": 2}), json!({})));
+    assert!(!x(json!({"b": 2}), json!({"c": true})));
+    match &t.rules()[1].effect {
+        mcp_policy_table::Effect::DenyWhen(conjuncts) => assert_eq!(conjuncts.len(), 2),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_clause_limit_counts_clauses_of_atoms() {
+    let members = |prefix: &str, n: usize| {
+        (0..n)
+            .map(|i| format!("arg.{prefix}{i} == {i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let at_limit = format!(
+        "tool x requires all_of(any_of({}), any_of({}))\n",
+        members("a", 16),
+        members("b", 16)
+    );
+    assert_eq!(table(&at_limit).atoms().len(), 32);
+    let over = format!(
+        "tool x requires all_of(any_of({}), any_of({}))\n",
+        members("a", 16),
+        members("b", 17)
+    );
+    assert_eq!(codes(&over), [Code::RequirementTooComplex]);
+    let deny_over = format!(
+        "deny tool x when all_of(any_of({}), any_of({}))\n",
+        members("a", 16),
+        members("b", 17)
+    );
+    assert_eq!(codes(&deny_over), [Code::RequirementTooComplex]);
+}
+
+fn conditional_policy(rules: usize) -> String {
+    let mut source = String::from("scope s level read\nscope t level write implies s\n");
+    for i in 0..rules {
+        source.push_str(&format!(
+            "tool t{i} requires any_of(t, all_of(s, arg.repo matches \"org{i}/*\", arg.n <= {i}, claim.tenant == \"c{}\"))\ndeny tool t{i} when arg.path under \"/secret/{i}\"\n",
+            i % 7
+        ));
+    }
+    source
+}
+
+fn timed_compile(source: &str) -> (std::time::Duration, DecisionTable) {
+    let started = std::time::Instant::now();
+    let compilation = compile_source(source);
+    let elapsed = started.elapsed();
+    assert!(
+        compilation.diagnostics.is_empty(),
+        "{:?}",
+        compilation.diagnostics.first()
+    );
+    (elapsed, compilation.table.expect("compiled"))
+}
+
+#[test]
+fn ten_thousand_conditional_rules_compile_in_linear_time() {
+    let small = conditional_policy(1_000);
+    let large = conditional_policy(10_000);
+    // The better of two runs of the small one (the first warms up).
+    let small_time = timed_compile(&small).0.min(timed_compile(&small).0);
+    let (large_time, table) = timed_compile(&large);
+    // Ten times the rules: well under the hundred times of a quadratic step.
+    assert!(
+        large_time < small_time * 30 + std::time::Duration::from_millis(200),
+        "1,000 rules: {small_time:?}, 10,000 rules: {large_time:?}"
+    );
+    assert_eq!(table.rules().len(), 20_000);
+    // Atoms are interned: the tenant atoms are shared by the rules.
+    assert_eq!(table.atoms().len(), 10_000 * 3 + 7);
+}
+
+#[test]
+fn unconditional_artifacts_do_not_change() {
+    let source = "policy \"p\"\nscope a level read\nscope b level write implies a\ntool x requires any_of(a, b)\ndeny tool \"y*\"\n";
+    let artifact = table(source).to_artifact();
+    assert!(artifact.contains("\"version\": 2"), "{artifact}");
+    assert!(!artifact.contains("atoms"), "{artifact}");
+}
