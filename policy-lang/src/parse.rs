@@ -547,6 +547,156 @@ mod tests {
         );
     }
 
+    fn only_rule(source: &str) -> RuleDecl {
+        let file = parse_ok(source);
+        match file.statements.into_iter().next().map(|s| s.node) {
+            Some(Statement::Rule(rule)) => rule,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn conditions_parse_with_their_operands_values_and_spans() {
+        let source = r#"tool x requires all_of(a, arg."repo-name".owner == claim.sub, arg.k in ["b", 1, true,], arg.n >= -1.5e3)"#;
+        let rule = only_rule(source);
+        let Some(Node {
+            node: Requirement::AllOf(members),
+            ..
+        }) = &rule.requires
+        else {
+            panic!("{rule:?}")
+        };
+        let Requirement::Condition(first) = &members[1].node else {
+            panic!("{members:?}")
+        };
+        assert_eq!(first.operand.node, Operand::arg(["repo-name", "owner"]));
+        assert_eq!(
+            &source[first.operand.span.start..first.operand.span.end],
+            r#"arg."repo-name".owner"#
+        );
+        assert_eq!(
+            first.test,
+            Test::Eq(Node::new(
+                Value::Operand(Operand::claim(["sub"])),
+                first_span(source, "claim.sub")
+            ))
+        );
+        let Requirement::Condition(list) = &members[2].node else {
+            panic!()
+        };
+        let Test::In(literals) = &list.test else {
+            panic!()
+        };
+        let values: Vec<&Literal> = literals.iter().map(|l| &l.node).collect();
+        assert_eq!(
+            values,
+            [
+                &Literal::String("b".to_owned()),
+                &Literal::Number("1".to_owned()),
+                &Literal::Bool(true)
+            ]
+        );
+        assert_eq!(
+            &source[members[3].span.start..members[3].span.end],
+            "arg.n >= -1.5e3"
+        );
+        assert_eq!(
+            rule.to_string(),
+            r#"tool x requires all_of(a, arg."repo-name".owner == claim.sub, arg.k in ["b", 1, true], arg.n >= -1.5e3)"#
+        );
+    }
+
+    fn first_span(source: &str, text: &str) -> Span {
+        let start = source.find(text).unwrap();
+        Span::new(start, start + text.len())
+    }
+
+    #[test]
+    fn every_operator_parses_and_writes_back() {
+        for atom in [
+            r#"arg.a == "x""#,
+            r#"arg.a != claim."https://example.com/roles""#,
+            "arg.a < 1",
+            "arg.a <= 0.5",
+            "arg.a > -2",
+            "arg.a >= 1E+3",
+            r#"claim.groups contains "admin""#,
+            r#"arg.repo matches "acme/*""#,
+            r#"arg.path under "/workspace""#,
+            r#"arg.k in ["a"]"#,
+            "arg._1 == false",
+        ] {
+            let rule = only_rule(&format!("tool x requires {atom}"));
+            assert_eq!(rule.to_string(), format!("tool x requires {atom}"));
+        }
+    }
+
+    #[test]
+    fn a_deny_takes_a_condition_after_when() {
+        let rule =
+            only_rule(r#"deny tool "*" when any_of(claim.suspended == true, arg.x matches "a*")"#);
+        assert!(rule.is_deny());
+        assert_eq!(
+            rule.to_string(),
+            r#"deny tool "*" when any_of(claim.suspended == true, arg.x matches "a*")"#
+        );
+        // `when` and the operator words are names elsewhere.
+        let rule = only_rule("deny tool when when arg.under == 1");
+        assert_eq!(rule.target.node.text, "when");
+        let file = parse_ok(
+            "tool under requires in
+tool x requires contains
+",
+        );
+        assert_eq!(file.statements.len(), 2);
+    }
+
+    #[test]
+    fn arg_and_claim_names_are_operands_not_scopes() {
+        // Bare, `arg.x` begins a condition; without an operator it is an
+        // error, never a scope reference.
+        let (file, diagnostics) = parse(
+            "tool x requires arg.x
+",
+        );
+        assert!(file.statements.is_empty());
+        assert!(diagnostics[0].message.starts_with("expected an operator"));
+        // Quoted, it is a scope name (which `check` refuses to declare).
+        let rule = only_rule("tool x requires \"arg.x\"");
+        assert_eq!(
+            rule.requires.map(|r| r.node),
+            Some(Requirement::Scope("arg.x".to_owned()))
+        );
+        // Names merely starting with the words are scopes.
+        let rule = only_rule("tool x requires args.x");
+        assert_eq!(rule.to_string(), "tool x requires args.x");
+    }
+
+    #[test]
+    fn a_number_is_json_s_syntax() {
+        for bad in ["01", "1.", ".5", "+1", "1e", "0x10", "1_000"] {
+            let (_, diagnostics) = parse(&format!(
+                "tool x requires arg.n == {bad}
+"
+            ));
+            assert_eq!(diagnostics.len(), 1, "{bad}");
+        }
+    }
+
+    #[test]
+    fn condition_mistakes_are_each_reported_and_parsing_resumes() {
+        let (file, diagnostics) = parse(
+            "tool a requires arg.p under w
+tool b requires arg.k in [\"a\"
+tool c requires arg.k = 1
+tool d requires claim.
+tool e requires arg.k == 1
+",
+        );
+        assert_eq!(diagnostics.len(), 4, "{diagnostics:#?}");
+        assert_eq!(file.statements.len(), 1);
+    }
+
     #[test]
     fn comments_and_strings_do_not_count_towards_nesting() {
         let parens = "(".repeat(MAX_NESTING + 1);

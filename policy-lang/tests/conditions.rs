@@ -424,3 +424,24 @@ fn unconditional_artifacts_do_not_change() {
     assert!(artifact.contains("\"version\": 2"), "{artifact}");
     assert!(!artifact.contains("atoms"), "{artifact}");
 }
+
+#[test]
+fn a_claim_may_stand_left_of_an_argument() {
+    let t = table(
+        "scope s level read\ntool x requires any_of(all_of(s, claim.sub == arg.owner), arg.owner == claim.sub)\n",
+    );
+    // One atom: the second spelling adds nothing, and the clause with the
+    // scope is then redundant.
+    assert_eq!(t.atoms().len(), 1);
+    assert!(decide(
+        &t,
+        "x",
+        &[],
+        json!({"owner": "a"}),
+        json!({"sub": "a"})
+    ));
+    assert_eq!(
+        codes("tool x requires arg.a == arg.b\n"),
+        [Code::InvalidCondition]
+    );
+}

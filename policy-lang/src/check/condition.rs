@@ -40,13 +40,13 @@ pub(super) fn atom(
                     }
                 }),
                 Value::Operand(other) => {
-                    if other.source == Source::Arg {
+                    if other.source == Source::Arg && operand.source == Source::Arg {
                         Err(invalid(
                             value.span,
-                            "an argument can be compared with a literal or a `claim.`, not with another argument",
+                            "an argument cannot be compared with another argument",
                             "another argument",
                         )
-                        .with_help("compare each argument with a literal, or with the claim both should equal"))
+                        .with_help("compare each argument with a literal, or with the `claim.` both should equal: `arg.owner == claim.sub`"))
                     } else if negated {
                         Ok(Op::NeOperand(other.clone()))
                     } else {
