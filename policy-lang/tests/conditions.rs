@@ -445,3 +445,167 @@ fn a_claim_may_stand_left_of_an_argument() {
         [Code::InvalidCondition]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Differential: requirements over scopes and atoms, and deny conditions,
+// against a reference interpreter that reads the model directly (atoms as
+// independent variables; a missing argument makes its atom false).
+
+use proptest::prelude::*;
+
+const SCOPES: usize = 4;
+const ATOMS: usize = 3;
+
+#[derive(Clone, Debug)]
+enum Model {
+    Authenticated,
+    Scope(usize),
+    /// `arg.aK == true`, or spelled `arg.aK in [true]` (one atom).
+    Atom(usize, bool),
+    AnyOf(Vec<Model>),
+    AllOf(Vec<Model>),
+}
+
+impl Model {
+    fn render(&self) -> String {
+        let group = |keyword: &str, members: &[Model]| {
+            let inner: Vec<String> = members.iter().map(Model::render).collect();
+            format!("{keyword}({})", inner.join(", "))
+        };
+        match self {
+            Model::Authenticated => "authenticated".to_owned(),
+            Model::Scope(i) => format!("s{i}"),
+            Model::Atom(k, false) => format!("arg.a{k} == true"),
+            Model::Atom(k, true) => format!("arg.a{k} in [true, true]"),
+            Model::AnyOf(members) => group("any_of", members),
+            Model::AllOf(members) => group("all_of", members),
+        }
+    }
+
+    fn holds(&self, held: u32, atoms: &[Option<bool>; ATOMS]) -> bool {
+        match self {
+            Model::Authenticated => true,
+            Model::Scope(i) => held & (1 << i) != 0,
+            Model::Atom(k, _) => atoms[*k] == Some(true),
+            Model::AnyOf(members) => members.iter().any(|m| m.holds(held, atoms)),
+            Model::AllOf(members) => members.iter().all(|m| m.holds(held, atoms)),
+        }
+    }
+}
+
+fn model(conditions_only: bool) -> impl Strategy<Value = Model> {
+    let atom = (0..ATOMS, any::<bool>()).prop_map(|(k, spelling)| Model::Atom(k, spelling));
+    let leaf = if conditions_only {
+        atom.boxed()
+    } else {
+        prop_oneof![
+            1 => Just(Model::Authenticated),
+            4 => (0..SCOPES).prop_map(Model::Scope),
+            4 => atom,
+        ]
+        .boxed()
+    };
+    leaf.prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 1..=3).prop_map(Model::AnyOf),
+            prop::collection::vec(inner, 1..=3).prop_map(Model::AllOf),
+        ]
+    })
+}
+
+/// `implies[i]`: scopes below `i` that `s{i}` implies.
+fn closure(implies: &[Vec<usize>], held: u32) -> u32 {
+    let mut set = held;
+    for i in (0..SCOPES).rev() {
+        if set & (1 << i) != 0 {
+            for j in &implies[i] {
+                set |= 1 << j;
+            }
+        }
+    }
+    set
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn conditional_decisions_match_the_reference(
+        requirement in model(false),
+        deny in prop::option::of(model(true)),
+        implies in prop::collection::vec(prop::collection::vec(0..SCOPES, 0..=1), SCOPES),
+    ) {
+        // Only lower scopes: no cycle, and one pass from the top closes.
+        let implies: Vec<Vec<usize>> = implies
+            .iter()
+            .enumerate()
+            .map(|(i, list)| list.iter().copied().filter(|j| *j < i).collect())
+            .collect();
+        let mut source = String::new();
+        for (i, list) in implies.iter().enumerate() {
+            source.push_str(&format!("scope s{i} level read"));
+            if !list.is_empty() {
+                let names: Vec<String> = list.iter().map(|j| format!("s{j}")).collect();
+                source.push_str(&format!(" implies {}", names.join(", ")));
+            }
+            source.push('\n');
+        }
+        source.push_str(&format!("tool x requires {}\n", requirement.render()));
+        if let Some(condition) = &deny {
+            source.push_str(&format!("deny tool x when {}\n", condition.render()));
+        }
+        let t = table(&source);
+        prop_assert!(t.atoms().len() <= ATOMS);
+        for held in 0..(1u32 << SCOPES) {
+            let names: Vec<String> = (0..SCOPES)
+                .filter(|i| held & (1 << i) != 0)
+                .map(|i| format!("s{i}"))
+                .collect();
+            let scopes = t.scopes().scope_set(names.iter().map(String::as_str));
+            let closed = closure(&implies, held);
+            for valuation in 0..27u32 {
+                let mut atoms = [None; ATOMS];
+                let mut args = Map::new();
+                for (k, slot) in atoms.iter_mut().enumerate() {
+                    let value = match valuation / 3u32.pow(k as u32) % 3 {
+                        0 => None,
+                        1 => Some(true),
+                        _ => Some(false),
+                    };
+                    if let Some(value) = value {
+                        args.insert(format!("a{k}"), Value::Bool(value));
+                    }
+                    *slot = value;
+                }
+                let context = Context::new(Some(&args), None);
+                let fires = deny.as_ref().is_some_and(|c| c.holds(closed, &atoms));
+                let expected = !fires && requirement.holds(closed, &atoms);
+                let decision = t.decide_in(TargetKind::Tool, "x", &scopes, &context);
+                prop_assert_eq!(
+                    decision.allowed,
+                    expected,
+                    "{}\nscopes {:?}, atoms {:?}",
+                    source,
+                    names,
+                    atoms
+                );
+                let explanation = t.explain_in(TargetKind::Tool, "x", &scopes, &context);
+                prop_assert_eq!(explanation.decision, decision);
+                if let mcp_policy_table::Remedy::AddScopes(added) = &explanation.remedy {
+                    prop_assert!(!fires);
+                    let mut more = names.clone();
+                    more.extend(added.iter().map(|id| t.scopes().name(*id).to_owned()));
+                    let more = t.scopes().scope_set(more.iter().map(String::as_str));
+                    prop_assert!(
+                        t.decide_in(TargetKind::Tool, "x", &more, &context).allowed,
+                        "{}\nremedy {:?} does not allow, scopes {:?}, atoms {:?}",
+                        source,
+                        added,
+                        names,
+                        atoms
+                    );
+                }
+            }
+        }
+    }
+}
