@@ -673,6 +673,23 @@ tool x requires contains
     }
 
     #[test]
+    fn a_misspelled_operator_or_boolean_gets_a_suggestion() {
+        for (source, suggestion) in [
+            ("tool x requires arg.r matchs \"a*\"\n", "matches"),
+            ("tool x requires arg.p undr \"/w\"\n", "under"),
+            ("tool x requires arg.g contain \"a\"\n", "contains"),
+            ("tool x requires arg.f == ture\n", "true"),
+        ] {
+            let (_, diagnostics) = parse(source);
+            assert_eq!(
+                diagnostics[0].help.as_deref(),
+                Some(format!("did you mean `{suggestion}`?").as_str()),
+                "{source}"
+            );
+        }
+    }
+
+    #[test]
     fn a_number_is_json_s_syntax() {
         for bad in ["01", "1.", ".5", "+1", "1e", "0x10", "1_000"] {
             let (_, diagnostics) = parse(&format!(

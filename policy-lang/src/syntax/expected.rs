@@ -7,8 +7,9 @@ use pest::error::{ErrorVariant, InputLocation};
 use super::cst::Cst;
 use super::grammar::Rule;
 use super::lexicon::{
-    ALL_OF, ANY_OF, AUTHENTICATED, DEFAULT, DENY, IMPLIES, LEVEL, POLICY, PROMPT, REQUIRES,
-    RESOURCE, SCOPE, STATEMENT_KEYWORDS, TOOL, UNDER, is_name_char, is_statement_keyword,
+    ALL_OF, ANY_OF, AUTHENTICATED, CONTAINS, DEFAULT, DENY, FALSE, IMPLIES, IN, LEVEL, MATCHES,
+    POLICY, PROMPT, REQUIRES, RESOURCE, SCOPE, STATEMENT_KEYWORDS, TOOL, TRUE, UNDER, WHEN,
+    is_name_char, is_statement_keyword,
 };
 use crate::ast::Span;
 use crate::diagnostic::{Code, Diagnostic};
@@ -186,6 +187,9 @@ fn keywords_of(rule: Rule) -> &'static [&'static str] {
         Rule::any_of | Rule::all_of | Rule::authenticated | Rule::scope_ref => {
             &[ANY_OF, ALL_OF, AUTHENTICATED]
         }
+        Rule::kw_when | Rule::when_clause => &[WHEN],
+        rule if is_operator(rule) => &[IN, CONTAINS, MATCHES, UNDER],
+        rule if is_literal(rule) => &[TRUE, FALSE],
         _ => &[],
     }
 }
