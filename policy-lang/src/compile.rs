@@ -122,6 +122,10 @@ fn internal(error: impl std::fmt::Display) -> Diagnostic {
         .with_help(crate::parse::INTERNAL_HELP)
 }
 
+/// The most alternatives a group may hold, irredundant, while it is being
+/// expanded (its final normal form is then held to [`MAX_CLAUSES`]).
+const MAX_ALTERNATIVES: usize = MAX_CLAUSES * 4;
+
 /// A clause while normalising: its members, the closure of its members
 /// (what a token satisfying it certainly holds), and its atoms (sorted,
 /// without repeats).
@@ -174,11 +178,21 @@ fn dnf(
         // disjunction denies, which is the safe reading anyway.
         Req::Unresolved => Vec::new(),
         Req::AnyOf(members) => {
+            // Minimised whenever the terms have doubled since the last
+            // time, so a wide group costs linear time, not a minimisation
+            // per member; more than `MAX_ALTERNATIVES` irredundant terms
+            // on the way is too complex (a later member could still make
+            // some redundant, but no real policy writes a thousand).
             let mut terms = Vec::new();
+            let mut minimised = MAX_ALTERNATIVES / 2;
             for member in members {
                 terms.extend(dnf(catalog, atoms, member)?);
-                if terms.len() > MAX_CLAUSES * 4 {
+                if terms.len() > minimised * 2 {
                     terms = minimise(terms);
+                    if terms.len() > MAX_ALTERNATIVES {
+                        return Err(requirement.span);
+                    }
+                    minimised = terms.len().max(MAX_ALTERNATIVES / 2);
                 }
             }
             terms

@@ -377,6 +377,42 @@ fn the_clause_limit_counts_clauses_of_atoms() {
     assert_eq!(codes(&deny_over), [Code::RequirementTooComplex]);
 }
 
+#[test]
+fn a_wide_group_of_atoms_is_refused_in_linear_time() {
+    let members = |n: usize| {
+        (0..n)
+            .map(|i| format!("arg.a{i} == {i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let started = std::time::Instant::now();
+    assert_eq!(
+        codes(&format!("tool x requires any_of({})\n", members(20_000))),
+        [Code::RequirementTooComplex]
+    );
+    // Each minimisation used to run again after every member past a
+    // thousand: minutes for this group.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    // Below the bound, a later member still makes earlier ones redundant.
+    let collapsing = format!(
+        "scope s level read\ntool x requires any_of({}, s)\n",
+        (0..1_000)
+            .map(|i| format!("all_of(s, arg.a{i} == {i})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let t = table(&collapsing);
+    assert!(t.atoms().len() == 1_000);
+    match &t.rules()[0].effect {
+        mcp_policy_table::Effect::Allow(clauses) => assert_eq!(clauses.len(), 1),
+        other => panic!("{other:?}"),
+    }
+}
+
 fn conditional_policy(rules: usize) -> String {
     let mut source = String::from("scope s level read\nscope t level write implies s\n");
     for i in 0..rules {
