@@ -293,5 +293,12 @@ mod tests {
         write_name(&mut out, "tool").unwrap();
         write_name(&mut out, "mcp:read").unwrap();
         assert_eq!(out, r#""any_of""x y""tool"mcp:read"#);
+        // Bare, `arg.x` would read as an operand.
+        let mut out = String::new();
+        write_scope_ref(&mut out, "arg.x").unwrap();
+        write_scope_ref(&mut out, "args.x").unwrap();
+        write_segment(&mut out, "repo-name").unwrap();
+        write_segment(&mut out, "_a1").unwrap();
+        assert_eq!(out, r#""arg.x"args.x"repo-name"_a1"#);
     }
 }
