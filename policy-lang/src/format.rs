@@ -5,7 +5,8 @@
 //!
 //! - **One statement per line**, spelled canonically: `policy "NAME"`,
 //!   `default WORD`, `scope NAME level LEVEL "DESCRIPTION" implies A, B`,
-//!   `KIND TARGET requires REQUIREMENT`, `deny KIND TARGET`, one space
+//!   `KIND TARGET requires REQUIREMENT`, `deny KIND TARGET [when COND]`,
+//!   conditions as `arg.x == "a"` and lists as `in ["a", "b"]`, one space
 //!   between tokens. A requirement that spanned lines is joined into one
 //!   (`any_of(a, b)`, trailing comma dropped). Statements keep their order.
 //! - **Names** (scopes, in declarations, `implies` and requirements) are
@@ -59,7 +60,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::parse::parse_cst;
 use crate::syntax::cst::{Cst, Leading};
 use crate::syntax::lexicon::{
-    DEFAULT, DENY, IMPLIES, LEVEL, POLICY, REQUIRES, SCOPE, quoted, write_name,
+    DEFAULT, DENY, IMPLIES, LEVEL, POLICY, REQUIRES, SCOPE, WHEN, quoted, write_name,
 };
 
 /// Formats a policy source. The errors are the syntax errors of the source
@@ -188,7 +189,14 @@ fn rule_cells(rule: &RuleDecl) -> Vec<String> {
     let head = format!("{} {}", rule.kind.node, rule.target.node);
     match &rule.requires {
         Some(requirement) => vec![head, format!("{REQUIRES} {}", requirement.node)],
-        None => vec![format!("{DENY} {head}")],
+        None => match &rule.when {
+            // `when` stands in the column of `requires`.
+            Some(condition) => vec![
+                format!("{DENY} {head}"),
+                format!("{WHEN} {}", condition.node),
+            ],
+            None => vec![format!("{DENY} {head}")],
+        },
     }
 }
 
@@ -324,6 +332,8 @@ fn shape(file: &PolicyFile) -> Vec<Statement> {
             Requirement::AllOf(members) => {
                 Requirement::AllOf(members.iter().map(requirement).collect())
             }
+            // Compared by their canonical text: spans erased.
+            Requirement::Condition(condition) => Requirement::Scope(condition.to_string()),
         };
         Node::new(erased, Span::default())
     }
@@ -342,6 +352,7 @@ fn shape(file: &PolicyFile) -> Vec<Statement> {
                 kind: Node::new(rule.kind.node, Span::default()),
                 target: Node::new(rule.target.node.clone(), Span::default()),
                 requires: rule.requires.as_ref().map(requirement),
+                when: rule.when.as_ref().map(requirement),
             }),
         })
         .collect()

@@ -5,7 +5,8 @@
 use pest::iterators::Pair;
 
 use crate::ast::{
-    Node, PolicyFile, Requirement, RuleDecl, ScopeDecl, Span, Statement, TargetKind, TargetPattern,
+    Comparison, Condition, Literal, Node, Operand, PolicyFile, Requirement, RuleDecl, ScopeDecl,
+    Source, Span, Statement, TargetKind, TargetPattern, Test, Value,
 };
 use crate::diagnostic::{Code, Diagnostic};
 use crate::suggest::did_you_mean;
@@ -80,6 +81,13 @@ fn children<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
                 | Rule::kw_requires
                 | Rule::kw_any_of
                 | Rule::kw_all_of
+                | Rule::kw_when
+                | Rule::kw_in
+                | Rule::kw_contains
+                | Rule::kw_matches
+                | Rule::kw_under
+                | Rule::open_list
+                | Rule::close_list
                 | Rule::comma
                 | Rule::close
         )
@@ -149,15 +157,26 @@ fn statement(pair: Pair<'_, Rule>, base: usize, span: Span) -> Result<Node<State
                 kind,
                 target,
                 requires: Some(requirement),
+                when: None,
             })
         }
         Rule::deny_rule => {
             let kind = target_kind(next("rule kind")?, base)?;
             let target = target(next("rule target")?, base)?;
+            let when = match parts.next() {
+                Some(clause) => {
+                    let condition = children(clause)
+                        .next()
+                        .ok_or_else(|| internal(span, "`when` clause"))?;
+                    Some(requirement(condition, base)?)
+                }
+                None => None,
+            };
             Statement::Rule(RuleDecl {
                 kind,
                 target,
                 requires: None,
+                when,
             })
         }
         _ => return Err(internal(span, "statement")),
@@ -206,6 +225,7 @@ fn requirement(pair: Pair<'_, Rule>, base: usize) -> Result<Node<Requirement>, D
                 .map(|member| requirement(member, base))
                 .collect::<Result<_, _>>()?,
         ),
+        Rule::condition => Requirement::Condition(condition(pair, base, span)?),
         Rule::unknown_call => {
             let name = pair
                 .into_inner()
@@ -226,6 +246,115 @@ fn requirement(pair: Pair<'_, Rule>, base: usize) -> Result<Node<Requirement>, D
         _ => return Err(internal(span, "requirement")),
     };
     Ok(Node::new(requirement, span))
+}
+
+/// `OPERAND OP VALUE`.
+fn condition(pair: Pair<'_, Rule>, base: usize, span: Span) -> Result<Condition, Diagnostic> {
+    let mut parts = pair.into_inner();
+    let operand_pair = parts.next().ok_or_else(|| internal(span, "condition"))?;
+    let left = Node::new(
+        operand(operand_pair.clone(), span)?,
+        span_of(&operand_pair, base),
+    );
+    let test_pair = parts.next().ok_or_else(|| internal(span, "condition"))?;
+    let test_rule = test_pair.as_rule();
+    let mut inner = test_pair.into_inner();
+    let mut operator = || {
+        inner
+            .next()
+            .map(|pair| pair.as_rule())
+            .ok_or_else(|| internal(span, "operator"))
+    };
+    let test = match test_rule {
+        Rule::equality => {
+            let op = operator()?;
+            let value_pair = inner.next().ok_or_else(|| internal(span, "`==` value"))?;
+            let value_span = span_of(&value_pair, base);
+            let value = match value_pair.as_rule() {
+                Rule::operand => Value::Operand(operand(value_pair, span)?),
+                _ => Value::Literal(literal(value_pair, span)?),
+            };
+            let value = Node::new(value, value_span);
+            if op == Rule::op_ne {
+                Test::Ne(value)
+            } else {
+                Test::Eq(value)
+            }
+        }
+        Rule::membership => Test::In(
+            inner
+                .filter(|part| part.as_rule() == Rule::literal)
+                .map(|part| literal_node(part, base, span))
+                .collect::<Result<_, _>>()?,
+        ),
+        Rule::ordering => {
+            let comparison = match operator()? {
+                Rule::op_lt => Comparison::Lt,
+                Rule::op_le => Comparison::Le,
+                Rule::op_gt => Comparison::Gt,
+                _ => Comparison::Ge,
+            };
+            let value = inner.next().ok_or_else(|| internal(span, "bound"))?;
+            Test::Compare(comparison, literal_node(value, base, span)?)
+        }
+        Rule::containment | Rule::glob_match | Rule::path_under => {
+            let value = inner
+                .find(|part| part.as_rule() == Rule::literal)
+                .ok_or_else(|| internal(span, "condition value"))?;
+            let value = literal_node(value, base, span)?;
+            match test_rule {
+                Rule::containment => Test::Contains(value),
+                Rule::glob_match => Test::Matches(value),
+                _ => Test::Under(value),
+            }
+        }
+        _ => return Err(internal(span, "condition operator")),
+    };
+    Ok(Condition {
+        operand: left,
+        test,
+    })
+}
+
+/// `arg.a."b c"`: the source and the segments, unquoted.
+fn operand(pair: Pair<'_, Rule>, span: Span) -> Result<Operand, Diagnostic> {
+    let mut parts = pair.into_inner();
+    let source = match parts.next().and_then(|source| source.into_inner().next()) {
+        Some(source) if source.as_rule() == Rule::kw_arg => Source::Arg,
+        Some(source) if source.as_rule() == Rule::kw_claim => Source::Claim,
+        _ => return Err(internal(span, "operand")),
+    };
+    let path = parts
+        .map(|segment| match segment.into_inner().next() {
+            Some(inner) if inner.as_rule() == Rule::string => Ok(unquote(inner.as_str())),
+            Some(inner) => Ok(inner.as_str().to_owned()),
+            None => Err(internal(span, "operand segment")),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Operand { source, path })
+}
+
+fn literal_node(
+    pair: Pair<'_, Rule>,
+    base: usize,
+    span: Span,
+) -> Result<Node<Literal>, Diagnostic> {
+    let at = span_of(&pair, base);
+    Ok(Node::new(literal(pair, span)?, at))
+}
+
+fn literal(pair: Pair<'_, Rule>, span: Span) -> Result<Literal, Diagnostic> {
+    let inner = pair
+        .into_inner()
+        .next()
+        .ok_or_else(|| internal(span, "literal"))?;
+    Ok(match inner.as_rule() {
+        Rule::string => Literal::String(unquote(inner.as_str())),
+        Rule::number => Literal::Number(inner.as_str().to_owned()),
+        Rule::kw_true => Literal::Bool(true),
+        Rule::kw_false => Literal::Bool(false),
+        _ => return Err(internal(span, "literal")),
+    })
 }
 
 /// A `scope_name`, `target` or `word` child: quoted or bare.
@@ -416,6 +545,173 @@ mod tests {
             first_message("tool x requires any_of(a, tool y requires b\n")
                 .starts_with("expected a requirement"),
         );
+    }
+
+    fn only_rule(source: &str) -> RuleDecl {
+        let file = parse_ok(source);
+        match file.statements.into_iter().next().map(|s| s.node) {
+            Some(Statement::Rule(rule)) => rule,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn conditions_parse_with_their_operands_values_and_spans() {
+        let source = r#"tool x requires all_of(a, arg."repo-name".owner == claim.sub, arg.k in ["b", 1, true,], arg.n >= -1.5e3)"#;
+        let rule = only_rule(source);
+        let Some(Node {
+            node: Requirement::AllOf(members),
+            ..
+        }) = &rule.requires
+        else {
+            panic!("{rule:?}")
+        };
+        let Requirement::Condition(first) = &members[1].node else {
+            panic!("{members:?}")
+        };
+        assert_eq!(first.operand.node, Operand::arg(["repo-name", "owner"]));
+        assert_eq!(
+            &source[first.operand.span.start..first.operand.span.end],
+            r#"arg."repo-name".owner"#
+        );
+        assert_eq!(
+            first.test,
+            Test::Eq(Node::new(
+                Value::Operand(Operand::claim(["sub"])),
+                first_span(source, "claim.sub")
+            ))
+        );
+        let Requirement::Condition(list) = &members[2].node else {
+            panic!()
+        };
+        let Test::In(literals) = &list.test else {
+            panic!()
+        };
+        let values: Vec<&Literal> = literals.iter().map(|l| &l.node).collect();
+        assert_eq!(
+            values,
+            [
+                &Literal::String("b".to_owned()),
+                &Literal::Number("1".to_owned()),
+                &Literal::Bool(true)
+            ]
+        );
+        assert_eq!(
+            &source[members[3].span.start..members[3].span.end],
+            "arg.n >= -1.5e3"
+        );
+        assert_eq!(
+            rule.to_string(),
+            r#"tool x requires all_of(a, arg."repo-name".owner == claim.sub, arg.k in ["b", 1, true], arg.n >= -1.5e3)"#
+        );
+    }
+
+    fn first_span(source: &str, text: &str) -> Span {
+        let start = source.find(text).unwrap();
+        Span::new(start, start + text.len())
+    }
+
+    #[test]
+    fn every_operator_parses_and_writes_back() {
+        for atom in [
+            r#"arg.a == "x""#,
+            r#"arg.a != claim."https://example.com/roles""#,
+            "arg.a < 1",
+            "arg.a <= 0.5",
+            "arg.a > -2",
+            "arg.a >= 1E+3",
+            r#"claim.groups contains "admin""#,
+            r#"arg.repo matches "acme/*""#,
+            r#"arg.path under "/workspace""#,
+            r#"arg.k in ["a"]"#,
+            "arg._1 == false",
+        ] {
+            let rule = only_rule(&format!("tool x requires {atom}"));
+            assert_eq!(rule.to_string(), format!("tool x requires {atom}"));
+        }
+    }
+
+    #[test]
+    fn a_deny_takes_a_condition_after_when() {
+        let rule =
+            only_rule(r#"deny tool "*" when any_of(claim.suspended == true, arg.x matches "a*")"#);
+        assert!(rule.is_deny());
+        assert_eq!(
+            rule.to_string(),
+            r#"deny tool "*" when any_of(claim.suspended == true, arg.x matches "a*")"#
+        );
+        // `when` and the operator words are names elsewhere.
+        let rule = only_rule("deny tool when when arg.under == 1");
+        assert_eq!(rule.target.node.text, "when");
+        let file = parse_ok(
+            "tool under requires in
+tool x requires contains
+",
+        );
+        assert_eq!(file.statements.len(), 2);
+    }
+
+    #[test]
+    fn arg_and_claim_names_are_operands_not_scopes() {
+        // Bare, `arg.x` begins a condition; without an operator it is an
+        // error, never a scope reference.
+        let (file, diagnostics) = parse(
+            "tool x requires arg.x
+",
+        );
+        assert!(file.statements.is_empty());
+        assert!(diagnostics[0].message.starts_with("expected an operator"));
+        // Quoted, it is a scope name (which `check` refuses to declare).
+        let rule = only_rule("tool x requires \"arg.x\"");
+        assert_eq!(
+            rule.requires.map(|r| r.node),
+            Some(Requirement::Scope("arg.x".to_owned()))
+        );
+        // Names merely starting with the words are scopes.
+        let rule = only_rule("tool x requires args.x");
+        assert_eq!(rule.to_string(), "tool x requires args.x");
+    }
+
+    #[test]
+    fn a_misspelled_operator_or_boolean_gets_a_suggestion() {
+        for (source, suggestion) in [
+            ("tool x requires arg.r matchs \"a*\"\n", "matches"),
+            ("tool x requires arg.p undr \"/w\"\n", "under"),
+            ("tool x requires arg.g contain \"a\"\n", "contains"),
+            ("tool x requires arg.f == ture\n", "true"),
+        ] {
+            let (_, diagnostics) = parse(source);
+            assert_eq!(
+                diagnostics[0].help.as_deref(),
+                Some(format!("did you mean `{suggestion}`?").as_str()),
+                "{source}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_number_is_json_s_syntax() {
+        for bad in ["01", "1.", ".5", "+1", "1e", "0x10", "1_000"] {
+            let (_, diagnostics) = parse(&format!(
+                "tool x requires arg.n == {bad}
+"
+            ));
+            assert_eq!(diagnostics.len(), 1, "{bad}");
+        }
+    }
+
+    #[test]
+    fn condition_mistakes_are_each_reported_and_parsing_resumes() {
+        let (file, diagnostics) = parse(
+            "tool a requires arg.p under w
+tool b requires arg.k in [\"a\"
+tool c requires arg.k = 1
+tool d requires claim.
+tool e requires arg.k == 1
+",
+        );
+        assert_eq!(diagnostics.len(), 4, "{diagnostics:#?}");
+        assert_eq!(file.statements.len(), 1);
     }
 
     #[test]

@@ -7,8 +7,9 @@ use pest::error::{ErrorVariant, InputLocation};
 use super::cst::Cst;
 use super::grammar::Rule;
 use super::lexicon::{
-    ALL_OF, ANY_OF, AUTHENTICATED, DEFAULT, DENY, IMPLIES, LEVEL, POLICY, PROMPT, REQUIRES,
-    RESOURCE, SCOPE, STATEMENT_KEYWORDS, TOOL, is_name_char, is_statement_keyword,
+    ALL_OF, ANY_OF, AUTHENTICATED, CONTAINS, DEFAULT, DENY, FALSE, IMPLIES, IN, LEVEL, MATCHES,
+    POLICY, PROMPT, REQUIRES, RESOURCE, SCOPE, STATEMENT_KEYWORDS, TOOL, TRUE, UNDER, WHEN,
+    is_name_char, is_statement_keyword,
 };
 use crate::ast::Span;
 use crate::diagnostic::{Code, Diagnostic};
@@ -50,6 +51,7 @@ fn starts_requirement(rule: Rule) -> bool {
             | Rule::authenticated
             | Rule::scope_ref
             | Rule::unknown_call
+            | Rule::condition
             | Rule::kw_any_of
             | Rule::kw_all_of
             | Rule::kw_authenticated
@@ -57,7 +59,38 @@ fn starts_requirement(rule: Rule) -> bool {
 }
 
 fn is_punctuation(rule: Rule) -> bool {
-    matches!(rule, Rule::comma | Rule::close)
+    matches!(rule, Rule::comma | Rule::close | Rule::close_list)
+}
+
+/// The rules pest names where a condition's operator is due.
+fn is_operator(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::equality
+            | Rule::membership
+            | Rule::ordering
+            | Rule::containment
+            | Rule::glob_match
+            | Rule::path_under
+            | Rule::op_eq
+            | Rule::op_ne
+            | Rule::op_lt
+            | Rule::op_le
+            | Rule::op_gt
+            | Rule::op_ge
+            | Rule::kw_in
+            | Rule::kw_contains
+            | Rule::kw_matches
+            | Rule::kw_under
+    )
+}
+
+/// The rules pest names where a literal is due.
+fn is_literal(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::literal | Rule::number | Rule::kw_true | Rule::kw_false
+    )
 }
 
 fn is_statement_start(rule: Rule) -> bool {
@@ -105,11 +138,23 @@ fn expected_name(rule: Rule) -> Option<&'static str> {
         | Rule::all_of
         | Rule::authenticated
         | Rule::scope_ref
+        | Rule::condition
         | Rule::kw_any_of
         | Rule::kw_all_of
         | Rule::kw_authenticated => {
-            "a requirement (a scope, `any_of(...)`, `all_of(...)` or `authenticated`)"
+            "a requirement (a scope, a condition, `any_of(...)`, `all_of(...)` or `authenticated`)"
         }
+        Rule::when_clause | Rule::kw_when => "`when`",
+        rule if is_operator(rule) => {
+            "an operator (`==`, `!=`, `<`, `<=`, `>`, `>=`, `in`, `contains`, `matches` or `under`)"
+        }
+        rule if is_literal(rule) => "a value (a quoted string, a number, `true` or `false`)",
+        Rule::operand | Rule::operand_source | Rule::kw_arg | Rule::kw_claim => {
+            "an operand (`arg.NAME` or `claim.NAME`)"
+        }
+        Rule::segment | Rule::identifier => "a key after `.` (a name or a quoted string)",
+        Rule::open_list => "`[`",
+        Rule::close_list => "`]`",
         Rule::scope_name => "a scope name",
         Rule::target => "a name or a quoted pattern",
         Rule::word | Rule::default_deny => "a word",
@@ -142,6 +187,9 @@ fn keywords_of(rule: Rule) -> &'static [&'static str] {
         Rule::any_of | Rule::all_of | Rule::authenticated | Rule::scope_ref => {
             &[ANY_OF, ALL_OF, AUTHENTICATED]
         }
+        Rule::kw_when | Rule::when_clause => &[WHEN],
+        rule if is_operator(rule) => &[IN, CONTAINS, MATCHES, UNDER],
+        rule if is_literal(rule) => &[TRUE, FALSE],
         _ => &[],
     }
 }
@@ -156,6 +204,7 @@ pub(super) fn syntax_error(cst: &Cst<'_>, at: usize, expected: &[Rule]) -> Diagn
         let shown = match c {
             '\n' | '\r' => "end of line".to_owned(),
             '"' => "a quoted string".to_owned(),
+            ' ' | '\t' => "a space".to_owned(),
             c => format!("`{c}`"),
         };
         (shown, c.len_utf8())
@@ -179,7 +228,10 @@ pub(super) fn syntax_error(cst: &Cst<'_>, at: usize, expected: &[Rule]) -> Diagn
     // most general thing once.
     let requirement = expected_name(Rule::scope_ref);
     if requirement.is_some_and(|requirement| names.contains(&requirement)) {
-        names.retain(|name| !matches!(*name, "a scope name" | "a quoted string"));
+        let operand = expected_name(Rule::operand).unwrap_or_default();
+        names.retain(|name| {
+            !matches!(*name, "a scope name" | "a quoted string") && *name != operand
+        });
     }
     names.sort_unstable();
     names.dedup();
@@ -239,6 +291,28 @@ pub(super) fn syntax_error(cst: &Cst<'_>, at: usize, expected: &[Rule]) -> Diagn
             .take_while(|c| is_name_char(*c) || *c == '*')
             .collect();
         diagnostic = diagnostic.with_help(format!("a pattern must be quoted: `\"{pattern}\"`"));
+    } else if rest.starts_with('=') && expected.iter().copied().any(is_operator) {
+        diagnostic = diagnostic.with_help("equality is `==`: `arg.repo == \"acme/web\"`");
+    } else if !word.is_empty() && expected.iter().copied().any(is_literal) {
+        let under = source
+            .get(..at)
+            .is_some_and(|before| before.trim_end().ends_with(UNDER));
+        diagnostic = diagnostic.with_help(if under {
+            format!("an `under` base is a quoted absolute path: `\"/{word}\"`")
+        } else {
+            format!("a string is quoted: `\"{word}\"`")
+        });
+    } else if expected
+        .iter()
+        .any(|rule| matches!(rule, Rule::segment | Rule::identifier))
+    {
+        diagnostic = diagnostic.with_help(
+            "name the key after the `.`: `arg.path`, `claim.sub`, or quoted, `claim.\"https://example.com/roles\"`",
+        );
+    } else if expected.iter().copied().any(is_operator) {
+        diagnostic = diagnostic.with_help(
+            "a condition compares its operand: `arg.repo == \"acme/web\"`, `arg.limit <= 100`, `arg.path under \"/workspace\"`",
+        );
     } else if rest.starts_with(',') {
         diagnostic = diagnostic
             .with_help("`,` separates the members of `any_of(...)` and `all_of(...)`; remove it, or group the requirements");

@@ -32,6 +32,60 @@ pub const REQUIREMENT_KEYWORDS: [&str; 3] = [AUTHENTICATED, ANY_OF, ALL_OF];
 /// The requirements that take a parenthesised list of members.
 pub const GROUP_KEYWORDS: [&str; 2] = [ANY_OF, ALL_OF];
 
+/// `deny KIND TARGET when COND`.
+pub const WHEN: &str = "when";
+/// The operand that reads the request's arguments: `arg.PATH`.
+pub const ARG: &str = "arg";
+/// The operand that reads the token's claims: `claim.PATH`.
+pub const CLAIM: &str = "claim";
+/// What joins an operand's source and its segments.
+pub const SEGMENT_SEPARATOR: char = '.';
+/// The operator words and symbols of a condition atom. The words are
+/// keywords only where an operator stands, never reserved as names.
+pub const EQ: &str = "==";
+pub const NE: &str = "!=";
+pub const LT: &str = "<";
+pub const LE: &str = "<=";
+pub const GT: &str = ">";
+pub const GE: &str = ">=";
+pub const IN: &str = "in";
+pub const CONTAINS: &str = "contains";
+pub const MATCHES: &str = "matches";
+pub const UNDER: &str = "under";
+/// The boolean literals.
+pub const TRUE: &str = "true";
+pub const FALSE: &str = "false";
+/// Every operator of a condition atom.
+pub const CONDITION_OPERATORS: [&str; 10] = [EQ, NE, LT, LE, GT, GE, IN, CONTAINS, MATCHES, UNDER];
+
+/// A segment of an operand path written bare: an identifier.
+pub fn is_identifier(segment: &str) -> bool {
+    let mut chars = segment.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Whether a scope name would read as an operand (`arg.x`, `claim.x`):
+/// such names cannot be scopes.
+pub fn is_operand_name(name: &str) -> bool {
+    [ARG, CLAIM].iter().any(|source| {
+        name.strip_prefix(source)
+            .is_some_and(|rest| rest.starts_with(SEGMENT_SEPARATOR))
+    })
+}
+
+/// Writes an operand path segment: bare when an identifier, quoted
+/// otherwise.
+pub fn write_segment(out: &mut impl fmt::Write, segment: &str) -> fmt::Result {
+    if is_identifier(segment) {
+        out.write_str(segment)
+    } else {
+        write_quoted(out, segment)
+    }
+}
+
 /// A character of a bare name: the characters of OAuth scope tokens that
 /// need no quoting.
 pub fn is_name_char(c: char) -> bool {
@@ -86,7 +140,7 @@ pub fn write_name(out: &mut impl fmt::Write, name: &str) -> fmt::Result {
 /// spelled like a requirement keyword (bare, `authenticated` would mean
 /// any token).
 pub fn write_scope_ref(out: &mut impl fmt::Write, name: &str) -> fmt::Result {
-    if is_requirement_keyword(name) {
+    if is_requirement_keyword(name) || is_operand_name(name) {
         write_quoted(out, name)
     } else {
         write_name(out, name)
@@ -180,12 +234,45 @@ mod tests {
             (Rule::kw_any_of, ANY_OF),
             (Rule::kw_all_of, ALL_OF),
             (Rule::kw_authenticated, AUTHENTICATED),
+            (Rule::kw_when, WHEN),
+            (Rule::kw_in, IN),
+            (Rule::kw_contains, CONTAINS),
+            (Rule::kw_matches, MATCHES),
+            (Rule::kw_under, UNDER),
+            (Rule::kw_true, TRUE),
+            (Rule::kw_false, FALSE),
+            (Rule::kw_arg, ARG),
+            (Rule::kw_claim, CLAIM),
+            (Rule::op_eq, EQ),
+            (Rule::op_ne, NE),
+            (Rule::op_lt, LT),
+            (Rule::op_le, LE),
+            (Rule::op_gt, GT),
+            (Rule::op_ge, GE),
         ];
         for (rule, word) in keywords {
             assert!(grammar_accepts(rule, word), "{word}");
         }
         let kinds = mcp_policy_table::TargetKind::ALL.map(|kind| kind.keyword());
         assert_eq!(kinds, [TOOL, RESOURCE, PROMPT]);
+    }
+
+    #[test]
+    fn condition_words_are_names_outside_their_positions() {
+        for word in [WHEN, IN, CONTAINS, MATCHES, UNDER, TRUE, FALSE, ARG, CLAIM] {
+            assert!(grammar_accepts(Rule::bare_name, word), "{word}");
+            assert!(is_bare_name(word));
+        }
+        for segment in ["a", "_x1", "repo_name"] {
+            assert!(is_identifier(segment));
+            assert!(grammar_accepts(Rule::identifier, segment));
+        }
+        for segment in ["", "1a", "a-b", "é"] {
+            assert!(!is_identifier(segment), "{segment}");
+            assert!(!grammar_accepts(Rule::identifier, segment), "{segment}");
+        }
+        assert!(is_operand_name("arg.x") && is_operand_name("claim."));
+        assert!(!is_operand_name("args.x") && !is_operand_name("arg"));
     }
 
     #[test]
@@ -206,5 +293,12 @@ mod tests {
         write_name(&mut out, "tool").unwrap();
         write_name(&mut out, "mcp:read").unwrap();
         assert_eq!(out, r#""any_of""x y""tool"mcp:read"#);
+        // Bare, `arg.x` would read as an operand.
+        let mut out = String::new();
+        write_scope_ref(&mut out, "arg.x").unwrap();
+        write_scope_ref(&mut out, "args.x").unwrap();
+        write_segment(&mut out, "repo-name").unwrap();
+        write_segment(&mut out, "_a1").unwrap();
+        assert_eq!(out, r#""arg.x"args.x"repo-name"_a1"#);
     }
 }

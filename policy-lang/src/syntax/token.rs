@@ -22,6 +22,12 @@ pub enum TokenKind {
     Open,
     Close,
     Comma,
+    /// `[` and `]`, around an `in` list.
+    OpenList,
+    CloseList,
+    /// A run of the characters of a condition's operators (`==`, `!=`,
+    /// `<`, `<=`, `>`, `>=`): `=` alone is one too, the likely mistake.
+    Operator,
     /// From `#` to the end of its line, a `\r` included, the `\n` not.
     Comment,
     /// One `\n`.
@@ -30,7 +36,7 @@ pub enum TokenKind {
     Blank,
     /// A `\r` (the end of a CRLF line break, or a stray one).
     Return,
-    /// One character the grammar has no token for (`*`, `=`, `é`, ...).
+    /// One character the grammar has no token for (`*`, `+`, `é`, ...).
     Other,
 }
 
@@ -163,6 +169,11 @@ pub fn lex(source: &str) -> Vec<Token> {
             b'(' => (TokenKind::Open, pos + 1),
             b')' => (TokenKind::Close, pos + 1),
             b',' => (TokenKind::Comma, pos + 1),
+            b'[' => (TokenKind::OpenList, pos + 1),
+            b']' => (TokenKind::CloseList, pos + 1),
+            _ if is_operator_char(byte) => {
+                (TokenKind::Operator, run_end(bytes, pos, is_operator_char))
+            }
             b'#' => (TokenKind::Comment, run_end(bytes, pos, |b| b != b'\n')),
             b'"' => (TokenKind::Str, string_end(bytes, pos)),
             _ if is_name_char(char::from(byte)) => (
@@ -184,6 +195,11 @@ pub fn lex(source: &str) -> Vec<Token> {
         pos = end;
     }
     tokens
+}
+
+/// A character of a condition's operators (the lexicon's `EQ` ... `GE`).
+fn is_operator_char(byte: u8) -> bool {
+    matches!(byte, b'=' | b'!' | b'<' | b'>')
 }
 
 /// The end of the run of bytes from `start` (whose first byte is in it).
@@ -219,6 +235,39 @@ mod tests {
             .into_iter()
             .map(|token| (token.kind, &source[token.span.start..token.span.end]))
             .collect()
+    }
+
+    #[test]
+    fn conditions_are_tokens_the_operators_and_lists_included() {
+        use TokenKind::*;
+        assert_eq!(
+            kinds(r#"arg."a b".c<=1 in["x",]!=y=z"#),
+            [
+                (Word, "arg."),
+                (Str, "\"a b\""),
+                (Word, ".c"),
+                (Operator, "<="),
+                (Word, "1"),
+                (Blank, " "),
+                (Word, "in"),
+                (OpenList, "["),
+                (Str, "\"x\""),
+                (Comma, ","),
+                (CloseList, "]"),
+                (Operator, "!="),
+                (Word, "y"),
+                (Operator, "="),
+                (Word, "z"),
+            ]
+        );
+        for operator in crate::syntax::lexicon::CONDITION_OPERATORS {
+            let symbolic = !operator.chars().next().is_some_and(char::is_alphabetic);
+            assert_eq!(
+                kinds(operator).first().map(|(kind, _)| *kind),
+                Some(if symbolic { Operator } else { Word }),
+                "{operator}"
+            );
+        }
     }
 
     #[test]
