@@ -63,6 +63,7 @@
 
 mod challenge;
 mod config;
+mod decision_log;
 mod filter;
 mod jsonrpc;
 mod policy;
@@ -83,6 +84,7 @@ use mcp_policy_token::{TokenCache, Validator};
 use serde_json::{Value, json};
 
 pub use config::{Denial, HttpConfig, Mode, SetupError};
+pub use decision_log::MAX_LOGGED_ARGUMENTS_BYTES;
 pub use jsonrpc::{
     BATCH_REFUSED_CODE, DUPLICATE_KEY_MESSAGE, INSUFFICIENT_SCOPE_CODE, PARSE_ERROR_CODE,
 };
