@@ -720,3 +720,36 @@ async fn fifty_concurrent_tenants_each_get_their_own_decision() {
     // crossed tenants.
     assert_eq!(h.layer.token_cache_stats().misses, 50);
 }
+
+/// A policy with conditions put in force at run time (a compiled artifact
+/// file, reloaded) decides a token verified and cached before it, on that
+/// token's claims.
+#[tokio::test]
+async fn a_reload_to_conditions_applies_to_tokens_cached_before() {
+    let h = start(|_| {}).await;
+    let globex = token(&h, "mcp:read", json!({"tenant": "globex"}));
+    let acme = token(&h, "mcp:read", json!({"tenant": "acme"}));
+    for token in [&globex, &acme] {
+        let response = h.post(Some(token), &tool(1, "search", json!({}))).await;
+        assert_eq!(json_of(response).await["result"]["isError"], false);
+    }
+    let path = std::env::temp_dir().join(format!(
+        "mcp-policy-http-conditions-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&path, conditional::policy().artifact()).unwrap();
+    assert_eq!(h.layer.reload_from_path(&path).unwrap(), 1);
+    std::fs::remove_file(&path).unwrap();
+    assert_condition_denial(
+        h.post(Some(&globex), &tool(2, "tenant_report", json!({})))
+            .await,
+        r#"denied: condition `claim.tenant == "acme"` does not hold"#,
+        json!({"failed_conditions": [r#"claim.tenant == "acme""#]}),
+    )
+    .await;
+    let response = h
+        .post(Some(&acme), &tool(3, "tenant_report", json!({})))
+        .await;
+    assert_eq!(json_of(response).await["result"]["isError"], false);
+    assert_eq!(h.layer.token_cache_stats().misses, 2);
+}
