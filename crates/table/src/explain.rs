@@ -62,6 +62,7 @@ impl DecisionTable {
             table: self,
             context,
             traces: Vec::new(),
+            done: Vec::new(),
         };
         if self.has_conditions() && decision.basis != Basis::ForeignScopeSet {
             self.trace_denies(kind, name, decision, &mut trace);
@@ -200,19 +201,28 @@ struct Trace<'t, 'c> {
     table: &'t DecisionTable,
     context: &'c Context<'c>,
     traces: Vec<AtomTrace>,
+    /// Per atom id, its outcome once traced (a rule of hundreds of clauses
+    /// must not make the explanation quadratic).
+    done: Vec<Option<bool>>,
 }
 
 impl Trace<'_, '_> {
     /// Traces `id` unless done already; `true` when it holds.
     fn holds(&mut self, id: AtomId) -> bool {
-        if let Some(done) = self.traces.iter().find(|trace| trace.atom == id) {
-            return done.holds;
+        if self.done.is_empty() {
+            self.done = vec![None; self.table.atoms().len()];
+        }
+        if let Some(Some(holds)) = self.done.get(id.index()) {
+            return *holds;
         }
         match self.table.atoms().atom(id) {
             Some(atom) => {
                 let trace = atom.trace(id, self.context);
                 let holds = trace.holds;
                 self.traces.push(trace);
+                if let Some(slot) = self.done.get_mut(id.index()) {
+                    *slot = Some(holds);
+                }
                 holds
             }
             None => false,
@@ -222,7 +232,11 @@ impl Trace<'_, '_> {
     /// Traces every atom (no short cut: an explanation shows them all);
     /// `true` when all hold.
     fn all(&mut self, atoms: &[AtomId]) -> bool {
-        atoms.iter().fold(true, |all, id| self.holds(*id) && all)
+        let mut all = true;
+        for id in atoms {
+            all &= self.holds(*id);
+        }
+        all
     }
 }
 

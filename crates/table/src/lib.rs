@@ -42,6 +42,49 @@
 //! // No rule for it: the default denies, and no scope can change that.
 //! assert_eq!(table.explain(TargetKind::Tool, "other", &reader).remedy, Remedy::Unreachable);
 //! ```
+//!
+//! Conditions ([`condition`]) stand beside scopes: a clause's atoms must
+//! all hold on the request's arguments and claims ([`Context`]), and
+//! [`Effect::DenyWhen`] denies when its condition holds. Atoms are stored
+//! once per table ([`AtomCatalog`]). A failed condition is not a missing
+//! scope: the remedy says so, and no step-up can help.
+//!
+//! ```
+//! use mcp_policy_table::*;
+//! use serde_json::json;
+//!
+//! let scopes = ScopeCatalog::new(vec![ScopeInfo {
+//!     name: "github:issues".into(),
+//!     level: Level::Write,
+//!     description: None,
+//!     implies: vec![],
+//! }])
+//! .unwrap();
+//! let mut atoms = AtomCatalog::new();
+//! let acme = atoms.intern(
+//!     Atom::new(Operand::arg(["repo"]), Op::Matches(Glob::new("acme/*"))).unwrap(),
+//!     r#"arg.repo matches "acme/*""#,
+//! );
+//! let rule = Rule {
+//!     kind: TargetKind::Tool,
+//!     target: Target::Exact("close_issue".into()),
+//!     effect: Effect::Allow(vec![Clause { scopes: vec![ScopeId(0)], atoms: vec![acme] }]),
+//!     text: r#"tool close_issue requires all_of(github:issues, arg.repo matches "acme/*")"#.into(),
+//!     line: 1,
+//! };
+//! let table = DecisionTable::with_atoms(None, DefaultEffect::Deny, scopes, atoms, vec![rule]).unwrap();
+//!
+//! let held = table.parse_scopes("github:issues");
+//! let ours = json!({"repo": "acme/tools"});
+//! let theirs = json!({"repo": "evil/tools"});
+//! let decide = |arguments: &serde_json::Value| {
+//!     table.decide_in(TargetKind::Tool, "close_issue", &held, &Context::new(arguments.as_object(), None))
+//! };
+//! assert!(decide(&ours).allowed);
+//! assert!(!decide(&theirs).allowed);
+//! let why = table.explain_in(TargetKind::Tool, "close_issue", &held, &Context::new(theirs.as_object(), None));
+//! assert_eq!(why.remedy, Remedy::ConditionsFailed(vec![acme]));
+//! ```
 
 mod artifact;
 mod artifact_atoms;
