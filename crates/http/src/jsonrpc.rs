@@ -366,6 +366,89 @@ mod tests {
         assert!(Body::parse(b"{").is_err());
     }
 
+    /// What conditions on `arg.` read: `params.arguments` of `tools/call`
+    /// and `prompts/get` when it is an object; never anything for
+    /// `resources/read`.
+    #[test]
+    fn arguments_are_read_when_an_object() {
+        let arguments_of = |message: Value| -> Option<Value> {
+            match classify(&message) {
+                Message::Governed { arguments, .. } => arguments.cloned().map(Value::Object),
+                other => panic!("not governed: {other:?}"),
+            }
+        };
+        let call = |arguments: Value| json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":arguments}});
+        assert_eq!(
+            arguments_of(call(json!({"path": "/a", "n": {"x": 1}}))),
+            Some(json!({"path": "/a", "n": {"x": 1}}))
+        );
+        assert_eq!(arguments_of(call(json!({}))), Some(json!({})));
+        for not_an_object in [
+            json!(["/a"]),
+            json!("/a"),
+            json!(null),
+            json!(1),
+            json!(false),
+        ] {
+            assert_eq!(
+                arguments_of(call(not_an_object.clone())),
+                None,
+                "{not_an_object}"
+            );
+        }
+        let bare = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}});
+        assert_eq!(arguments_of(bare), None);
+        let prompt = json!({"jsonrpc":"2.0","id":1,"method":"prompts/get",
+                            "params":{"name":"p","arguments":{"lang":"en"}}});
+        assert_eq!(arguments_of(prompt), Some(json!({"lang": "en"})));
+        let read = json!({"jsonrpc":"2.0","id":1,"method":"resources/read",
+                          "params":{"uri":"r://x","arguments":{"path":"/a"}}});
+        assert_eq!(arguments_of(read), None);
+    }
+
+    #[test]
+    fn condition_denials_name_their_atoms_and_nothing_else() {
+        let one = Unmet::Failed(vec![r#"arg.path under "/workspace""#]);
+        assert_eq!(
+            one.message(),
+            r#"denied: condition `arg.path under "/workspace"` does not hold"#
+        );
+        let two = Unmet::Failed(vec![r#"claim.tenant == "acme""#, "arg.limit <= 100"]);
+        assert_eq!(
+            two.message(),
+            r#"denied: conditions `claim.tenant == "acme"`, `arg.limit <= 100` do not hold"#
+        );
+        let fired = Unmet::Fired(vec![r#"arg.path matches "*.env""#]);
+        assert_eq!(
+            fired.message(),
+            r#"denied by a deny rule: condition `arg.path matches "*.env"` holds"#
+        );
+        let both = Unmet::Fired(vec!["a", "b"]);
+        assert_eq!(
+            both.message(),
+            "denied by a deny rule: conditions `a`, `b` hold"
+        );
+        assert_eq!(
+            two.data(),
+            json!({"failed_conditions": [r#"claim.tenant == "acme""#, "arg.limit <= 100"]})
+        );
+        assert_eq!(
+            fired.data(),
+            json!({"denied_when": [r#"arg.path matches "*.env""#]})
+        );
+        // The answer's shape: an error, or a tool result in tool-error mode
+        // (for tools/call only).
+        let id = json!(7);
+        let error = unmet(Some(&id), Request::CallTool("t"), &one, false);
+        assert_eq!(error["error"]["code"], INSUFFICIENT_SCOPE_CODE);
+        assert_eq!(error["id"], 7);
+        let tool = unmet(Some(&id), Request::CallTool("t"), &one, true);
+        assert_eq!(tool["result"]["isError"], true);
+        assert_eq!(tool["result"]["content"][0]["text"], one.message());
+        let prompt = unmet(Some(&id), Request::GetPrompt("p"), &one, true);
+        assert_eq!(prompt["error"]["data"], one.data());
+    }
+
     #[test]
     fn duplicate_keys_are_refused_at_any_depth() {
         for body in [
