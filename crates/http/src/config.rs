@@ -28,13 +28,31 @@ impl Mode {
     }
 }
 
-/// How a request that more scopes would allow is answered. A request no
-/// scope can allow (a deny rule or the default) is always answered as
-/// [`Denial::AsUnknown`]: a step-up challenge for it would be a lie.
+/// How a denial is answered.
+///
+/// A request that more scopes would allow is answered as the variant says.
+/// A request no scope can allow never gets a step-up challenge (it would be
+/// a lie):
+///
+/// - denied by a deny rule or the default: answered as [`Denial::AsUnknown`]
+///   in every mode;
+/// - denied by conditions on arguments or claims (the deciding rule's
+///   conditions do not hold, or a `deny ... when` fired): HTTP 200 with a
+///   JSON-RPC error [`crate::INSUFFICIENT_SCOPE_CODE`] (`-32001`) whose
+///   message names the atoms by their policy text (``denied: condition
+///   `arg.path under "/workspace"` does not hold``, ``denied by a deny rule:
+///   condition `...` holds``) and whose `data` lists them
+///   (`failed_conditions` or `denied_when`); in [`Denial::ToolError`] mode a
+///   `tools/call` gets a result with `isError: true` and that text instead;
+///   in [`Denial::AsUnknown`] mode, the unknown-target answer. Neither the
+///   arguments' nor the claims' values are echoed: they may be secrets, and
+///   the caller knows its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Denial {
     /// HTTP 403 with `WWW-Authenticate: Bearer error="insufficient_scope"`
-    /// naming the scopes to ask for (MCP step-up authorization).
+    /// naming the scopes to ask for (MCP step-up authorization), and a
+    /// JSON-RPC error [`crate::INSUFFICIENT_SCOPE_CODE`] with the missing
+    /// scopes in `data`.
     #[default]
     StepUp,
     /// HTTP 200 with the JSON-RPC answer: for `tools/call` a result with
@@ -44,7 +62,7 @@ pub enum Denial {
     /// missing scopes in `data`.
     ToolError,
     /// The answer for a tool, resource or prompt that does not exist:
-    /// reveals nothing.
+    /// reveals nothing, whatever denied the request.
     AsUnknown,
 }
 

@@ -11,12 +11,19 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use mcp_policy_evaluator::{DECISION_LOG_TARGET, Request, ScopeSet, TargetKind};
+use mcp_policy_token::Principal;
 use serde_json::Value;
 
 use crate::jsonrpc::{ParseError, parse_strict};
 use crate::{BoxError, LoadedPolicy, ResponseBody};
 
 /// What list answers are decided with.
+///
+/// An entry is shown when some arguments could be allowed
+/// ([`Evaluator::may_allow`](mcp_policy_evaluator::Evaluator::may_allow)):
+/// the caller's scopes and claims decide, and conditions on arguments are
+/// assumed satisfiable (a list has no arguments to read). For a policy
+/// without conditions, exactly what a call would be decided.
 ///
 /// A message is filtered by its shape, not by its id: every response whose
 /// `result` holds a `tools`, `resources` or `prompts` array is filtered,
@@ -32,7 +39,8 @@ pub(crate) struct ListFilter {
     pub policy: Arc<LoadedPolicy>,
     pub scopes: ScopeSet,
     pub dry_run: bool,
-    pub subject: String,
+    /// The caller: its claims decide conditions on `claim.NAME`.
+    pub principal: Arc<Principal>,
 }
 
 /// The list method, the result's array, and the field the policy decides.
@@ -78,7 +86,11 @@ impl ListFilter {
             items.retain(|item| {
                 // An entry without a name is dropped: fail closed.
                 let keep = item.get(field).and_then(Value::as_str).is_some_and(|name| {
-                    evaluator.is_allowed(Request::new(kind, name), &self.scopes)
+                    evaluator.may_allow(
+                        Request::new(kind, name),
+                        &self.scopes,
+                        Some(&self.principal.claims),
+                    )
                 });
                 if !keep {
                     let name = item.get(field).and_then(Value::as_str).unwrap_or("");
@@ -88,7 +100,7 @@ impl ListFilter {
             });
             tracing::info!(
                 target: DECISION_LOG_TARGET,
-                subject = self.subject.as_str(),
+                subject = self.principal.subject.as_str(),
                 method,
                 listed = before,
                 hidden = %hidden.join(" "),

@@ -5,9 +5,13 @@ use mcp_policy_evaluator::{Request, TargetKind, method};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
-/// The JSON-RPC error code of an insufficient-scope answer in
-/// [`Denial::ToolError`](crate::Denial::ToolError) mode for methods whose
-/// result has no error flag (implementation-defined server error range).
+/// The JSON-RPC error code of a denial that says why (implementation-defined
+/// server error range): an insufficient-scope answer (the body of a step-up
+/// `403`, and in [`Denial::ToolError`](crate::Denial::ToolError) mode for
+/// methods whose result has no error flag), with `data.missing_scopes`; and
+/// a denial by conditions on arguments or claims, which no scope can lift,
+/// with `data.failed_conditions` or `data.denied_when` (the atoms' policy
+/// texts) and never a challenge.
 pub const INSUFFICIENT_SCOPE_CODE: i64 = -32001;
 /// A batch refused because another message in it was denied.
 pub const BATCH_REFUSED_CODE: i64 = -32002;
@@ -154,6 +158,11 @@ pub(crate) enum Message<'a> {
         id: Option<&'a Value>,
         method: &'a str,
         request: Request<'a>,
+        /// `params.arguments` of `tools/call` and `prompts/get`, when it is
+        /// an object: what conditions on `arg.PATH` read. `None` when it is
+        /// absent or of another type (every `arg.` atom is then false), and
+        /// always for `resources/read`, which has no arguments.
+        arguments: Option<&'a Map<String, Value>>,
     },
     /// A governed method without a string `name`/`uri`, or not a JSON-RPC
     /// object at all: never forwarded.
@@ -184,15 +193,22 @@ pub(crate) fn classify(message: &Value) -> Message<'_> {
     let Some(kind) = TargetKind::of_method(method) else {
         return Message::Other;
     };
-    let name = object
-        .get("params")
+    let params = object.get("params");
+    let name = params
         .and_then(|params| params.get(kind.name_field()))
         .and_then(Value::as_str);
+    let arguments = match kind {
+        TargetKind::Tool | TargetKind::Prompt => params
+            .and_then(|params| params.get("arguments"))
+            .and_then(Value::as_object),
+        TargetKind::Resource => None,
+    };
     match name.map(|name| Request::new(kind, name)) {
         Some(request) => Message::Governed {
             id,
             method,
             request,
+            arguments,
         },
         None => Message::Invalid { id },
     }
@@ -251,6 +267,63 @@ pub(crate) fn insufficient(id: Option<&Value>, request: Request<'_>, missing: &[
     }
 }
 
+/// Why conditions denied a request: the atoms, by their policy texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unmet<'e> {
+    /// The deciding allow rule's conditions do not hold.
+    Failed(Vec<&'e str>),
+    /// A `deny ... when` fired on these.
+    Fired(Vec<&'e str>),
+}
+
+impl Unmet<'_> {
+    /// The answer's text. The atoms as the policy writes them, never the
+    /// values they read: an argument or a claim may be a secret, and the
+    /// caller knows its own.
+    pub fn message(&self) -> String {
+        let (atoms, prefix, one, many) = match self {
+            Unmet::Failed(atoms) => (atoms, "denied", "does not hold", "do not hold"),
+            Unmet::Fired(atoms) => (atoms, "denied by a deny rule", "holds", "hold"),
+        };
+        let quoted: Vec<String> = atoms.iter().map(|atom| format!("`{atom}`")).collect();
+        match quoted.as_slice() {
+            [atom] => format!("{prefix}: condition {atom} {one}"),
+            _ => format!("{prefix}: conditions {} {many}", quoted.join(", ")),
+        }
+    }
+
+    /// The atoms as the log and `data` list them: `failed_conditions` or
+    /// `denied_when`, as `mcp-policy explain --format json` names them.
+    pub fn data(&self) -> Value {
+        match self {
+            Unmet::Failed(atoms) => json!({"failed_conditions": atoms}),
+            Unmet::Fired(atoms) => json!({"denied_when": atoms}),
+        }
+    }
+}
+
+/// The answer to a request that conditions denied: no scope can allow it,
+/// so no step-up. A JSON-RPC error [`INSUFFICIENT_SCOPE_CODE`] naming the
+/// atoms; in [`Denial::ToolError`](crate::Denial::ToolError) mode a
+/// `tools/call` gets a result with `isError: true` and the same text, as
+/// its scope denials do.
+pub(crate) fn unmet(
+    id: Option<&Value>,
+    request: Request<'_>,
+    unmet: &Unmet<'_>,
+    tool_error: bool,
+) -> Value {
+    let text = unmet.message();
+    match request {
+        Request::CallTool(_) if tool_error => json!({
+            "jsonrpc": "2.0",
+            "id": id.cloned().unwrap_or(Value::Null),
+            "result": {"content": [{"type": "text", "text": text}], "isError": true},
+        }),
+        _ => error(id, INSUFFICIENT_SCOPE_CODE, &text, Some(unmet.data())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +364,89 @@ mod tests {
         ));
         assert!(Body::parse(b"[]").is_err());
         assert!(Body::parse(b"{").is_err());
+    }
+
+    /// What conditions on `arg.` read: `params.arguments` of `tools/call`
+    /// and `prompts/get` when it is an object; never anything for
+    /// `resources/read`.
+    #[test]
+    fn arguments_are_read_when_an_object() {
+        let arguments_of = |message: Value| -> Option<Value> {
+            match classify(&message) {
+                Message::Governed { arguments, .. } => arguments.cloned().map(Value::Object),
+                other => panic!("not governed: {other:?}"),
+            }
+        };
+        let call = |arguments: Value| json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":arguments}});
+        assert_eq!(
+            arguments_of(call(json!({"path": "/a", "n": {"x": 1}}))),
+            Some(json!({"path": "/a", "n": {"x": 1}}))
+        );
+        assert_eq!(arguments_of(call(json!({}))), Some(json!({})));
+        for not_an_object in [
+            json!(["/a"]),
+            json!("/a"),
+            json!(null),
+            json!(1),
+            json!(false),
+        ] {
+            assert_eq!(
+                arguments_of(call(not_an_object.clone())),
+                None,
+                "{not_an_object}"
+            );
+        }
+        let bare = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}});
+        assert_eq!(arguments_of(bare), None);
+        let prompt = json!({"jsonrpc":"2.0","id":1,"method":"prompts/get",
+                            "params":{"name":"p","arguments":{"lang":"en"}}});
+        assert_eq!(arguments_of(prompt), Some(json!({"lang": "en"})));
+        let read = json!({"jsonrpc":"2.0","id":1,"method":"resources/read",
+                          "params":{"uri":"r://x","arguments":{"path":"/a"}}});
+        assert_eq!(arguments_of(read), None);
+    }
+
+    #[test]
+    fn condition_denials_name_their_atoms_and_nothing_else() {
+        let one = Unmet::Failed(vec![r#"arg.path under "/workspace""#]);
+        assert_eq!(
+            one.message(),
+            r#"denied: condition `arg.path under "/workspace"` does not hold"#
+        );
+        let two = Unmet::Failed(vec![r#"claim.tenant == "acme""#, "arg.limit <= 100"]);
+        assert_eq!(
+            two.message(),
+            r#"denied: conditions `claim.tenant == "acme"`, `arg.limit <= 100` do not hold"#
+        );
+        let fired = Unmet::Fired(vec![r#"arg.path matches "*.env""#]);
+        assert_eq!(
+            fired.message(),
+            r#"denied by a deny rule: condition `arg.path matches "*.env"` holds"#
+        );
+        let both = Unmet::Fired(vec!["a", "b"]);
+        assert_eq!(
+            both.message(),
+            "denied by a deny rule: conditions `a`, `b` hold"
+        );
+        assert_eq!(
+            two.data(),
+            json!({"failed_conditions": [r#"claim.tenant == "acme""#, "arg.limit <= 100"]})
+        );
+        assert_eq!(
+            fired.data(),
+            json!({"denied_when": [r#"arg.path matches "*.env""#]})
+        );
+        // The answer's shape: an error, or a tool result in tool-error mode
+        // (for tools/call only).
+        let id = json!(7);
+        let error = unmet(Some(&id), Request::CallTool("t"), &one, false);
+        assert_eq!(error["error"]["code"], INSUFFICIENT_SCOPE_CODE);
+        assert_eq!(error["id"], 7);
+        let tool = unmet(Some(&id), Request::CallTool("t"), &one, true);
+        assert_eq!(tool["result"]["isError"], true);
+        assert_eq!(tool["result"]["content"][0]["text"], one.message());
+        let prompt = unmet(Some(&id), Request::GetPrompt("p"), &one, true);
+        assert_eq!(prompt["error"]["data"], one.data());
     }
 
     #[test]

@@ -37,15 +37,21 @@
 //!    opened it (issuer, subject, client); under any other, 404 as for an
 //!    unknown session ([`SessionLimits`] bounds the table).
 //! 5. The body, whole and bounded in size (413) and in time (408), parsed
-//!    as JSON-RPC (400 when it is not); every `tools/call`,
-//!    `resources/read` and `prompts/get` decided by the policy and logged.
-//!    A denial is answered as [`Denial`] says. An `initialize` takes room
+//!    as JSON-RPC (400 when it is not, or when an object names a key twice,
+//!    at any depth); every `tools/call`, `resources/read` and `prompts/get`
+//!    decided by the policy and logged: `tools/call` and `prompts/get` on
+//!    their `params.arguments` (when an object) and the token's claims,
+//!    `resources/read` on the claims. A denial is answered as [`Denial`]
+//!    says; the log records the arguments the decision read, and only
+//!    those (at most [`MAX_LOGGED_ARGUMENTS_BYTES`]). An `initialize` takes room
 //!    for a new session first (503 with `Retry-After` when there is none).
 //! 6. The inner service, with the [`Principal`] in the request extensions
 //!    (`Arc<Principal>`) and, for code without the request, from
 //!    [`current_principal`] (a task-local set while the inner service's
 //!    future runs; spawned tasks do not inherit it); its `tools/list`, `resources/list` and
-//!    `prompts/list` answers filtered, in JSON and SSE bodies; the session
+//!    `prompts/list` answers filtered, in JSON and SSE bodies (an entry is
+//!    shown when some arguments could be allowed with the caller's scopes
+//!    and claims); the session
 //!    id it issues bound to the principal.
 //!
 //! Anything that goes wrong on the way denies (fail closed).
@@ -63,6 +69,7 @@
 
 mod challenge;
 mod config;
+mod decision_log;
 mod filter;
 mod jsonrpc;
 mod policy;
@@ -83,6 +90,7 @@ use mcp_policy_token::{TokenCache, Validator};
 use serde_json::{Value, json};
 
 pub use config::{Denial, HttpConfig, Mode, SetupError};
+pub use decision_log::MAX_LOGGED_ARGUMENTS_BYTES;
 pub use jsonrpc::{
     BATCH_REFUSED_CODE, DUPLICATE_KEY_MESSAGE, INSUFFICIENT_SCOPE_CODE, PARSE_ERROR_CODE,
 };

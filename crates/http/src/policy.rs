@@ -1,8 +1,6 @@
 //! The policy in force, swapped atomically at run time, and what the layer
 //! derives from it once per load (the scopes it advertises).
 
-use std::sync::Arc;
-
 use mcp_policy_evaluator::{Evaluator, Level, ScopeSet};
 use mcp_policy_token::Principal;
 
@@ -76,14 +74,14 @@ impl LoadedPolicy {
     }
 }
 
-/// What the token cache keeps beside a verified token: the principal
-/// handlers receive, and its scopes parsed by the policy of the time. After
-/// a reload that renumbers the scopes (another catalog fingerprint) the set
-/// is foreign to the new table, so it is parsed again per request rather
-/// than read (a foreign set would be denied anyway: fail closed).
+/// What the token cache keeps beside a verified token's principal (which the
+/// cache holds itself, claims and all, once): its scopes parsed by the
+/// policy of the time. After a reload that renumbers the scopes (another
+/// catalog fingerprint) the set is foreign to the new table, so it is parsed
+/// again per request rather than read (a foreign set would be denied anyway:
+/// fail closed).
 #[derive(Debug)]
 pub struct CachedToken {
-    principal: Arc<Principal>,
     fingerprint: u64,
     scopes: ScopeSet,
 }
@@ -91,23 +89,18 @@ pub struct CachedToken {
 impl CachedToken {
     pub(crate) fn new(principal: &Principal, policy: &LoadedPolicy) -> CachedToken {
         CachedToken {
-            principal: Arc::new(principal.clone()),
             fingerprint: policy.fingerprint(),
             scopes: policy.parse(principal),
         }
     }
 
-    pub fn principal(&self) -> &Arc<Principal> {
-        &self.principal
-    }
-
     /// The token's scopes for `policy`: the cached set when it was made by
     /// the same scope numbering, else parsed now.
-    pub(crate) fn scopes_for(&self, policy: &LoadedPolicy) -> ScopeSet {
+    pub(crate) fn scopes_for(&self, policy: &LoadedPolicy, principal: &Principal) -> ScopeSet {
         if self.fingerprint == policy.fingerprint() {
             self.scopes.clone()
         } else {
-            policy.parse(&self.principal)
+            policy.parse(principal)
         }
     }
 }

@@ -14,12 +14,13 @@ use http::header::{
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
-use mcp_policy_evaluator::{Basis, DECISION_LOG_TARGET, Decision, ScopeSet};
+use mcp_policy_evaluator::{Basis, Context as Conditions, DECISION_LOG_TARGET, Decision, ScopeSet};
 use mcp_policy_token::Principal;
 use serde_json::{Value, json};
 
+use crate::decision_log::{Decided, Read, log_decision};
 use crate::filter::{ListFilter, SseFilter};
-use crate::jsonrpc::{self, Message};
+use crate::jsonrpc::{self, Message, Unmet};
 use crate::session::{self, Active, Full as SessionsFull, Owner, Route, SESSION_HEADER};
 use crate::{BoxError, Denial, LoadedPolicy, Mode, ResponseBody, Shared, challenge};
 
@@ -227,82 +228,6 @@ struct Verdicts {
     lists: Vec<(Value, mcp_policy_evaluator::TargetKind)>,
 }
 
-/// The principal's scopes as the token granted them, space-separated as in
-/// a `scope` claim. Formatted only when a subscriber records the event: a
-/// server without a decision log joins nothing.
-///
-/// An entry that is empty or contains a space (an `scp` array can hold
-/// `"mcp:read mcp:admin"`) is left out. Joined as is, it would replay as
-/// other scopes than the token's: two scopes, one of which some policy
-/// declares. Left out, nothing is lost: no policy can declare a scope with
-/// a space in it, or an empty one (RFC 6749 §3.3 scope-tokens have neither,
-/// and the language rejects both), so such an entry grants nothing under
-/// any policy, and the logged list is exactly as replayable as the token.
-struct ScopeList<'p>(&'p [String]);
-
-impl ScopeList<'_> {
-    /// The entries written: those a policy could declare.
-    fn entries(&self) -> impl Iterator<Item = &str> {
-        self.0
-            .iter()
-            .map(String::as_str)
-            .filter(|scope| !scope.is_empty() && !scope.contains(' '))
-    }
-}
-
-impl std::fmt::Display for ScopeList<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (index, scope) in self.entries().enumerate() {
-            if index > 0 {
-                f.write_str(" ")?;
-            }
-            f.write_str(scope)?;
-        }
-        Ok(())
-    }
-}
-
-/// One decision, in the format `mcp-policy simulate` replays
-/// (docs/trace-format.md): the scopes are what makes the call replayable.
-///
-/// Every field that comes from a token or a request is recorded as a
-/// string value, never with `%` (Display): the text formatter writes string
-/// values quoted and escaped (`"evil\u{1b}[2J\nFAKE LINE"`), the JSON one as
-/// JSON strings, so a signed `sub` cannot forge a log line. The scope list
-/// is joined only when a subscriber records the event (tracing evaluates
-/// field values inside its enabled check).
-fn log_decision(
-    config: &crate::HttpConfig,
-    principal: &Principal,
-    method: &str,
-    name: &str,
-    decision: &str,
-    rule: Option<&str>,
-    missing: &str,
-) {
-    tracing::info!(
-        target: DECISION_LOG_TARGET,
-        subject = principal.subject.as_str(),
-        client = principal.client_id.as_deref().unwrap_or(""),
-        scopes = ScopeList(&principal.scopes).to_string().as_str(),
-        method,
-        name,
-        decision,
-        rule = rule.unwrap_or("default"),
-        missing,
-        mode = config.mode.as_str(),
-        "policy decision"
-    );
-    // Only when counted: the labels are built (and allocated) before the
-    // metrics facade knows whether a recorder listens, and the decision
-    // path allocates nothing otherwise. Labels bounded: three governed
-    // methods (or "" for an invalid message), three decisions, two modes,
-    // and the rules of the policies loaded.
-    if config.count_decisions {
-        metrics::counter!("mcp_policy_decisions_total", "method" => method.to_owned(), "decision" => decision.to_owned(), "rule" => rule.unwrap_or("default").to_owned(), "mode" => config.mode.as_str()).increment(1);
-    }
-}
-
 fn decide_all(
     shared: &Shared,
     policy: &LoadedPolicy,
@@ -325,7 +250,16 @@ fn decide_all(
                 None
             }
             Message::Invalid { id } => {
-                log_decision(&shared.config, principal, "", "", "invalid", None, "");
+                let decided = Decided {
+                    method: "",
+                    name: "",
+                    decision: "invalid",
+                    rule: None,
+                    missing: "",
+                    unmet: None,
+                    read: None,
+                };
+                log_decision(&shared.config, principal, &decided);
                 Some(match id {
                     Some(id) => jsonrpc::error(Some(id), -32600, "Invalid Request", None),
                     None if message.is_object() => Value::Null,
@@ -336,43 +270,67 @@ fn decide_all(
                 id,
                 method,
                 request,
+                arguments,
             } => {
-                let decision: Decision = evaluator.decide(request, scopes);
+                // What conditions read: this message's arguments and the
+                // token's claims, never another request's.
+                let context = Conditions::new(arguments, Some(&principal.claims));
+                let read = Some(Read {
+                    evaluator,
+                    request,
+                    context: &context,
+                });
+                let decision: Decision = evaluator.decide_in(request, scopes, &context);
                 if decision.allowed {
                     let rule = match decision.basis {
                         Basis::Rule(id) => evaluator.table().rule(id).map(|r| r.text.as_str()),
                         Basis::Default | Basis::ForeignScopeSet => None,
                     };
-                    log_decision(
-                        &shared.config,
-                        principal,
+                    let decided = Decided {
                         method,
-                        request.name(),
-                        "allow",
+                        name: request.name(),
+                        decision: "allow",
                         rule,
-                        "",
-                    );
+                        missing: "",
+                        unmet: None,
+                        read,
+                    };
+                    log_decision(&shared.config, principal, &decided);
                     None
                 } else {
-                    let why = evaluator.explain(request, scopes);
+                    let why = evaluator.explain_in(request, scopes, &context);
                     let missing = why.missing_scopes();
                     let missing_text = missing.as_ref().map(|m| m.join(" ")).unwrap_or_default();
-                    log_decision(
-                        &shared.config,
-                        principal,
+                    let unmet = match (why.failed_conditions(), why.fired_conditions()) {
+                        (Some(atoms), _) => Some(Unmet::Failed(atoms)),
+                        (None, Some(atoms)) => Some(Unmet::Fired(atoms)),
+                        (None, None) => None,
+                    };
+                    let decided = Decided {
                         method,
-                        request.name(),
-                        "deny",
-                        why.rule.map(|r| r.text.as_str()),
-                        &missing_text,
-                    );
-                    let answer = match (missing, shared.config.denial) {
-                        // No scope can allow it: never a challenge.
-                        (None, _) | (Some(_), Denial::AsUnknown) => jsonrpc::unknown(id, request),
-                        (Some(missing), Denial::ToolError) => {
+                        name: request.name(),
+                        decision: "deny",
+                        rule: why.rule.map(|r| r.text.as_str()),
+                        missing: &missing_text,
+                        unmet: unmet.as_ref(),
+                        read,
+                    };
+                    log_decision(&shared.config, principal, &decided);
+                    let answer = match (missing, &unmet, shared.config.denial) {
+                        // Reveals nothing, whatever the reason.
+                        (_, _, Denial::AsUnknown) => jsonrpc::unknown(id, request),
+                        // Conditions failed or a `deny ... when` fired: no
+                        // scope can allow it, so never a challenge; the
+                        // answer names the atoms.
+                        (None, Some(unmet), denial) => {
+                            jsonrpc::unmet(id, request, unmet, denial == Denial::ToolError)
+                        }
+                        // A deny rule or the default: as for no such target.
+                        (None, None, _) => jsonrpc::unknown(id, request),
+                        (Some(missing), _, Denial::ToolError) => {
                             jsonrpc::insufficient(id, request, &missing)
                         }
-                        (Some(missing), Denial::StepUp) => {
+                        (Some(missing), _, Denial::StepUp) => {
                             let answer = jsonrpc::error(
                                 id,
                                 jsonrpc::INSUFFICIENT_SCOPE_CODE,
@@ -545,8 +503,8 @@ where
             return Ok(unauthorized(shared, &policy, Some(rejection.as_str())));
         }
     };
-    let principal = Arc::clone(verified.extension.principal());
-    let scopes = verified.extension.scopes_for(&policy);
+    let principal = Arc::clone(&verified.principal);
+    let scopes = verified.extension.scopes_for(&policy, &principal);
     let owner = Owner::of(&principal);
 
     // 4. The session, when the request names one: its owner's alone. Under
@@ -731,7 +689,7 @@ where
         policy,
         scopes,
         dry_run: shared.config.mode == Mode::DryRun,
-        subject: principal.subject.clone(),
+        principal: Arc::clone(&principal),
     };
     // The id of the error when the answer cannot be filtered: the list
     // request's, when the body held one request.
@@ -1041,28 +999,4 @@ async fn read_limited<B: Body<Data = Bytes>>(body: B, limit: usize) -> Result<By
         }
     }
     Ok(Bytes::from(bytes))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ScopeList;
-
-    fn logged(scopes: &[&str]) -> String {
-        let scopes: Vec<String> = scopes.iter().map(|scope| (*scope).to_owned()).collect();
-        ScopeList(&scopes).to_string()
-    }
-
-    #[test]
-    fn scope_list_leaves_out_entries_no_policy_can_declare() {
-        assert_eq!(
-            logged(&["mcp:read", "github:repos"]),
-            "mcp:read github:repos"
-        );
-        assert_eq!(logged(&[]), "");
-        // One undeclarable scope, not `mcp:read` and `mcp:admin`.
-        assert_eq!(logged(&["mcp:read mcp:admin"]), "");
-        assert_eq!(logged(&["a", "", "b c", " ", "d"]), "a d");
-        // Only a space separates scopes: other characters are kept as given.
-        assert_eq!(logged(&["a\tb", "é"]), "a\tb é");
-    }
 }

@@ -13,8 +13,13 @@
 //! rather than a generic principal keeps [`Principal`] plain data, and
 //! keeps this crate independent of the policy crates. `T = ()` for none.
 //!
-//! The cache is bounded: when full, expired entries go first, then the one
-//! expiring soonest (a scan, only on a miss into a full cache, which costs
+//! The cache is bounded: it holds at most `capacity` entries, and each
+//! entry's size is bounded by the token's (at most
+//! [`ValidatorConfig::max_token_bytes`](crate::ValidatorConfig::max_token_bytes),
+//! 8 KiB by default): the principal, every claim of the payload included
+//! (conditions on `claim.NAME` read them), is kept once, in an `Arc` that
+//! every hit shares, so the server's slot refers to it rather than copying
+//! it. When full, expired entries go first, then the one expiring soonest (a scan, only on a miss into a full cache, which costs
 //! a signature verification anyway). Rejections are not cached: they are
 //! cheap before the key work, and an attacker could otherwise fill the
 //! cache. Keys rotated out of the JWKS do not evict tokens they verified;
@@ -31,7 +36,9 @@ use crate::{Principal, Rejection, Validator};
 /// A verified token's principal and what the server derived from it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VerifiedToken<T> {
-    pub principal: Principal,
+    /// Shared, not copied: a request keeps it (say, in its extensions) for
+    /// the price of a reference count, claims and all.
+    pub principal: Arc<Principal>,
     pub extension: T,
 }
 
@@ -166,6 +173,7 @@ impl<T> TokenCache<T> {
     ) -> Arc<VerifiedToken<T>> {
         let extension = extend(&principal);
         let expires_at = principal.expires_at;
+        let principal = Arc::new(principal);
         let token = Arc::new(VerifiedToken {
             principal,
             extension,

@@ -26,7 +26,10 @@ pub struct Principal {
     pub algorithm: Algorithm,
     /// The `kid` of the key that verified it, if the header named one.
     pub key_id: Option<String>,
-    /// Every claim of the payload.
+    /// Every claim of the payload, as verified: what a policy's conditions
+    /// on `claim.NAME` read (`sub`, `client_id`, `azp`, or custom ones such
+    /// as `tenant` or `groups`), unchanged and untyped. Its size is bounded
+    /// by the token's ([`ValidatorConfig::max_token_bytes`](crate::ValidatorConfig::max_token_bytes)).
     pub claims: Map<String, Value>,
 }
 

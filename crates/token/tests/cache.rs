@@ -164,3 +164,63 @@ fn the_cache_is_bounded_and_evicts_the_soonest_to_expire() {
     cache.clear();
     assert_eq!(cache.stats().entries, 0);
 }
+
+/// Conditions on `claim.NAME` read the cached principal's claims: each
+/// token's own (the key is the whole token, so two tokens that differ in a
+/// custom claim only are two entries), kept once and shared by every hit.
+#[test]
+fn a_cached_principal_keeps_its_own_claims_shared_by_every_hit() {
+    let (rsa, _clock, cache, policy) = setup(100);
+    let parse =
+        |p: &mcp_policy_token::Principal| policy.scope_set(p.scopes.iter().map(String::as_str));
+    let acme = rsa.token(&claims_with(
+        json!({"tenant": "acme", "groups": ["dev", "ops"], "org": {"id": 7}}),
+    ));
+    let globex = rsa.token(&claims_with(json!({"tenant": "globex"})));
+    let first = cache.validate_with_keys(&acme, parse).unwrap();
+    let other = cache.validate_with_keys(&globex, parse).unwrap();
+    let again = cache.validate_with_keys(&acme, parse).unwrap();
+    assert!(Arc::ptr_eq(&first.principal, &again.principal));
+    assert!(!Arc::ptr_eq(&first.principal, &other.principal));
+    assert_eq!(first.principal.subject, other.principal.subject);
+    assert_eq!(first.principal.claims["tenant"], "acme");
+    assert_eq!(first.principal.claims["groups"], json!(["dev", "ops"]));
+    assert_eq!(first.principal.claims["org"], json!({"id": 7}));
+    assert_eq!(other.principal.claims["tenant"], "globex");
+    assert!(!other.principal.claims.contains_key("groups"));
+    assert_eq!(cache.stats().entries, 2);
+}
+
+/// What an entry holds is bounded by the token's size: a token whose
+/// claims pass `max_token_bytes` is refused unread, and never cached.
+#[test]
+fn claims_past_the_token_size_limit_are_never_cached() {
+    let (rsa, _clock, cache, policy) = setup(100);
+    let limit = cache.validator().config().max_token_bytes;
+    let huge = rsa.token(&claims_with(json!({"tenant": "x".repeat(limit)})));
+    assert!(huge.len() > limit);
+    assert_eq!(
+        cache
+            .validate_with_keys(&huge, |_| policy.parse_scopes(""))
+            .unwrap_err(),
+        Rejection::TooLarge
+    );
+    assert_eq!(cache.stats().entries, 0);
+    // Just under the limit: accepted and cached, every claim kept.
+    let mut padding = limit;
+    let fits = loop {
+        let token = rsa.token(&claims_with(json!({"tenant": "x".repeat(padding)})));
+        if token.len() <= limit {
+            break token;
+        }
+        padding -= (token.len() - limit).div_ceil(2).max(1);
+    };
+    let verified = cache
+        .validate_with_keys(&fits, |_| policy.parse_scopes(""))
+        .unwrap();
+    assert_eq!(
+        verified.principal.claims["tenant"].as_str().unwrap().len(),
+        padding
+    );
+    assert_eq!(cache.stats().entries, 1);
+}

@@ -49,6 +49,8 @@ prompt summarize    requires mcp:read
 mod keys;
 pub use keys::*;
 
+pub mod conditional;
+
 pub fn rsa(file: &str) -> RsaKeyPair {
     RsaKeyPair::from_pkcs8(&pkcs8(file)).unwrap()
 }
@@ -85,6 +87,23 @@ pub fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+/// An RS256 token for `key` (kid `k1`) with `claims_now(scope)` and
+/// `extra` claims on top (a `null` removes one).
+pub fn sign_claims(key: &RsaKeyPair, scope: &str, extra: Value) -> String {
+    let mut claims = claims_now(scope);
+    for (name, value) in extra.as_object().unwrap() {
+        if value.is_null() {
+            claims.as_object_mut().unwrap().remove(name);
+        } else {
+            claims[name] = value.clone();
+        }
+    }
+    let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": "k1"});
+    sign_with(&header, &claims, |message| {
+        rsa_sign(key, &signature::RSA_PKCS1_SHA256, message)
+    })
 }
 
 /// An RS256 token for `key` (kid `k1`, the harness's JWKS) with `scope`.
@@ -169,20 +188,24 @@ pub struct Harness {
 }
 
 pub async fn start(configure: impl FnOnce(&mut HttpConfig)) -> Harness {
+    let app = Router::new()
+        .route("/mcp", post(mcp))
+        .fallback(|| async { StatusCode::NOT_FOUND });
+    start_with(Evaluator::from_source(POLICY).unwrap(), configure, app).await
+}
+
+/// The layer with `policy` over `app` (which serves `/mcp`).
+pub async fn start_with(
+    policy: Evaluator,
+    configure: impl FnOnce(&mut HttpConfig),
+    app: Router,
+) -> Harness {
     let key = rsa("rsa-1.pem");
     let validator = validator_for(&key);
     let mut config = HttpConfig::new([ISS]);
     configure(&mut config);
-    let layer = PolicyLayer::new(
-        Arc::clone(&validator),
-        Evaluator::from_source(POLICY).unwrap(),
-        config,
-    )
-    .unwrap();
-    let app = Router::new()
-        .route("/mcp", post(mcp))
-        .fallback(|| async { StatusCode::NOT_FOUND })
-        .layer(layer.clone());
+    let layer = PolicyLayer::new(Arc::clone(&validator), policy, config).unwrap();
+    let app = app.layer(layer.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
