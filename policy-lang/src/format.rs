@@ -309,12 +309,14 @@ fn verify(cst: &Cst<'_>, file: &PolicyFile, formatted: &str) -> Result<(), Vec<D
 }
 
 fn internal(problem: &str) -> Diagnostic {
+    // A formatter whose output fails its own check is a bug of mcp-policy,
+    // not of the file: reported under the code that says so.
     Diagnostic::error(
-        Code::Syntax,
+        Code::Internal,
         format!("internal formatter error: {problem}; the file was left as it is"),
     )
     .with_label(Span::new(0, 0), "in this file")
-    .with_help("please report this file to the mcp-policy maintainers")
+    .with_help(crate::parse::INTERNAL_HELP)
 }
 
 /// The statements with every span erased, to compare two parses.
@@ -364,6 +366,27 @@ mod tests {
 
     fn fmt(source: &str) -> String {
         format_source(source).unwrap()
+    }
+
+    #[test]
+    fn output_that_fails_its_own_check_is_an_internal_error() {
+        // What the layout would return if it had a bug: another rule, a
+        // lost comment. Both are the formatter's fault, never the file's.
+        let source = "# keep\ntool a requires authenticated\n";
+        let (cst, file, diagnostics) = parse_cst(source);
+        assert!(diagnostics.is_empty());
+        for wrong in [
+            "# keep\ntool b requires authenticated\n",
+            "tool a requires authenticated\n",
+        ] {
+            let errors = verify(&cst, &file, wrong).unwrap_err();
+            assert_eq!(
+                errors.first().map(|d| d.code),
+                Some(Code::Internal),
+                "{wrong}"
+            );
+        }
+        assert!(verify(&cst, &file, source).is_ok());
     }
 
     #[test]
