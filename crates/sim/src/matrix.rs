@@ -2,9 +2,10 @@
 //! scopes — which single scope grants it, what needs a combination, what
 //! nothing grants.
 
-use mcp_policy_table::{Clause, DecisionTable, Effect, Rule, RuleId, Target, TargetKind};
+use mcp_policy_table::{AtomId, Clause, DecisionTable, Effect, Rule, RuleId, Target, TargetKind};
 use serde::Serialize;
 
+use crate::diff::{Conditional, WhenRule};
 use crate::grants::{Grants, TooManySets};
 use crate::regions::{self, TooComplex};
 
@@ -41,6 +42,17 @@ pub struct Row {
     /// For a rule that decides no name at all: the rule that decides in its
     /// place (a deny, or a more specific rule).
     pub shadowed_by: Option<RuleRef>,
+    /// The clauses that grant only when their conditions hold (the fields
+    /// above count the clauses without conditions only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Conditional>,
+    /// The `deny ... when` rules that may deny some of its names first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub denied_when: Vec<WhenRule>,
+    /// A `deny ... when` row: its condition, conjuncts of atoms (it denies
+    /// when every atom of one conjunct holds).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<Vec<String>>,
 }
 
 /// A rule as written, and its line.
@@ -60,6 +72,12 @@ pub enum Access {
     AnyToken,
     /// A deny rule: no scope can grant it.
     Denied,
+    /// Granted only when conditions on the arguments or claims hold (see
+    /// `conditions`).
+    Conditional,
+    /// A `deny ... when` rule: denies its names when its condition holds,
+    /// before any allow rule.
+    DeniedWhen,
     /// The rule decides no name: another rule takes every one (see
     /// `shadowed_by`), so whatever it requires grants nothing.
     Shadowed,
@@ -140,18 +158,22 @@ pub fn matrix(table: &DecisionTable) -> Result<Matrix, MatrixError> {
             rows.push(shadowed(table, rule));
             continue;
         }
-        let grants = Grants::of_effect(catalog, &rule.effect, &rule.text)
+        let grants = Grants::unconditional(catalog, &rule.effect, &rule.text)
             .map_err(MatrixError::TooManySets)?;
         let (target, pattern) = match &rule.target {
             Target::Exact(name) => (name.clone(), false),
             Target::Glob(glob) => (glob.as_str().to_owned(), true),
         };
-        let combinations = match &rule.effect {
-            // Conditions are not shown yet (no policy source can hold one).
-            Effect::Deny | Effect::DenyWhen(_) => Vec::new(),
-            Effect::Allow(clauses) => combinations(table, clauses),
+        let (combinations, conditions, when) = match &rule.effect {
+            Effect::Deny => (Vec::new(), Vec::new(), Vec::new()),
+            Effect::DenyWhen(condition) => (Vec::new(), Vec::new(), texts(table, condition)),
+            Effect::Allow(clauses) => (
+                combinations(table, clauses),
+                conditionals(table, clauses, &rule.text).map_err(MatrixError::TooManySets)?,
+                Vec::new(),
+            ),
         };
-        rows.push(row(
+        let mut row = row(
             &scopes,
             Some(rule.kind),
             Some(target),
@@ -159,7 +181,16 @@ pub fn matrix(table: &DecisionTable) -> Result<Matrix, MatrixError> {
             Some(rule),
             grants,
             combinations,
-        ));
+        );
+        row.denied_when = denied_when(table, rule, &deciding);
+        if !when.is_empty() {
+            row.access = Access::DeniedWhen;
+            row.when = when;
+        } else if row.access == Access::Denied && !conditions.is_empty() {
+            row.access = Access::Conditional;
+        }
+        row.conditions = conditions;
+        rows.push(row);
     }
     rows.push(row(
         &scopes,
@@ -203,13 +234,91 @@ fn shadowed(table: &DecisionTable, rule: &Rule) -> Row {
         combinations: Vec::new(),
         minimal_sets: Grants::nothing(),
         shadowed_by,
+        conditions: Vec::new(),
+        denied_when: Vec::new(),
+        when: Vec::new(),
+    }
+}
+
+/// The clauses with conditions: their scope sets and atom texts.
+fn conditionals(
+    table: &DecisionTable,
+    clauses: &[Clause],
+    rule: &str,
+) -> Result<Vec<Conditional>, TooManySets> {
+    clauses
+        .iter()
+        .filter(|clause| !clause.atoms.is_empty())
+        .map(|clause| {
+            Ok(Conditional {
+                grants: Grants::of_clauses(
+                    table.scopes(),
+                    std::iter::once(&Clause::of_scopes(clause.scopes.clone())),
+                    rule,
+                )?,
+                when: clause
+                    .atoms
+                    .iter()
+                    .map(|id| table.atoms().text(*id).to_owned())
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+fn texts(table: &DecisionTable, condition: &[Vec<AtomId>]) -> Vec<Vec<String>> {
+    condition
+        .iter()
+        .map(|conjunct| {
+            conjunct
+                .iter()
+                .map(|id| table.atoms().text(*id).to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// The deciding `deny ... when` rules of the kind whose target meets the
+/// rule's: some name of the rule may be denied first.
+fn denied_when(
+    table: &DecisionTable,
+    rule: &Rule,
+    deciding: &std::collections::BTreeSet<RuleId>,
+) -> Vec<WhenRule> {
+    if !matches!(rule.effect, Effect::Allow(_)) {
+        return Vec::new();
+    }
+    table
+        .rules()
+        .iter()
+        .enumerate()
+        .filter(|(i, when)| {
+            when.kind == rule.kind
+                && matches!(when.effect, Effect::DenyWhen(_))
+                && deciding.contains(&RuleId(*i as u32))
+                && meet(&when.target, &rule.target)
+        })
+        .map(|(_, when)| WhenRule {
+            rule: when.text.clone(),
+            line: when.line,
+        })
+        .collect()
+}
+
+fn meet(a: &Target, b: &Target) -> bool {
+    match (a, b) {
+        (Target::Exact(x), Target::Exact(y)) => x == y,
+        (Target::Glob(glob), Target::Exact(name)) | (Target::Exact(name), Target::Glob(glob)) => {
+            glob.matches(name)
+        }
+        (Target::Glob(x), Target::Glob(y)) => x.overlaps(y),
     }
 }
 
 fn combinations(table: &DecisionTable, clauses: &[Clause]) -> Vec<Vec<String>> {
     clauses
         .iter()
-        .filter(|clause| clause.scopes.len() > 1)
+        .filter(|clause| clause.scopes.len() > 1 && clause.atoms.is_empty())
         .map(|clause| {
             clause
                 .scopes
@@ -254,6 +363,9 @@ fn row(
         combinations,
         minimal_sets: grants,
         shadowed_by: None,
+        conditions: Vec::new(),
+        denied_when: Vec::new(),
+        when: Vec::new(),
     }
 }
 
