@@ -76,7 +76,14 @@ export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 # Fork mode (one worker) so that a slow input is recorded in artifacts/ as a
 # timeout and fuzzing goes on; a crash still stops the run. The known
 # exponential-time inputs of README.md would otherwise end every run early.
+# A target's dictionary of tokens (the keywords and operators of the
+# grammar), when it has one, helps libFuzzer past the lexer.
+dict=()
+if [ -f "$target.dict" ]; then
+	dict=("-dict=$target.dict")
+fi
 exec "$binary" \
+	"${dict[@]}" \
 	-fork=1 -ignore_timeouts=1 -ignore_ooms=0 -ignore_crashes=0 \
 	-timeout=5 -rss_limit_mb=4096 \
 	-max_total_time="$seconds" -print_final_stats=1 \

@@ -3,7 +3,8 @@
 //! `#[path]`), so CI runs the same checks over the seed corpus on stable.
 //!
 //! It may use only what both of them have: `mcp_policy_lang`,
-//! `mcp_policy_table` and `miette` with its `fancy-no-syscall` feature.
+//! `mcp_policy_table`, `serde_json` and `miette` with its
+//! `fancy-no-syscall` feature.
 //!
 //! What must hold for any input that is UTF-8:
 //! - compiling does not panic, and yields a table exactly when no
@@ -15,11 +16,17 @@
 //! - `decide`, `is_allowed` and `explain` agree with each other and with the
 //!   rules: the deciding rule matches the name, no rule matches when the
 //!   default decided, a remedy's scopes really allow, and a token holding
-//!   every scope is allowed by every allow rule.
+//!   every scope is allowed by every allow rule with a clause without
+//!   conditions (without arguments or claims, every atom is false);
+//! - with conditions, on arguments and claims that make the atoms' literals
+//!   true: `decide_in` and `explain_in` agree, the loaded artifact decides
+//!   the same, and the deciding rule matches the name.
 
 use mcp_policy_lang::{Compilation, DecisionTable, Diagnostic, TargetKind};
-use mcp_policy_table::{Basis, DefaultEffect, Effect, Remedy, Target};
+use mcp_policy_table::condition::{Literal, Op, Source};
+use mcp_policy_table::{Basis, Context, DefaultEffect, Effect, Remedy, Target};
 use miette::{GraphicalReportHandler, GraphicalTheme};
+use serde_json::{Map, Value};
 
 /// How many names and scope strings one input is decided with: enough to
 /// reach every path of `decide`/`explain`, few enough to keep the fuzzer fast.
@@ -132,15 +139,96 @@ fn check_table(source: &str, table: &DecisionTable) -> usize {
     let scope_strings = scope_strings(source, table);
     let all_scopes = all_scope_names(table);
     let mut decisions = 0;
+    let (arguments, claims) = satisfying_context(table);
+    let context = Context::new(Some(&arguments), Some(&claims));
     for kind in TargetKind::ALL {
         for name in &names {
             for scopes in &scope_strings {
                 check_request(table, &loaded, kind, name, scopes, *scopes == all_scopes);
                 decisions += 1;
+                if table.has_conditions() {
+                    check_request_in(table, &loaded, kind, name, scopes, &context);
+                    decisions += 1;
+                }
             }
         }
     }
     decisions
+}
+
+/// Arguments and claims where each atom's operand holds a value taken from
+/// its literal (the first atom on a path wins), so that some atoms hold.
+fn satisfying_context(table: &DecisionTable) -> (Map<String, Value>, Map<String, Value>) {
+    let (mut arguments, mut claims) = (Map::new(), Map::new());
+    for (_, info) in table.atoms().iter() {
+        let value = match info.atom.op() {
+            Op::Eq(literal) | Op::Ne(literal) => literal.to_json(),
+            Op::In(list) => list.first().map_or(Value::Null, Literal::to_json),
+            Op::Compare(_, number) => number.to_json(),
+            Op::Contains(literal) => Value::Array(vec![literal.to_json()]),
+            Op::Matches(glob) => Value::String(glob.as_str().replace('*', "")),
+            Op::Under(base) => Value::String(format!("{}/a", base.as_str())),
+            Op::EqOperand(_) | Op::NeOperand(_) => Value::String("same".to_owned()),
+        };
+        for operand in info.atom.operands() {
+            let root = match operand.source {
+                Source::Arg => &mut arguments,
+                Source::Claim => &mut claims,
+            };
+            insert_at(root, &operand.path, value.clone());
+        }
+    }
+    (arguments, claims)
+}
+
+fn insert_at(root: &mut Map<String, Value>, path: &[String], value: Value) {
+    let Some((last, init)) = path.split_last() else {
+        return;
+    };
+    let mut map = root;
+    for key in init {
+        let entry = map
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(inner) = entry else {
+            return;
+        };
+        map = inner;
+    }
+    map.entry(last.clone()).or_insert(value);
+}
+
+fn check_request_in(
+    table: &DecisionTable,
+    loaded: &DecisionTable,
+    kind: TargetKind,
+    name: &str,
+    scopes: &str,
+    context: &Context<'_>,
+) {
+    let held = table.parse_scopes(scopes);
+    let decision = table.decide_in(kind, name, &held, context);
+    let what = format!("{kind} {name:?} with scopes {scopes:?} on {context:?}");
+    assert_eq!(
+        loaded.decide_in(kind, name, &loaded.parse_scopes(scopes), context),
+        decision,
+        "the loaded artifact decides differently: {what}"
+    );
+    let explanation = table.explain_in(kind, name, &held, context);
+    assert_eq!(explanation.decision, decision, "{what}");
+    assert_eq!(
+        decision.allowed,
+        explanation.remedy == Remedy::None,
+        "remedy {:?} for {what}",
+        explanation.remedy
+    );
+    if let Basis::Rule(id) = decision.basis {
+        let rule = table.rule(id);
+        assert!(
+            rule.is_some_and(|rule| rule.kind == kind && rule.target.matches(name)),
+            "the deciding rule does not match: {what}"
+        );
+    }
 }
 
 fn check_request(
@@ -176,9 +264,14 @@ fn check_request(
                 rule.text
             );
             if holds_every_scope {
+                // Without arguments or claims every atom is false: only a
+                // clause without atoms can hold.
+                let unconditional_clause = match &rule.effect {
+                    Effect::Allow(clauses) => clauses.iter().any(|clause| clause.atoms.is_empty()),
+                    _ => false,
+                };
                 assert_eq!(
-                    decision.allowed,
-                    matches!(rule.effect, Effect::Allow(_)),
+                    decision.allowed, unconditional_clause,
                     "every scope held, rule `{}`: {context}",
                     rule.text
                 );
@@ -190,11 +283,13 @@ fn check_request(
                 table.default_effect() == DefaultEffect::Allow,
                 "{context}"
             );
-            if let Some(rule) = table
-                .rules()
-                .iter()
-                .find(|rule| rule.kind == kind && rule.target.matches(name))
-            {
+            // A conditional deny that does not fire leaves the decision to
+            // the allow rules or the default.
+            if let Some(rule) = table.rules().iter().find(|rule| {
+                rule.kind == kind
+                    && rule.target.matches(name)
+                    && !matches!(rule.effect, Effect::DenyWhen(_))
+            }) {
                 panic!(
                     "default decided although rule `{}` matches: {context}",
                     rule.text

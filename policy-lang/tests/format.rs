@@ -173,6 +173,15 @@ scope y  level read
 }
 
 #[test]
+fn conditions_are_spelled_canonically_and_when_aligns_with_requires() {
+    let source = "scope a level read\ntool x requires all_of( a ,arg.kind in[\"b\",\"a\",],\n  arg.\"repo-name\".\"owner\"==claim.sub, # who\n arg.n<=-1.50e3)\ndeny tool x when any_of(arg.path under \"/w\" ,claim.\"g\" contains true)\n";
+    assert_eq!(
+        fmt(source),
+        "scope a  level read\n# who\ntool x       requires all_of(a, arg.kind in [\"b\", \"a\"], arg.\"repo-name\".owner == claim.sub, arg.n <= -1.50e3)\ndeny tool x  when any_of(arg.path under \"/w\", claim.g contains true)\n"
+    );
+}
+
+#[test]
 fn rules_align_across_blank_lines_and_comments() {
     let source = "tool a requires x\ntool long_name requires x\n\n\n\ntool b requires x\n# note\ntool bb requires x\ntool b_c requires x\n";
     assert_eq!(
@@ -326,7 +335,42 @@ enum Req {
     Scope(usize),
     AnyOf(Vec<Req>, bool),
     AllOf(Vec<Req>, bool),
+    /// A condition: an index into `CONDITIONS` (or, in a `resource` rule,
+    /// which has no arguments, into its claim conditions).
+    Cond(usize),
 }
+
+/// Conditions as tokens (an operand has no whitespace inside; `[` and `]`
+/// are punctuation, like `(`).
+const CONDITIONS: [&[&str]; 11] = [
+    &["claim.tenant", "==", "\"acme\""],
+    &[
+        "claim.groups",
+        "contains",
+        "\"say \\\"hi\\\" # not a comment\"",
+    ],
+    &[
+        "claim.\"https://example.com/roles\"",
+        "in",
+        "[",
+        "\"admin\"",
+        ",",
+        "\"ops\"",
+        ",",
+        "]",
+    ],
+    &["claim.level", ">=", "-1.5e3"],
+    &["arg.repo", "matches", "\"acme/*\""],
+    &["arg.\"repo-name\".owner", "==", "claim.sub"],
+    &["arg.limit", "<=", "100"],
+    &["arg.kind", "in", "[", "\"b\"", ",", "\"a\"", "]"],
+    &["arg.path", "under", "\"/workspace/./a/\""],
+    &["arg.force", "!=", "true"],
+    &["arg.n", "<", "0"],
+];
+
+/// How many of `CONDITIONS`, from the first, read claims only.
+const CLAIM_CONDITIONS: usize = 4;
 
 #[derive(Clone, Debug)]
 struct ScopeDef {
@@ -342,7 +386,8 @@ enum Stmt {
     Policy(&'static str),
     Default(&'static str),
     Scope(usize),
-    Rule(usize, Option<Req>),
+    /// A rule, its requirement (`None`: a deny) and a deny's condition.
+    Rule(usize, Option<Req>, Option<Req>),
 }
 
 #[derive(Clone, Debug)]
@@ -357,6 +402,7 @@ fn requirement() -> impl Strategy<Value = Req> {
     let leaf = prop_oneof![
         1 => Just(Req::Authenticated),
         6 => (0usize..100).prop_map(Req::Scope),
+        2 => (0usize..100).prop_map(Req::Cond),
     ];
     leaf.prop_recursive(3, 12, 3, |inner| {
         prop_oneof![
@@ -366,6 +412,20 @@ fn requirement() -> impl Strategy<Value = Req> {
                 .prop_map(|(members, comma)| Req::AllOf(members, comma)),
         ]
     })
+}
+
+/// A deny's condition: conditions only.
+fn condition() -> impl Strategy<Value = Req> {
+    (0usize..100)
+        .prop_map(Req::Cond)
+        .prop_recursive(2, 6, 3, |inner| {
+            prop_oneof![
+                (prop::collection::vec(inner.clone(), 1..=3), any::<bool>())
+                    .prop_map(|(members, comma)| Req::AnyOf(members, comma)),
+                (prop::collection::vec(inner, 1..=3), any::<bool>())
+                    .prop_map(|(members, comma)| Req::AllOf(members, comma)),
+            ]
+        })
 }
 
 fn scope_def(name: &'static str) -> impl Strategy<Value = ScopeDef> {
@@ -392,11 +452,14 @@ fn case() -> impl Strategy<Value = Case> {
                 .map(|index| {
                     let deny = RULES[index].2;
                     let requirement = if deny {
-                        Just(None).boxed()
+                        prop::option::of(condition())
+                            .prop_map(|when| (None, when))
+                            .boxed()
                     } else {
-                        requirement().prop_map(Some).boxed()
+                        requirement().prop_map(|req| (Some(req), None)).boxed()
                     };
-                    requirement.prop_map(move |requirement| Stmt::Rule(index, requirement))
+                    requirement
+                        .prop_map(move |(requirement, when)| Stmt::Rule(index, requirement, when))
                 })
                 .collect::<Vec<_>>()
         });
@@ -496,7 +559,7 @@ impl Writer<'_> {
     fn tokens(&mut self, tokens: &[String]) {
         for (i, token) in tokens.iter().enumerate() {
             if i > 0 {
-                let punctuation = |t: &str| matches!(t, "(" | ")" | ",");
+                let punctuation = |t: &str| matches!(t, "(" | ")" | "," | "[" | "]");
                 let tight = punctuation(&tokens[i - 1]) || punctuation(token);
                 self.inner_space(tight);
             }
@@ -504,8 +567,23 @@ impl Writer<'_> {
         }
     }
 
-    fn requirement(&mut self, requirement: &Req, scopes: &[ScopeDef], out: &mut Vec<String>) {
+    fn requirement(
+        &mut self,
+        requirement: &Req,
+        scopes: &[ScopeDef],
+        resource: bool,
+        out: &mut Vec<String>,
+    ) {
         let (keyword, members, comma) = match requirement {
+            Req::Cond(index) => {
+                let count = if resource {
+                    CLAIM_CONDITIONS
+                } else {
+                    CONDITIONS.len()
+                };
+                out.extend(CONDITIONS[index % count].iter().map(|t| (*t).to_owned()));
+                return;
+            }
             Req::Authenticated => {
                 out.push("authenticated".to_owned());
                 return;
@@ -525,7 +603,7 @@ impl Writer<'_> {
             if i > 0 {
                 out.push(",".to_owned());
             }
-            self.requirement(member, scopes, out);
+            self.requirement(member, scopes, resource, out);
         }
         if *comma {
             out.push(",".to_owned());
@@ -558,13 +636,20 @@ impl Writer<'_> {
                     tokens.push(name);
                 }
             }
-            Stmt::Rule(index, requirement) => {
+            Stmt::Rule(index, requirement, when) => {
                 let (kind, target, _) = RULES[*index];
+                let resource = kind == "resource";
                 match requirement {
-                    None => tokens.extend(["deny", kind, target].map(str::to_owned)),
+                    None => {
+                        tokens.extend(["deny", kind, target].map(str::to_owned));
+                        if let Some(when) = when {
+                            tokens.push("when".to_owned());
+                            self.requirement(when, scopes, resource, &mut tokens);
+                        }
+                    }
                     Some(requirement) => {
                         tokens.extend([kind, target, "requires"].map(str::to_owned));
-                        self.requirement(requirement, scopes, &mut tokens);
+                        self.requirement(requirement, scopes, resource, &mut tokens);
                     }
                 }
             }
