@@ -209,14 +209,14 @@ fn request(witness: &Witness, code: fn(&str) -> String) -> String {
             if witness.holds.is_empty() {
                 " where"
             } else {
-                ", and"
+                " and"
             },
             witness
                 .fails
                 .iter()
                 .map(|atom| code(atom))
                 .collect::<Vec<_>>()
-                .join(", not ")
+                .join(" and not ")
         );
     }
     out
@@ -322,7 +322,11 @@ fn human(result: &Diff, old: &str, new: &str) -> String {
                 _ => "the default".to_owned(),
             };
             let _ = writeln!(out, "  {label:<6}  {rule}");
-            let _ = writeln!(out, "          granted to: {}", grants(&side.grants, plain));
+            // A rule whose every clause has a condition grants nothing
+            // unconditionally: its conditional lines say it all.
+            if !side.grants.is_nothing() || side.conditions.is_empty() {
+                let _ = writeln!(out, "          granted to: {}", grants(&side.grants, plain));
+            }
             for clause in &side.conditions {
                 let _ = writeln!(
                     out,
@@ -392,11 +396,16 @@ fn markdown(result: &Diff, old: &str, new: &str) -> String {
                 Some(line) => format!("line {line}"),
                 None => "default".to_owned(),
             };
-            let mut text = grants(&side.grants, ticked);
+            let mut text = if !side.grants.is_nothing() || side.conditions.is_empty() {
+                grants(&side.grants, ticked)
+            } else {
+                String::new()
+            };
             for clause in &side.conditions {
                 let _ = write!(
                     text,
-                    "; {} if {}",
+                    "{}{} if {}",
+                    if text.is_empty() { "" } else { "; " },
                     grants(&clause.grants, ticked),
                     atoms(&clause.when, ticked)
                 );

@@ -5,6 +5,8 @@
 use mcp_policy_table::{AtomId, Clause, DecisionTable, Effect, Rule, RuleId, Target, TargetKind};
 use serde::Serialize;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::diff::{Conditional, WhenRule};
 use crate::grants::{Grants, TooManySets};
 use crate::regions::{self, TooComplex};
@@ -138,12 +140,21 @@ pub fn matrix(table: &DecisionTable) -> Result<Matrix, MatrixError> {
                 .collect(),
         })
         .collect();
-    let mut deciding = std::collections::BTreeSet::new();
+    // Per rule deciding some name, the conditional denies checked first on
+    // those names (exactly: a `deny ... when` on a name another rule decides
+    // is not listed).
+    let mut deciding: BTreeMap<RuleId, BTreeSet<RuleId>> = BTreeMap::new();
     for kind in TargetKind::ALL {
-        deciding.extend(
-            regions::deciding_rules(table, kind)
-                .map_err(|TooComplex| MatrixError::TooComplex(kind))?,
-        );
+        let regions = regions::regions(table, table, kind)
+            .map_err(|TooComplex| MatrixError::TooComplex(kind))?;
+        for region in regions {
+            for when in &region.old_when {
+                deciding.entry(*when).or_default();
+            }
+            if let Some(rule) = region.old {
+                deciding.entry(rule).or_default().extend(region.old_when);
+            }
+        }
     }
     let mut rules: Vec<(RuleId, &Rule)> = table
         .rules()
@@ -154,10 +165,10 @@ pub fn matrix(table: &DecisionTable) -> Result<Matrix, MatrixError> {
     rules.sort_by_key(|(_, rule)| (rule.kind as u8, rule.line));
     let mut rows = Vec::with_capacity(rules.len() + 1);
     for (id, rule) in rules {
-        if !deciding.contains(&id) {
+        let Some(whens) = deciding.get(&id) else {
             rows.push(shadowed(table, rule));
             continue;
-        }
+        };
         let grants = Grants::unconditional(catalog, &rule.effect, &rule.text)
             .map_err(MatrixError::TooManySets)?;
         let (target, pattern) = match &rule.target {
@@ -182,7 +193,14 @@ pub fn matrix(table: &DecisionTable) -> Result<Matrix, MatrixError> {
             grants,
             combinations,
         );
-        row.denied_when = denied_when(table, rule, &deciding);
+        row.denied_when = whens
+            .iter()
+            .filter_map(|when| table.rule(*when))
+            .map(|when| WhenRule {
+                rule: when.text.clone(),
+                line: when.line,
+            })
+            .collect();
         if !when.is_empty() {
             row.access = Access::DeniedWhen;
             row.when = when;
@@ -276,43 +294,6 @@ fn texts(table: &DecisionTable, condition: &[Vec<AtomId>]) -> Vec<Vec<String>> {
                 .collect()
         })
         .collect()
-}
-
-/// The deciding `deny ... when` rules of the kind whose target meets the
-/// rule's: some name of the rule may be denied first.
-fn denied_when(
-    table: &DecisionTable,
-    rule: &Rule,
-    deciding: &std::collections::BTreeSet<RuleId>,
-) -> Vec<WhenRule> {
-    if !matches!(rule.effect, Effect::Allow(_)) {
-        return Vec::new();
-    }
-    table
-        .rules()
-        .iter()
-        .enumerate()
-        .filter(|(i, when)| {
-            when.kind == rule.kind
-                && matches!(when.effect, Effect::DenyWhen(_))
-                && deciding.contains(&RuleId(*i as u32))
-                && meet(&when.target, &rule.target)
-        })
-        .map(|(_, when)| WhenRule {
-            rule: when.text.clone(),
-            line: when.line,
-        })
-        .collect()
-}
-
-fn meet(a: &Target, b: &Target) -> bool {
-    match (a, b) {
-        (Target::Exact(x), Target::Exact(y)) => x == y,
-        (Target::Glob(glob), Target::Exact(name)) | (Target::Exact(name), Target::Glob(glob)) => {
-            glob.matches(name)
-        }
-        (Target::Glob(x), Target::Glob(y)) => x.overlaps(y),
-    }
 }
 
 fn combinations(table: &DecisionTable, clauses: &[Clause]) -> Vec<Vec<String>> {

@@ -12,7 +12,7 @@
 //! regions are the distinct (old rule, new rule) pairs met; every name of
 //! every kind falls in one of them, so comparing regions is exhaustive.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use mcp_policy_table::{DecisionTable, Effect, RuleId, Target, TargetKind};
 
@@ -246,10 +246,11 @@ pub fn regions(
 /// The rules of `kind` that decide at least one name: a rule missing here
 /// is shadowed everywhere (by denies, or by more specific rules). A
 /// `deny ... when` counts when it may deny some name.
+#[cfg(test)]
 pub fn deciding_rules(
     table: &DecisionTable,
     kind: TargetKind,
-) -> Result<BTreeSet<RuleId>, TooComplex> {
+) -> Result<std::collections::BTreeSet<RuleId>, TooComplex> {
     Ok(regions(table, table, kind)?
         .into_iter()
         .flat_map(|region| region.old.into_iter().chain(region.old_when))

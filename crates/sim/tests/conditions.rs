@@ -138,9 +138,7 @@ fn a_conditional_deny_narrows_and_its_removal_widens() {
 
 #[test]
 fn a_deny_on_claims_alone_still_leaves_the_rule_reachable() {
-    let t = table(
-        "tool t requires r\ndeny tool \"*\" when claim.groups contains \"suspended\"\n",
-    );
+    let t = table("tool t requires r\ndeny tool \"*\" when claim.groups contains \"suspended\"\n");
     let m = matrix(&t).unwrap();
     let row = |target: &str| {
         m.rows
