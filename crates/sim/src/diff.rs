@@ -283,7 +283,13 @@ pub fn diff_renamed(
         let regions = regions::regions(old, new, kind)
             .map_err(|TooComplex| DiffError::TooComplex { kind })?;
         for region in regions {
-            let conditional = conditional_change(old, new, &region, &rename, !renames.is_empty())?;
+            // Unconditional policies keep the scope-only comparison, and
+            // its cost.
+            let conditional = if old.has_conditions() || new.has_conditions() {
+                conditional_change(old, new, &region, &rename, !renames.is_empty())?
+            } else {
+                None
+            };
             let before: &Decider = match olds.entry((region.old, region.old_when.clone())) {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(slot) => {
