@@ -273,3 +273,31 @@ fn a_thousand_conditional_tools_with_one_bound_changed() {
     );
     assert_eq!(matrix(&new).unwrap().rows.len(), 1002);
 }
+
+const ISSUE_EXAMPLE: &str = "scope a level admin implies w\n\
+    scope gi level resource\n\
+    tool close_issue requires all_of(gi, arg.repo matches \"acme/*\")\n\
+    tool update_record requires any_of(a, all_of(w, arg.owner == claim.sub))\n\
+    tool read_file requires all_of(r, arg.path under \"/workspace\")\n\
+    tool \"*\" requires all_of(r, claim.tenant == \"acme\")\n\
+    deny tool read_file when arg.path matches \"**/.env\"\n\
+    deny tool \"*\" when claim.groups contains \"suspended\"\n";
+
+/// The issue's example: itself, no change; without the claim-only deny,
+/// every region (the four rules' names) widens, and nothing else.
+#[test]
+fn the_issues_example_without_its_suspension_deny_widens_everywhere() {
+    assert!(compare(ISSUE_EXAMPLE, ISSUE_EXAMPLE).is_empty());
+    let lifted = ISSUE_EXAMPLE.replace(
+        "deny tool \"*\" when claim.groups contains \"suspended\"\n",
+        "",
+    );
+    let d = compare(ISSUE_EXAMPLE, &lifted);
+    assert_eq!(d.changes.len(), 4, "{d:#?}");
+    assert!(d.changes.iter().all(|c| c.change == ChangeKind::Widened));
+    assert!(d.changes.iter().all(|c| {
+        c.gained_when[0]
+            .holds
+            .contains(&"claim.groups contains \"suspended\"".to_owned())
+    }));
+}
