@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use mcp_policy_sim::atom_changes::AtomChange;
+use mcp_policy_sim::conditions::Witness;
 use mcp_policy_sim::diff::{Change, Diff, Rename, diff_renamed, suggest_renames};
 use mcp_policy_sim::grants::Grants;
 use serde::Serialize;
@@ -181,6 +183,62 @@ fn grants(grants: &Grants, code: fn(&str) -> String) -> String {
     }
 }
 
+fn atoms(atoms: &[String], code: fn(&str) -> String) -> String {
+    atoms
+        .iter()
+        .map(|atom| code(atom))
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// `mcp:read + arg.limit <= 100, not arg.repo matches "a*"`: one request
+/// decided differently.
+fn request(witness: &Witness, code: fn(&str) -> String) -> String {
+    let mut out = if witness.scopes.is_empty() {
+        "any valid token".to_owned()
+    } else {
+        sets(std::slice::from_ref(&witness.scopes), code)
+    };
+    if !witness.holds.is_empty() {
+        let _ = write!(out, " where {}", atoms(&witness.holds, code));
+    }
+    if !witness.fails.is_empty() {
+        let _ = write!(
+            out,
+            "{} not {}",
+            if witness.holds.is_empty() {
+                " where"
+            } else {
+                " and"
+            },
+            witness
+                .fails
+                .iter()
+                .map(|atom| code(atom))
+                .collect::<Vec<_>>()
+                .join(" and not ")
+        );
+    }
+    out
+}
+
+/// ` (e.g. 51 only before; 7 only after)`.
+fn examples(atom: &AtomChange, code: fn(&str) -> String) -> String {
+    let shown: Vec<String> = [("before", &atom.only_before), ("after", &atom.only_after)]
+        .into_iter()
+        .filter_map(|(side, value)| {
+            value
+                .as_ref()
+                .map(|value| format!("{} only {side}", code(&value.to_string())))
+        })
+        .collect();
+    if shown.is_empty() {
+        String::new()
+    } else {
+        format!(" (accepted: {})", shown.join("; "))
+    }
+}
+
 /// Names and rules come from a policy under review: no control character
 /// of theirs reaches the reviewer's terminal.
 fn plain(text: &str) -> String {
@@ -264,13 +322,51 @@ fn human(result: &Diff, old: &str, new: &str) -> String {
                 _ => "the default".to_owned(),
             };
             let _ = writeln!(out, "  {label:<6}  {rule}");
-            let _ = writeln!(out, "          granted to: {}", grants(&side.grants, plain));
+            // A rule whose every clause has a condition grants nothing
+            // unconditionally: its conditional lines say it all.
+            if !side.grants.is_nothing() || side.conditions.is_empty() {
+                let _ = writeln!(out, "          granted to: {}", grants(&side.grants, plain));
+            }
+            for clause in &side.conditions {
+                let _ = writeln!(
+                    out,
+                    "          granted to: {} if {}",
+                    grants(&clause.grants, plain),
+                    atoms(&clause.when, plain)
+                );
+            }
+            for when in &side.denied_when {
+                let _ = writeln!(
+                    out,
+                    "          unless line {}: {}",
+                    when.line,
+                    plain(&when.rule)
+                );
+            }
         }
         if !change.gained.is_empty() {
             let _ = writeln!(out, "  gains   {}", sets(&change.gained, plain));
         }
         if !change.lost.is_empty() {
             let _ = writeln!(out, "  loses   {}", sets(&change.lost, plain));
+        }
+        for (label, witnesses) in [("gains", &change.gained_when), ("loses", &change.lost_when)] {
+            for witness in witnesses {
+                let _ = writeln!(out, "  {label} on {}", request(witness, plain));
+            }
+        }
+        for atom in &change.conditions {
+            let _ = writeln!(
+                out,
+                "  condition {}: {} → {}{}",
+                atom.change.as_str(),
+                plain(&atom.before),
+                plain(&atom.after),
+                examples(atom, plain)
+            );
+        }
+        if let Some(why) = &change.undecided {
+            let _ = writeln!(out, "  undecided: {}", plain(why));
         }
     }
     out
@@ -300,7 +396,24 @@ fn markdown(result: &Diff, old: &str, new: &str) -> String {
                 Some(line) => format!("line {line}"),
                 None => "default".to_owned(),
             };
-            format!("{} ({rule})", grants(&side.grants, ticked))
+            let mut text = if !side.grants.is_nothing() || side.conditions.is_empty() {
+                grants(&side.grants, ticked)
+            } else {
+                String::new()
+            };
+            for clause in &side.conditions {
+                let _ = write!(
+                    text,
+                    "{}{} if {}",
+                    if text.is_empty() { "" } else { "; " },
+                    grants(&clause.grants, ticked),
+                    atoms(&clause.when, ticked)
+                );
+            }
+            for when in &side.denied_when {
+                let _ = write!(text, "; unless line {} denies", when.line);
+            }
+            format!("{text} ({rule})")
         };
         let _ = writeln!(
             out,
@@ -314,5 +427,41 @@ fn markdown(result: &Diff, old: &str, new: &str) -> String {
         );
     }
     out.push_str("\nA token gains (loses) access when it carries every scope of one listed set; scopes that imply a listed scope count for it.\n");
+    let mut notes = String::new();
+    for change in &result.changes {
+        for atom in &change.conditions {
+            let _ = writeln!(
+                notes,
+                "- {}: condition {}: {} → {}{}",
+                subject(change, ticked),
+                atom.change.as_str(),
+                ticked(&atom.before),
+                ticked(&atom.after),
+                examples(atom, ticked)
+            );
+        }
+        for (label, witnesses) in [("gains", &change.gained_when), ("loses", &change.lost_when)] {
+            for witness in witnesses {
+                let _ = writeln!(
+                    notes,
+                    "- {}: {label} on {}",
+                    subject(change, ticked),
+                    request(witness, ticked)
+                );
+            }
+        }
+        if let Some(why) = &change.undecided {
+            let _ = writeln!(
+                notes,
+                "- {}: undecided: {}",
+                subject(change, ticked),
+                plain(why)
+            );
+        }
+    }
+    if !notes.is_empty() {
+        out.push_str("\nConditions:\n\n");
+        out.push_str(&notes);
+    }
     out
 }

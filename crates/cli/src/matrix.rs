@@ -76,6 +76,16 @@ fn markdown(result: &Matrix, file: &str) -> String {
         "\n✓: a token carrying that scope alone is granted. \
          A combination needs every scope listed (or scopes implying them).\n",
     );
+    if result
+        .rows
+        .iter()
+        .any(|row| !row.conditions.is_empty() || !row.when.is_empty())
+    {
+        out.push_str(
+            "\n`if` COND: granted only on requests where the condition holds. \
+             \"nothing when\" COND: a `deny ... when` rule, checked before any allow rule.\n",
+        );
+    }
     for kind in TargetKind::ALL {
         let rows: Vec<&Row> = result
             .rows
@@ -102,8 +112,22 @@ fn markdown(result: &Matrix, file: &str) -> String {
         for row in rows {
             let _ = write!(out, "| {} |", code(row.target.as_deref().unwrap_or("")));
             for scope in &result.scopes {
-                let granted = row.single_scopes.contains(&scope.name);
-                out.push_str(if granted { " ✓ |" } else { "  |" });
+                if row.single_scopes.contains(&scope.name) {
+                    out.push_str(" ✓ |");
+                    continue;
+                }
+                let alone = std::slice::from_ref(&scope.name);
+                let when: Vec<String> = row
+                    .conditions
+                    .iter()
+                    .filter(|clause| clause.grants.grants(alone))
+                    .map(|clause| all_of(&clause.when))
+                    .collect();
+                if when.is_empty() {
+                    out.push_str("  |");
+                } else {
+                    let _ = write!(out, " if {} |", when.join(" or "));
+                }
             }
             let _ = writeln!(out, " {} |", needs(row));
         }
@@ -120,8 +144,64 @@ fn markdown(result: &Matrix, file: &str) -> String {
     out
 }
 
+/// Atoms that must all hold, as code spans.
+fn all_of(atoms: &[String]) -> String {
+    atoms
+        .iter()
+        .map(|a| code(a))
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
 fn needs(row: &Row) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let base = base_needs(row);
+    if !base.is_empty() {
+        parts.push(base);
+    }
+    for clause in &row.conditions {
+        // Single scopes show in their columns; the rest here.
+        let sets: Vec<String> = clause
+            .grants
+            .sets()
+            .iter()
+            .filter(|set| set.len() != 1)
+            .map(|set| {
+                if set.is_empty() {
+                    "any valid token".to_owned()
+                } else {
+                    set.iter().map(|s| code(s)).collect::<Vec<_>>().join(" + ")
+                }
+            })
+            .collect();
+        if !sets.is_empty() {
+            parts.push(format!("{} if {}", sets.join(" or "), all_of(&clause.when)));
+        }
+    }
+    let mut out = parts.join(" or ");
+    for when in &row.denied_when {
+        let _ = write!(
+            out,
+            "{}unless {} (line {}) denies",
+            if out.is_empty() { "" } else { "; " },
+            code(&when.rule),
+            when.line
+        );
+    }
+    out
+}
+
+fn base_needs(row: &Row) -> String {
     match row.access {
+        Access::Conditional => String::new(),
+        Access::DeniedWhen => format!(
+            "nothing when {}",
+            row.when
+                .iter()
+                .map(|conjunct| all_of(conjunct))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
         Access::AnyToken => "any valid token".to_owned(),
         Access::Denied => "nothing: denied".to_owned(),
         Access::Shadowed => match &row.shadowed_by {

@@ -13,11 +13,13 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
-use mcp_policy_table::{DecisionTable, RuleId, Target, TargetKind};
+use mcp_policy_table::{Clause, DecisionTable, Effect, RuleId, Target, TargetKind};
 use serde::Serialize;
 
+use crate::atom_changes::{AtomChange, atom_changes};
+use crate::conditions::{self, Access, Vars, Witness};
 use crate::grants::{Grants, TooManySets};
-use crate::regions::{self, TooComplex};
+use crate::regions::{self, Region, TooComplex};
 
 /// How access to a region changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -70,8 +72,32 @@ pub struct Decider {
     pub rule: Option<String>,
     /// Its 1-based line in the policy.
     pub line: Option<u32>,
-    /// The minimal scope sets that grant: `[]` nothing, `[[]]` any valid token.
+    /// The minimal scope sets that grant: `[]` nothing, `[[]]` any valid
+    /// token. For a rule with conditions: the clauses without any, which
+    /// grant whatever the request (unless a `deny ... when` fires).
     pub grants: Grants,
+    /// The clauses that grant only when their conditions hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Conditional>,
+    /// The `deny ... when` rules that may deny these names first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub denied_when: Vec<WhenRule>,
+}
+
+/// A clause granted only when its condition atoms all hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Conditional {
+    /// Its minimal scope sets.
+    pub grants: Grants,
+    /// Its atoms, as written.
+    pub when: Vec<String>,
+}
+
+/// A `deny ... when` rule and its line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WhenRule {
+    pub rule: String,
+    pub line: u32,
 }
 
 /// One region whose access changed.
@@ -91,6 +117,20 @@ pub struct Change {
     pub gained: Vec<Vec<String>>,
     /// Minimal scope sets granted before and not now: tokens that lose access.
     pub lost: Vec<Vec<String>>,
+    /// With conditions: requests (scopes, atoms true, atoms false) allowed
+    /// now and not before, at most [`crate::conditions::MAX_WITNESSES`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gained_when: Vec<Witness>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lost_when: Vec<Witness>,
+    /// Conditions rewritten on one operand, by the values they accept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<AtomChange>,
+    /// Why the change was not enumerated (over
+    /// [`crate::conditions::MAX_ATOMS`] conditions): then it is counted as
+    /// `changed`, which fails `--fail-on widened`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undecided: Option<String>,
 }
 
 /// Counts per kind of change.
@@ -235,63 +275,61 @@ pub fn diff_renamed(
     };
     // A rule decides many regions (a catch-all glob, one per rule of the
     // other policy it meets): its grants are computed once per side.
-    let mut olds: BTreeMap<Option<RuleId>, Decider> = BTreeMap::new();
-    let mut news: BTreeMap<Option<RuleId>, Decider> = BTreeMap::new();
+    type Key = (Option<RuleId>, Vec<RuleId>);
+    let mut olds: BTreeMap<Key, Decider> = BTreeMap::new();
+    let mut news: BTreeMap<Key, Decider> = BTreeMap::new();
     let mut changes = Vec::new();
     for kind in TargetKind::ALL {
         let regions = regions::regions(old, new, kind)
             .map_err(|TooComplex| DiffError::TooComplex { kind })?;
         for region in regions {
-            let before: &Decider = match olds.entry(region.old) {
+            // Unconditional policies keep the scope-only comparison, and
+            // its cost.
+            let conditional = if old.has_conditions() || new.has_conditions() {
+                conditional_change(old, new, &region, &rename, !renames.is_empty())?
+            } else {
+                None
+            };
+            let before: &Decider = match olds.entry((region.old, region.old_when.clone())) {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(slot) => {
-                    let mut decided = decider(old, region.old)?;
+                    let mut decided = decider(old, region.old, &region.old_when)?;
                     if !renames.is_empty() {
                         decided.grants = decided.grants.renamed(rename);
+                        for clause in &mut decided.conditions {
+                            clause.grants = clause.grants.renamed(rename);
+                        }
                     }
                     slot.insert(decided)
                 }
             };
-            let after: &Decider = match news.entry(region.new) {
+            let after: &Decider = match news.entry((region.new, region.new_when.clone())) {
                 Entry::Occupied(known) => known.into_mut(),
-                Entry::Vacant(slot) => slot.insert(decider(new, region.new)?),
+                Entry::Vacant(slot) => slot.insert(decider(new, region.new, &region.new_when)?),
             };
-            if before.grants == after.grants {
-                continue;
-            }
-            let gained: Vec<Vec<String>> = after
-                .grants
-                .not_granted_by(&before.grants)
-                .into_iter()
-                .map(<[String]>::to_vec)
-                .collect();
-            let lost: Vec<Vec<String>> = before
-                .grants
-                .not_granted_by(&after.grants)
-                .into_iter()
-                .map(<[String]>::to_vec)
-                .collect();
-            let change = match (
-                before.grants.is_nothing(),
-                after.grants.is_nothing(),
-                gained.is_empty(),
-                lost.is_empty(),
-            ) {
-                (true, _, _, _) => ChangeKind::Added,
-                (_, true, _, _) => ChangeKind::Removed,
-                (_, _, false, true) => ChangeKind::Widened,
-                (_, _, true, false) => ChangeKind::Narrowed,
-                _ => ChangeKind::Changed,
+            let change = match conditional {
+                Some(None) => continue,
+                Some(Some(found)) => found,
+                None => {
+                    if before.grants == after.grants {
+                        continue;
+                    }
+                    scope_change(&before.grants, &after.grants)
+                }
             };
             changes.push(Change {
                 kind,
                 target: label(old, region.old, new, region.new),
                 example: region.example,
-                change,
+                change: change.kind,
                 before: before.clone(),
                 after: after.clone(),
-                gained,
-                lost,
+                gained: change.gained,
+                lost: change.lost,
+                gained_when: change.gained_when,
+                lost_when: change.lost_when,
+                conditions: change.conditions,
+                undecided: change.undecided,
             });
         }
     }
@@ -318,19 +356,163 @@ pub fn diff_renamed(
     })
 }
 
-fn decider(table: &DecisionTable, rule: Option<RuleId>) -> Result<Decider, DiffError> {
+/// What one region's change is, found either way.
+struct Found {
+    kind: ChangeKind,
+    gained: Vec<Vec<String>>,
+    lost: Vec<Vec<String>>,
+    gained_when: Vec<Witness>,
+    lost_when: Vec<Witness>,
+    conditions: Vec<AtomChange>,
+    undecided: Option<String>,
+}
+
+fn kind_of(before_nothing: bool, after_nothing: bool, gains: bool, loses: bool) -> ChangeKind {
+    match (before_nothing, after_nothing, gains, loses) {
+        (true, _, _, _) => ChangeKind::Added,
+        (_, true, _, _) => ChangeKind::Removed,
+        (_, _, true, false) => ChangeKind::Widened,
+        (_, _, false, true) => ChangeKind::Narrowed,
+        _ => ChangeKind::Changed,
+    }
+}
+
+/// The change between two scope-only deciders.
+fn scope_change(before: &Grants, after: &Grants) -> Found {
+    let gained: Vec<Vec<String>> = after
+        .not_granted_by(before)
+        .into_iter()
+        .map(<[String]>::to_vec)
+        .collect();
+    let lost: Vec<Vec<String>> = before
+        .not_granted_by(after)
+        .into_iter()
+        .map(<[String]>::to_vec)
+        .collect();
+    Found {
+        kind: kind_of(
+            before.is_nothing(),
+            after.is_nothing(),
+            !gained.is_empty(),
+            !lost.is_empty(),
+        ),
+        gained,
+        lost,
+        gained_when: Vec::new(),
+        lost_when: Vec::new(),
+        conditions: Vec::new(),
+        undecided: None,
+    }
+}
+
+/// The change of a region where either side reads a condition: `None`
+/// when neither does (compare the scope grants), `Some(None)` when the two
+/// decide every request alike, else what changed.
+fn conditional_change(
+    old: &DecisionTable,
+    new: &DecisionTable,
+    region: &Region,
+    rename: &dyn Fn(&str) -> Option<String>,
+    renaming: bool,
+) -> Result<Option<Option<Found>>, DiffError> {
+    let too_many = |TooManySets { rule }| DiffError::TooManySets { rule };
+    let mut vars = Vars::default();
+    let mut before = Access::of(old, region.old, &region.old_when, &mut vars).map_err(too_many)?;
+    let after = Access::of(new, region.new, &region.new_when, &mut vars).map_err(too_many)?;
+    if before.is_unconditional() && after.is_unconditional() {
+        return Ok(None);
+    }
+    if renaming {
+        before = before.renamed(rename);
+    }
+    if before == after {
+        return Ok(Some(None));
+    }
+    let conditions = atom_changes(&before, &after, &vars);
+    let Some(compared) = conditions::compare(&before, &after, &vars) else {
+        return Ok(Some(Some(Found {
+            kind: ChangeKind::Changed,
+            gained: Vec::new(),
+            lost: Vec::new(),
+            gained_when: Vec::new(),
+            lost_when: Vec::new(),
+            conditions,
+            undecided: Some(format!(
+                "the two rules read {} conditions, over {}: not enumerated, counted as a change",
+                before.vars().union(&after.vars()).count(),
+                conditions::MAX_ATOMS
+            )),
+        })));
+    };
+    if compared.gained.is_empty() && compared.lost.is_empty() {
+        return Ok(Some(None));
+    }
+    Ok(Some(Some(Found {
+        kind: kind_of(
+            !compared.old_grants_some,
+            !compared.new_grants_some,
+            !compared.gained.is_empty(),
+            !compared.lost.is_empty(),
+        ),
+        gained: compared.gained_sets.sets().to_vec(),
+        lost: compared.lost_sets.sets().to_vec(),
+        gained_when: compared.gained,
+        lost_when: compared.lost,
+        conditions,
+        undecided: None,
+    })))
+}
+
+fn decider(
+    table: &DecisionTable,
+    rule: Option<RuleId>,
+    when: &[RuleId],
+) -> Result<Decider, DiffError> {
+    let too_many = |TooManySets { rule }| DiffError::TooManySets { rule };
+    let denied_when = when
+        .iter()
+        .filter_map(|id| table.rule(*id))
+        .map(|rule| WhenRule {
+            rule: rule.text.clone(),
+            line: rule.line,
+        })
+        .collect();
     match rule.and_then(|id| table.rule(id)) {
         None => Ok(Decider {
             rule: None,
             line: None,
             grants: Grants::of_default(table.default_effect()),
+            conditions: Vec::new(),
+            denied_when,
         }),
-        Some(rule) => Ok(Decider {
-            rule: Some(rule.text.clone()),
-            line: Some(rule.line),
-            grants: Grants::of_effect(table.scopes(), &rule.effect, &rule.text)
-                .map_err(|TooManySets { rule }| DiffError::TooManySets { rule })?,
-        }),
+        Some(rule) => {
+            let mut conditions = Vec::new();
+            if let Effect::Allow(clauses) = &rule.effect {
+                for clause in clauses.iter().filter(|clause| !clause.atoms.is_empty()) {
+                    conditions.push(Conditional {
+                        grants: Grants::of_clauses(
+                            table.scopes(),
+                            std::iter::once(&Clause::of_scopes(clause.scopes.clone())),
+                            &rule.text,
+                        )
+                        .map_err(too_many)?,
+                        when: clause
+                            .atoms
+                            .iter()
+                            .map(|id| table.atoms().text(*id).to_owned())
+                            .collect(),
+                    });
+                }
+            }
+            Ok(Decider {
+                rule: Some(rule.text.clone()),
+                line: Some(rule.line),
+                grants: Grants::unconditional(table.scopes(), &rule.effect, &rule.text)
+                    .map_err(too_many)?,
+                conditions,
+                denied_when,
+            })
+        }
     }
 }
 

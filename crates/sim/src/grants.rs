@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use mcp_policy_table::{DefaultEffect, Effect, ScopeCatalog, ScopeId};
+use mcp_policy_table::{Clause, DefaultEffect, Effect, ScopeCatalog, ScopeId};
 use serde::Serialize;
 
 /// More minimal sets than this for one rule and the policy is not
@@ -30,7 +30,8 @@ const MAX_CANDIDATES: usize = 8 * MAX_SETS;
 /// carries; a token is granted when it carries every scope of at least one
 /// set. No set is a superset of another. Empty family: nothing grants. A
 /// family holding the empty set: any valid token.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// `Default`: nothing grants.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Grants {
     /// Each set sorted by name; sets ordered by size, then by name.
@@ -65,19 +66,45 @@ impl Grants {
         }
     }
 
-    /// What a rule's effect grants in its policy's scope catalog.
+    /// What a rule's effect grants in its policy's scope catalog, by its
+    /// scopes alone: a clause's condition atoms are taken as true (see
+    /// [`Grants::unconditional`] for the other reading, and
+    /// [`crate::conditions`] for the exact analysis). A deny, conditional
+    /// or not, grants nothing itself.
     pub fn of_effect(
         catalog: &ScopeCatalog,
         effect: &Effect,
         rule: &str,
     ) -> Result<Grants, TooManySets> {
-        let clauses = match effect {
-            // A `deny ... when` grants nothing itself. Conditions are not
-            // analysed yet (no policy source can hold one): an allow
-            // clause's atoms are ignored here.
-            Effect::Deny | Effect::DenyWhen(_) => return Ok(Grants::nothing()),
-            Effect::Allow(clauses) => clauses,
-        };
+        match effect {
+            Effect::Deny | Effect::DenyWhen(_) => Ok(Grants::nothing()),
+            Effect::Allow(clauses) => Grants::of_clauses(catalog, clauses.iter(), rule),
+        }
+    }
+
+    /// What a rule grants whatever the request's arguments and claims: its
+    /// clauses without condition atoms only.
+    pub fn unconditional(
+        catalog: &ScopeCatalog,
+        effect: &Effect,
+        rule: &str,
+    ) -> Result<Grants, TooManySets> {
+        match effect {
+            Effect::Deny | Effect::DenyWhen(_) => Ok(Grants::nothing()),
+            Effect::Allow(clauses) => Grants::of_clauses(
+                catalog,
+                clauses.iter().filter(|clause| clause.atoms.is_empty()),
+                rule,
+            ),
+        }
+    }
+
+    /// The minimal scope sets of some clauses of a rule, atoms aside.
+    pub fn of_clauses<'c>(
+        catalog: &ScopeCatalog,
+        clauses: impl Iterator<Item = &'c Clause>,
+        rule: &str,
+    ) -> Result<Grants, TooManySets> {
         let too_many = || TooManySets {
             rule: rule.to_owned(),
         };
@@ -102,6 +129,24 @@ impl Grants {
             .collect();
         sets.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
         Ok(Grants { sets })
+    }
+
+    /// One scope set (names sorted, as the family keeps them).
+    pub fn from_set(set: &[String]) -> Grants {
+        let mut set = set.to_vec();
+        set.sort();
+        set.dedup();
+        Grants { sets: vec![set] }
+    }
+
+    /// The tokens any of the families grants.
+    pub fn union<'g>(families: impl IntoIterator<Item = &'g Grants>) -> Grants {
+        let mut sets: Vec<Vec<String>> = families
+            .into_iter()
+            .flat_map(|family| family.sets.iter().cloned())
+            .collect();
+        minimize(&mut sets);
+        Grants { sets }
     }
 
     /// The same family with scopes renamed (`rename` maps an old name to

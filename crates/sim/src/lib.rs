@@ -12,7 +12,9 @@
 //! Everything decides on the compiled [`DecisionTable`](mcp_policy_table::DecisionTable),
 //! as the running server does.
 
+pub mod atom_changes;
 pub mod claims;
+pub mod conditions;
 pub mod diff;
 pub mod grants;
 pub mod matrix;
@@ -20,3 +22,4 @@ mod regions;
 pub mod replay;
 pub mod suite;
 pub mod trace;
+pub mod values;

@@ -2,9 +2,12 @@
 //! scopes — which single scope grants it, what needs a combination, what
 //! nothing grants.
 
-use mcp_policy_table::{Clause, DecisionTable, Effect, Rule, RuleId, Target, TargetKind};
+use mcp_policy_table::{AtomId, Clause, DecisionTable, Effect, Rule, RuleId, Target, TargetKind};
 use serde::Serialize;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::diff::{Conditional, WhenRule};
 use crate::grants::{Grants, TooManySets};
 use crate::regions::{self, TooComplex};
 
@@ -41,6 +44,17 @@ pub struct Row {
     /// For a rule that decides no name at all: the rule that decides in its
     /// place (a deny, or a more specific rule).
     pub shadowed_by: Option<RuleRef>,
+    /// The clauses that grant only when their conditions hold (the fields
+    /// above count the clauses without conditions only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Conditional>,
+    /// The `deny ... when` rules that may deny some of its names first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub denied_when: Vec<WhenRule>,
+    /// A `deny ... when` row: its condition, conjuncts of atoms (it denies
+    /// when every atom of one conjunct holds).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<Vec<String>>,
 }
 
 /// A rule as written, and its line.
@@ -60,6 +74,12 @@ pub enum Access {
     AnyToken,
     /// A deny rule: no scope can grant it.
     Denied,
+    /// Granted only when conditions on the arguments or claims hold (see
+    /// `conditions`).
+    Conditional,
+    /// A `deny ... when` rule: denies its names when its condition holds,
+    /// before any allow rule.
+    DeniedWhen,
     /// The rule decides no name: another rule takes every one (see
     /// `shadowed_by`), so whatever it requires grants nothing.
     Shadowed,
@@ -120,12 +140,21 @@ pub fn matrix(table: &DecisionTable) -> Result<Matrix, MatrixError> {
                 .collect(),
         })
         .collect();
-    let mut deciding = std::collections::BTreeSet::new();
+    // Per rule deciding some name, the conditional denies checked first on
+    // those names (exactly: a `deny ... when` on a name another rule decides
+    // is not listed).
+    let mut deciding: BTreeMap<RuleId, BTreeSet<RuleId>> = BTreeMap::new();
     for kind in TargetKind::ALL {
-        deciding.extend(
-            regions::deciding_rules(table, kind)
-                .map_err(|TooComplex| MatrixError::TooComplex(kind))?,
-        );
+        let regions = regions::regions(table, table, kind)
+            .map_err(|TooComplex| MatrixError::TooComplex(kind))?;
+        for region in regions {
+            for when in &region.old_when {
+                deciding.entry(*when).or_default();
+            }
+            if let Some(rule) = region.old {
+                deciding.entry(rule).or_default().extend(region.old_when);
+            }
+        }
     }
     let mut rules: Vec<(RuleId, &Rule)> = table
         .rules()
@@ -136,22 +165,26 @@ pub fn matrix(table: &DecisionTable) -> Result<Matrix, MatrixError> {
     rules.sort_by_key(|(_, rule)| (rule.kind as u8, rule.line));
     let mut rows = Vec::with_capacity(rules.len() + 1);
     for (id, rule) in rules {
-        if !deciding.contains(&id) {
+        let Some(whens) = deciding.get(&id) else {
             rows.push(shadowed(table, rule));
             continue;
-        }
-        let grants = Grants::of_effect(catalog, &rule.effect, &rule.text)
+        };
+        let grants = Grants::unconditional(catalog, &rule.effect, &rule.text)
             .map_err(MatrixError::TooManySets)?;
         let (target, pattern) = match &rule.target {
             Target::Exact(name) => (name.clone(), false),
             Target::Glob(glob) => (glob.as_str().to_owned(), true),
         };
-        let combinations = match &rule.effect {
-            // Conditions are not shown yet (no policy source can hold one).
-            Effect::Deny | Effect::DenyWhen(_) => Vec::new(),
-            Effect::Allow(clauses) => combinations(table, clauses),
+        let (combinations, conditions, when) = match &rule.effect {
+            Effect::Deny => (Vec::new(), Vec::new(), Vec::new()),
+            Effect::DenyWhen(condition) => (Vec::new(), Vec::new(), texts(table, condition)),
+            Effect::Allow(clauses) => (
+                combinations(table, clauses),
+                conditionals(table, clauses, &rule.text).map_err(MatrixError::TooManySets)?,
+                Vec::new(),
+            ),
         };
-        rows.push(row(
+        let mut row = row(
             &scopes,
             Some(rule.kind),
             Some(target),
@@ -159,7 +192,23 @@ pub fn matrix(table: &DecisionTable) -> Result<Matrix, MatrixError> {
             Some(rule),
             grants,
             combinations,
-        ));
+        );
+        row.denied_when = whens
+            .iter()
+            .filter_map(|when| table.rule(*when))
+            .map(|when| WhenRule {
+                rule: when.text.clone(),
+                line: when.line,
+            })
+            .collect();
+        if !when.is_empty() {
+            row.access = Access::DeniedWhen;
+            row.when = when;
+        } else if row.access == Access::Denied && !conditions.is_empty() {
+            row.access = Access::Conditional;
+        }
+        row.conditions = conditions;
+        rows.push(row);
     }
     rows.push(row(
         &scopes,
@@ -203,13 +252,54 @@ fn shadowed(table: &DecisionTable, rule: &Rule) -> Row {
         combinations: Vec::new(),
         minimal_sets: Grants::nothing(),
         shadowed_by,
+        conditions: Vec::new(),
+        denied_when: Vec::new(),
+        when: Vec::new(),
     }
+}
+
+/// The clauses with conditions: their scope sets and atom texts.
+fn conditionals(
+    table: &DecisionTable,
+    clauses: &[Clause],
+    rule: &str,
+) -> Result<Vec<Conditional>, TooManySets> {
+    clauses
+        .iter()
+        .filter(|clause| !clause.atoms.is_empty())
+        .map(|clause| {
+            Ok(Conditional {
+                grants: Grants::of_clauses(
+                    table.scopes(),
+                    std::iter::once(&Clause::of_scopes(clause.scopes.clone())),
+                    rule,
+                )?,
+                when: clause
+                    .atoms
+                    .iter()
+                    .map(|id| table.atoms().text(*id).to_owned())
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+fn texts(table: &DecisionTable, condition: &[Vec<AtomId>]) -> Vec<Vec<String>> {
+    condition
+        .iter()
+        .map(|conjunct| {
+            conjunct
+                .iter()
+                .map(|id| table.atoms().text(*id).to_owned())
+                .collect()
+        })
+        .collect()
 }
 
 fn combinations(table: &DecisionTable, clauses: &[Clause]) -> Vec<Vec<String>> {
     clauses
         .iter()
-        .filter(|clause| clause.scopes.len() > 1)
+        .filter(|clause| clause.scopes.len() > 1 && clause.atoms.is_empty())
         .map(|clause| {
             clause
                 .scopes
@@ -254,6 +344,9 @@ fn row(
         combinations,
         minimal_sets: grants,
         shadowed_by: None,
+        conditions: Vec::new(),
+        denied_when: Vec::new(),
+        when: Vec::new(),
     }
 }
 

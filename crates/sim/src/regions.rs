@@ -12,9 +12,9 @@
 //! regions are the distinct (old rule, new rule) pairs met; every name of
 //! every kind falls in one of them, so comparing regions is exhaustive.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use mcp_policy_table::{DecisionTable, RuleId, Target, TargetKind};
+use mcp_policy_table::{DecisionTable, Effect, RuleId, Target, TargetKind};
 
 /// More product states than this and the comparison gives up rather than
 /// run for minutes. Policies of realistic size stay far below it: exact
@@ -31,10 +31,58 @@ pub const MAX_POSITIONS: usize = 4_000_000;
 pub struct Region {
     /// A name of the region: shortest, non-empty when the region has one.
     pub example: String,
-    /// The rule that decides the region's names in each policy; `None` for
-    /// the default.
+    /// The rule that decides the region's names in each policy before
+    /// conditional denies; `None` for the default.
     pub old: Option<RuleId>,
     pub new: Option<RuleId>,
+    /// The `deny ... when` rules that may deny the region's names in each
+    /// policy, in the order they are checked: empty for a policy without
+    /// them, and under an unconditional deny (which wins first).
+    pub old_when: Vec<RuleId>,
+    pub new_when: Vec<RuleId>,
+}
+
+/// What decides a name in one table: the rule found before conditions,
+/// and the conditional denies checked before it. A `deny ... when` does not
+/// make a name unreachable: it makes its rule conditional.
+pub struct DecidedBy<'t> {
+    table: &'t DecisionTable,
+    kind: TargetKind,
+    /// The `deny ... when` rules of the kind as the table checks them:
+    /// exact targets, then globs, each in source order.
+    whens: Vec<(RuleId, &'t Target)>,
+}
+
+impl<'t> DecidedBy<'t> {
+    pub fn new(table: &'t DecisionTable, kind: TargetKind) -> DecidedBy<'t> {
+        let mut whens: Vec<(RuleId, &Target)> = table
+            .rules()
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| rule.kind == kind && matches!(rule.effect, Effect::DenyWhen(_)))
+            .map(|(i, rule)| (RuleId(i as u32), &rule.target))
+            .collect();
+        whens.sort_by_key(|(id, target)| (matches!(target, Target::Glob(_)), *id));
+        DecidedBy { table, kind, whens }
+    }
+
+    pub fn name(&self, name: &str) -> (Option<RuleId>, Vec<RuleId>) {
+        let rule = self.table.matching_rule(self.kind, name);
+        let under_deny = rule
+            .and_then(|id| self.table.rule(id))
+            .is_some_and(|rule| rule.effect == Effect::Deny);
+        if under_deny {
+            // An unconditional deny wins before any condition is read.
+            return (rule, Vec::new());
+        }
+        let when = self
+            .whens
+            .iter()
+            .filter(|(_, target)| target.matches(name))
+            .map(|(id, _)| *id)
+            .collect();
+        (rule, when)
+    }
 }
 
 /// The targets of the two policies are too many or too entangled to
@@ -136,12 +184,11 @@ pub fn regions(
     }
     let mut queue: VecDeque<(u32, Option<u32>, String)> = VecDeque::new();
     queue.push_back((0, root, String::new()));
-    let mut best: BTreeMap<(Option<RuleId>, Option<RuleId>), String> = BTreeMap::new();
+    type Key = ((Option<RuleId>, Vec<RuleId>), (Option<RuleId>, Vec<RuleId>));
+    let (old_by, new_by) = (DecidedBy::new(old, kind), DecidedBy::new(new, kind));
+    let mut best: BTreeMap<Key, String> = BTreeMap::new();
     while let Some((state, node, name)) = queue.pop_front() {
-        let pair = (
-            old.matching_rule(kind, &name),
-            new.matching_rule(kind, &name),
-        );
+        let pair = (old_by.name(&name), new_by.name(&name));
         let better = |current: &String| {
             // Non-empty first (a tool named "" explains little), then shortest.
             (current.is_empty() && !name.is_empty())
@@ -167,7 +214,7 @@ pub fn regions(
     }
     Ok(best
         .into_iter()
-        .map(|((old_rule, new_rule), example)| {
+        .map(|(((old_rule, old_when), (new_rule, new_when)), example)| {
             // `admin_x` shows what `admin_*` stands for better than `admin_`.
             let ends_open = [(old, old_rule), (new, new_rule)].iter().any(|(table, id)| {
                 id.and_then(|id| table.rule(id)).is_some_and(
@@ -178,8 +225,8 @@ pub fn regions(
             // `""` explains little either; so does `admin_xx`.
             let example = if (ends_open || example.is_empty())
                 && !example.ends_with(other)
-                && old.matching_rule(kind, &longer) == old_rule
-                && new.matching_rule(kind, &longer) == new_rule
+                && old_by.name(&longer) == (old_rule, old_when.clone())
+                && new_by.name(&longer) == (new_rule, new_when.clone())
             {
                 longer
             } else {
@@ -189,20 +236,24 @@ pub fn regions(
                 example,
                 old: old_rule,
                 new: new_rule,
+                old_when,
+                new_when,
             }
         })
         .collect())
 }
 
 /// The rules of `kind` that decide at least one name: a rule missing here
-/// is shadowed everywhere (by denies, or by more specific rules).
+/// is shadowed everywhere (by denies, or by more specific rules). A
+/// `deny ... when` counts when it may deny some name.
+#[cfg(test)]
 pub fn deciding_rules(
     table: &DecisionTable,
     kind: TargetKind,
-) -> Result<BTreeSet<RuleId>, TooComplex> {
+) -> Result<std::collections::BTreeSet<RuleId>, TooComplex> {
     Ok(regions(table, table, kind)?
         .into_iter()
-        .filter_map(|region| region.old)
+        .flat_map(|region| region.old.into_iter().chain(region.old_when))
         .collect())
 }
 
