@@ -91,6 +91,7 @@ fn normal_form(
         .into_iter()
         .map(|term| Clause {
             scopes: term.members,
+            atoms: Vec::new(),
         })
         .collect();
     clauses.sort_by(|a, b| (a.scopes.len(), &a.scopes).cmp(&(b.scopes.len(), &b.scopes)));

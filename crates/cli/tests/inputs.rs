@@ -475,12 +475,12 @@ fn explain_on_a_table_names_the_source_line() {
     assert!(!out.contains("github.json"), "{out}");
 
     // A version from the future is refused with the versions read.
-    table["version"] = 3.into();
+    table["version"] = 4.into();
     std::fs::write(&json, serde_json::to_string(&table).unwrap()).unwrap();
     let output = mcp_policy(&["explain", json.to_str().unwrap(), "--tool", "delete_repo"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr(&output).contains("this build reads versions 1 to 2"),
+        stderr(&output).contains("this build reads versions 1 to 3"),
         "{}",
         stderr(&output)
     );

@@ -442,9 +442,77 @@ fn bench_case(c: &mut Criterion, case: &Case) {
     group.finish();
 }
 
+/// Decisions on arguments and claims: the issue's example policy (an
+/// artifact, tests/data/conditional.json), one request per kind of atom.
+fn bench_conditions(c: &mut Criterion) {
+    use mcp_policy_evaluator::Context;
+    use serde_json::json;
+    let evaluator = Evaluator::from_artifact(include_str!("../tests/data/conditional.json"))
+        .expect("the conditional example loads");
+    let token = evaluator.parse_scopes("mcp:write github:issues fs:read");
+    let as_object = |value: serde_json::Value| value.as_object().cloned().unwrap();
+    let claims = as_object(json!({"sub": "alice", "tenant": "acme", "groups": ["staff"]}));
+    let cases = [
+        (
+            "close_issue",
+            as_object(json!({"repo": "acme/tools", "title": "x"})),
+        ),
+        (
+            "update_record",
+            as_object(json!({"owner": "alice", "id": 7})),
+        ),
+        (
+            "read_file",
+            as_object(json!({"path": "/workspace/src/../README.md"})),
+        ),
+        (
+            "search",
+            as_object(json!({"limit": 50, "options": {"mode": "fast"}})),
+        ),
+        ("other_tool", as_object(json!({}))),
+    ];
+    for (tool, arguments) in &cases {
+        let context = Context::new(Some(arguments), Some(&claims));
+        assert!(
+            evaluator.is_allowed_in(Request::CallTool(tool), &token, &context),
+            "{tool}"
+        );
+    }
+    let mut group = c.benchmark_group("conditions");
+    group.throughput(Throughput::Elements(cases.len() as u64));
+    group.bench_function("ours_decide_in", |b| {
+        b.iter(|| {
+            let mut allowed = 0u32;
+            for (tool, arguments) in black_box(&cases) {
+                let context = Context::new(Some(arguments), Some(&claims));
+                allowed += u32::from(black_box(&evaluator).is_allowed_in(
+                    Request::CallTool(tool),
+                    black_box(&token),
+                    &context,
+                ));
+            }
+            allowed
+        });
+    });
+    // One `matches` atom alone: the issue's goal is under 100 ns.
+    let atom = mcp_policy_evaluator::condition::Atom::new(
+        mcp_policy_evaluator::condition::Operand::arg(["repo"]),
+        mcp_policy_evaluator::condition::Op::Matches(mcp_policy_table::Glob::new("acme/*")),
+    )
+    .unwrap();
+    let arguments = as_object(json!({"repo": "acme/tools", "title": "x"}));
+    let context = Context::new(Some(&arguments), Some(&claims));
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("glob_atom", |b| {
+        b.iter(|| black_box(&atom).holds(black_box(&context)));
+    });
+    group.finish();
+}
+
 fn decide(c: &mut Criterion) {
     bench_case(c, &github_case());
     bench_case(c, &generated_case());
+    bench_conditions(c);
 }
 
 criterion_group! {

@@ -26,14 +26,23 @@
 //! [`Evaluator::from_artifact`]. An [`Evaluator`] is `Send + Sync`; share it
 //! in an `Arc`. [`Evaluator::decide`] and [`Evaluator::is_allowed`] do not
 //! allocate.
+//!
+//! A policy with conditions on arguments and claims decides on a
+//! [`Context`]: [`Evaluator::decide_in`] (no allocation either),
+//! [`Evaluator::explain_in`] and [`Evaluator::explained_in`] (which atoms
+//! were evaluated, on what values), [`Evaluator::may_allow`] for lists, and
+//! [`Evaluator::logged_arguments`] for the decision log. `decide` is
+//! `decide_in` on an empty context, where every condition atom is false.
 
 use std::fmt;
 use std::path::Path;
 
 pub use mcp_policy_table::{
-    ArtifactError, Basis, Decision, DecisionTable, DefaultEffect, Level, Remedy, Rule, RuleId,
-    ScopeId, ScopeSet, TargetKind, method, scope_tokens,
+    ArtifactError, AtomId, AtomTrace, Basis, Context, Decision, DecisionTable, DefaultEffect,
+    Falsity, Level, Remedy, Rule, RuleId, ScopeId, ScopeSet, TargetKind, condition, method,
+    scope_tokens,
 };
+use serde_json::{Map, Value};
 
 /// The `tracing` target of the decision events: the HTTP layer writes them
 /// under it, and the simulator replays the lines that carry it. It is
@@ -251,14 +260,108 @@ impl Evaluator {
         self.decide(request, scopes).allowed
     }
 
+    /// Decides one request on its arguments and claims. Does not allocate.
+    #[inline]
+    pub fn decide_in(
+        &self,
+        request: Request<'_>,
+        scopes: &ScopeSet,
+        context: &Context<'_>,
+    ) -> Decision {
+        self.table
+            .decide_in(request.kind(), request.name(), scopes, context)
+    }
+
+    /// `true` when the request is allowed on its arguments and claims.
+    #[inline]
+    pub fn is_allowed_in(
+        &self,
+        request: Request<'_>,
+        scopes: &ScopeSet,
+        context: &Context<'_>,
+    ) -> bool {
+        self.decide_in(request, scopes, context).allowed
+    }
+
+    /// Whether a list (`tools/list`, `prompts/list`, `resources/list`)
+    /// shows the target: some arguments could be allowed with these scopes
+    /// and claims (claim atoms evaluated, argument atoms assumed
+    /// satisfiable; a `deny ... when` hides it only when true from the
+    /// claims alone). For a policy without conditions, `is_allowed`.
+    pub fn may_allow(
+        &self,
+        request: Request<'_>,
+        scopes: &ScopeSet,
+        claims: Option<&Map<String, Value>>,
+    ) -> bool {
+        self.table
+            .may_allow(request.kind(), request.name(), scopes, claims)
+    }
+
+    /// The argument paths the decision on this request reads (see
+    /// [`DecisionTable::argument_paths`]); empty for a policy without
+    /// conditions.
+    pub fn argument_paths(&self, request: Request<'_>, context: &Context<'_>) -> Vec<&[String]> {
+        self.table
+            .argument_paths(request.kind(), request.name(), context)
+    }
+
+    /// The arguments the decision log may record for this request: those
+    /// at [`Evaluator::argument_paths`], nested as in the request, and no
+    /// others; empty when the decision reads none.
+    pub fn logged_arguments(
+        &self,
+        request: Request<'_>,
+        context: &Context<'_>,
+    ) -> Map<String, Value> {
+        let mut logged = Map::new();
+        let Some(arguments) = context.arguments else {
+            return logged;
+        };
+        for path in self.argument_paths(request, context) {
+            copy_path(arguments, path, &mut logged);
+        }
+        logged
+    }
+
     /// Decides and explains, in the owned form that the CLI and the
     /// simulator show: `held` are the token's scopes by name, as granted
     /// (the ones the policy does not declare are listed as ignored).
     pub fn explained(&self, request: Request<'_>, held: &[&str]) -> Explained {
+        self.explained_in(request, held, &Context::EMPTY)
+    }
+
+    /// [`Evaluator::explained`] on the request's arguments and claims: adds
+    /// every condition atom evaluated, with the value it read.
+    pub fn explained_in(
+        &self,
+        request: Request<'_>,
+        held: &[&str],
+        context: &Context<'_>,
+    ) -> Explained {
         let scopes = self.scope_set(held.iter().copied());
         let catalog = self.table.scopes();
-        let explanation = self.explain(request, &scopes);
+        let explanation = self.explain_in(request, &scopes, context);
+        let texts = |ids: Option<Vec<&str>>| -> Vec<String> {
+            ids.unwrap_or_default()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        };
         Explained {
+            failed_conditions: texts(explanation.failed_conditions()),
+            denied_when: texts(explanation.fired_conditions()),
+            conditions: explanation
+                .conditions
+                .iter()
+                .map(|trace| EvaluatedAtom {
+                    atom: self.table.atoms().text(trace.atom).to_owned(),
+                    holds: trace.holds,
+                    value: trace.value.clone(),
+                    other: trace.other.clone(),
+                    why: trace.why.map(|why| why.to_string()),
+                })
+                .collect(),
             allowed: explanation.allowed(),
             scopes: scopes
                 .iter()
@@ -279,7 +382,7 @@ impl Evaluator {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
-            allowable: !explanation.is_unreachable(),
+            allowable: matches!(explanation.remedy, Remedy::None | Remedy::AddScopes(_)),
         }
     }
 
@@ -288,13 +391,56 @@ impl Evaluator {
     /// from the policy: the HTTP layer's denials use it, and copy no more
     /// than the missing scopes' names.
     pub fn explain(&self, request: Request<'_>, scopes: &ScopeSet) -> Explanation<'_> {
-        let explanation = self.table.explain(request.kind(), request.name(), scopes);
+        self.explain_in(request, scopes, &Context::EMPTY)
+    }
+
+    /// [`Evaluator::explain`] on the request's arguments and claims. When
+    /// conditions failed or a `deny ... when` fired, no scope can help:
+    /// [`Explanation::missing_scopes`] is `None` (send no step-up
+    /// challenge), and [`Explanation::failed_conditions`] or
+    /// [`Explanation::fired_conditions`] name the atoms.
+    pub fn explain_in(
+        &self,
+        request: Request<'_>,
+        scopes: &ScopeSet,
+        context: &Context<'_>,
+    ) -> Explanation<'_> {
+        let explanation = self
+            .table
+            .explain_in(request.kind(), request.name(), scopes, context);
         Explanation {
             table: &self.table,
             decision: explanation.decision,
             rule: explanation.rule,
             remedy: explanation.remedy,
+            conditions: explanation.conditions,
         }
+    }
+}
+
+/// Copies the value at `path` of `from` into `into`, making the objects on
+/// the way; nothing when the path is missing.
+fn copy_path(from: &Map<String, Value>, path: &[String], into: &mut Map<String, Value>) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let Some(value) = from.get(first) else {
+        return;
+    };
+    if rest.is_empty() {
+        into.insert(first.clone(), value.clone());
+        return;
+    }
+    let Some(inner) = value.as_object() else {
+        return;
+    };
+    let slot = into
+        .entry(first.clone())
+        .or_insert_with(|| Value::Object(Map::new()));
+    // When a shorter path copied the whole object, this copies a part of
+    // it again, unchanged.
+    if let Value::Object(target) = slot {
+        copy_path(inner, rest, target);
     }
 }
 
@@ -315,8 +461,37 @@ pub struct Explained {
     /// set, least privilege among equals); empty otherwise.
     pub missing_scopes: Vec<String>,
     /// `false` when no scope can allow the request: a deny rule or the
-    /// default denies it.
+    /// default denies it, or its conditions failed.
     pub allowable: bool,
+    /// Every condition atom evaluated, in the order checked; empty (and
+    /// absent from JSON) for a policy without conditions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<EvaluatedAtom>,
+    /// For a denial by failed conditions, the atoms that failed (no scope
+    /// can help).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_conditions: Vec<String>,
+    /// For a denial by a `deny ... when`, the atoms that made it fire.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub denied_when: Vec<String>,
+}
+
+/// One condition atom as evaluated, owned.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EvaluatedAtom {
+    /// The atom's source text.
+    pub atom: String,
+    pub holds: bool,
+    /// The value its (left) operand read; absent when missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    /// For a comparison of two operands, the right one's value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other: Option<Value>,
+    /// Why it is false (`missing`, `a number, not a string`, `leaves the
+    /// base`, ...); absent when it holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// A rule as a person finds it: its text and its line in the policy.
@@ -335,9 +510,35 @@ pub struct Explanation<'e> {
     /// The deciding rule; `None` when the default decided.
     pub rule: Option<&'e Rule>,
     pub remedy: Remedy,
+    /// Every condition atom evaluated (see
+    /// [`mcp_policy_table::Explanation::conditions`]).
+    pub conditions: Vec<AtomTrace>,
 }
 
 impl<'e> Explanation<'e> {
+    /// For a denial by failed conditions, the failing atoms' texts; `None`
+    /// otherwise. No scope can lift such a denial.
+    pub fn failed_conditions(&self) -> Option<Vec<&'e str>> {
+        match &self.remedy {
+            Remedy::ConditionsFailed(atoms) => Some(self.texts(atoms)),
+            _ => None,
+        }
+    }
+
+    /// For a denial by a `deny ... when`, the texts of the atoms that made
+    /// it fire; `None` otherwise.
+    pub fn fired_conditions(&self) -> Option<Vec<&'e str>> {
+        match &self.remedy {
+            Remedy::DeniedWhen(atoms) => Some(self.texts(atoms)),
+            _ => None,
+        }
+    }
+
+    fn texts(&self, atoms: &[AtomId]) -> Vec<&'e str> {
+        let table: &'e DecisionTable = self.table;
+        atoms.iter().map(|id| table.atoms().text(*id)).collect()
+    }
+
     pub fn allowed(&self) -> bool {
         self.decision.allowed
     }
@@ -353,7 +554,10 @@ impl<'e> Explanation<'e> {
                     .map(|id| self.table.scopes().name(*id))
                     .collect(),
             ),
-            Remedy::None | Remedy::Unreachable => None,
+            Remedy::None
+            | Remedy::Unreachable
+            | Remedy::ConditionsFailed(_)
+            | Remedy::DeniedWhen(_) => None,
         }
     }
 

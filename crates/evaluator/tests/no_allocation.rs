@@ -121,3 +121,57 @@ fn the_counter_sees_allocations() {
     });
     assert!(count >= 1);
 }
+
+#[test]
+fn deciding_on_arguments_and_claims_does_not_allocate() {
+    let policy = Evaluator::from_artifact(include_str!("data/conditional.json")).unwrap();
+    let tokens = [
+        "",
+        "mcp:read",
+        "mcp:admin github:issues fs:read",
+        "fs:admin",
+    ]
+    .map(|s| policy.parse_scopes(s));
+    let arguments = [
+        serde_json::json!({"repo": "acme/x", "owner": "alice", "path": "/workspace/a/../b", "limit": 100, "options": {"mode": "fast"}}),
+        serde_json::json!({"repo": "evil/x", "owner": 7, "path": "/workspace/.env", "limit": 18446744073709551615u64}),
+        serde_json::json!({"path": format!("/workspace{}", "/a/..".repeat(1000))}),
+        serde_json::json!({}),
+    ];
+    let claims = [
+        serde_json::json!({"sub": "alice", "tenant": "acme", "groups": ["staff"]}),
+        serde_json::json!({"sub": "bob", "groups": ["suspended"]}),
+        serde_json::json!({}),
+    ];
+    let requests = [
+        Request::CallTool("close_issue"),
+        Request::CallTool("update_record"),
+        Request::CallTool("read_file"),
+        Request::CallTool("search"),
+        Request::CallTool("anything"),
+        Request::CallTool("debug_x"),
+        Request::ReadResource("repo://x"),
+    ];
+    let contexts: Vec<_> = arguments
+        .iter()
+        .flat_map(|a| claims.iter().map(move |c| (a.as_object(), c.as_object())))
+        .collect();
+    let mut allowed = 0;
+    let mut total = 0;
+    let count = allocations_during(|| {
+        for token in &tokens {
+            for (arguments, claims) in &contexts {
+                let context = mcp_policy_evaluator::Context::new(*arguments, *claims);
+                for request in requests {
+                    total += 1;
+                    if policy.is_allowed_in(request, token, &context) {
+                        allowed += 1;
+                    }
+                    std::hint::black_box(policy.decide(request, token));
+                }
+            }
+        }
+    });
+    assert_eq!(count, 0);
+    assert!(allowed > 0 && allowed < total, "{allowed} of {total}");
+}

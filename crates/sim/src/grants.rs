@@ -72,7 +72,10 @@ impl Grants {
         rule: &str,
     ) -> Result<Grants, TooManySets> {
         let clauses = match effect {
-            Effect::Deny => return Ok(Grants::nothing()),
+            // A `deny ... when` grants nothing itself. Conditions are not
+            // analysed yet (no policy source can hold one): an allow
+            // clause's atoms are ignored here.
+            Effect::Deny | Effect::DenyWhen(_) => return Ok(Grants::nothing()),
             Effect::Allow(clauses) => clauses,
         };
         let too_many = || TooManySets {

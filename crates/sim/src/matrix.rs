@@ -147,7 +147,8 @@ pub fn matrix(table: &DecisionTable) -> Result<Matrix, MatrixError> {
             Target::Glob(glob) => (glob.as_str().to_owned(), true),
         };
         let combinations = match &rule.effect {
-            Effect::Deny => Vec::new(),
+            // Conditions are not shown yet (no policy source can hold one).
+            Effect::Deny | Effect::DenyWhen(_) => Vec::new(),
             Effect::Allow(clauses) => combinations(table, clauses),
         };
         rows.push(row(

@@ -511,7 +511,10 @@ fn reason(policy: &Evaluator, kept: KeptReason) -> Reason<'_> {
         rule: rule_of(policy, kept.basis),
         missing: match &kept.remedy {
             Remedy::AddScopes(ids) => Some(names(ids)),
-            Remedy::None | Remedy::Unreachable => None,
+            Remedy::None
+            | Remedy::Unreachable
+            | Remedy::ConditionsFailed(_)
+            | Remedy::DeniedWhen(_) => None,
         },
         count: kept.count,
         first_line: kept.first_line,

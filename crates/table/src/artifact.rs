@@ -10,19 +10,28 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::condition::{AtomCatalog, AtomId};
 use crate::decision_table::{
     BuildError, Clause, DecisionTable, DefaultEffect, Effect, Rule, Target,
 };
 use crate::glob::Glob;
 use crate::method::TargetKind;
 use crate::scope::{Level, ScopeCatalog, ScopeId, ScopeInfo};
+use crate::validate::{Defect, RuleRef};
 
 /// The `format` field every artifact carries.
 pub const FORMAT: &str = "mcp-policy-table";
 /// The artifact version this build writes. Bump it whenever a field is
 /// added or its meaning changes; loaders reject versions they do not know.
-/// Version 2 added `source`; version 1 artifacts (without it) still load.
-pub const VERSION: u32 = 2;
+/// Version 2 added `source`; version 3 added condition atoms (`atoms`, and
+/// `conditions` and `deny_when` in rules). A table without conditions is
+/// still written as version 2, byte for byte as before, so servers of
+/// version 2 keep loading it; one with conditions is version 3, which such
+/// a server refuses by its version rather than by a field it does not know.
+/// Versions 1 and 2 still load.
+pub const VERSION: u32 = 3;
+/// The version of a table without conditions.
+const VERSION_UNCONDITIONAL: u32 = 2;
 /// The oldest version this build reads.
 const OLDEST_READ: u32 = 1;
 
@@ -39,6 +48,10 @@ struct Artifact {
     source: Option<String>,
     default: DefaultEffect,
     scopes: Vec<ArtifactScope>,
+    /// The condition atoms, each once; rules name them by index
+    /// (version 3 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    atoms: Vec<crate::artifact_atoms::ArtifactAtom>,
     rules: Vec<ArtifactRule>,
 }
 
@@ -62,6 +75,14 @@ struct ArtifactRule {
     /// indices that must all be held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     allow: Option<Vec<Vec<ScopeId>>>,
+    /// Beside `allow`, clause by clause, the atoms each clause needs; empty
+    /// when no clause has any (version 3 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    conditions: Vec<Vec<AtomId>>,
+    /// A `deny ... when`: its condition in disjunctive normal form, each
+    /// conjunct a list of atoms (version 3 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deny_when: Option<Vec<Vec<AtomId>>>,
     text: String,
     line: u32,
 }
@@ -133,7 +154,11 @@ impl DecisionTable {
     pub fn to_artifact(&self) -> String {
         let artifact = Artifact {
             format: FORMAT.into(),
-            version: VERSION,
+            version: if self.has_conditions() {
+                VERSION
+            } else {
+                VERSION_UNCONDITIONAL
+            },
             policy: self.name().map(str::to_owned),
             source: self.source().map(str::to_owned),
             default: self.default_effect(),
@@ -147,6 +172,7 @@ impl DecisionTable {
                     implies: info.implies.clone(),
                 })
                 .collect(),
+            atoms: crate::artifact_atoms::write(self.atoms()),
             rules: self
                 .rules()
                 .iter()
@@ -160,7 +186,19 @@ impl DecisionTable {
                         Effect::Allow(clauses) => {
                             Some(clauses.iter().map(|clause| clause.scopes.clone()).collect())
                         }
-                        Effect::Deny => None,
+                        Effect::Deny | Effect::DenyWhen(_) => None,
+                    },
+                    conditions: match &rule.effect {
+                        Effect::Allow(clauses)
+                            if clauses.iter().any(|clause| !clause.atoms.is_empty()) =>
+                        {
+                            clauses.iter().map(|clause| clause.atoms.clone()).collect()
+                        }
+                        _ => Vec::new(),
+                    },
+                    deny_when: match &rule.effect {
+                        Effect::DenyWhen(condition) => Some(condition.clone()),
+                        _ => None,
                     },
                     text: rule.text.clone(),
                     line: rule.line,
@@ -203,34 +241,77 @@ impl DecisionTable {
                 .collect(),
         )
         .map_err(|err| ArtifactError::Invalid(BuildError::Catalog(err)))?;
-        let rules: Vec<Rule> = artifact
-            .rules
-            .into_iter()
-            .map(|rule| Rule {
+        let (atoms, mut defects) = match crate::artifact_atoms::read(artifact.atoms) {
+            Ok(atoms) => (atoms, Vec::new()),
+            Err(defects) => (AtomCatalog::new(), defects),
+        };
+        let mut rules: Vec<Rule> = Vec::with_capacity(artifact.rules.len());
+        for rule in artifact.rules {
+            let text = rule.text;
+            let effect = match (rule.allow, rule.deny_when) {
+                (Some(clauses), None) => {
+                    let conditions = rule.conditions;
+                    if !conditions.is_empty() && conditions.len() != clauses.len() {
+                        defects.push(Defect::MisshapenCondition {
+                            rule: RuleRef {
+                                text: text.clone(),
+                                line: rule.line,
+                            },
+                        });
+                    }
+                    let mut conditions = conditions.into_iter();
+                    Effect::Allow(
+                        clauses
+                            .into_iter()
+                            .map(|scopes| Clause {
+                                scopes,
+                                atoms: conditions.next().unwrap_or_default(),
+                            })
+                            .collect(),
+                    )
+                }
+                (None, deny_when) => {
+                    if !rule.conditions.is_empty() {
+                        defects.push(Defect::MisshapenCondition {
+                            rule: RuleRef {
+                                text: text.clone(),
+                                line: rule.line,
+                            },
+                        });
+                    }
+                    match deny_when {
+                        Some(condition) => Effect::DenyWhen(condition),
+                        None => Effect::Deny,
+                    }
+                }
+                (Some(_), Some(_)) => {
+                    defects.push(Defect::MisshapenCondition {
+                        rule: RuleRef {
+                            text: text.clone(),
+                            line: rule.line,
+                        },
+                    });
+                    Effect::Deny
+                }
+            };
+            rules.push(Rule {
                 kind: rule.kind,
                 target: match rule.target {
                     ArtifactTarget::Exact(name) => Target::Exact(name),
                     ArtifactTarget::Glob(pattern) => Target::Glob(Glob::new(&pattern)),
                 },
-                effect: match rule.allow {
-                    Some(clauses) => Effect::Allow(
-                        clauses
-                            .into_iter()
-                            .map(|scopes| Clause { scopes })
-                            .collect(),
-                    ),
-                    None => Effect::Deny,
-                },
-                text: rule.text,
+                effect,
+                text,
                 line: rule.line,
-            })
-            .collect();
-        let defects = crate::validate::defects(&scopes, &rules);
+            });
+        }
+        defects.extend(crate::validate::defects(&scopes, &rules));
         if !defects.is_empty() {
             return Err(ArtifactError::Rejected(defects));
         }
-        let table = DecisionTable::new(artifact.policy, artifact.default, scopes, rules)
-            .map_err(ArtifactError::Invalid)?;
+        let table =
+            DecisionTable::with_atoms(artifact.policy, artifact.default, scopes, atoms, rules)
+                .map_err(ArtifactError::Invalid)?;
         Ok(match artifact.source {
             Some(source) => table.with_source(source),
             None => table,

@@ -187,6 +187,13 @@ impl Glob {
     }
 }
 
+/// By the pattern, which determines the rest (so equal globs hash alike).
+impl std::hash::Hash for Glob {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.pattern.hash(state);
+    }
+}
+
 impl fmt::Debug for Glob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Glob({:?})", self.pattern)

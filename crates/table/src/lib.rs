@@ -28,7 +28,7 @@
 //! let rule = Rule {
 //!     kind: TargetKind::Tool,
 //!     target: Target::Glob(Glob::new("admin_*")),
-//!     effect: Effect::Allow(vec![Clause { scopes: vec![ScopeId(1)] }]),
+//!     effect: Effect::Allow(vec![Clause::of_scopes(vec![ScopeId(1)])]),
 //!     text: r#"tool "admin_*" requires mcp:admin"#.into(),
 //!     line: 1,
 //! };
@@ -42,8 +42,54 @@
 //! // No rule for it: the default denies, and no scope can change that.
 //! assert_eq!(table.explain(TargetKind::Tool, "other", &reader).remedy, Remedy::Unreachable);
 //! ```
+//!
+//! Conditions ([`condition`]) stand beside scopes: a clause's atoms must
+//! all hold on the request's arguments and claims ([`Context`]), and
+//! [`Effect::DenyWhen`] denies when its condition holds. Atoms are stored
+//! once per table ([`AtomCatalog`]). A failed condition is not a missing
+//! scope: the remedy says so, and no step-up can help.
+//!
+//! ```
+//! use mcp_policy_table::*;
+//! use serde_json::json;
+//!
+//! let scopes = ScopeCatalog::new(vec![ScopeInfo {
+//!     name: "github:issues".into(),
+//!     level: Level::Write,
+//!     description: None,
+//!     implies: vec![],
+//! }])
+//! .unwrap();
+//! let mut atoms = AtomCatalog::new();
+//! let acme = atoms.intern(
+//!     Atom::new(Operand::arg(["repo"]), Op::Matches(Glob::new("acme/*"))).unwrap(),
+//!     r#"arg.repo matches "acme/*""#,
+//! );
+//! let rule = Rule {
+//!     kind: TargetKind::Tool,
+//!     target: Target::Exact("close_issue".into()),
+//!     effect: Effect::Allow(vec![Clause { scopes: vec![ScopeId(0)], atoms: vec![acme] }]),
+//!     text: r#"tool close_issue requires all_of(github:issues, arg.repo matches "acme/*")"#.into(),
+//!     line: 1,
+//! };
+//! let table = DecisionTable::with_atoms(None, DefaultEffect::Deny, scopes, atoms, vec![rule]).unwrap();
+//!
+//! let held = table.parse_scopes("github:issues");
+//! let ours = json!({"repo": "acme/tools"});
+//! let theirs = json!({"repo": "evil/tools"});
+//! let decide = |arguments: &serde_json::Value| {
+//!     table.decide_in(TargetKind::Tool, "close_issue", &held, &Context::new(arguments.as_object(), None))
+//! };
+//! assert!(decide(&ours).allowed);
+//! assert!(!decide(&theirs).allowed);
+//! let why = table.explain_in(TargetKind::Tool, "close_issue", &held, &Context::new(theirs.as_object(), None));
+//! assert_eq!(why.remedy, Remedy::ConditionsFailed(vec![acme]));
+//! ```
 
 mod artifact;
+mod artifact_atoms;
+pub mod condition;
+mod conditional;
 mod decision_table;
 mod explain;
 mod glob;
@@ -54,6 +100,10 @@ mod scope;
 mod validate;
 
 pub use artifact::{ArtifactError, FORMAT as ARTIFACT_FORMAT, VERSION as ARTIFACT_VERSION};
+pub use condition::{
+    Atom, AtomCatalog, AtomError, AtomId, AtomInfo, AtomTrace, Comparison, Context, Falsity,
+    JsonType, Literal, Num, Op, Operand, PathBase, Source,
+};
 pub use decision_table::{
     Basis, BuildError, Clause, Decision, DecisionTable, DefaultEffect, Effect, Rule, RuleId, Target,
 };

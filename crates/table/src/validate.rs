@@ -54,6 +54,25 @@ pub enum Defect {
         rule: RuleRef,
         clauses: usize,
     },
+    /// A condition atom the compiler would not have made: a literal that
+    /// is not a string, finite number or boolean, an `under` base that is
+    /// not absolute and normalised, an operand with no key.
+    InvalidAtom {
+        atom: String,
+        problem: String,
+    },
+    /// Two atoms that are one after normalisation (`x == "a"` and
+    /// `x in ["a"]`): the compiler stores each atom once.
+    DuplicateAtom {
+        first: String,
+        second: String,
+    },
+    /// A rule whose condition lists do not fit its clauses (per-clause
+    /// atoms of another count than the clauses, or both an allow and a
+    /// deny condition).
+    MisshapenCondition {
+        rule: RuleRef,
+    },
 }
 
 /// A rule as a message names it: its text and source line.
@@ -89,6 +108,10 @@ impl Defect {
             Defect::DuplicateRule { .. } => "mcp_policy::duplicate_rule",
             Defect::AmbiguousRules { .. } => "mcp_policy::ambiguous_rules",
             Defect::TooManyClauses { .. } => "mcp_policy::requirement_too_complex",
+            Defect::InvalidAtom { .. } | Defect::MisshapenCondition { .. } => {
+                "mcp_policy::invalid_condition"
+            }
+            Defect::DuplicateAtom { .. } => "mcp_policy::duplicate_atom",
         }
     }
 }
@@ -126,6 +149,22 @@ impl fmt::Display for Defect {
                 f,
                 "rule {rule} has {clauses} clauses, more than the compiler's {MAX_CLAUSES}"
             ),
+            Defect::InvalidAtom { atom, problem } => {
+                write!(
+                    f,
+                    "condition `{}` is invalid: {problem}",
+                    atom.escape_debug()
+                )
+            }
+            Defect::DuplicateAtom { first, second } => write!(
+                f,
+                "conditions `{}` and `{}` are the same atom",
+                first.escape_debug(),
+                second.escape_debug()
+            ),
+            Defect::MisshapenCondition { rule } => {
+                write!(f, "rule {rule} has conditions that do not fit its clauses")
+            }
         }?;
         write!(f, " [{}]", self.code())
     }
@@ -155,12 +194,15 @@ pub fn defects(scopes: &ScopeCatalog, rules: &[Rule]) -> Vec<Defect> {
                 rule: RuleRef::of(rule),
             });
         }
-        if let Effect::Allow(clauses) = &rule.effect
-            && clauses.len() > MAX_CLAUSES
-        {
+        let clauses = match &rule.effect {
+            Effect::Allow(clauses) => clauses.len(),
+            Effect::DenyWhen(condition) => condition.len(),
+            Effect::Deny => 0,
+        };
+        if clauses > MAX_CLAUSES {
             found.push(Defect::TooManyClauses {
                 rule: RuleRef::of(rule),
-                clauses: clauses.len(),
+                clauses,
             });
         }
     }
@@ -222,17 +264,24 @@ fn target_text(rule: &Rule) -> &str {
 }
 
 /// Two rules of one kind and target text: the compiler's `duplicate_rule`.
-/// In a table the first would silently win.
+/// In a table the first would silently win. A `deny ... when` stands beside
+/// the rule of its target (that is its use), so it counts apart; two of one
+/// target are duplicates (the compiler joins their conditions).
 fn duplicates(rules: &[Rule], found: &mut Vec<Defect>) {
-    let mut seen: HashMap<(TargetKind, &str), &Rule> = HashMap::new();
+    let mut seen: HashMap<(TargetKind, &str, bool), &Rule> = HashMap::new();
     for rule in rules {
-        match seen.get(&(rule.kind, target_text(rule))) {
+        let key = (
+            rule.kind,
+            target_text(rule),
+            matches!(rule.effect, Effect::DenyWhen(_)),
+        );
+        match seen.get(&key) {
             Some(first) => found.push(Defect::DuplicateRule {
                 first: RuleRef::of(first),
                 second: RuleRef::of(rule),
             }),
             None => {
-                seen.insert((rule.kind, target_text(rule)), rule);
+                seen.insert(key, rule);
             }
         }
     }
@@ -293,7 +342,7 @@ mod tests {
         Rule {
             kind: TargetKind::Tool,
             target,
-            effect: Effect::Allow(vec![Clause { scopes: vec![] }; clauses]),
+            effect: Effect::Allow(vec![Clause::of_scopes(vec![]); clauses]),
             text: format!("rule {line}"),
             line,
         }
