@@ -496,6 +496,11 @@ fn details(case: &CaseResult, policy: &str) -> String {
         allowed: decided.allowed,
         allowable: decided.allowable,
         missing: &decided.missing_scopes,
+        conditions: explain::Conditions {
+            evaluated: &decided.conditions,
+            failed: &decided.failed_conditions,
+            fired: &decided.denied_when,
+        },
     }));
     text
 }
