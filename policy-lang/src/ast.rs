@@ -3,7 +3,10 @@
 
 use std::fmt;
 
+use crate::syntax::lexicon;
+
 pub use mcp_policy_table::TargetKind;
+pub use mcp_policy_table::condition::{Comparison, Operand, Source};
 
 /// A byte range in the source (the diagnostics' own, so that every
 /// reader's labels point alike).
@@ -53,13 +56,17 @@ pub struct ScopeDecl {
     pub implies: Vec<Node<String>>,
 }
 
-/// `KIND TARGET requires REQUIREMENT` or `deny KIND TARGET`.
+/// `KIND TARGET requires REQUIREMENT`, `deny KIND TARGET` or
+/// `deny KIND TARGET when COND`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleDecl {
     pub kind: Node<TargetKind>,
     pub target: Node<TargetPattern>,
     /// `None` for a deny rule.
     pub requires: Option<Node<Requirement>>,
+    /// A deny rule's condition (`check` refuses scopes and
+    /// `authenticated` in it); always `None` for an allow rule.
+    pub when: Option<Node<Requirement>>,
 }
 
 impl RuleDecl {
@@ -89,61 +96,169 @@ pub enum Requirement {
     Scope(String),
     AnyOf(Vec<Node<Requirement>>),
     AllOf(Vec<Node<Requirement>>),
+    /// A condition atom: `arg.repo matches "acme/*"`.
+    Condition(Condition),
 }
 
-/// Whether a name can be written bare, or needs quotes.
-pub fn is_bare_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-' | '/'))
-        && !crate::parse::RESERVED.contains(&name)
+/// `OPERAND OP VALUE`, as written (`check` builds the table's atom).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    pub operand: Node<Operand>,
+    pub test: Test,
 }
 
-/// Writes a name bare when it can be, quoted otherwise.
-pub(crate) fn write_name(f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
-    if is_bare_name(name) {
-        f.write_str(name)
-    } else {
-        write!(f, "\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
-    }
+/// The operator of a condition and what it compares with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Test {
+    /// `== V`
+    Eq(Node<Value>),
+    /// `!= V`
+    Ne(Node<Value>),
+    /// `in [L, ...]`, possibly empty as written (`check` refuses that).
+    In(Vec<Node<Literal>>),
+    /// `<`, `<=`, `>`, `>=`
+    Compare(Comparison, Node<Literal>),
+    /// `contains L`
+    Contains(Node<Literal>),
+    /// `matches "GLOB"`
+    Matches(Node<Literal>),
+    /// `under "/DIR"`
+    Under(Node<Literal>),
 }
 
-impl fmt::Display for Requirement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |f: &mut fmt::Formatter<'_>, keyword: &str, items: &[Node<Requirement>]| {
-            write!(f, "{keyword}(")?;
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(", ")?;
-                }
-                item.node.fmt(f)?;
-            }
-            f.write_str(")")
-        };
+/// What `==` and `!=` compare with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Literal(Literal),
+    Operand(Operand),
+}
+
+/// A literal as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Literal {
+    String(String),
+    /// In JSON syntax, as written (`check` reads its value).
+    Number(String),
+    Bool(bool),
+}
+
+impl Literal {
+    /// What the literal is, in words, for messages.
+    pub fn kind(&self) -> &'static str {
         match self {
-            Requirement::Authenticated => f.write_str("authenticated"),
-            // Bare, these words would read back as requirements.
-            Requirement::Scope(name)
-                if matches!(name.as_str(), "authenticated" | "any_of" | "all_of") =>
-            {
-                write!(f, "\"{name}\"")
-            }
-            Requirement::Scope(name) => write_name(f, name),
-            Requirement::AnyOf(items) => list(f, "any_of", items),
-            Requirement::AllOf(items) => list(f, "all_of", items),
+            Literal::String(_) => "a string",
+            Literal::Number(_) => "a number",
+            Literal::Bool(_) => "a boolean",
         }
     }
 }
 
+/// Writes an operand: `arg.` or `claim.` and its segments, each bare when
+/// an identifier.
+pub fn write_operand(out: &mut impl fmt::Write, operand: &Operand) -> fmt::Result {
+    out.write_str(match operand.source {
+        Source::Arg => lexicon::ARG,
+        Source::Claim => lexicon::CLAIM,
+    })?;
+    for segment in &operand.path {
+        out.write_char(lexicon::SEGMENT_SEPARATOR)?;
+        lexicon::write_segment(out, segment)?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Literal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Literal::String(text) => lexicon::write_quoted(f, text),
+            Literal::Number(text) => f.write_str(text),
+            Literal::Bool(true) => f.write_str(lexicon::TRUE),
+            Literal::Bool(false) => f.write_str(lexicon::FALSE),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Literal(literal) => literal.fmt(f),
+            Value::Operand(operand) => write_operand(f, operand),
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    /// The canonical spelling: single spaces around the operator, lists as
+    /// `["a", "b"]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_operand(f, &self.operand.node)?;
+        let (op, value) = match &self.test {
+            Test::Eq(value) => (lexicon::EQ, &value.node),
+            Test::Ne(value) => (lexicon::NE, &value.node),
+            Test::In(list) => {
+                write!(f, " {} [", lexicon::IN)?;
+                for (i, literal) in list.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    literal.node.fmt(f)?;
+                }
+                return f.write_str("]");
+            }
+            Test::Compare(comparison, literal) => {
+                return write!(f, " {} {}", comparison_word(*comparison), literal.node);
+            }
+            Test::Contains(literal) => return write!(f, " {} {}", lexicon::CONTAINS, literal.node),
+            Test::Matches(literal) => return write!(f, " {} {}", lexicon::MATCHES, literal.node),
+            Test::Under(literal) => return write!(f, " {} {}", lexicon::UNDER, literal.node),
+        };
+        write!(f, " {op} {value}")
+    }
+}
+
+/// The spelling of an ordering operator.
+pub fn comparison_word(comparison: Comparison) -> &'static str {
+    match comparison {
+        Comparison::Lt => lexicon::LT,
+        Comparison::Le => lexicon::LE,
+        Comparison::Gt => lexicon::GT,
+        Comparison::Ge => lexicon::GE,
+    }
+}
+
+/// Whether a name can be written bare, or needs quotes (the lexicon's
+/// rule, here for the callers of the syntax tree).
+pub use crate::syntax::lexicon::is_bare_name;
+pub(crate) use crate::syntax::lexicon::write_name;
+
+impl fmt::Display for Requirement {
+    /// The canonical spelling, as `mcp-policy fmt` writes it: a scope
+    /// spelled like a requirement keyword stays quoted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (keyword, members) = match self {
+            Requirement::Authenticated => return f.write_str(lexicon::AUTHENTICATED),
+            Requirement::Scope(name) => return lexicon::write_scope_ref(f, name),
+            Requirement::Condition(condition) => return condition.fmt(f),
+            Requirement::AnyOf(members) => (lexicon::ANY_OF, members),
+            Requirement::AllOf(members) => (lexicon::ALL_OF, members),
+        };
+        write!(f, "{keyword}(")?;
+        for (i, member) in members.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            member.node.fmt(f)?;
+        }
+        f.write_str(")")
+    }
+}
+
 impl fmt::Display for TargetPattern {
+    /// As written: quoted targets are the pattern syntax, so a target keeps
+    /// its quotes, or their absence.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.quoted {
-            write!(
-                f,
-                "\"{}\"",
-                self.text.replace('\\', "\\\\").replace('"', "\\\"")
-            )
+            lexicon::write_quoted(f, &self.text)
         } else {
             f.write_str(&self.text)
         }
@@ -155,10 +270,25 @@ impl fmt::Display for RuleDecl {
         match &self.requires {
             Some(requirement) => write!(
                 f,
-                "{} {} requires {}",
-                self.kind.node, self.target.node, requirement.node
+                "{} {} {} {}",
+                self.kind.node,
+                self.target.node,
+                lexicon::REQUIRES,
+                requirement.node
             ),
-            None => write!(f, "deny {} {}", self.kind.node, self.target.node),
+            None => {
+                write!(
+                    f,
+                    "{} {} {}",
+                    lexicon::DENY,
+                    self.kind.node,
+                    self.target.node
+                )?;
+                match &self.when {
+                    Some(condition) => write!(f, " {} {}", lexicon::WHEN, condition.node),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

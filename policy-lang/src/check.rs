@@ -2,8 +2,11 @@
 //! one thing. Every check runs even after an error, so one run reports every
 //! mistake; the result is compiled only when no error was found.
 
+mod condition;
+
 use std::collections::HashMap;
 
+use mcp_policy_table::condition::Atom;
 use mcp_policy_table::{
     DefaultEffect, Glob, GlobIndex, Level, RESERVED_SCOPE_NAMES, ScopeId, ScopeInfo, TargetKind,
     scope_token_problem,
@@ -14,6 +17,16 @@ use crate::ast::{
 };
 use crate::diagnostic::{Code, Diagnostic};
 use crate::suggest::did_you_mean;
+use crate::syntax::lexicon;
+
+/// Where a requirement stands: what it may hold depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// After `requires`: scopes, `authenticated` and conditions.
+    Requires(TargetKind),
+    /// After a deny's `when`: conditions only.
+    When(TargetKind),
+}
 
 /// A policy with its names resolved, ready to compile.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +43,8 @@ pub struct ResolvedRule {
     pub target: TargetPattern,
     /// `None` for a deny rule.
     pub requirement: Option<Node<Req>>,
+    /// A deny rule's condition: atoms only (`Req::Atom`, `AnyOf`, `AllOf`).
+    pub when: Option<Node<Req>>,
     /// The rule as written, on one line.
     pub text: String,
     pub span: Span,
@@ -43,6 +58,11 @@ pub enum Req {
     Scope(ScopeId),
     AnyOf(Vec<Node<Req>>),
     AllOf(Vec<Node<Req>>),
+    /// A condition atom in normal form, with its canonical text.
+    Atom {
+        atom: Box<Atom>,
+        text: String,
+    },
     /// Stands in for a name that did not resolve; an error was reported, so
     /// a policy holding one is never compiled.
     Unresolved,
@@ -172,7 +192,16 @@ impl Checker<'_> {
                     .with_help("OAuth scope tokens (RFC 6749 §3.3) are printable ASCII without spaces, `\"` or `\\`"),
                 );
             }
-            if RESERVED_SCOPE_NAMES.contains(&name.node.as_str()) {
+            if lexicon::is_operand_name(&name.node) {
+                self.push(
+                    Diagnostic::error(
+                        Code::ReservedScopeName,
+                        format!("a scope cannot be named `{}`", name.node),
+                    )
+                    .with_label(name.span, "reads as a condition operand")
+                    .with_help("in a requirement, `arg.` and `claim.` begin a condition (quoting the name nowhere helps): rename the scope, for example `app:arg`"),
+                );
+            } else if RESERVED_SCOPE_NAMES.contains(&name.node.as_str()) {
                 self.push(
                     Diagnostic::error(
                         Code::ReservedScopeName,
@@ -397,14 +426,18 @@ impl Checker<'_> {
             requirement: decl
                 .requires
                 .as_ref()
-                .map(|requirement| self.requirement(requirement)),
+                .map(|requirement| self.requirement(requirement, Place::Requires(decl.kind.node))),
+            when: decl
+                .when
+                .as_ref()
+                .map(|condition| self.requirement(condition, Place::When(decl.kind.node))),
             text: decl.to_string(),
             span,
             line: self.line_of(span.start),
         }
     }
 
-    fn requirement(&mut self, requirement: &Node<Requirement>) -> Node<Req> {
+    fn requirement(&mut self, requirement: &Node<Requirement>, place: Place) -> Node<Req> {
         let group = |checker: &mut Self, keyword: &str, members: &[Node<Requirement>]| {
             if members.is_empty() {
                 checker.push(
@@ -419,11 +452,37 @@ impl Checker<'_> {
             }
             members
                 .iter()
-                .map(|member| checker.requirement(member))
+                .map(|member| checker.requirement(member, place))
                 .collect::<Vec<_>>()
         };
         let req = match &requirement.node {
+            Requirement::Authenticated | Requirement::Scope(_)
+                if matches!(place, Place::When(_)) =>
+            {
+                self.push(
+                    Diagnostic::error(
+                        Code::InvalidCondition,
+                        format!("a deny's `when` holds conditions only, not `{}`", requirement.node),
+                    )
+                    .with_label(requirement.span, "not a condition")
+                    .with_help("a deny applies to every token; to deny callers without a scope, require the scope on the allow rule instead: `tool x requires all_of(scope, ...)`"),
+                );
+                Req::Unresolved
+            }
             Requirement::Authenticated => Req::Authenticated,
+            Requirement::Condition(condition) => {
+                let (Place::Requires(kind) | Place::When(kind)) = place;
+                match condition::atom(condition, kind) {
+                    Ok(atom) => Req::Atom {
+                        atom: Box::new(atom),
+                        text: condition.to_string(),
+                    },
+                    Err(problems) => {
+                        self.diagnostics.extend(problems);
+                        Req::Unresolved
+                    }
+                }
+            }
             Requirement::Scope(name) => {
                 let name = Node::new(name.clone(), requirement.span);
                 self.resolve_scope(&name, true)
@@ -435,34 +494,62 @@ impl Checker<'_> {
         Node::new(req, requirement.span)
     }
 
-    /// Two rules for the same kind and target text.
+    /// Two rules for the same kind and target text. An allow rule and one
+    /// conditional deny may share a target (the deny narrows the allow);
+    /// any other pair is a duplicate.
     fn check_duplicates(&mut self, rules: &[ResolvedRule]) {
-        let mut seen: HashMap<(TargetKind, &str), &ResolvedRule> = HashMap::new();
+        let mut seen: HashMap<(TargetKind, &str), Vec<&ResolvedRule>> = HashMap::new();
         let mut found = Vec::new();
         for rule in rules {
-            match seen.get(&(rule.kind, rule.target.text.as_str())) {
-                Some(first) => found.push((*first, rule)),
-                None => {
-                    seen.insert((rule.kind, rule.target.text.as_str()), rule);
-                }
+            let earlier = seen
+                .entry((rule.kind, rule.target.text.as_str()))
+                .or_default();
+            let allowed_pair = |first: &ResolvedRule| {
+                matches!(
+                    (RuleShape::of(first), RuleShape::of(rule)),
+                    (RuleShape::Allow, RuleShape::DenyWhen)
+                        | (RuleShape::DenyWhen, RuleShape::Allow)
+                )
+            };
+            if let Some(first) = earlier.iter().find(|first| !allowed_pair(first)) {
+                found.push((*first, rule));
             }
+            earlier.push(rule);
         }
         for (first, second) in found {
-            let conflict = first.requirement.is_some() != second.requirement.is_some();
-            let (message, help) = if conflict {
-                (
+            let shapes = (RuleShape::of(first), RuleShape::of(second));
+            let (message, help) = match shapes {
+                (RuleShape::Allow, RuleShape::Allow) => (
+                    format!("{} `{}` has two rules", second.kind, second.target.text),
+                    "merge them into one rule, with `any_of(...)` if either requirement should do",
+                ),
+                (RuleShape::DenyWhen, RuleShape::DenyWhen) => (
+                    format!(
+                        "{} `{}` has two conditional deny rules",
+                        second.kind, second.target.text
+                    ),
+                    "join their conditions in one rule: `deny KIND TARGET when any_of(A, B)`",
+                ),
+                (RuleShape::Deny, RuleShape::DenyWhen) | (RuleShape::DenyWhen, RuleShape::Deny) => {
+                    (
+                        format!(
+                            "{} `{}` is denied both always and on a condition",
+                            second.kind, second.target.text
+                        ),
+                        "the unconditional deny already denies every call: remove one of the two",
+                    )
+                }
+                (RuleShape::Deny, RuleShape::Deny) => (
+                    format!("{} `{}` has two rules", second.kind, second.target.text),
+                    "merge them into one rule, with `any_of(...)` if either requirement should do",
+                ),
+                _ => (
                     format!(
                         "{} `{}` is both allowed and denied",
                         second.kind, second.target.text
                     ),
-                    "a deny always wins; remove the rule that should not apply".to_owned(),
-                )
-            } else {
-                (
-                    format!("{} `{}` has two rules", second.kind, second.target.text),
-                    "merge them into one rule, with `any_of(...)` if either requirement should do"
-                        .to_owned(),
-                )
+                    "a deny always wins; remove the rule that should not apply",
+                ),
             };
             self.push(
                 Diagnostic::error(Code::DuplicateRule, message)
@@ -528,6 +615,24 @@ impl Checker<'_> {
                     )),
                 );
             }
+        }
+    }
+}
+
+/// What a rule does, for the duplicate check.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RuleShape {
+    Allow,
+    Deny,
+    DenyWhen,
+}
+
+impl RuleShape {
+    fn of(rule: &ResolvedRule) -> RuleShape {
+        match (&rule.requirement, &rule.when) {
+            (Some(_), _) => RuleShape::Allow,
+            (None, None) => RuleShape::Deny,
+            (None, Some(_)) => RuleShape::DenyWhen,
         }
     }
 }

@@ -25,6 +25,7 @@ pub enum Code {
     DuplicateRule,
     AmbiguousRules,
     RequirementTooComplex,
+    InvalidCondition,
     /// A check inside mcp-policy failed that the input cannot make fail: a
     /// bug of mcp-policy, not of the policy. Reported, never panicked on.
     Internal,
@@ -34,7 +35,7 @@ pub enum Code {
 
 impl Code {
     /// Every error code (lints are listed by `Lint::ALL`).
-    pub const ALL: [Code; 17] = [
+    pub const ALL: [Code; 18] = [
         Code::Syntax,
         Code::NestingTooDeep,
         Code::InvalidScopeName,
@@ -51,6 +52,7 @@ impl Code {
         Code::DuplicateRule,
         Code::AmbiguousRules,
         Code::RequirementTooComplex,
+        Code::InvalidCondition,
         Code::Internal,
     ];
 
@@ -73,6 +75,7 @@ impl Code {
             Code::DuplicateRule => "mcp_policy::duplicate_rule",
             Code::AmbiguousRules => "mcp_policy::ambiguous_rules",
             Code::RequirementTooComplex => "mcp_policy::requirement_too_complex",
+            Code::InvalidCondition => "mcp_policy::invalid_condition",
             Code::Internal => "mcp_policy::internal",
             Code::Lint(lint) => lint.code(),
         }
@@ -84,7 +87,9 @@ impl Code {
             Code::Syntax => "the text does not follow the grammar",
             Code::NestingTooDeep => "`any_of`/`all_of` nested deeper than the parser allows",
             Code::InvalidScopeName => "a scope name that is not an OAuth scope token",
-            Code::ReservedScopeName => "a scope named like a keyword of requirements",
+            Code::ReservedScopeName => {
+                "a scope named like a keyword of requirements or an operand (`arg.`, `claim.`)"
+            }
             Code::DuplicateScope => "a scope declared twice",
             Code::UnknownLevel => "a scope level other than read, write, admin, resource, oauth",
             Code::UnknownScope => "a rule or `implies` names a scope that is not declared",
@@ -98,6 +103,9 @@ impl Code {
             Code::AmbiguousRules => "two globs of equal specificity that can match the same name",
             Code::RequirementTooComplex => {
                 "a requirement whose normal form has more clauses than the compiler allows"
+            }
+            Code::InvalidCondition => {
+                "a condition that cannot hold as written, or stands where it cannot"
             }
             Code::Internal => "a bug of mcp-policy, not of the policy: please report it",
             Code::Lint(lint) => lint.summary(),

@@ -1,14 +1,21 @@
 //! Resolved policy to decision table: each requirement becomes a minimal
-//! disjunction of clauses, each clause a set of scopes that must all be held.
+//! disjunction of clauses, each clause a set of scopes that must all be
+//! held and a set of condition atoms that must all hold.
 //!
-//! Minimal means, with `implies` taken into account:
+//! Minimal means, with `implies` taken into account and atoms treated as
+//! independent propositional variables:
 //! - within a clause, no scope implied by another member (`all_of(mcp:admin,
-//!   mcp:read)` is `{mcp:admin}`);
+//!   mcp:read)` is `{mcp:admin}`), and no atom twice;
 //! - no clause that another clause makes redundant (`any_of(mcp:read,
-//!   mcp:admin)` is `{mcp:read}`: every token holding admin holds read).
+//!   mcp:admin)` is `{mcp:read}`: every token holding admin holds read; a
+//!   clause whose scopes and atoms both include another's is dropped).
+//!
+//! A deny's `when` becomes the same normal form over atoms alone
+//! ([`Effect::DenyWhen`]).
 
 use mcp_policy_table::{
-    Clause, DecisionTable, Effect, Glob, Rule, ScopeCatalog, ScopeId, ScopeSet, Target,
+    AtomCatalog, AtomId, Clause, DecisionTable, Effect, Glob, Rule, ScopeCatalog, ScopeId,
+    ScopeSet, Target,
 };
 
 use crate::ast::Node;
@@ -25,22 +32,29 @@ pub use mcp_policy_table::MAX_CLAUSES;
 /// normalise (or, defensively, if the table rejects its parts).
 pub fn compile(resolved: &Resolved) -> Result<DecisionTable, Vec<Diagnostic>> {
     let catalog = ScopeCatalog::new(resolved.scopes.clone()).map_err(|err| vec![internal(err)])?;
+    let mut atoms = AtomCatalog::new();
     let mut diagnostics = Vec::new();
     let mut rules = Vec::with_capacity(resolved.rules.len());
     for rule in &resolved.rules {
-        let effect = match &rule.requirement {
-            None => Effect::Deny,
-            Some(requirement) => match normal_form(&catalog, requirement) {
+        let effect = match (&rule.requirement, &rule.when) {
+            (None, None) => Effect::Deny,
+            (None, Some(condition)) => match normal_form(&catalog, &mut atoms, condition) {
+                Ok(clauses) => match deny_when(clauses) {
+                    Some(effect) => effect,
+                    None => {
+                        diagnostics.push(internal("a deny condition with no alternative"));
+                        continue;
+                    }
+                },
+                Err(span) => {
+                    diagnostics.push(too_complex(span, "condition"));
+                    continue;
+                }
+            },
+            (Some(requirement), _) => match normal_form(&catalog, &mut atoms, requirement) {
                 Ok(clauses) => Effect::Allow(clauses),
                 Err(span) => {
-                    diagnostics.push(
-                        Diagnostic::error(
-                            Code::RequirementTooComplex,
-                            format!("requirement has more than {MAX_CLAUSES} alternatives once expanded"),
-                        )
-                        .with_label(span, "expands too far")
-                        .with_help("`all_of` over several `any_of`s multiplies their members; declare a scope that implies the combination instead"),
-                    );
+                    diagnostics.push(too_complex(span, "requirement"));
                     continue;
                 }
             },
@@ -61,8 +75,44 @@ pub fn compile(resolved: &Resolved) -> Result<DecisionTable, Vec<Diagnostic>> {
     if !diagnostics.is_empty() {
         return Err(diagnostics);
     }
-    DecisionTable::new(resolved.name.clone(), resolved.default, catalog, rules)
-        .map_err(|err| vec![internal(err)])
+    let table = if atoms.is_empty() {
+        // Unconditional policies take the path (and the artifact) they
+        // always did.
+        DecisionTable::new(resolved.name.clone(), resolved.default, catalog, rules)
+    } else {
+        DecisionTable::with_atoms(
+            resolved.name.clone(),
+            resolved.default,
+            catalog,
+            atoms,
+            rules,
+        )
+    };
+    table.map_err(|err| vec![internal(err)])
+}
+
+fn too_complex(span: crate::ast::Span, what: &str) -> Diagnostic {
+    Diagnostic::error(
+        Code::RequirementTooComplex,
+        format!("{what} has more than {MAX_CLAUSES} alternatives once expanded"),
+    )
+    .with_label(span, "expands too far")
+    .with_help("`all_of` over several `any_of`s multiplies their members; declare a scope that implies the combination instead")
+}
+
+/// A deny's condition in normal form as its effect: a conjunct with no
+/// atom would always hold, which is an unconditional deny. `None` for a
+/// condition with no conjunct (never true; `check` reported it).
+fn deny_when(clauses: Vec<Clause>) -> Option<Effect> {
+    if clauses.is_empty() {
+        return None;
+    }
+    if clauses.iter().any(|clause| clause.atoms.is_empty()) {
+        return Some(Effect::Deny);
+    }
+    Some(Effect::DenyWhen(
+        clauses.into_iter().map(|clause| clause.atoms).collect(),
+    ))
 }
 
 /// The checker has already refused what the table's own checks refuse
@@ -72,43 +122,61 @@ fn internal(error: impl std::fmt::Display) -> Diagnostic {
         .with_help(crate::parse::INTERNAL_HELP)
 }
 
-/// A clause while normalising: its members, and the closure of its members
-/// (what a token satisfying it certainly holds).
+/// A clause while normalising: its members, the closure of its members
+/// (what a token satisfying it certainly holds), and its atoms (sorted,
+/// without repeats).
 #[derive(Clone)]
 struct Term {
     members: Vec<ScopeId>,
     closure: ScopeSet,
+    atoms: Vec<AtomId>,
 }
 
 /// Disjunctive normal form, minimised after every step so intermediate
 /// results stay small. `Err` carries the span that expanded too far.
 fn normal_form(
     catalog: &ScopeCatalog,
+    atoms: &mut AtomCatalog,
     requirement: &Node<Req>,
 ) -> Result<Vec<Clause>, crate::ast::Span> {
-    let terms = dnf(catalog, requirement)?;
+    let terms = dnf(catalog, atoms, requirement)?;
     let mut clauses: Vec<Clause> = terms
         .into_iter()
         .map(|term| Clause {
             scopes: term.members,
-            atoms: Vec::new(),
+            atoms: term.atoms,
         })
         .collect();
-    clauses.sort_by(|a, b| (a.scopes.len(), &a.scopes).cmp(&(b.scopes.len(), &b.scopes)));
+    clauses.sort_by(|a, b| {
+        (a.scopes.len(), &a.scopes, a.atoms.len(), &a.atoms).cmp(&(
+            b.scopes.len(),
+            &b.scopes,
+            b.atoms.len(),
+            &b.atoms,
+        ))
+    });
     Ok(clauses)
 }
 
-fn dnf(catalog: &ScopeCatalog, requirement: &Node<Req>) -> Result<Vec<Term>, crate::ast::Span> {
+fn dnf(
+    catalog: &ScopeCatalog,
+    atoms: &mut AtomCatalog,
+    requirement: &Node<Req>,
+) -> Result<Vec<Term>, crate::ast::Span> {
     let terms = match &requirement.node {
-        Req::Authenticated => vec![term(catalog, Vec::new())],
-        Req::Scope(id) => vec![term(catalog, vec![*id])],
+        Req::Authenticated => vec![term(catalog, Vec::new(), Vec::new())],
+        Req::Scope(id) => vec![term(catalog, vec![*id], Vec::new())],
+        Req::Atom { atom, text } => {
+            let id = atoms.intern(atom.as_ref().clone(), text.as_str());
+            vec![term(catalog, Vec::new(), vec![id])]
+        }
         // Never compiled: `check` reported the unresolved name. An empty
         // disjunction denies, which is the safe reading anyway.
         Req::Unresolved => Vec::new(),
         Req::AnyOf(members) => {
             let mut terms = Vec::new();
             for member in members {
-                terms.extend(dnf(catalog, member)?);
+                terms.extend(dnf(catalog, atoms, member)?);
                 if terms.len() > MAX_CLAUSES * 4 {
                     terms = minimise(terms);
                 }
@@ -116,9 +184,9 @@ fn dnf(catalog: &ScopeCatalog, requirement: &Node<Req>) -> Result<Vec<Term>, cra
             terms
         }
         Req::AllOf(members) => {
-            let mut terms = vec![term(catalog, Vec::new())];
+            let mut terms = vec![term(catalog, Vec::new(), Vec::new())];
             for member in members {
-                let right = dnf(catalog, member)?;
+                let right = dnf(catalog, atoms, member)?;
                 if terms.len().saturating_mul(right.len()) > MAX_CLAUSES * MAX_CLAUSES {
                     return Err(requirement.span);
                 }
@@ -127,7 +195,9 @@ fn dnf(catalog: &ScopeCatalog, requirement: &Node<Req>) -> Result<Vec<Term>, cra
                     for right in &right {
                         let mut members = left.members.clone();
                         members.extend(&right.members);
-                        product.push(term(catalog, members));
+                        let mut conjunction = left.atoms.clone();
+                        conjunction.extend(&right.atoms);
+                        product.push(term(catalog, members, conjunction));
                     }
                 }
                 terms = minimise(product);
@@ -145,10 +215,13 @@ fn dnf(catalog: &ScopeCatalog, requirement: &Node<Req>) -> Result<Vec<Term>, cra
     Ok(terms)
 }
 
-/// A clause from its members, dropping members another member implies.
-fn term(catalog: &ScopeCatalog, mut members: Vec<ScopeId>) -> Term {
+/// A clause from its members, dropping members another member implies,
+/// and its atoms.
+fn term(catalog: &ScopeCatalog, mut members: Vec<ScopeId>, mut atoms: Vec<AtomId>) -> Term {
     members.sort();
     members.dedup();
+    atoms.sort();
+    atoms.dedup();
     let mut kept: Vec<ScopeId> = Vec::with_capacity(members.len());
     for (i, scope) in members.iter().enumerate() {
         // Implied by a member kept so far, or by a later member that is not
@@ -166,23 +239,36 @@ fn term(catalog: &ScopeCatalog, mut members: Vec<ScopeId>) -> Term {
     Term {
         members: kept,
         closure,
+        atoms,
     }
 }
 
 /// Drops every clause that another clause makes redundant: `b` is redundant
-/// when a token satisfying `b` always satisfies `a`, that is when `a`'s
-/// closure is within `b`'s. Of two equivalent clauses, the first stays.
+/// when a request satisfying `b` always satisfies `a`, that is when `a`'s
+/// closure is within `b`'s and `a`'s atoms are among `b`'s (atoms are
+/// independent variables: no atom is taken to imply another). Of two
+/// equivalent clauses, the first stays.
 fn minimise(terms: Vec<Term>) -> Vec<Term> {
     let mut kept: Vec<Term> = Vec::with_capacity(terms.len());
     for term in terms {
-        if kept
-            .iter()
-            .any(|other| other.closure.is_subset(&term.closure))
-        {
+        if kept.iter().any(|other| covers(other, &term)) {
             continue;
         }
-        kept.retain(|other| !term.closure.is_subset(&other.closure));
+        kept.retain(|other| !covers(&term, other));
         kept.push(term);
     }
     kept
+}
+
+/// Whether every request satisfying `b` satisfies `a`.
+fn covers(a: &Term, b: &Term) -> bool {
+    a.closure.is_subset(&b.closure) && is_sorted_subset(&a.atoms, &b.atoms)
+}
+
+/// `small ⊆ large`, both sorted without repeats.
+fn is_sorted_subset(small: &[AtomId], large: &[AtomId]) -> bool {
+    let mut large = large.iter();
+    small
+        .iter()
+        .all(|atom| large.by_ref().any(|other| other == atom))
 }

@@ -5,7 +5,8 @@
 //!
 //! - **One statement per line**, spelled canonically: `policy "NAME"`,
 //!   `default WORD`, `scope NAME level LEVEL "DESCRIPTION" implies A, B`,
-//!   `KIND TARGET requires REQUIREMENT`, `deny KIND TARGET`, one space
+//!   `KIND TARGET requires REQUIREMENT`, `deny KIND TARGET [when COND]`,
+//!   conditions as `arg.x == "a"` and lists as `in ["a", "b"]`, one space
 //!   between tokens. A requirement that spanned lines is joined into one
 //!   (`any_of(a, b)`, trailing comma dropped). Statements keep their order.
 //! - **Names** (scopes, in declarations, `implies` and requirements) are
@@ -54,19 +55,24 @@
 
 use std::fmt::Write as _;
 
-use crate::ast::{self, Node, PolicyFile, Requirement, RuleDecl, ScopeDecl, Span, Statement};
+use crate::ast::{Node, PolicyFile, Requirement, RuleDecl, ScopeDecl, Span, Statement};
 use crate::diagnostic::{Code, Diagnostic};
+use crate::parse::parse_cst;
+use crate::syntax::cst::{Cst, Leading};
+use crate::syntax::lexicon::{
+    DEFAULT, DENY, IMPLIES, LEVEL, POLICY, REQUIRES, SCOPE, WHEN, quoted, write_name,
+};
 
 /// Formats a policy source. The errors are the syntax errors of the source
 /// (nothing is formatted then), or an internal error should the formatter
 /// fail to reproduce the source's meaning.
 pub fn format_source(source: &str) -> Result<String, Vec<Diagnostic>> {
-    let (file, diagnostics) = crate::parse::parse(source);
+    let (cst, file, diagnostics) = parse_cst(source);
     if !diagnostics.is_empty() {
         return Err(diagnostics);
     }
-    let formatted = layout(source, &file);
-    verify(source, &file, &formatted)?;
+    let formatted = layout(&cst, &file).ok_or_else(|| vec![internal("it lost a statement")])?;
+    verify(&cst, &file, &formatted)?;
     Ok(if uses_crlf(source) {
         // The layout writes `\n` only between lines: strings are re-escaped
         // and comments end before their line break, so no `\n` is inside
@@ -82,51 +88,6 @@ fn uses_crlf(source: &str) -> bool {
     source
         .find('\n')
         .is_some_and(|newline| newline > 0 && source.as_bytes().get(newline - 1) == Some(&b'\r'))
-}
-
-/// A comment: where its `#` stands, where its line ends (before the line
-/// break), and its text without trailing whitespace.
-#[derive(Clone, Copy, Debug)]
-struct Comment<'s> {
-    start: usize,
-    end: usize,
-    text: &'s str,
-}
-
-/// The comments of a source, in order: a `#` outside a string runs to the
-/// end of its line. `#`, `"`, `\` and `\n` are ASCII, so scanning bytes is
-/// safe in UTF-8.
-fn comments(source: &str) -> Vec<Comment<'_>> {
-    let bytes = source.as_bytes();
-    let mut found = Vec::new();
-    let mut in_string = false;
-    let mut pos = 0;
-    while let Some(&byte) = bytes.get(pos) {
-        if in_string {
-            match byte {
-                b'\\' => pos += 1,
-                b'"' | b'\n' => in_string = false,
-                _ => {}
-            }
-        } else if byte == b'"' {
-            in_string = true;
-        } else if byte == b'#' {
-            let end = source
-                .get(pos..)
-                .and_then(|rest| rest.find('\n'))
-                .map_or(source.len(), |newline| pos + newline);
-            let text = source.get(pos..end).unwrap_or_default().trim_end();
-            found.push(Comment {
-                start: pos,
-                end,
-                text,
-            });
-            pos = end;
-            continue;
-        }
-        pos += 1;
-    }
-    found
 }
 
 /// One line of output, before alignment.
@@ -149,57 +110,53 @@ enum Kind {
     Other,
 }
 
-fn layout(source: &str, file: &PolicyFile) -> String {
-    let mut comments = comments(source).into_iter().peekable();
-    let mut lines = Vec::new();
-    // The end of the last item placed, `None` at the start of the file.
-    let mut last_end: Option<usize> = None;
-    let blank_between = |lines: &mut Vec<Line<'_>>, last_end: Option<usize>, start: usize| {
-        let gap = last_end.and_then(|end| source.get(end..start));
-        if gap.is_some_and(|gap| gap.matches('\n').count() >= 2) {
-            lines.push(Line::Blank);
+/// The lines of the file: each statement of the concrete tree with its
+/// comments, and its cells from the syntax tree (the two hold the same
+/// statements, in order, when the file parsed without error).
+fn layout<'s>(cst: &Cst<'s>, file: &PolicyFile) -> Option<String> {
+    if cst.statements().len() != file.statements.len() {
+        return None;
+    }
+    let mut lines: Vec<Line<'s>> = Vec::new();
+    let comment = |span: Span| -> &'s str { cst.text(span).trim_end() };
+    let leading = |lines: &mut Vec<Line<'s>>, items: &[Leading]| {
+        for item in items {
+            if item.blank_before {
+                lines.push(Line::Blank);
+            }
+            lines.push(Line::Comment(comment(item.comment)));
         }
     };
-    for statement in &file.statements {
-        let start = statement.span.start;
-        let end = statement.span.end;
-        while let Some(comment) = comments.next_if(|comment| comment.start < start) {
-            blank_between(&mut lines, last_end, comment.start);
-            lines.push(Line::Comment(comment.text));
-            last_end = Some(comment.end);
+    for (parsed, statement) in cst.statements().iter().zip(&file.statements) {
+        leading(&mut lines, &parsed.leading);
+        if parsed.blank_before {
+            lines.push(Line::Blank);
         }
-        blank_between(&mut lines, last_end, start);
-        while let Some(comment) = comments.next_if(|comment| comment.start < end) {
-            lines.push(Line::Comment(comment.text));
-        }
-        // Only blanks, on the same line, between the statement and a
-        // comment that trails it (another statement may stand between).
-        let trailing = comments.next_if(|comment| {
-            source
-                .get(end..comment.start)
-                .is_some_and(|gap| gap.chars().all(|c| c == ' ' || c == '\t' || c == '\r'))
-        });
-        last_end = Some(trailing.map_or(end, |comment| comment.end));
+        lines.extend(
+            parsed
+                .inner
+                .iter()
+                .map(|span| Line::Comment(comment(*span))),
+        );
         let (kind, cells) = cells(&statement.node);
         lines.push(Line::Statement {
             cells,
             kind,
-            trailing: trailing.map(|comment| comment.text),
+            trailing: parsed.trailing.map(comment),
         });
     }
-    for comment in comments {
-        blank_between(&mut lines, last_end, comment.start);
-        lines.push(Line::Comment(comment.text));
-        last_end = Some(comment.end);
-    }
-    render(&lines)
+    leading(&mut lines, cst.end());
+    Some(render(&lines))
 }
 
 /// A statement as the cells of its columns.
 fn cells(statement: &Statement) -> (Kind, Vec<String>) {
     match statement {
-        Statement::Policy(name) => (Kind::Other, vec![format!("policy {}", quote(&name.node))]),
-        Statement::Default(word) => (Kind::Other, vec![format!("default {}", word.node)]),
+        Statement::Policy(name) => (
+            Kind::Other,
+            vec![format!("{POLICY} {}", quoted(&name.node))],
+        ),
+        Statement::Default(word) => (Kind::Other, vec![format!("{DEFAULT} {}", word.node)]),
         Statement::Scope(scope) => (Kind::Scope, scope_cells(scope)),
         Statement::Rule(rule) => (Kind::Rule, rule_cells(rule)),
     }
@@ -214,15 +171,15 @@ fn scope_cells(scope: &ScopeDecl) -> Vec<String> {
             .iter()
             .map(|name| bare_or_quoted(&name.node))
             .collect();
-        format!("implies {}", names.join(", "))
+        format!("{IMPLIES} {}", names.join(", "))
     };
     vec![
-        format!("scope {}", bare_or_quoted(&scope.name.node)),
-        format!("level {}", scope.level.node),
+        format!("{SCOPE} {}", bare_or_quoted(&scope.name.node)),
+        format!("{LEVEL} {}", scope.level.node),
         scope
             .description
             .as_ref()
-            .map(|description| quote(&description.node))
+            .map(|description| quoted(&description.node))
             .unwrap_or_default(),
         implies,
     ]
@@ -231,55 +188,22 @@ fn scope_cells(scope: &ScopeDecl) -> Vec<String> {
 fn rule_cells(rule: &RuleDecl) -> Vec<String> {
     let head = format!("{} {}", rule.kind.node, rule.target.node);
     match &rule.requires {
-        Some(requirement) => {
-            let mut requires = String::from("requires ");
-            write_requirement(&mut requires, &requirement.node);
-            vec![head, requires]
-        }
-        None => vec![format!("deny {head}")],
+        Some(requirement) => vec![head, format!("{REQUIRES} {}", requirement.node)],
+        None => match &rule.when {
+            // `when` stands in the column of `requires`.
+            Some(condition) => vec![
+                format!("{DENY} {head}"),
+                format!("{WHEN} {}", condition.node),
+            ],
+            None => vec![format!("{DENY} {head}")],
+        },
     }
-}
-
-/// As [`Requirement`]'s `Display`, but a scope named like a requirement
-/// keyword stays quoted.
-fn write_requirement(out: &mut String, requirement: &Requirement) {
-    let (keyword, members) = match requirement {
-        Requirement::Authenticated => {
-            out.push_str("authenticated");
-            return;
-        }
-        Requirement::Scope(name) => {
-            if matches!(name.as_str(), "authenticated" | "any_of" | "all_of") {
-                out.push_str(&quote(name));
-            } else {
-                out.push_str(&bare_or_quoted(name));
-            }
-            return;
-        }
-        Requirement::AnyOf(members) => ("any_of", members),
-        Requirement::AllOf(members) => ("all_of", members),
-    };
-    out.push_str(keyword);
-    out.push('(');
-    for (i, member) in members.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        write_requirement(out, &member.node);
-    }
-    out.push(')');
 }
 
 fn bare_or_quoted(name: &str) -> String {
-    if ast::is_bare_name(name) {
-        name.to_owned()
-    } else {
-        quote(name)
-    }
-}
-
-fn quote(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    let mut out = String::with_capacity(name.len());
+    let _ = write_name(&mut out, name);
+    out
 }
 
 fn width(text: &str) -> usize {
@@ -367,35 +291,30 @@ fn write_cells(out: &mut String, cells: &[String], widths: &[usize]) {
 
 /// Reads the output back: it must parse, hold the same statements, and
 /// the same comments in the same order.
-fn verify(source: &str, file: &PolicyFile, formatted: &str) -> Result<(), Vec<Diagnostic>> {
-    let (reparsed, diagnostics) = crate::parse::parse(formatted);
+fn verify(cst: &Cst<'_>, file: &PolicyFile, formatted: &str) -> Result<(), Vec<Diagnostic>> {
+    let (output, reparsed, diagnostics) = parse_cst(formatted);
     let problem = if !diagnostics.is_empty() {
         Some("its output does not parse")
     } else if shape(file) != shape(&reparsed) {
         Some("its output means something else")
-    } else if comment_texts(source) != comment_texts(formatted) {
+    } else if cst.comment_texts() != output.comment_texts() {
         Some("its output lost or moved comments")
     } else {
         None
     };
     match problem {
         None => Ok(()),
-        Some(problem) => Err(vec![
-            Diagnostic::error(
-                Code::Syntax,
-                format!("internal formatter error: {problem}; the file was left as it is"),
-            )
-            .with_label(Span::new(0, 0), "in this file")
-            .with_help("please report this file to the mcp-policy maintainers"),
-        ]),
+        Some(problem) => Err(vec![internal(problem)]),
     }
 }
 
-fn comment_texts(source: &str) -> Vec<&str> {
-    comments(source)
-        .into_iter()
-        .map(|comment| comment.text)
-        .collect()
+fn internal(problem: &str) -> Diagnostic {
+    Diagnostic::error(
+        Code::Syntax,
+        format!("internal formatter error: {problem}; the file was left as it is"),
+    )
+    .with_label(Span::new(0, 0), "in this file")
+    .with_help("please report this file to the mcp-policy maintainers")
 }
 
 /// The statements with every span erased, to compare two parses.
@@ -413,6 +332,8 @@ fn shape(file: &PolicyFile) -> Vec<Statement> {
             Requirement::AllOf(members) => {
                 Requirement::AllOf(members.iter().map(requirement).collect())
             }
+            // Compared by their canonical text: spans erased.
+            Requirement::Condition(condition) => Requirement::Scope(condition.to_string()),
         };
         Node::new(erased, Span::default())
     }
@@ -431,6 +352,7 @@ fn shape(file: &PolicyFile) -> Vec<Statement> {
                 kind: Node::new(rule.kind.node, Span::default()),
                 target: Node::new(rule.target.node.clone(), Span::default()),
                 requires: rule.requires.as_ref().map(requirement),
+                when: rule.when.as_ref().map(requirement),
             }),
         })
         .collect()
@@ -455,8 +377,8 @@ mod tests {
 
     #[test]
     fn comments_are_found_outside_strings_only() {
-        let texts = comment_texts("policy \"a # b \\\" # c\" # d  \r\n#e");
-        assert_eq!(texts, ["# d", "#e"]);
+        let (cst, _, _) = parse_cst("policy \"a # b \\\" # c\" # d  \r\n#e");
+        assert_eq!(cst.comment_texts(), ["# d", "#e"]);
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod parse;
 mod suggest {
     pub use mcp_policy_diagnostic::did_you_mean;
 }
+pub mod syntax;
 
 pub use ast::TargetKind;
 pub use diagnostic::{Code, Diagnostic, Label, Report, Severity, line_column};

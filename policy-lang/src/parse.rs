@@ -2,493 +2,64 @@
 //! that one run reports every syntax error, each with a position, what was
 //! expected in words, and a suggestion when a keyword is misspelled.
 
-use pest::Parser as _;
-use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::Pair;
 
 use crate::ast::{
-    Node, PolicyFile, Requirement, RuleDecl, ScopeDecl, Span, Statement, TargetKind, TargetPattern,
+    Comparison, Condition, Literal, Node, Operand, PolicyFile, Requirement, RuleDecl, ScopeDecl,
+    Source, Span, Statement, TargetKind, TargetPattern, Test, Value,
 };
 use crate::diagnostic::{Code, Diagnostic};
 use crate::suggest::did_you_mean;
-
-#[derive(pest_derive::Parser)]
-#[grammar = "grammar.pest"]
-struct Grammar;
+use crate::syntax::cst::{self, Cst};
+use crate::syntax::grammar::Rule;
+use crate::syntax::lexicon::{GROUP_KEYWORDS, unquote};
 
 /// Words that begin a statement: they cannot be bare names.
-pub const RESERVED: [&str; 7] = [
-    "policy", "default", "scope", "tool", "resource", "prompt", "deny",
-];
+pub use crate::syntax::lexicon::STATEMENT_KEYWORDS as RESERVED;
 
-/// `any_of`/`all_of` nesting deeper than this is rejected before pest sees
-/// it: pest recurses per level, and a hostile file must not overflow the
-/// stack. No real policy comes near it.
-pub const MAX_NESTING: usize = 32;
+pub use crate::syntax::cst::MAX_NESTING;
 
 /// Parses a whole file. Always returns a tree (of the statements that
 /// parsed) and the syntax errors found.
 pub fn parse(source: &str) -> (PolicyFile, Vec<Diagnostic>) {
-    // Parse attempts (what was expected at the farthest point) make the
-    // messages precise, and cost: recording them took 60% of parsing a
-    // large file. Statements that parse do not need them, so they are
-    // recorded only when a statement is parsed again after an error
-    // (`detailed_error`).
-    pest::set_error_detail(false);
-    let mut file = PolicyFile::default();
-    let mut diagnostics = Vec::new();
-    if let Some(diagnostic) = check_nesting(source) {
-        diagnostics.push(diagnostic);
-        return (file, diagnostics);
-    }
-    let mut pos = skip_trivia(source, 0);
-    while pos < source.len() {
-        let rest = source.get(pos..).unwrap_or_default();
-        match Grammar::parse(Rule::statement, rest) {
-            Ok(mut pairs) => {
-                let Some(pair) = pairs.next() else { break };
-                let end = pos + pair.as_span().end();
-                match statement(pair, pos) {
-                    Ok(statement) => file.statements.push(statement),
-                    Err(diagnostic) => diagnostics.push(diagnostic),
-                }
-                pos = skip_trivia(source, end.max(pos + 1));
-            }
-            Err(error) => {
-                let error = detailed_error(rest).unwrap_or(error);
-                let (at, expected) = expectation(&error);
-                let at = pos + at;
-                diagnostics.push(syntax_error(source, at, &expected));
-                if let Some(name) = declared_scope_name(rest) {
-                    file.broken_scopes.push(name);
-                }
-                pos = resync(source, pos, at.max(pos));
-            }
-        }
-    }
+    let (_, file, diagnostics) = parse_cst(source);
     (file, diagnostics)
 }
 
-/// The error of a statement that failed to parse, parsed again with its
-/// parse attempts recorded. The switch is global to the process: another
-/// thread's `parse` may turn it off in between, so a few tries are made
-/// (without the attempts, the message is still right, only less precise).
-fn detailed_error(statement: &str) -> Option<pest::error::Error<Rule>> {
-    let mut last = None;
-    for _ in 0..4 {
-        pest::set_error_detail(true);
-        match Grammar::parse(Rule::statement, statement) {
-            Ok(_) => return None,
-            Err(error) if error.parse_attempts().is_some() => return Some(error),
-            Err(error) => last = Some(error),
+/// Parses a whole file into its concrete tree and the syntax tree built
+/// from it, statement by statement, with every syntax error, in order.
+pub(crate) fn parse_cst(source: &str) -> (Cst<'_>, PolicyFile, Vec<Diagnostic>) {
+    let mut statements = Vec::new();
+    let mut errors = Vec::new();
+    let (cst, syntax_errors) = cst::parse(source, |tree, base, span| {
+        match statement(tree, base, span) {
+            Ok(statement) => statements.push(statement),
+            Err(diagnostic) => errors.push(diagnostic),
         }
-    }
-    last
-}
-
-/// Something the grammar would have accepted where parsing stopped.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Expected {
-    Rule(Rule),
-    Punctuation(String),
-}
-
-/// Where parsing stopped (relative to the statement) and what would have
-/// been accepted there. Pest's parse attempts see literal tokens such as
-/// `,` and `)` that its rule-level error leaves out, and the farthest point
-/// reached, which is where the mistake is.
-fn expectation(error: &pest::error::Error<Rule>) -> (usize, Vec<Expected>) {
-    let mut at = match error.location {
-        InputLocation::Pos(at) => at,
-        InputLocation::Span((at, _)) => at,
+    });
+    let file = PolicyFile {
+        statements,
+        broken_scopes: cst.broken_scopes().to_vec(),
     };
-    let mut expected: Vec<Expected> = match &error.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            positives.iter().copied().map(Expected::Rule).collect()
-        }
-        ErrorVariant::CustomError { .. } => Vec::new(),
-    };
-    // Use the farthest point only where it found missing punctuation: its
-    // other attempts include the lookaheads that keep keywords out of
-    // names, which would point one word too far.
-    if let Some(attempts) = error.parse_attempts()
-        && attempts.max_position >= at
-    {
-        let punctuation: Vec<String> = attempts
-            .expected_tokens()
-            .iter()
-            // `ParsingToken` is not exported; its display is the token.
-            .map(ToString::to_string)
-            .filter(|token| matches!(token.as_str(), "," | ")"))
-            .collect();
-        if !punctuation.is_empty() {
-            at = attempts.max_position;
-            // Only the punctuation can follow what was parsed; the rules
-            // pest lists there are its attempts to read on past it.
-            expected.clear();
-            expected.extend(punctuation.into_iter().map(Expected::Punctuation));
-        }
+    (cst, file, in_source_order(syntax_errors, errors))
+}
+
+/// Two lists of diagnostics, each in source order, merged: the statements
+/// that broke and those that parsed do not overlap.
+fn in_source_order(a: Vec<Diagnostic>, b: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    if b.is_empty() {
+        return a;
     }
-    (at, expected)
-}
-
-/// The name a broken `scope NAME ...` statement declares, if it got that far.
-fn declared_scope_name(statement: &str) -> Option<String> {
-    let rest = statement.strip_prefix("scope")?;
-    let rest = rest.strip_prefix([' ', '\t'])?.trim_start();
-    let name: String = if let Some(quoted) = rest.strip_prefix('"') {
-        quoted
-            .chars()
-            .take_while(|c| *c != '"' && *c != '\n')
-            .collect()
-    } else {
-        rest.chars().take_while(|c| is_name_char(*c)).collect()
-    };
-    (!name.is_empty()).then_some(name)
-}
-
-fn is_statement_start(rule: Rule) -> bool {
-    matches!(
-        rule,
-        Rule::kw_policy
-            | Rule::kw_default
-            | Rule::kw_scope
-            | Rule::kw_deny
-            | Rule::kw_tool
-            | Rule::kw_resource
-            | Rule::kw_prompt
-            | Rule::target_kind
-            | Rule::policy_decl
-            | Rule::default_decl
-            | Rule::scope_decl
-            | Rule::allow_rule
-            | Rule::deny_rule
-            | Rule::statement
-    )
-}
-
-/// Skips whitespace and comments.
-fn skip_trivia(source: &str, mut pos: usize) -> usize {
-    let bytes = source.as_bytes();
-    while let Some(byte) = bytes.get(pos) {
-        match byte {
-            b' ' | b'\t' | b'\r' | b'\n' => pos += 1,
-            b'#' => {
-                pos = source
-                    .get(pos..)
-                    .and_then(|rest| rest.find('\n'))
-                    .map_or(source.len(), |newline| pos + newline + 1);
-            }
-            _ => break,
+    let mut merged = Vec::with_capacity(a.len() + b.len());
+    let mut b = b.into_iter().peekable();
+    for diagnostic in a {
+        while let Some(earlier) = b.next_if(|other| other.span().start < diagnostic.span().start) {
+            merged.push(earlier);
         }
+        merged.push(diagnostic);
     }
-    pos
-}
-
-/// `true` when only blanks stand between the start of the line and `at`.
-fn starts_line(source: &str, at: usize) -> bool {
-    let before = source.get(..at).unwrap_or_default();
-    let line = before.rsplit('\n').next().unwrap_or_default();
-    line.chars().all(|c| c == ' ' || c == '\t')
-}
-
-/// After an error, resumes at the next line that begins with a statement
-/// keyword: the lines between belong to the broken statement. The error may
-/// itself stand on such a keyword (the statement before it was cut short);
-/// then parsing resumes right there.
-fn resync(source: &str, statement_start: usize, error_at: usize) -> usize {
-    if error_at > statement_start && starts_line(source, error_at) {
-        let word: String = source
-            .get(error_at..)
-            .unwrap_or_default()
-            .chars()
-            .take_while(|c| is_name_char(*c))
-            .collect();
-        if RESERVED.contains(&word.as_str()) {
-            return error_at;
-        }
-    }
-    let mut line_start = source
-        .get(error_at..)
-        .and_then(|rest| rest.find('\n'))
-        .map_or(source.len(), |newline| error_at + newline + 1);
-    while line_start < source.len() {
-        let line = source.get(line_start..).unwrap_or_default();
-        let trimmed = line.trim_start_matches([' ', '\t']);
-        let word: String = trimmed.chars().take_while(|c| is_name_char(*c)).collect();
-        if RESERVED.contains(&word.as_str()) {
-            return line_start + (line.len() - trimmed.len());
-        }
-        line_start = line
-            .find('\n')
-            .map_or(source.len(), |newline| line_start + newline + 1);
-    }
-    source.len()
-}
-
-fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '-' | '/')
-}
-
-/// Rejects nesting deeper than [`MAX_NESTING`], counting parentheses
-/// outside strings and comments.
-fn check_nesting(source: &str) -> Option<Diagnostic> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut in_comment = false;
-    let mut escaped = false;
-    for (at, c) in source.char_indices() {
-        if in_comment {
-            in_comment = c != '\n';
-        } else if in_string {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' || c == '\n' {
-                in_string = false;
-            }
-        } else {
-            match c {
-                '#' => in_comment = true,
-                '"' => in_string = true,
-                '(' => {
-                    depth += 1;
-                    if depth > MAX_NESTING {
-                        return Some(
-                            Diagnostic::error(
-                                Code::NestingTooDeep,
-                                format!("requirement nested more than {MAX_NESTING} levels deep"),
-                            )
-                            .with_label(Span::new(at, at + 1), "too deep")
-                            .with_help("flatten the requirement: `any_of(a, any_of(b, c))` is `any_of(a, b, c)`"),
-                        );
-                    }
-                }
-                ')' => depth = depth.saturating_sub(1),
-                _ => {}
-            }
-        }
-    }
-    None
-}
-
-/// The human name of what the grammar expected.
-fn expected_name(rule: Rule) -> Option<&'static str> {
-    Some(match rule {
-        Rule::kw_policy => "`policy`",
-        Rule::kw_default => "`default`",
-        Rule::kw_scope => "`scope`",
-        Rule::kw_level => "`level`",
-        Rule::kw_implies => "`implies`",
-        Rule::kw_tool | Rule::target_kind => "`tool`, `resource` or `prompt`",
-        Rule::kw_resource => "`resource`",
-        Rule::kw_prompt => "`prompt`",
-        Rule::kw_deny => "`deny`",
-        Rule::kw_requires => "`requires`",
-        Rule::policy_decl
-        | Rule::default_decl
-        | Rule::scope_decl
-        | Rule::allow_rule
-        | Rule::deny_rule
-        | Rule::statement => {
-            "a statement (`policy`, `default`, `scope`, `tool`, `resource`, `prompt` or `deny`)"
-        }
-        Rule::any_of
-        | Rule::all_of
-        | Rule::authenticated
-        | Rule::scope_ref
-        | Rule::kw_any_of
-        | Rule::kw_all_of
-        | Rule::kw_authenticated => {
-            "a requirement (a scope, `any_of(...)`, `all_of(...)` or `authenticated`)"
-        }
-        Rule::scope_name => "a scope name",
-        Rule::target => "a name or a quoted pattern",
-        Rule::word | Rule::default_deny => "a word",
-        Rule::level_word => "a level (`read`, `write`, `admin`, `resource` or `oauth`)",
-        Rule::description | Rule::string => "a quoted string",
-        Rule::implies_clause => "`implies`",
-        Rule::EOI => "end of file",
-        _ => return None,
-    })
-}
-
-/// The keywords a rule stands for, for "did you mean".
-fn keywords_of(rule: Rule) -> &'static [&'static str] {
-    match rule {
-        Rule::kw_policy | Rule::policy_decl => &["policy"],
-        Rule::kw_default | Rule::default_decl => &["default"],
-        Rule::kw_scope | Rule::scope_decl => &["scope"],
-        Rule::kw_level => &["level"],
-        Rule::kw_implies | Rule::implies_clause => &["implies"],
-        Rule::kw_tool
-        | Rule::kw_resource
-        | Rule::kw_prompt
-        | Rule::target_kind
-        | Rule::allow_rule => &["tool", "resource", "prompt"],
-        Rule::kw_deny | Rule::deny_rule => &["deny"],
-        Rule::kw_requires => &["requires"],
-        Rule::statement => &RESERVED,
-        Rule::any_of | Rule::all_of | Rule::authenticated | Rule::scope_ref => {
-            &["any_of", "all_of", "authenticated"]
-        }
-        _ => &[],
-    }
-}
-
-fn syntax_error(source: &str, at: usize, expected_items: &[Expected]) -> Diagnostic {
-    let expected: Vec<Rule> = expected_items
-        .iter()
-        .filter_map(|item| match item {
-            Expected::Rule(rule) => Some(*rule),
-            Expected::Punctuation(_) => None,
-        })
-        .collect();
-    let punctuation: Vec<String> = expected_items
-        .iter()
-        .filter_map(|item| match item {
-            Expected::Punctuation(token) => Some(format!("`{token}`")),
-            Expected::Rule(_) => None,
-        })
-        .collect();
-    let rest = source.get(at..).unwrap_or_default();
-    let word: String = rest.chars().take_while(|c| is_name_char(*c)).collect();
-    let (found, width) = if !word.is_empty() {
-        (format!("`{word}`"), word.len())
-    } else if let Some(c) = rest.chars().next() {
-        let shown = match c {
-            '\n' | '\r' => "end of line".to_owned(),
-            '"' => "a quoted string".to_owned(),
-            c => format!("`{c}`"),
-        };
-        (shown, c.len_utf8())
-    } else {
-        ("end of file".to_owned(), 0)
-    };
-    let starts_statement = expected
-        .iter()
-        .filter(|rule| is_statement_start(**rule))
-        .count()
-        >= 2;
-    let mut names: Vec<&str> = expected
-        .iter()
-        .map(|rule| match rule {
-            rule if starts_statement && is_statement_start(*rule) => Rule::statement,
-            other => *other,
-        })
-        .filter_map(expected_name)
-        .collect();
-    names.extend(punctuation.iter().map(String::as_str));
-    // A requirement may be a scope name, which may be a string: say the
-    // most general thing once.
-    let requirement = expected_name(Rule::scope_ref);
-    if requirement.is_some_and(|requirement| names.contains(&requirement)) {
-        names.retain(|name| !matches!(*name, "a scope name" | "a quoted string"));
-    }
-    names.sort_unstable();
-    names.dedup();
-    let expected_text = match names.as_slice() {
-        [] => "something else".to_owned(),
-        [one] => (*one).to_owned(),
-        [init @ .., last] => format!("{} or {}", init.join(", "), last),
-    };
-    if rest.starts_with('"')
-        && !rest
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .get(1..)
-            .is_some_and(|r| r.contains('"'))
-    {
-        return Diagnostic::error(Code::Syntax, "unterminated string")
-            .with_label(Span::new(at, at + 1), "this string does not end on its line")
-            .with_help("close it with `\"` before the end of the line; a `\"` inside a string is written `\\\"`");
-    }
-    // The label stands under the text: keep it short, the message has it all.
-    let short: Vec<&str> = names
-        .iter()
-        .map(|name| name.split(" (").next().unwrap_or(name))
-        .collect();
-    let short_text = match short.as_slice() {
-        [] => "something else".to_owned(),
-        [one] => (*one).to_owned(),
-        [init @ .., last] => format!("{} or {}", init.join(", "), last),
-    };
-    let mut diagnostic = Diagnostic::error(
-        Code::Syntax,
-        format!("expected {expected_text}, found {found}"),
-    )
-    .with_label(Span::new(at, at + width), format!("expected {short_text}"));
-    let keywords: Vec<&str> = expected
-        .iter()
-        .flat_map(|rule| keywords_of(*rule))
-        .copied()
-        .collect();
-    let after_name = source
-        .get(..at)
-        .and_then(|before| before.chars().next_back())
-        .is_some_and(is_name_char);
-    if !word.is_empty()
-        && let Some(suggestion) = did_you_mean(&word, keywords.iter().copied())
-    {
-        diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
-    } else if rest.starts_with('*') && after_name {
-        let name_start = source
-            .get(..at)
-            .map_or(at, |before| before.trim_end_matches(is_name_char).len());
-        let pattern: String = source
-            .get(name_start..)
-            .unwrap_or_default()
-            .chars()
-            .take_while(|c| is_name_char(*c) || *c == '*')
-            .collect();
-        diagnostic = diagnostic.with_help(format!("a pattern must be quoted: `\"{pattern}\"`"));
-    } else if rest.starts_with(',') {
-        diagnostic = diagnostic
-            .with_help("`,` separates the members of `any_of(...)` and `all_of(...)`; remove it, or group the requirements");
-    } else if !word.is_empty() && RESERVED.contains(&word.as_str()) && starts_line(source, at) {
-        diagnostic = diagnostic.with_help(format!(
-            "`{word}` begins the next statement: the one before it is incomplete"
-        ));
-    } else if !word.is_empty() && RESERVED.contains(&word.as_str()) {
-        diagnostic = diagnostic.with_help(format!(
-            "`{word}` is a keyword; a name spelled like it must be quoted: `\"{word}\"`"
-        ));
-    }
-    diagnostic
-}
-
-/// The length of `text` up to the end of its last character that is
-/// neither blank nor part of a comment (strings are read as strings, so a
-/// `#` inside one is no comment).
-fn significant_len(text: &str) -> usize {
-    let mut end = 0;
-    let (mut in_string, mut in_comment, mut escaped) = (false, false, false);
-    for (at, c) in text.char_indices() {
-        if in_comment {
-            in_comment = c != '\n';
-            continue;
-        }
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '#' {
-            in_comment = true;
-            continue;
-        } else if c == '"' {
-            in_string = true;
-        } else if c.is_whitespace() {
-            continue;
-        }
-        end = at + c.len_utf8();
-    }
-    end
+    merged.extend(b);
+    merged
 }
 
 fn span_of(pair: &Pair<'_, Rule>, base: usize) -> Span {
@@ -510,6 +81,15 @@ fn children<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
                 | Rule::kw_requires
                 | Rule::kw_any_of
                 | Rule::kw_all_of
+                | Rule::kw_when
+                | Rule::kw_in
+                | Rule::kw_contains
+                | Rule::kw_matches
+                | Rule::kw_under
+                | Rule::open_list
+                | Rule::close_list
+                | Rule::comma
+                | Rule::close
         )
     })
 }
@@ -529,13 +109,7 @@ fn internal(span: Span, what: &str) -> Diagnostic {
     .with_help(INTERNAL_HELP)
 }
 
-fn statement(pair: Pair<'_, Rule>, base: usize) -> Result<Node<Statement>, Diagnostic> {
-    // The statement ends with its last token. Pest's own span (and its
-    // inner pairs') runs on over the blanks and comments it skipped looking
-    // for an optional part (a description, `implies`, another `, NAME`),
-    // which would put labels and formatting wrong.
-    let start = base + pair.as_span().start();
-    let span = Span::new(start, start + significant_len(pair.as_str()));
+fn statement(pair: Pair<'_, Rule>, base: usize, span: Span) -> Result<Node<Statement>, Diagnostic> {
     let rule = pair.as_rule();
     let mut parts = children(pair);
     let mut next = |what: &str| parts.next().ok_or_else(|| internal(span, what));
@@ -583,15 +157,26 @@ fn statement(pair: Pair<'_, Rule>, base: usize) -> Result<Node<Statement>, Diagn
                 kind,
                 target,
                 requires: Some(requirement),
+                when: None,
             })
         }
         Rule::deny_rule => {
             let kind = target_kind(next("rule kind")?, base)?;
             let target = target(next("rule target")?, base)?;
+            let when = match parts.next() {
+                Some(clause) => {
+                    let condition = children(clause)
+                        .next()
+                        .ok_or_else(|| internal(span, "`when` clause"))?;
+                    Some(requirement(condition, base)?)
+                }
+                None => None,
+            };
             Statement::Rule(RuleDecl {
                 kind,
                 target,
                 requires: None,
+                when,
             })
         }
         _ => return Err(internal(span, "statement")),
@@ -601,12 +186,10 @@ fn statement(pair: Pair<'_, Rule>, base: usize) -> Result<Node<Statement>, Diagn
 
 fn target_kind(pair: Pair<'_, Rule>, base: usize) -> Result<Node<TargetKind>, Diagnostic> {
     let span = span_of(&pair, base);
-    let kind = match pair.as_str() {
-        "tool" => TargetKind::Tool,
-        "resource" => TargetKind::Resource,
-        "prompt" => TargetKind::Prompt,
-        _ => return Err(internal(span, "rule kind")),
-    };
+    let kind = TargetKind::ALL
+        .into_iter()
+        .find(|kind| kind.keyword() == pair.as_str())
+        .ok_or_else(|| internal(span, "rule kind"))?;
     Ok(Node::new(kind, span))
 }
 
@@ -642,6 +225,7 @@ fn requirement(pair: Pair<'_, Rule>, base: usize) -> Result<Node<Requirement>, D
                 .map(|member| requirement(member, base))
                 .collect::<Result<_, _>>()?,
         ),
+        Rule::condition => Requirement::Condition(condition(pair, base, span)?),
         Rule::unknown_call => {
             let name = pair
                 .into_inner()
@@ -652,7 +236,7 @@ fn requirement(pair: Pair<'_, Rule>, base: usize) -> Result<Node<Requirement>, D
             let mut diagnostic =
                 Diagnostic::error(Code::Syntax, format!("unknown requirement `{name}(...)`"))
                     .with_label(name_span, "expected `any_of` or `all_of`");
-            diagnostic = match did_you_mean(&name, ["any_of", "all_of"]) {
+            diagnostic = match did_you_mean(&name, GROUP_KEYWORDS) {
                 Some(suggestion) => diagnostic.with_help(format!("did you mean `{suggestion}`?")),
                 None => diagnostic
                     .with_help("a group is `any_of(a, b)` (either) or `all_of(a, b)` (both)"),
@@ -662,6 +246,115 @@ fn requirement(pair: Pair<'_, Rule>, base: usize) -> Result<Node<Requirement>, D
         _ => return Err(internal(span, "requirement")),
     };
     Ok(Node::new(requirement, span))
+}
+
+/// `OPERAND OP VALUE`.
+fn condition(pair: Pair<'_, Rule>, base: usize, span: Span) -> Result<Condition, Diagnostic> {
+    let mut parts = pair.into_inner();
+    let operand_pair = parts.next().ok_or_else(|| internal(span, "condition"))?;
+    let left = Node::new(
+        operand(operand_pair.clone(), span)?,
+        span_of(&operand_pair, base),
+    );
+    let test_pair = parts.next().ok_or_else(|| internal(span, "condition"))?;
+    let test_rule = test_pair.as_rule();
+    let mut inner = test_pair.into_inner();
+    let mut operator = || {
+        inner
+            .next()
+            .map(|pair| pair.as_rule())
+            .ok_or_else(|| internal(span, "operator"))
+    };
+    let test = match test_rule {
+        Rule::equality => {
+            let op = operator()?;
+            let value_pair = inner.next().ok_or_else(|| internal(span, "`==` value"))?;
+            let value_span = span_of(&value_pair, base);
+            let value = match value_pair.as_rule() {
+                Rule::operand => Value::Operand(operand(value_pair, span)?),
+                _ => Value::Literal(literal(value_pair, span)?),
+            };
+            let value = Node::new(value, value_span);
+            if op == Rule::op_ne {
+                Test::Ne(value)
+            } else {
+                Test::Eq(value)
+            }
+        }
+        Rule::membership => Test::In(
+            inner
+                .filter(|part| part.as_rule() == Rule::literal)
+                .map(|part| literal_node(part, base, span))
+                .collect::<Result<_, _>>()?,
+        ),
+        Rule::ordering => {
+            let comparison = match operator()? {
+                Rule::op_lt => Comparison::Lt,
+                Rule::op_le => Comparison::Le,
+                Rule::op_gt => Comparison::Gt,
+                _ => Comparison::Ge,
+            };
+            let value = inner.next().ok_or_else(|| internal(span, "bound"))?;
+            Test::Compare(comparison, literal_node(value, base, span)?)
+        }
+        Rule::containment | Rule::glob_match | Rule::path_under => {
+            let value = inner
+                .find(|part| part.as_rule() == Rule::literal)
+                .ok_or_else(|| internal(span, "condition value"))?;
+            let value = literal_node(value, base, span)?;
+            match test_rule {
+                Rule::containment => Test::Contains(value),
+                Rule::glob_match => Test::Matches(value),
+                _ => Test::Under(value),
+            }
+        }
+        _ => return Err(internal(span, "condition operator")),
+    };
+    Ok(Condition {
+        operand: left,
+        test,
+    })
+}
+
+/// `arg.a."b c"`: the source and the segments, unquoted.
+fn operand(pair: Pair<'_, Rule>, span: Span) -> Result<Operand, Diagnostic> {
+    let mut parts = pair.into_inner();
+    let source = match parts.next().and_then(|source| source.into_inner().next()) {
+        Some(source) if source.as_rule() == Rule::kw_arg => Source::Arg,
+        Some(source) if source.as_rule() == Rule::kw_claim => Source::Claim,
+        _ => return Err(internal(span, "operand")),
+    };
+    let path = parts
+        .map(|segment| match segment.into_inner().next() {
+            Some(inner) if inner.as_rule() == Rule::string => Ok(unquote(inner.as_str())),
+            Some(inner) => Ok(inner.as_str().to_owned()),
+            None => Err(internal(span, "operand segment")),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Operand { source, path })
+}
+
+fn literal_node(
+    pair: Pair<'_, Rule>,
+    base: usize,
+    span: Span,
+) -> Result<Node<Literal>, Diagnostic> {
+    let at = span_of(&pair, base);
+    Ok(Node::new(literal(pair, span)?, at))
+}
+
+fn literal(pair: Pair<'_, Rule>, span: Span) -> Result<Literal, Diagnostic> {
+    let inner = pair
+        .into_inner()
+        .next()
+        .ok_or_else(|| internal(span, "literal"))?;
+    Ok(match inner.as_rule() {
+        Rule::string => Literal::String(unquote(inner.as_str())),
+        Rule::number => Literal::Number(inner.as_str().to_owned()),
+        Rule::kw_true => Literal::Bool(true),
+        Rule::kw_false => Literal::Bool(false),
+        _ => return Err(internal(span, "literal")),
+    })
 }
 
 /// A `scope_name`, `target` or `word` child: quoted or bare.
@@ -679,23 +372,7 @@ fn string_or_bare(pair: Pair<'_, Rule>, base: usize) -> Node<String> {
 /// A quoted string's value, unescaped; the span covers the quotes.
 fn string(pair: Pair<'_, Rule>, base: usize) -> Node<String> {
     let span = span_of(&pair, base);
-    let raw = pair.as_str();
-    let body = raw
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .unwrap_or(raw);
-    let mut value = String::with_capacity(body.len());
-    let mut chars = body.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(escaped) = chars.next() {
-                value.push(escaped);
-            }
-        } else {
-            value.push(c);
-        }
-    }
-    Node::new(value, span)
+    Node::new(unquote(pair.as_str()), span)
 }
 
 #[cfg(test)]
@@ -832,5 +509,48 @@ mod tests {
             diagnostics[0].message
         );
         assert_eq!(diagnostics[0].span().start, 16);
+    }
+
+    fn first_message(source: &str) -> String {
+        let (_, diagnostics) = parse(source);
+        diagnostics
+            .first()
+            .map(|diagnostic| diagnostic.message.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn missing_punctuation_is_named_without_pests_error_detail() {
+        // The process-wide switch stays off: the messages come from the
+        // grammar's `comma` and `close` rules.
+        pest::set_error_detail(false);
+        assert_eq!(
+            first_message("tool x requires all_of(a, b c)\n"),
+            "expected `)` or `,`, found `c`"
+        );
+        assert_eq!(
+            first_message("tool x requires any_of(a"),
+            "expected `)` or `,`, found end of file"
+        );
+        assert_eq!(
+            first_message("tool x requires any_of(, a)\n"),
+            "expected `)`, found `,`"
+        );
+        assert_eq!(
+            first_message("scope a level read implies b c\n"),
+            "expected a statement (`policy`, `default`, `scope`, `tool`, `resource`, `prompt` or `deny`), found `c`"
+        );
+        // Where a requirement may stand, it is what is missing.
+        assert!(
+            first_message("tool x requires any_of(a, tool y requires b\n")
+                .starts_with("expected a requirement"),
+        );
+    }
+
+    #[test]
+    fn comments_and_strings_do_not_count_towards_nesting() {
+        let parens = "(".repeat(MAX_NESTING + 1);
+        let source = format!("# {parens}\ntool \"{parens}\" requires authenticated\n");
+        parse_ok(&source);
     }
 }

@@ -25,6 +25,7 @@ pub(crate) fn render(catalog: &ScopeCatalog, req: &Req) -> String {
         }
         Req::AnyOf(members) => list("any_of", members),
         Req::AllOf(members) => list("all_of", members),
+        Req::Atom { text, .. } => text.clone(),
         Req::Unresolved => "?".to_owned(),
     }
 }
@@ -34,7 +35,7 @@ fn find_redundancy(catalog: &ScopeCatalog, req: &Node<Req>) -> Option<(Span, Str
     let (members, any) = match &req.node {
         Req::AnyOf(members) => (members, true),
         Req::AllOf(members) => (members, false),
-        Req::Authenticated | Req::Scope(_) | Req::Unresolved => return None,
+        Req::Authenticated | Req::Scope(_) | Req::Atom { .. } | Req::Unresolved => return None,
     };
     let keyword = if any { "any_of" } else { "all_of" };
     if members.len() == 1 {
@@ -105,7 +106,9 @@ fn simplify(catalog: &ScopeCatalog, req: &Node<Req>) -> Node<Req> {
     let (members, any) = match &req.node {
         Req::AnyOf(members) => (members, true),
         Req::AllOf(members) => (members, false),
-        Req::Authenticated | Req::Scope(_) | Req::Unresolved => return req.clone(),
+        Req::Authenticated | Req::Scope(_) | Req::Atom { .. } | Req::Unresolved => {
+            return req.clone();
+        }
     };
     // Simplify members, flatten same-kind groups, drop repeats.
     let mut flat: Vec<Node<Req>> = Vec::new();
@@ -186,7 +189,7 @@ pub(crate) fn oauth_grants(context: &Context<'_>, findings: &mut Vec<Finding>) {
         match &req.node {
             Req::Scope(id) => out.push((req.span, *id)),
             Req::AnyOf(members) | Req::AllOf(members) => members.iter().for_each(|m| walk(m, out)),
-            Req::Authenticated | Req::Unresolved => {}
+            Req::Authenticated | Req::Atom { .. } | Req::Unresolved => {}
         }
     }
     let catalog = context.catalog();

@@ -17,7 +17,7 @@ pub(crate) fn required_scopes(context: &Context<'_>) -> BTreeSet<ScopeId> {
             Req::AnyOf(members) | Req::AllOf(members) => {
                 members.iter().for_each(|member| walk(&member.node, out));
             }
-            Req::Authenticated | Req::Unresolved => {}
+            Req::Authenticated | Req::Atom { .. } | Req::Unresolved => {}
         }
     }
     let mut out = BTreeSet::new();

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use super::{Finding, Lint};
 use crate::ast::{PolicyFile, Span};
 use crate::suggest::did_you_mean;
+use crate::syntax::token::Tokens;
 
 const MARKER: &str = "mcp-policy:";
 
@@ -30,8 +31,12 @@ pub(crate) fn collect(
     findings: &mut Vec<Finding>,
 ) -> Suppressions {
     let mut suppressions = Suppressions::default();
+    // The tokens only, not the concrete tree: the statements are the
+    // syntax tree's, and parsing again would double the cost of a check.
+    let tokens = Tokens::new(source);
     for statement in &file.statements {
-        for (line_span, comment) in comments_above(source, statement.span.start) {
+        for line_span in tokens.comments_above(statement.span.start) {
+            let comment = tokens.text(line_span).get(1..).unwrap_or_default();
             let Some(directive) = comment.trim().strip_prefix(MARKER) else {
                 continue;
             };
@@ -99,26 +104,4 @@ fn parse_directive(directive: &str) -> Result<Vec<Lint>, Problem> {
         });
     }
     Ok(lints)
-}
-
-/// The comment lines directly above `offset`'s line (innermost last), with
-/// the text after `#`.
-fn comments_above(source: &str, offset: usize) -> Vec<(Span, &str)> {
-    let mut comments = Vec::new();
-    let mut line_end = source.get(..offset).and_then(|before| before.rfind('\n'));
-    while let Some(end) = line_end {
-        let before = source.get(..end).unwrap_or_default();
-        let start = before.rfind('\n').map_or(0, |newline| newline + 1);
-        let line = source.get(start..end).unwrap_or_default();
-        let Some(text) = line.trim_start().strip_prefix('#') else {
-            break;
-        };
-        comments.push((
-            Span::new(start + (line.len() - line.trim_start().len()), end),
-            text,
-        ));
-        line_end = start.checked_sub(1);
-    }
-    comments.reverse();
-    comments
 }

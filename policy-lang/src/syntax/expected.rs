@@ -1,0 +1,255 @@
+//! What a syntax error says: where parsing stopped, what the grammar
+//! would have accepted there, in words, and a suggestion when a keyword is
+//! misspelled.
+
+use pest::error::{ErrorVariant, InputLocation};
+
+use super::cst::Cst;
+use super::grammar::Rule;
+use super::lexicon::{
+    ALL_OF, ANY_OF, AUTHENTICATED, DEFAULT, DENY, IMPLIES, LEVEL, POLICY, PROMPT, REQUIRES,
+    RESOURCE, SCOPE, STATEMENT_KEYWORDS, TOOL, is_name_char, is_statement_keyword,
+};
+use crate::ast::Span;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::suggest::did_you_mean;
+
+/// Where parsing stopped (relative to the statement) and the rules the
+/// grammar would have accepted there. `word_follows`: whether a word or a
+/// string stands there (see below).
+pub(super) fn expectation(
+    error: &pest::error::Error<Rule>,
+    word_follows: impl FnOnce(usize) -> bool,
+) -> (usize, Vec<Rule>) {
+    let at = match error.location {
+        InputLocation::Pos(at) => at,
+        InputLocation::Span((at, _)) => at,
+    };
+    let mut expected: Vec<Rule> = match &error.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives.clone(),
+        ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    // Where a `,` or `)` could follow what was parsed, only the punctuation
+    // is the mistake: the other rules pest lists there are its attempts to
+    // read on past it. Unless a requirement could stand there too (after
+    // `any_of(a,`) and a word or string does: a keyword where a member was
+    // due reads as a missing member, not as a missing `)`.
+    if expected.iter().copied().any(is_punctuation) {
+        let member_due = expected.iter().copied().any(starts_requirement) && word_follows(at);
+        expected.retain(|rule| is_punctuation(*rule) != member_due);
+    }
+    (at, expected)
+}
+
+/// The rules pest names where a requirement fails to begin.
+fn starts_requirement(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::any_of
+            | Rule::all_of
+            | Rule::authenticated
+            | Rule::scope_ref
+            | Rule::unknown_call
+            | Rule::kw_any_of
+            | Rule::kw_all_of
+            | Rule::kw_authenticated
+    )
+}
+
+fn is_punctuation(rule: Rule) -> bool {
+    matches!(rule, Rule::comma | Rule::close)
+}
+
+fn is_statement_start(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::kw_policy
+            | Rule::kw_default
+            | Rule::kw_scope
+            | Rule::kw_deny
+            | Rule::kw_tool
+            | Rule::kw_resource
+            | Rule::kw_prompt
+            | Rule::target_kind
+            | Rule::policy_decl
+            | Rule::default_decl
+            | Rule::scope_decl
+            | Rule::allow_rule
+            | Rule::deny_rule
+            | Rule::statement
+    )
+}
+
+/// The human name of what the grammar expected.
+fn expected_name(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::kw_policy => "`policy`",
+        Rule::kw_default => "`default`",
+        Rule::kw_scope => "`scope`",
+        Rule::kw_level => "`level`",
+        Rule::kw_implies => "`implies`",
+        Rule::kw_tool | Rule::target_kind => "`tool`, `resource` or `prompt`",
+        Rule::kw_resource => "`resource`",
+        Rule::kw_prompt => "`prompt`",
+        Rule::kw_deny => "`deny`",
+        Rule::kw_requires => "`requires`",
+        Rule::policy_decl
+        | Rule::default_decl
+        | Rule::scope_decl
+        | Rule::allow_rule
+        | Rule::deny_rule
+        | Rule::statement => {
+            "a statement (`policy`, `default`, `scope`, `tool`, `resource`, `prompt` or `deny`)"
+        }
+        Rule::any_of
+        | Rule::all_of
+        | Rule::authenticated
+        | Rule::scope_ref
+        | Rule::kw_any_of
+        | Rule::kw_all_of
+        | Rule::kw_authenticated => {
+            "a requirement (a scope, `any_of(...)`, `all_of(...)` or `authenticated`)"
+        }
+        Rule::scope_name => "a scope name",
+        Rule::target => "a name or a quoted pattern",
+        Rule::word | Rule::default_deny => "a word",
+        Rule::level_word => "a level (`read`, `write`, `admin`, `resource` or `oauth`)",
+        Rule::description | Rule::string => "a quoted string",
+        Rule::implies_clause => "`implies`",
+        Rule::comma => "`,`",
+        Rule::close => "`)`",
+        Rule::EOI => "end of file",
+        _ => return None,
+    })
+}
+
+/// The keywords a rule stands for, for "did you mean".
+fn keywords_of(rule: Rule) -> &'static [&'static str] {
+    match rule {
+        Rule::kw_policy | Rule::policy_decl => &[POLICY],
+        Rule::kw_default | Rule::default_decl => &[DEFAULT],
+        Rule::kw_scope | Rule::scope_decl => &[SCOPE],
+        Rule::kw_level => &[LEVEL],
+        Rule::kw_implies | Rule::implies_clause => &[IMPLIES],
+        Rule::kw_tool
+        | Rule::kw_resource
+        | Rule::kw_prompt
+        | Rule::target_kind
+        | Rule::allow_rule => &[TOOL, RESOURCE, PROMPT],
+        Rule::kw_deny | Rule::deny_rule => &[DENY],
+        Rule::kw_requires => &[REQUIRES],
+        Rule::statement => &STATEMENT_KEYWORDS,
+        Rule::any_of | Rule::all_of | Rule::authenticated | Rule::scope_ref => {
+            &[ANY_OF, ALL_OF, AUTHENTICATED]
+        }
+        _ => &[],
+    }
+}
+
+pub(super) fn syntax_error(cst: &Cst<'_>, at: usize, expected: &[Rule]) -> Diagnostic {
+    let source = cst.source();
+    let rest = source.get(at..).unwrap_or_default();
+    let word: String = rest.chars().take_while(|c| is_name_char(*c)).collect();
+    let (found, width) = if !word.is_empty() {
+        (format!("`{word}`"), word.len())
+    } else if let Some(c) = rest.chars().next() {
+        let shown = match c {
+            '\n' | '\r' => "end of line".to_owned(),
+            '"' => "a quoted string".to_owned(),
+            c => format!("`{c}`"),
+        };
+        (shown, c.len_utf8())
+    } else {
+        ("end of file".to_owned(), 0)
+    };
+    let starts_statement = expected
+        .iter()
+        .filter(|rule| is_statement_start(**rule))
+        .count()
+        >= 2;
+    let mut names: Vec<&str> = expected
+        .iter()
+        .map(|rule| match rule {
+            rule if starts_statement && is_statement_start(*rule) => Rule::statement,
+            other => *other,
+        })
+        .filter_map(expected_name)
+        .collect();
+    // A requirement may be a scope name, which may be a string: say the
+    // most general thing once.
+    let requirement = expected_name(Rule::scope_ref);
+    if requirement.is_some_and(|requirement| names.contains(&requirement)) {
+        names.retain(|name| !matches!(*name, "a scope name" | "a quoted string"));
+    }
+    names.sort_unstable();
+    names.dedup();
+    let expected_text = match names.as_slice() {
+        [] => "something else".to_owned(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    };
+    if rest.starts_with('"')
+        && !rest
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .get(1..)
+            .is_some_and(|r| r.contains('"'))
+    {
+        return Diagnostic::error(Code::Syntax, "unterminated string")
+            .with_label(Span::new(at, at + 1), "this string does not end on its line")
+            .with_help("close it with `\"` before the end of the line; a `\"` inside a string is written `\\\"`");
+    }
+    // The label stands under the text: keep it short, the message has it all.
+    let short: Vec<&str> = names
+        .iter()
+        .map(|name| name.split(" (").next().unwrap_or(name))
+        .collect();
+    let short_text = match short.as_slice() {
+        [] => "something else".to_owned(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    };
+    let mut diagnostic = Diagnostic::error(
+        Code::Syntax,
+        format!("expected {expected_text}, found {found}"),
+    )
+    .with_label(Span::new(at, at + width), format!("expected {short_text}"));
+    let keywords: Vec<&str> = expected
+        .iter()
+        .flat_map(|rule| keywords_of(*rule))
+        .copied()
+        .collect();
+    let after_name = source
+        .get(..at)
+        .and_then(|before| before.chars().next_back())
+        .is_some_and(is_name_char);
+    if !word.is_empty()
+        && let Some(suggestion) = did_you_mean(&word, keywords.iter().copied())
+    {
+        diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
+    } else if rest.starts_with('*') && after_name {
+        let name_start = source
+            .get(..at)
+            .map_or(at, |before| before.trim_end_matches(is_name_char).len());
+        let pattern: String = source
+            .get(name_start..)
+            .unwrap_or_default()
+            .chars()
+            .take_while(|c| is_name_char(*c) || *c == '*')
+            .collect();
+        diagnostic = diagnostic.with_help(format!("a pattern must be quoted: `\"{pattern}\"`"));
+    } else if rest.starts_with(',') {
+        diagnostic = diagnostic
+            .with_help("`,` separates the members of `any_of(...)` and `all_of(...)`; remove it, or group the requirements");
+    } else if !word.is_empty() && is_statement_keyword(&word) && cst.starts_line(at) {
+        diagnostic = diagnostic.with_help(format!(
+            "`{word}` begins the next statement: the one before it is incomplete"
+        ));
+    } else if !word.is_empty() && is_statement_keyword(&word) {
+        diagnostic = diagnostic.with_help(format!(
+            "`{word}` is a keyword; a name spelled like it must be quoted: `\"{word}\"`"
+        ));
+    }
+    diagnostic
+}
