@@ -984,4 +984,71 @@ mod tests {
             (2, 1, 1)
         );
     }
+
+    #[test]
+    fn calls_reading_what_the_log_lacks_are_undecidable_not_guessed() {
+        let before = policy(
+            "default deny\nscope r level read \"r\"\ntool w requires all_of(r, arg.path under \"/workspace\")\ntool p requires r\ntool c requires all_of(r, claim.sub == \"u\")\n",
+        );
+        let after = policy(
+            "default deny\nscope r level read \"r\"\ntool w requires all_of(r, arg.path under \"/workspace\", arg.mode == \"t\")\ntool p requires all_of(r, arg.n <= 10)\ntool c requires all_of(r, claim.sub == \"u\")\n",
+        );
+        let with = |mut record: Record, arguments: serde_json::Value| {
+            record.arguments = arguments.as_object().cloned();
+            record
+        };
+        let mut replay = Replay::new(&before).against(&after);
+        // Logged arguments decide on the first policy.
+        let inside = replay.replay(&with(
+            tool(1, "a", "r", "w"),
+            serde_json::json!({"path": "/workspace/a"}),
+        ));
+        assert!(inside.allowed && !inside.undecidable);
+        // ... but the second also reads `mode`, which the line lacks.
+        assert!(inside.undecidable_after);
+        assert_eq!(inside.change, None);
+        let outside = replay.replay(&with(
+            tool(2, "a", "r", "w"),
+            serde_json::json!({"path": "/workspace/../x"}),
+        ));
+        assert!(!outside.allowed && !outside.undecidable);
+        // A claim, with no claims logged: undecidable on both.
+        let claim = replay.replay(&tool(3, "a", "r", "c"));
+        assert!(claim.undecidable && !claim.allowed && !claim.drift);
+        // With claims carried, decided.
+        let mut carried = tool(4, "a", "r", "c");
+        carried.claims = serde_json::json!({"sub": "u"}).as_object().cloned();
+        let carried = replay.replay(&carried);
+        assert!(carried.allowed && !carried.undecidable && !carried.undecidable_after);
+        // Arguments too large to log: any decision reading one is undecidable.
+        let mut omitted = tool(5, "a", "r", "w");
+        omitted.arguments_omitted = true;
+        assert!(replay.replay(&omitted).undecidable);
+        // An unconditional rule of the first, a conditional one of the second.
+        let plain = replay.replay(&tool(6, "a", "r", "p"));
+        assert!(plain.allowed && plain.undecidable_after);
+        let summary = replay.finish(0);
+        assert_eq!(summary.totals.calls(), 6);
+        assert_eq!(summary.totals.allowed, 3);
+        assert_eq!(summary.totals.denied, 1);
+        assert_eq!(summary.totals.undecidable, 2);
+        // Line 2 too: the second reads `mode` first (string equality is
+        // cheaper than `under`), which the line lacks.
+        assert_eq!(summary.totals.undecidable_after, 3);
+        assert_eq!(summary.totals.after_allowed, 1);
+        assert_eq!(summary.totals.after_denied, 0);
+        assert_eq!(summary.totals.changed(), 0);
+    }
+
+    #[test]
+    fn logged_paths_are_found_nested() {
+        let arguments = serde_json::json!({"a": {"b": 1}, "c": "x"});
+        let arguments = arguments.as_object();
+        let path = |p: &[&str]| p.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(logged(arguments, &path(&["a", "b"])));
+        assert!(logged(arguments, &path(&["c"])));
+        assert!(!logged(arguments, &path(&["a", "z"])));
+        assert!(!logged(arguments, &path(&["c", "d"])));
+        assert!(!logged(None, &path(&["c"])));
+    }
 }
