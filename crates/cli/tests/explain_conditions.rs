@@ -430,3 +430,55 @@ fn token_verify_decides_on_its_arguments_and_the_tokens_claims() {
     let human = verify("whoami", &[]);
     insta::assert_snapshot!("token_verify_conditions", stdout(&human));
 }
+
+const TESTS: &str = "crates/cli/tests/data/conditions";
+
+#[test]
+fn policy_tests_take_arguments_claims_and_failing_conditions() {
+    let passing = mcp_policy(&["test", &format!("{TESTS}/files.mcppolicy.test.yaml")]);
+    assert_eq!(passing.status.code(), Some(0), "{}", stdout(&passing));
+    assert!(stdout(&passing).contains("test result: ok. 6 passed; 0 failed"));
+
+    // Denied, but by missing scopes: `failing` says otherwise.
+    let wrong = mcp_policy(&["test", &format!("{TESTS}/wrong-condition.test.yaml")]);
+    assert_eq!(wrong.status.code(), Some(1));
+    insta::assert_snapshot!("test_failing_condition_differs", stdout(&wrong));
+    let json_wrong = mcp_policy(&[
+        "test",
+        "--format",
+        "json",
+        &format!("{TESTS}/wrong-condition.test.yaml"),
+    ]);
+    let case = &json(&json_wrong)["files"][0]["cases"][0];
+    assert_eq!(
+        case["expect_failing"],
+        json!(["arg.path under \"/workspace\""])
+    );
+    assert_eq!(case["missing_scopes"], json!(["fs:admin"]));
+
+    // A misspelt condition: did you mean.
+    let unknown = mcp_policy(&["test", &format!("{TESTS}/unknown-condition.test.yaml")]);
+    assert_eq!(unknown.status.code(), Some(1));
+    insta::assert_snapshot!("test_unknown_condition", stderr(&unknown));
+
+    let inapplicable = mcp_policy(&["test", &format!("{TESTS}/inapplicable.test.yaml")]);
+    assert_eq!(inapplicable.status.code(), Some(1));
+    let errors = stderr(&inapplicable);
+    assert!(
+        errors.contains("only a denied call has failing conditions"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("a resource read has no arguments"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn matrix_says_it_does_not_analyse_conditions() {
+    let output = mcp_policy(&["matrix", POLICY]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(text.contains("does not analyse yet"), "{text}");
+    assert!(!text.contains('✓'), "{text}");
+}
