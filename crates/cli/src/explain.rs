@@ -280,20 +280,22 @@ pub fn conditions(conditions: &Conditions<'_>, indent: &str) -> String {
     text.push_str(&format!("{indent}conditions:\n"));
     for atom in conditions.evaluated {
         let value = match (&atom.value, &atom.other) {
-            (Some(value), Some(other)) => format!("{value} vs {other}"),
-            (Some(value), None) => value.to_string(),
-            (None, _) => "(missing)".to_owned(),
+            (Some(value), Some(other)) => Some(format!("{value} vs {other}")),
+            (Some(value), None) => Some(value.to_string()),
+            // Nothing was read: `why` says it is missing.
+            (None, _) => None,
         };
         let verdict = match &atom.why {
             _ if atom.holds => "holds".to_owned(),
             Some(why) => format!("false: {why}"),
             None => "false".to_owned(),
         };
+        let read = value
+            .map(|value| format!("; read {}", shown(&clipped(&value))))
+            .unwrap_or_default();
         text.push_str(&format!(
-            "{indent}  {}  [{}; read {}]\n",
-            shown(&atom.atom),
-            verdict,
-            shown(&clipped(&value))
+            "{indent}  {}  [{verdict}{read}]\n",
+            shown(&atom.atom)
         ));
     }
     let quoted = |atoms: &[String]| {
