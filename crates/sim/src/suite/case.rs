@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::diagnostic::{Code, Diagnostic, backticked, did_you_mean};
-use super::file::TestFile;
+use super::file::{Entries, TestFile};
 use super::locate::{Step, Target};
 use super::principal::Identity;
 
@@ -123,12 +123,15 @@ impl TestFile {
             };
             let call = self.call(index, &case, diagnostics);
             let expect = self.expect(index, &case, principal, diagnostics);
-            if let (Some(principal), Some(call), Some(expect)) = (principal, call, expect) {
+            let arguments = self.arguments(index, case.arguments.as_ref(), diagnostics);
+            if let (Some(principal), Some(call), Some(expect), Some(arguments)) =
+                (principal, call, expect, arguments)
+            {
                 cases.push(Case {
                     name: case.name,
                     principal,
                     call,
-                    arguments: case.arguments,
+                    arguments,
                     expect,
                 });
             } else {
@@ -219,6 +222,56 @@ impl TestFile {
                 None
             }
         }
+    }
+
+    /// A test's `arguments` as a map; `None` (reported) when a key is
+    /// given twice: the policy and the server could read either value.
+    fn arguments(
+        &self,
+        index: usize,
+        raw: Option<&Entries<Value>>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<Option<Map<String, Value>>> {
+        let Some(raw) = raw else {
+            return Some(None);
+        };
+        let mut arguments = Map::new();
+        let mut valid = true;
+        for (name, value) in &raw.0 {
+            if arguments.insert(name.clone(), value.clone()).is_none() {
+                continue;
+            }
+            let path = [
+                Step::Key("tests"),
+                Step::Index(index),
+                Step::Key("arguments"),
+            ];
+            let occurrence = raw
+                .0
+                .iter()
+                .filter(|(seen, _)| seen == name)
+                .count()
+                .saturating_sub(1);
+            let at = |occurrence| {
+                self.locate_or(
+                    &path,
+                    Target::Key { name, occurrence },
+                    Some(name),
+                    self.case_location(index),
+                )
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::DuplicateKey,
+                    format!("argument `{name}` is given twice"),
+                )
+                .with_label(at(occurrence), "given again here")
+                .with_label(at(0), "first given here")
+                .with_help("a server reads one of them, the policy may read the other: keep one"),
+            );
+            valid = false;
+        }
+        valid.then_some(Some(arguments))
     }
 
     fn expect(
@@ -406,8 +459,9 @@ pub(super) struct RawCase {
     expect: RawExpect,
     missing: Option<Vec<String>>,
     rejection: Option<String>,
-    /// `params.arguments`: a mapping (YAML keys are strings here).
-    arguments: Option<Map<String, Value>>,
+    /// `params.arguments`: a mapping (YAML keys are strings here), its
+    /// entries in order, so that a key given twice is reported.
+    arguments: Option<Entries<Value>>,
     failing: Option<OneOrMany>,
 }
 

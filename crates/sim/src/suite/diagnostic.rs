@@ -81,7 +81,7 @@ impl Code {
             }
             Code::Empty => "a file without tests",
             Code::MultipleDocuments => "more than one YAML document (`---`) in one file",
-            Code::DuplicateKey => "a principal or a claim given twice",
+            Code::DuplicateKey => "a principal, a claim or an argument given twice",
             Code::DuplicateTest => "two tests with the same name",
             Code::UnknownPrincipal => "a test names a principal the file does not define",
             Code::InvalidPrincipal => {
