@@ -1,9 +1,12 @@
 //! `mcp-policy explain PATH --scopes "..." (--tool|--resource|--prompt) NAME`
 
-use mcp_policy_evaluator::{Request, RuleRef};
+use mcp_policy_evaluator::{Context, EvaluatedAtom, Request, RuleRef};
 use serde::Serialize;
+use serde_json::{Map, Value};
 
+use crate::context::{self, ClaimsInput};
 use crate::escape::shown;
+use crate::token::{self, Trust};
 use crate::{ExplainArgs, ExplainFormat, Outcome, load};
 
 /// The evaluator's explanation (`Explained`), with the request it is about
@@ -18,6 +21,85 @@ struct JsonExplanation<'a> {
     rule: Option<&'a RuleRef>,
     missing_scopes: &'a [String],
     allowable: bool,
+    /// Every condition atom evaluated, with the value it read (absent for a
+    /// policy without conditions, whose output is unchanged).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    conditions: &'a [EvaluatedAtom],
+    /// The deciding rule's conditions that failed: no scope can help.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    failed_conditions: &'a [String],
+    /// The atoms that made a `deny ... when` fire.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    denied_when: &'a [String],
+}
+
+/// What the decision reads besides the policy and the request.
+struct Inputs {
+    scopes: String,
+    arguments: Option<Map<String, Value>>,
+    claims: Option<Map<String, Value>>,
+}
+
+/// `--scopes`, `--arguments` and `--claims` read; a token in `--claims`
+/// verified as `token verify` verifies it, its scopes then the held ones.
+/// `Err` after reporting the problem (usage: exit 2).
+fn inputs(args: &ExplainArgs) -> Result<Inputs, Outcome> {
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        Outcome::UsageOrIo
+    };
+    let arguments = match &args.arguments {
+        Some(text) => Some(context::object("--arguments", text).map_err(usage)?),
+        None => None,
+    };
+    let claims = match &args.claims {
+        Some(text) => Some(context::claims(text).map_err(usage)?),
+        None => None,
+    };
+    let (claims, scopes) = match claims {
+        None => (None, args.scopes.clone().unwrap_or_default()),
+        // Claims given as JSON decide `claim.` conditions only: a `scope`
+        // among them grants nothing, `--scopes` does.
+        Some(ClaimsInput::Json(claims)) => (Some(claims), args.scopes.clone().unwrap_or_default()),
+        Some(ClaimsInput::Token(jwt)) => {
+            if args.scopes.is_some() {
+                return Err(usage(
+                    "--scopes and a token in --claims: the token's scopes are the ones held; give one or the other".to_owned(),
+                ));
+            }
+            let (Some(jwks), Some(audience)) = (&args.jwks, &args.audience) else {
+                return Err(usage(
+                    "--claims holds a token: give --jwks, --issuer and --audience to verify it, as `mcp-policy token verify` does".to_owned(),
+                ));
+            };
+            if args.issuers.is_empty() {
+                return Err(usage(
+                    "--claims holds a token: give --issuer (and --jwks, --audience) to verify it, as `mcp-policy token verify` does".to_owned(),
+                ));
+            }
+            let trust = Trust {
+                jwks,
+                issuers: &args.issuers,
+                audience,
+            };
+            let validator = token::validator(&trust, &args.checks)?;
+            match token::validate(&validator, &jwt)? {
+                Ok(principal) => (Some(principal.claims), principal.scopes.join(" ")),
+                Err(rejection) => {
+                    return Err(usage(format!(
+                        "--claims: the token is rejected [{}]: {} (`mcp-policy token verify` says more)",
+                        rejection.as_str(),
+                        rejection.description()
+                    )));
+                }
+            }
+        }
+    };
+    Ok(Inputs {
+        scopes,
+        arguments,
+        claims,
+    })
 }
 
 pub fn run(args: &ExplainArgs) -> Outcome {
@@ -41,8 +123,21 @@ pub fn run(args: &ExplainArgs) -> Outcome {
         // clap's group makes one of them required.
         (None, None, None) => return Outcome::UsageOrIo,
     };
-    let held: Vec<&str> = mcp_policy_evaluator::scope_tokens(&args.scopes).collect();
-    let explained = evaluator.explained(request, &held);
+    let inputs = match inputs(args) {
+        Ok(inputs) => inputs,
+        Err(outcome) => return outcome,
+    };
+    let held: Vec<&str> = mcp_policy_evaluator::scope_tokens(&inputs.scopes).collect();
+    // resources/read has no arguments: a server decides it on claims alone.
+    let arguments = match request {
+        Request::ReadResource(_) => None,
+        _ => inputs.arguments.as_ref(),
+    };
+    let explained = evaluator.explained_in(
+        request,
+        &held,
+        &Context::new(arguments, inputs.claims.as_ref()),
+    );
     let output = JsonExplanation {
         decision: if explained.allowed { "allow" } else { "deny" },
         method: request.kind().method(),
@@ -52,6 +147,9 @@ pub fn run(args: &ExplainArgs) -> Outcome {
         rule: explained.rule.as_ref(),
         missing_scopes: &explained.missing_scopes,
         allowable: explained.allowable,
+        conditions: &explained.conditions,
+        failed_conditions: &explained.failed_conditions,
+        denied_when: &explained.denied_when,
     };
     if json {
         if let Err(outcome) = crate::output::json(&output, "JSON") {
@@ -86,6 +184,11 @@ fn human(
         allowed: output.decision == "allow",
         allowable: output.allowable,
         missing: output.missing_scopes,
+        conditions: Conditions {
+            evaluated: output.conditions,
+            failed: output.failed_conditions,
+            fired: output.denied_when,
+        },
     }));
     text
 }
@@ -104,6 +207,15 @@ pub struct Lines<'a, S> {
     pub allowed: bool,
     pub allowable: bool,
     pub missing: &'a [S],
+    pub conditions: Conditions<'a>,
+}
+
+/// The conditions a decision evaluated, and those that denied it.
+#[derive(Clone, Copy, Default)]
+pub struct Conditions<'a> {
+    pub evaluated: &'a [EvaluatedAtom],
+    pub failed: &'a [String],
+    pub fired: &'a [String],
 }
 
 /// A decision explained, one fact a line, as `explain` and `test` print it.
@@ -146,6 +258,7 @@ pub fn lines<S: AsRef<str>>(decision: &Lines<'_, S>) -> String {
         )),
         (None, None) => text.push_str("  decided by:     the default: no rule matches\n"),
     }
+    text.push_str(&conditions(&decision.conditions, "  "));
     if !decision.allowed {
         if decision.allowable {
             text.push_str(&format!("  missing scopes: {}\n", join(decision.missing)));
@@ -154,4 +267,67 @@ pub fn lines<S: AsRef<str>>(decision: &Lines<'_, S>) -> String {
         }
     }
     text
+}
+
+/// The conditions evaluated, one a line with the value read, then which
+/// failed or fired; empty for a decision that read none. Values are shown
+/// escaped: they come from the caller.
+pub fn conditions(conditions: &Conditions<'_>, indent: &str) -> String {
+    let mut text = String::new();
+    if conditions.evaluated.is_empty() {
+        return text;
+    }
+    text.push_str(&format!("{indent}conditions:\n"));
+    for atom in conditions.evaluated {
+        let value = match (&atom.value, &atom.other) {
+            (Some(value), Some(other)) => Some(format!("{value} vs {other}")),
+            (Some(value), None) => Some(value.to_string()),
+            // Nothing was read: `why` says it is missing.
+            (None, _) => None,
+        };
+        let verdict = match &atom.why {
+            _ if atom.holds => "holds".to_owned(),
+            Some(why) => format!("false: {why}"),
+            None => "false".to_owned(),
+        };
+        let read = value
+            .map(|value| format!("; read {}", shown(&clipped(&value))))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "{indent}  {}  [{verdict}{read}]\n",
+            shown(&atom.atom)
+        ));
+    }
+    let quoted = |atoms: &[String]| {
+        atoms
+            .iter()
+            .map(|atom| format!("`{}`", shown(atom)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !conditions.failed.is_empty() {
+        text.push_str(&format!(
+            "{indent}failed:         {} (no scope can help)\n",
+            quoted(conditions.failed)
+        ));
+    }
+    if !conditions.fired.is_empty() {
+        text.push_str(&format!(
+            "{indent}deny-when fired: {} (no scope can help)\n",
+            quoted(conditions.fired)
+        ));
+    }
+    text
+}
+
+/// The most characters of a value shown on a line: a 1 MiB argument is
+/// not a 1 MiB line (the JSON output has it whole).
+const SHOWN_VALUE_CHARS: usize = 120;
+
+fn clipped(value: &str) -> String {
+    if value.chars().count() <= SHOWN_VALUE_CHARS {
+        return value.to_owned();
+    }
+    let head: String = value.chars().take(SHOWN_VALUE_CHARS).collect();
+    format!("{head}... ({} bytes)", value.len())
 }

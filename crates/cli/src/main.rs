@@ -9,6 +9,7 @@ mod output;
 
 mod check;
 mod compile;
+mod context;
 mod diff;
 mod escape;
 mod explain;
@@ -106,11 +107,32 @@ struct CheckArgs {
 struct ExplainArgs {
     /// A policy source or a compiled table.
     path: PathBuf,
-    /// The token's scopes, space-separated as in its `scope` claim.
-    #[arg(long, default_value = "")]
-    scopes: String,
+    /// The token's scopes, space-separated as in its `scope` claim [default: none].
+    #[arg(long)]
+    scopes: Option<String>,
     #[command(flatten)]
     target: ExplainTarget,
+    /// The call's arguments, a JSON object (`params.arguments`), for the
+    /// policy's `arg.` conditions.
+    #[arg(long, value_name = "JSON")]
+    arguments: Option<String>,
+    /// The token's claims, for `claim.` conditions: a JSON object (its
+    /// `scope` grants nothing: `--scopes` does), or a signed token, verified
+    /// as `token verify` does (with --jwks, --issuer, --audience), whose
+    /// scopes are then the ones held.
+    #[arg(long, value_name = "JSON_OR_JWT")]
+    claims: Option<String>,
+    /// For a token in --claims: its JWKS (a file, or a URL).
+    #[arg(long, value_name = "FILE_OR_URL", requires = "claims")]
+    jwks: Option<String>,
+    /// For a token in --claims: an accepted issuer; repeat for several.
+    #[arg(long = "issuer", value_name = "ISS", requires = "claims")]
+    issuers: Vec<String>,
+    /// For a token in --claims: this server's resource URI (`aud`).
+    #[arg(long, value_name = "AUD", requires = "claims")]
+    audience: Option<String>,
+    #[command(flatten, next_help_heading = "Token checks (a token in --claims)")]
+    checks: token::Checks,
     #[arg(long, value_enum, default_value_t = ExplainFormat::Human)]
     format: ExplainFormat,
 }

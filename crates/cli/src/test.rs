@@ -105,6 +105,9 @@ struct JsonCase {
     /// The expected missing scopes, when the test states them.
     #[serde(skip_serializing_if = "Option::is_none")]
     expect_missing: Option<Vec<String>>,
+    /// The conditions expected to deny, when the test states them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expect_failing: Option<Vec<String>>,
     /// The expected rejection code, when the test states it.
     #[serde(skip_serializing_if = "Option::is_none")]
     expect_rejection: Option<&'static str>,
@@ -119,6 +122,12 @@ struct JsonCase {
     /// `false` when no scope can allow: a deny rule or the default denies;
     /// `null` when the token was rejected (the policy was not asked).
     allowable: Option<bool>,
+    /// The deciding rule's conditions that failed (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    failed_conditions: Vec<String>,
+    /// The atoms that made a `deny ... when` fire (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    denied_when: Vec<String>,
     /// Why the test failed; `null` when it passed.
     reason: Option<String>,
     /// Where the test is in the test file.
@@ -434,10 +443,37 @@ fn reason(case: &CaseResult) -> String {
             let expected = match &case.expect {
                 Expect::Deny {
                     missing: Some(missing),
+                    ..
                 } => shown(&scope_list(missing)).into_owned(),
                 _ => String::new(),
             };
             format!("denied as expected, but the missing scopes differ: expected {expected}")
+        }
+        (Some(Failure::Conditions), Got::Decision(decided)) => {
+            let quoted = |atoms: &[String]| {
+                atoms
+                    .iter()
+                    .map(|atom| format!("`{}`", shown(atom)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let expected = match &case.expect {
+                Expect::Deny {
+                    failing: Some(failing),
+                    ..
+                } => quoted(failing),
+                _ => String::new(),
+            };
+            let by = if !decided.failed_conditions.is_empty() {
+                format!("failing {}", quoted(&decided.failed_conditions))
+            } else if !decided.denied_when.is_empty() {
+                format!("a deny-when on {}", quoted(&decided.denied_when))
+            } else if decided.allowable {
+                "missing scopes, not conditions".to_owned()
+            } else {
+                "a rule or the default, not conditions".to_owned()
+            };
+            format!("denied as expected, but not by {expected}: by {by}")
         }
         (Some(Failure::TokenRejected), Got::Rejected(rejection)) => format!(
             "expected {}, but the token is rejected: {} [{}]",
@@ -496,6 +532,11 @@ fn details(case: &CaseResult, policy: &str) -> String {
         allowed: decided.allowed,
         allowable: decided.allowable,
         missing: &decided.missing_scopes,
+        conditions: explain::Conditions {
+            evaluated: &decided.conditions,
+            failed: &decided.failed_conditions,
+            fired: &decided.denied_when,
+        },
     }));
     text
 }
@@ -556,7 +597,11 @@ fn json_case(case: &CaseResult, test_file: &TestFile) -> JsonCase {
         target: case.call.name.clone(),
         expect: case.expect.as_str(),
         expect_missing: match &case.expect {
-            Expect::Deny { missing } => missing.clone(),
+            Expect::Deny { missing, .. } => missing.clone(),
+            _ => None,
+        },
+        expect_failing: match &case.expect {
+            Expect::Deny { failing, .. } => failing.clone(),
             _ => None,
         },
         expect_rejection: match &case.expect {
@@ -568,6 +613,14 @@ fn json_case(case: &CaseResult, test_file: &TestFile) -> JsonCase {
         rule,
         missing_scopes,
         allowable,
+        failed_conditions: match &case.got {
+            Got::Decision(decided) => decided.failed_conditions.clone(),
+            Got::Rejected(_) => Vec::new(),
+        },
+        denied_when: match &case.got {
+            Got::Decision(decided) => decided.denied_when.clone(),
+            Got::Rejected(_) => Vec::new(),
+        },
         reason: (!case.passed()).then(|| reason(case)),
         line,
         column,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use mcp_policy_evaluator::{Evaluator, Request, RuleRef};
+use mcp_policy_evaluator::{Context, EvaluatedAtom, Evaluator, Request, RuleRef};
 use mcp_policy_token::{
     Algorithm, KeySource, ManualClock, Principal, Rejection, Validator, ValidatorConfig,
 };
@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::escape::shown;
-use crate::{Outcome, load};
+use crate::{Outcome, context, load};
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
@@ -43,6 +43,26 @@ pub struct VerifyArgs {
     /// This server's resource URI: the token's `aud` must name it (RFC 8707).
     #[arg(long, value_name = "AUD")]
     audience: String,
+    #[command(flatten)]
+    checks: Checks,
+    /// A policy (source or compiled table): decide `--tool` with the token's scopes.
+    #[arg(long, value_name = "FILE", requires = "tool")]
+    policy: Option<PathBuf>,
+    /// The tool whose `tools/call` the policy decides.
+    #[arg(long, value_name = "NAME", requires = "policy")]
+    tool: Option<String>,
+    /// The call's arguments (a JSON object), for the policy's `arg.`
+    /// conditions; the token's verified claims decide `claim.` ones.
+    #[arg(long, value_name = "JSON", requires = "tool")]
+    arguments: Option<String>,
+    #[arg(long, value_enum, default_value_t = TokenFormat::Human)]
+    format: TokenFormat,
+}
+
+/// How a token is checked besides its keys, issuer and audience: the
+/// options `token verify` and `explain --claims TOKEN` share.
+#[derive(Args, Debug)]
+pub struct Checks {
     /// The algorithm allow-list [default: RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,EdDSA].
     #[arg(long, value_delimiter = ',', value_name = "ALG,...")]
     algorithms: Vec<Algorithm>,
@@ -72,14 +92,14 @@ pub struct VerifyArgs {
     /// Tokens longer than this are rejected unread.
     #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024)]
     max_token_bytes: usize,
-    /// A policy (source or compiled table): decide `--tool` with the token's scopes.
-    #[arg(long, value_name = "FILE", requires = "tool")]
-    policy: Option<PathBuf>,
-    /// The tool whose `tools/call` the policy decides.
-    #[arg(long, value_name = "NAME", requires = "policy")]
-    tool: Option<String>,
-    #[arg(long, value_enum, default_value_t = TokenFormat::Human)]
-    format: TokenFormat,
+}
+
+/// Whom a token must come from and be for.
+pub struct Trust<'a> {
+    /// A JWKS file, or a URL.
+    pub jwks: &'a str,
+    pub issuers: &'a [String],
+    pub audience: &'a str,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -122,6 +142,16 @@ struct JsonDecision {
     policy_scopes: Vec<String>,
     /// Scopes whose addition would allow.
     missing_scopes: Vec<String>,
+    /// Every condition atom evaluated, with the value it read; absent for
+    /// a policy without conditions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    conditions: Vec<EvaluatedAtom>,
+    /// The deciding rule's conditions that failed (no scope can help).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    failed_conditions: Vec<String>,
+    /// The atoms that made a `deny ... when` fire.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    denied_when: Vec<String>,
 }
 
 pub fn run(command: &TokenCommand) -> Outcome {
@@ -134,22 +164,14 @@ fn verify(args: &VerifyArgs) -> Outcome {
     let Some(token) = read_token(&args.token) else {
         return Outcome::UsageOrIo;
     };
-    let mut config = config(args);
-    if let Some(path) = &args.secret_file {
-        match load::bytes(path, mcp_policy_fs::limit::SECRET) {
-            Ok(secret) => config.shared_secret = Some(secret),
-            Err(error) => {
-                load::cannot_read(path, &error);
-                return Outcome::UsageOrIo;
-            }
-        }
-    }
-    let validator = match Validator::new(config) {
+    let trust = Trust {
+        jwks: &args.jwks,
+        issuers: &args.issuers,
+        audience: &args.audience,
+    };
+    let validator = match validator(&trust, &args.checks) {
         Ok(validator) => validator,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Outcome::UsageOrIo;
-        }
+        Err(outcome) => return outcome,
     };
     let policy = match &args.policy {
         Some(path) => match Evaluator::from_path(path) {
@@ -166,31 +188,31 @@ fn verify(args: &VerifyArgs) -> Outcome {
         },
         None => None,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let arguments = match args
+        .arguments
+        .as_deref()
+        .map(|text| context::object("--arguments", text))
     {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
+        Some(Ok(arguments)) => Some(arguments),
+        Some(Err(message)) => {
+            eprintln!("error: {message}");
             return Outcome::UsageOrIo;
         }
+        None => None,
     };
-    // A JWKS URL that cannot be fetched is an I/O error here, not a verdict
-    // on the token.
-    if matches!(
-        validator.config().keys,
-        KeySource::Url(_) | KeySource::Issuer(_)
-    ) && let Err(error) = runtime.block_on(validator.refresh_keys())
-    {
-        eprintln!("error: {error}");
-        return Outcome::UsageOrIo;
-    }
-    let result = runtime.block_on(validator.validate(&token));
+    let result = match validate(&validator, &token) {
+        Ok(result) => result,
+        Err(outcome) => return outcome,
+    };
 
     let mut report = report(&token, &result);
     if let (Some((policy, _)), Some(tool)) = (&policy, &args.tool) {
-        report.decision = Some(decide(policy, tool, result.as_ref().ok()));
+        report.decision = Some(decide(
+            policy,
+            tool,
+            result.as_ref().ok(),
+            arguments.as_ref(),
+        ));
     }
     let file = policy.as_ref().map(|(_, file)| file.as_str());
     match args.format {
@@ -209,6 +231,55 @@ fn verify(args: &VerifyArgs) -> Outcome {
     }
 }
 
+/// The validator a server configured so would run; an unreadable secret or
+/// a configuration it refuses is a usage error (reported here).
+pub fn validator(trust: &Trust<'_>, checks: &Checks) -> Result<Validator, Outcome> {
+    let mut config = config(trust, checks);
+    if let Some(path) = &checks.secret_file {
+        match load::bytes(path, mcp_policy_fs::limit::SECRET) {
+            Ok(secret) => config.shared_secret = Some(secret),
+            Err(error) => {
+                load::cannot_read(path, &error);
+                return Err(Outcome::UsageOrIo);
+            }
+        }
+    }
+    Validator::new(config).map_err(|error| {
+        eprintln!("error: {error}");
+        Outcome::UsageOrIo
+    })
+}
+
+/// Validates `token` as a server would: its keys fetched first when they
+/// come from a URL. `Err` only when that is impossible (reported here);
+/// a rejected token is `Ok(Err(rejection))`.
+pub fn validate(
+    validator: &Validator,
+    token: &str,
+) -> Result<Result<Principal, Rejection>, Outcome> {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return Err(Outcome::UsageOrIo);
+        }
+    };
+    // A JWKS URL that cannot be fetched is an I/O error here, not a verdict
+    // on the token.
+    if matches!(
+        validator.config().keys,
+        KeySource::Url(_) | KeySource::Issuer(_)
+    ) && let Err(error) = runtime.block_on(validator.refresh_keys())
+    {
+        eprintln!("error: {error}");
+        return Err(Outcome::UsageOrIo);
+    }
+    Ok(runtime.block_on(validator.validate(token)))
+}
+
 /// The token from the argument, or standard input for `-` (surrounding
 /// whitespace dropped: `echo` adds a newline).
 fn read_token(argument: &str) -> Option<String> {
@@ -218,24 +289,24 @@ fn read_token(argument: &str) -> Option<String> {
     load::text(Path::new("-"), mcp_policy_fs::limit::TOKEN).map(|text| text.trim().to_owned())
 }
 
-fn config(args: &VerifyArgs) -> ValidatorConfig {
-    let keys = if args.jwks.starts_with("https://") || args.jwks.starts_with("http://") {
-        KeySource::Url(args.jwks.clone())
+fn config(trust: &Trust<'_>, checks: &Checks) -> ValidatorConfig {
+    let keys = if trust.jwks.starts_with("https://") || trust.jwks.starts_with("http://") {
+        KeySource::Url(trust.jwks.to_owned())
     } else {
-        KeySource::File(PathBuf::from(&args.jwks))
+        KeySource::File(PathBuf::from(trust.jwks))
     };
-    let mut config = ValidatorConfig::new(String::new(), args.audience.clone(), keys);
-    config.issuers.clone_from(&args.issuers);
-    if !args.algorithms.is_empty() {
-        config.algorithms.clone_from(&args.algorithms);
+    let mut config = ValidatorConfig::new(String::new(), trust.audience.to_owned(), keys);
+    config.issuers = trust.issuers.to_vec();
+    if !checks.algorithms.is_empty() {
+        config.algorithms.clone_from(&checks.algorithms);
     }
-    config.leeway = Duration::from_secs(args.leeway);
-    config.require_at_jwt = args.require_at_jwt;
-    if !args.scope_claims.is_empty() {
-        config.scope_claims.clone_from(&args.scope_claims);
+    config.leeway = Duration::from_secs(checks.leeway);
+    config.require_at_jwt = checks.require_at_jwt;
+    if !checks.scope_claims.is_empty() {
+        config.scope_claims.clone_from(&checks.scope_claims);
     }
-    config.max_token_bytes = args.max_token_bytes;
-    if let Some(now) = args.now {
+    config.max_token_bytes = checks.max_token_bytes;
+    if let Some(now) = checks.now {
         config.clock = Arc::new(ManualClock::new(now));
     }
     config
@@ -271,7 +342,12 @@ fn report(token: &str, result: &Result<Principal, Rejection>) -> Report {
     }
 }
 
-fn decide(policy: &Evaluator, tool: &str, principal: Option<&Principal>) -> JsonDecision {
+fn decide(
+    policy: &Evaluator,
+    tool: &str,
+    principal: Option<&Principal>,
+    arguments: Option<&Map<String, Value>>,
+) -> JsonDecision {
     let request = Request::CallTool(tool);
     let Some(principal) = principal else {
         return JsonDecision {
@@ -282,10 +358,15 @@ fn decide(policy: &Evaluator, tool: &str, principal: Option<&Principal>) -> Json
             rule: None,
             policy_scopes: Vec::new(),
             missing_scopes: Vec::new(),
+            conditions: Vec::new(),
+            failed_conditions: Vec::new(),
+            denied_when: Vec::new(),
         };
     };
     let held: Vec<&str> = principal.scopes.iter().map(String::as_str).collect();
-    let explained = policy.explained(request, &held);
+    // As a server decides: the call's arguments and the verified claims.
+    let context = Context::new(arguments, Some(&principal.claims));
+    let explained = policy.explained_in(request, &held, &context);
     JsonDecision {
         effect: if explained.allowed { "allow" } else { "deny" },
         method: request.kind().method(),
@@ -298,6 +379,9 @@ fn decide(policy: &Evaluator, tool: &str, principal: Option<&Principal>) -> Json
         rule: explained.rule,
         policy_scopes: explained.scopes,
         missing_scopes: explained.missing_scopes,
+        conditions: explained.conditions,
+        failed_conditions: explained.failed_conditions,
+        denied_when: explained.denied_when,
     }
 }
 
@@ -402,6 +486,14 @@ fn human(
             };
             text.push_str(&format!("    policy scopes:  {seen}\n"));
         }
+        text.push_str(&crate::explain::conditions(
+            &crate::explain::Conditions {
+                evaluated: &decision.conditions,
+                failed: &decision.failed_conditions,
+                fired: &decision.denied_when,
+            },
+            "    ",
+        ));
         if !decision.missing_scopes.is_empty() {
             text.push_str(&format!(
                 "    missing scopes: {}\n",

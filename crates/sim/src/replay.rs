@@ -11,7 +11,11 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use mcp_policy_evaluator::{Basis, Evaluator, Remedy, Rule, ScopeId, TargetKind};
+use mcp_policy_evaluator::condition::Source;
+use mcp_policy_evaluator::{
+    AtomTrace, Basis, Context, Evaluator, Remedy, Rule, ScopeId, TargetKind,
+};
+use serde_json::{Map, Value};
 
 use crate::trace::Record;
 
@@ -54,11 +58,21 @@ pub struct Counts {
     pub allow_to_deny: u64,
     /// With a second policy: denied by the first, allowed by the second.
     pub deny_to_allow: u64,
+    /// Calls the (first) policy cannot decide from the log: its conditions
+    /// read claims or arguments the line does not carry. Neither allowed
+    /// nor denied: never guessed.
+    pub undecidable: u64,
+    /// With a second policy: calls the first decides and the second cannot
+    /// decide from the log (not counted as changed or unchanged).
+    pub undecidable_after: u64,
+    /// With a second policy: calls it allows, and calls it denies.
+    pub after_allowed: u64,
+    pub after_denied: u64,
 }
 
 impl Counts {
     pub fn calls(&self) -> u64 {
-        self.allowed + self.denied
+        self.allowed + self.denied + self.undecidable
     }
 
     /// Calls the second policy decides otherwise.
@@ -67,6 +81,18 @@ impl Counts {
     }
 
     fn add(&mut self, call: &Call) {
+        if call.undecidable {
+            self.undecidable += 1;
+            return;
+        }
+        if call.after_undecidable {
+            self.undecidable_after += 1;
+        }
+        match call.after {
+            Some(true) => self.after_allowed += 1,
+            Some(false) => self.after_denied += 1,
+            None => {}
+        }
         if call.allowed {
             self.allowed += 1;
         } else {
@@ -91,6 +117,11 @@ pub struct Replayed<'p> {
     pub drift: bool,
     /// With a second policy that decides the call otherwise: its decision.
     pub change: Option<CallDecision<'p>>,
+    /// The policy cannot decide the call from the log (then `allowed` is
+    /// `false`, `drift` too, and nothing is compared).
+    pub undecidable: bool,
+    /// The second policy cannot decide the call from the log.
+    pub undecidable_after: bool,
 }
 
 /// One policy's decision on a call.
@@ -197,6 +228,8 @@ struct Call {
     allowed: bool,
     drift: bool,
     after: Option<bool>,
+    undecidable: bool,
+    after_undecidable: bool,
 }
 
 impl<'p> Replay<'p> {
@@ -224,33 +257,66 @@ impl<'p> Replay<'p> {
     }
 
     /// Decides one recorded call and counts it.
+    ///
+    /// Conditions read the logged arguments and claims. A call is
+    /// undecidable when its decision reads what the line does not carry:
+    /// a claim (the runtime logs none), arguments too large to have been
+    /// logged, or, for the second policy, an argument the line lacks that
+    /// the first policy does not read (the log keeps the arguments the
+    /// deciding policy read: one the first policy reads and the line lacks
+    /// was absent from the call; the first policy is taken to be the one
+    /// that wrote the log, which `drift` checks).
     pub fn replay(&mut self, record: &Record) -> Replayed<'p> {
         let request = record.request();
         let scopes = || record.scopes.iter().map(String::as_str);
         let held = self.policy.scope_set(scopes());
+        let arguments = match record.kind {
+            TargetKind::Resource => None,
+            TargetKind::Tool | TargetKind::Prompt => record.arguments.as_ref(),
+        };
+        let context = Context::new(arguments, record.claims.as_ref());
         // One pass: the decision, and for a denial the cheapest remedy
         // (explaining an allowed call searches nothing).
-        let explanation = self.policy.explain(request, &held);
+        let explanation = self.policy.explain_in(request, &held, &context);
         let decision = explanation.decision;
         let rule = explanation.rule;
-        let drift = record
-            .recorded
-            .as_ref()
-            .is_some_and(|recorded| recorded.allowed != decision.allowed);
+        let undecidable = reads_unknown(self.policy, &explanation.conditions, record, None);
+        let drift = !undecidable
+            && record
+                .recorded
+                .as_ref()
+                .is_some_and(|recorded| recorded.allowed != decision.allowed);
         let after = self.against.map(|after| {
             let held = after.scope_set(scopes());
-            let decision = after.decide(request, &held);
-            CallDecision {
-                allowed: decision.allowed,
-                rule: rule_of(after, decision.basis),
-            }
+            let (decision, unknown) = if after.table().has_conditions() {
+                let explanation = after.explain_in(request, &held, &context);
+                let read_by_first = self.policy.argument_paths(request, &context);
+                let unknown =
+                    reads_unknown(after, &explanation.conditions, record, Some(&read_by_first));
+                (explanation.decision, unknown)
+            } else {
+                (after.decide(request, &held), false)
+            };
+            (
+                CallDecision {
+                    allowed: decision.allowed,
+                    rule: rule_of(after, decision.basis),
+                },
+                unknown,
+            )
         });
+        let after_undecidable = !undecidable && after.is_some_and(|(_, unknown)| unknown);
+        let after = after
+            .filter(|(_, unknown)| !unknown && !undecidable)
+            .map(|(after, _)| after);
         let call = Call {
-            allowed: decision.allowed,
+            allowed: decision.allowed && !undecidable,
             drift,
             after: after.map(|after| after.allowed),
+            undecidable,
+            after_undecidable,
         };
-        let denial = (!decision.allowed).then_some(Denial {
+        let denial = (!decision.allowed && !undecidable).then_some(Denial {
             basis: decision.basis,
             remedy: explanation.remedy,
         });
@@ -291,10 +357,12 @@ impl<'p> Replay<'p> {
         );
 
         Replayed {
-            allowed: decision.allowed,
+            allowed: decision.allowed && !undecidable,
             rule,
             drift,
             change: after.filter(|after| after.allowed != decision.allowed),
+            undecidable,
+            undecidable_after: after_undecidable,
         }
     }
 
@@ -327,6 +395,44 @@ impl<'p> Replay<'p> {
             principals,
         }
     }
+}
+
+/// Whether a decision of `policy` read what the record does not carry: a
+/// claim without claims, an argument when they were too large to log, or
+/// (`read_by_first` given: the second policy) an argument path the line
+/// lacks and the first policy's decision does not read.
+fn reads_unknown(
+    policy: &Evaluator,
+    evaluated: &[AtomTrace],
+    record: &Record,
+    read_by_first: Option<&[&[String]]>,
+) -> bool {
+    let atoms = policy.table().atoms();
+    evaluated
+        .iter()
+        .filter_map(|trace| atoms.atom(trace.atom))
+        .flat_map(|atom| atom.operands())
+        .any(|operand| match operand.source {
+            Source::Claim => record.claims.is_none(),
+            Source::Arg => {
+                record.arguments_omitted
+                    || read_by_first.is_some_and(|first| {
+                        !logged(record.arguments.as_ref(), &operand.path)
+                            && !first.contains(&operand.path.as_slice())
+                    })
+            }
+        })
+}
+
+/// The logged arguments hold a value at `path`.
+fn logged(arguments: Option<&Map<String, Value>>, path: &[String]) -> bool {
+    let mut object = arguments;
+    let mut found = None;
+    for segment in path {
+        found = object.and_then(|object| object.get(segment));
+        object = found.and_then(Value::as_object);
+    }
+    found.is_some()
 }
 
 fn rule_of(policy: &Evaluator, basis: Basis) -> Option<&Rule> {
@@ -571,6 +677,9 @@ mod tests {
             kind,
             name: name.to_owned(),
             recorded: None,
+            arguments: None,
+            arguments_omitted: false,
+            claims: None,
         }
     }
 
@@ -874,5 +983,72 @@ mod tests {
             (summary.totals.calls(), summary.malformed, summary.skipped),
             (2, 1, 1)
         );
+    }
+
+    #[test]
+    fn calls_reading_what_the_log_lacks_are_undecidable_not_guessed() {
+        let before = policy(
+            "default deny\nscope r level read \"r\"\ntool w requires all_of(r, arg.path under \"/workspace\")\ntool p requires r\ntool c requires all_of(r, claim.sub == \"u\")\n",
+        );
+        let after = policy(
+            "default deny\nscope r level read \"r\"\ntool w requires all_of(r, arg.path under \"/workspace\", arg.mode == \"t\")\ntool p requires all_of(r, arg.n <= 10)\ntool c requires all_of(r, claim.sub == \"u\")\n",
+        );
+        let with = |mut record: Record, arguments: serde_json::Value| {
+            record.arguments = arguments.as_object().cloned();
+            record
+        };
+        let mut replay = Replay::new(&before).against(&after);
+        // Logged arguments decide on the first policy.
+        let inside = replay.replay(&with(
+            tool(1, "a", "r", "w"),
+            serde_json::json!({"path": "/workspace/a"}),
+        ));
+        assert!(inside.allowed && !inside.undecidable);
+        // ... but the second also reads `mode`, which the line lacks.
+        assert!(inside.undecidable_after);
+        assert_eq!(inside.change, None);
+        let outside = replay.replay(&with(
+            tool(2, "a", "r", "w"),
+            serde_json::json!({"path": "/workspace/../x"}),
+        ));
+        assert!(!outside.allowed && !outside.undecidable);
+        // A claim, with no claims logged: undecidable on both.
+        let claim = replay.replay(&tool(3, "a", "r", "c"));
+        assert!(claim.undecidable && !claim.allowed && !claim.drift);
+        // With claims carried, decided.
+        let mut carried = tool(4, "a", "r", "c");
+        carried.claims = serde_json::json!({"sub": "u"}).as_object().cloned();
+        let carried = replay.replay(&carried);
+        assert!(carried.allowed && !carried.undecidable && !carried.undecidable_after);
+        // Arguments too large to log: any decision reading one is undecidable.
+        let mut omitted = tool(5, "a", "r", "w");
+        omitted.arguments_omitted = true;
+        assert!(replay.replay(&omitted).undecidable);
+        // An unconditional rule of the first, a conditional one of the second.
+        let plain = replay.replay(&tool(6, "a", "r", "p"));
+        assert!(plain.allowed && plain.undecidable_after);
+        let summary = replay.finish(0);
+        assert_eq!(summary.totals.calls(), 6);
+        assert_eq!(summary.totals.allowed, 3);
+        assert_eq!(summary.totals.denied, 1);
+        assert_eq!(summary.totals.undecidable, 2);
+        // Line 2 too: the second reads `mode` first (string equality is
+        // cheaper than `under`), which the line lacks.
+        assert_eq!(summary.totals.undecidable_after, 3);
+        assert_eq!(summary.totals.after_allowed, 1);
+        assert_eq!(summary.totals.after_denied, 0);
+        assert_eq!(summary.totals.changed(), 0);
+    }
+
+    #[test]
+    fn logged_paths_are_found_nested() {
+        let arguments = serde_json::json!({"a": {"b": 1}, "c": "x"});
+        let arguments = arguments.as_object();
+        let path = |p: &[&str]| p.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(logged(arguments, &path(&["a", "b"])));
+        assert!(logged(arguments, &path(&["c"])));
+        assert!(!logged(arguments, &path(&["a", "z"])));
+        assert!(!logged(arguments, &path(&["c", "d"])));
+        assert!(!logged(None, &path(&["c"])));
     }
 }

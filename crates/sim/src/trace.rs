@@ -41,6 +41,16 @@ pub struct Record {
     pub name: String,
     /// What the server decided, when the record carries a `decision`.
     pub recorded: Option<Recorded>,
+    /// The arguments the decision read, as logged (`arguments`): only
+    /// those, so a path absent here was absent from the call or not read.
+    pub arguments: Option<Map<String, Value>>,
+    /// The decision read arguments too large to log (`arguments_omitted`):
+    /// no decision that reads an argument can be made from this line.
+    pub arguments_omitted: bool,
+    /// The token's claims, when the record carries them (`claims`): flat
+    /// records may; the runtime's log does not (no claim's value is
+    /// logged), so conditions on claims cannot be replayed from it.
+    pub claims: Option<Map<String, Value>>,
 }
 
 impl Record {
@@ -312,6 +322,10 @@ struct Fields<'a> {
     rule: Option<Text<'a>>,
     /// Present on the runtime's "list filtered" events only.
     listed: Option<Value>,
+    /// The arguments the decision read: compact JSON in a string, as the
+    /// runtime logs them, or an object in a flat record.
+    arguments: Option<Value>,
+    arguments_omitted: Option<Value>,
 }
 
 /// A record, `None` for a line that holds no call, or why the line is
@@ -389,6 +403,28 @@ fn record(fields: Fields<'_>, line: u64) -> Result<Option<Record>, String> {
         (None, _, TargetKind::Resource) => return Err("no `name` or `uri`".to_owned()),
         (None, _, _) => return Err("no `name`".to_owned()),
     };
+    let arguments = match fields.arguments {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(arguments)) => Some(arguments),
+        // As the runtime writes them: the JSON text of an object.
+        Some(Value::String(text)) => match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(arguments)) => Some(arguments),
+            _ => {
+                return Err(
+                    "`arguments` is not a JSON object (nor the JSON text of one)".to_owned(),
+                );
+            }
+        },
+        Some(_) => {
+            return Err("`arguments` is not a JSON object (nor the JSON text of one)".to_owned());
+        }
+    };
+    let arguments_omitted = match fields.arguments_omitted {
+        None | Some(Value::Null) => false,
+        Some(Value::Number(_)) => true,
+        Some(_) => return Err("`arguments_omitted` is not a number".to_owned()),
+    };
+    let carried_claims = fields.claims.clone();
     let claims = fields.claims.unwrap_or_default();
     let has_claims = !claims.is_empty();
     let scopes = match (fields.scopes, has_claims) {
@@ -433,6 +469,9 @@ fn record(fields: Fields<'_>, line: u64) -> Result<Option<Record>, String> {
         kind,
         name: name.into_string(),
         recorded,
+        arguments,
+        arguments_omitted,
+        claims: carried_claims,
     }))
 }
 
@@ -494,10 +533,57 @@ mod tests {
                     allowed: false,
                     rule: Some("tool close_issue requires all_of(mcp:write, github:issues)".into()),
                 }),
+                arguments: None,
+                arguments_omitted: false,
+                claims: None,
             }
         );
         assert_eq!(record.request(), Request::CallTool("close_issue"));
         assert_eq!(record.scope_string(), "mcp:read github:issues");
+    }
+
+    #[test]
+    fn reads_logged_arguments_as_json_text_or_an_object() {
+        let logged = one(
+            r#"{"fields":{"scopes":"fs:read","method":"tools/call","name":"read_file","decision":"deny","arguments":"{\"path\":\"/workspace/../etc\"}"},"target":"mcp_policy::decision"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            logged.arguments,
+            serde_json::json!({"path": "/workspace/../etc"})
+                .as_object()
+                .cloned()
+        );
+        assert!(!logged.arguments_omitted);
+        assert_eq!(logged.claims, None);
+        let flat = one(
+            r#"{"scopes":"fs:read","method":"tools/call","name":"read_file","arguments":{"path":"/a"},"claims":{"sub":"alice","scope":"fs:read"}}"#,
+        );
+        // Both scopes and claims: still one principal's scopes twice.
+        assert!(flat.is_err());
+        let flat = one(
+            r#"{"method":"tools/call","name":"read_file","arguments":{"path":"/a"},"claims":{"sub":"alice","scope":"fs:read"}}"#,
+        )
+        .unwrap();
+        assert_eq!(flat.arguments.unwrap()["path"], "/a");
+        assert_eq!(flat.claims.unwrap()["sub"], "alice");
+        let omitted =
+            one(r#"{"scopes":"","method":"tools/call","name":"t","arguments_omitted":70000}"#)
+                .unwrap();
+        assert!(omitted.arguments_omitted);
+        assert_eq!(omitted.arguments, None);
+        for bad in [r#""[1]""#, r#""{\"a\":""#, "[1]", "\"x\"", "3"] {
+            let line =
+                format!(r#"{{"scopes":"","method":"tools/call","name":"t","arguments":{bad}}}"#);
+            assert!(
+                message(&line).contains("`arguments` is not a JSON object"),
+                "{line}"
+            );
+        }
+        assert!(
+            message(r#"{"scopes":"","method":"tools/call","name":"t","arguments_omitted":"x"}"#)
+                .contains("`arguments_omitted`")
+        );
     }
 
     #[test]

@@ -113,6 +113,16 @@ impl<'a> super::Writer<'a> for Writer<'_, 'a> {
     }
 }
 
+/// `, undecidable from the log N` when some calls were; nothing otherwise.
+fn undecidable(count: u64) -> String {
+    if count == 0 {
+        return String::new();
+    }
+    format!(
+        ", undecidable from the log {count} (their conditions read claims or arguments the log does not carry)"
+    )
+}
+
 impl Writer<'_, '_> {
     fn summary(&self, summary: &Summary<'_>, lines: u64, streamed: &Streamed) -> String {
         let totals = &summary.totals;
@@ -129,16 +139,19 @@ impl Writer<'_, '_> {
         );
         let _ = writeln!(
             text,
-            "  allowed {}, denied {}",
-            totals.allowed, totals.denied
+            "  allowed {}, denied {}{}",
+            totals.allowed,
+            totals.denied,
+            undecidable(totals.undecidable)
         );
         if let Some(against) = &self.names.against {
             let _ = writeln!(
                 text,
-                "  on `{}`: allowed {}, denied {}",
+                "  on `{}`: allowed {}, denied {}{}",
                 against.file,
-                totals.allowed - totals.allow_to_deny + totals.deny_to_allow,
-                totals.denied - totals.deny_to_allow + totals.allow_to_deny
+                totals.after_allowed,
+                totals.after_denied,
+                undecidable(totals.undecidable_after)
             );
             let _ = writeln!(
                 text,

@@ -148,9 +148,16 @@ impl<'a> super::Writer<'a> for Writer<'_, 'a> {
         member(buffer, "calls", &totals.calls())?;
         member(buffer, "allowed", &totals.allowed)?;
         member(buffer, "denied", &totals.denied)?;
+        // Only when some were: a policy without conditions replays as before.
+        if totals.undecidable > 0 {
+            member(buffer, "undecidable", &totals.undecidable)?;
+        }
         if compared {
             member(buffer, "allow_to_deny", &totals.allow_to_deny)?;
             member(buffer, "deny_to_allow", &totals.deny_to_allow)?;
+            if totals.undecidable_after > 0 {
+                member(buffer, "undecidable_after", &totals.undecidable_after)?;
+            }
         }
         member(buffer, "recorded", &summary.recorded)?;
         member(buffer, "drift", &totals.drift)?;

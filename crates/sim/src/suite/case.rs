@@ -4,9 +4,10 @@
 use mcp_policy_evaluator::{Request, TargetKind};
 use mcp_policy_token::Rejection;
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use super::diagnostic::{Code, Diagnostic, backticked, did_you_mean};
-use super::file::TestFile;
+use super::file::{Entries, TestFile};
 use super::locate::{Step, Target};
 use super::principal::Identity;
 
@@ -16,6 +17,8 @@ pub struct Case {
     /// Index in [`TestFile::principals`](TestFile#structfield.principals).
     pub principal: usize,
     pub call: Call,
+    /// The call's `params.arguments`, for the policy's `arg.` conditions.
+    pub arguments: Option<Map<String, Value>>,
     pub expect: Expect,
 }
 
@@ -40,6 +43,10 @@ pub enum Expect {
     /// compared as a set; empty when no scope can allow.
     Deny {
         missing: Option<Vec<String>>,
+        /// `failing`, when given: conditions (by their policy text) each of
+        /// which must be among those that denied, a failing condition of
+        /// the deciding rule or one that made a `deny ... when` fire.
+        failing: Option<Vec<String>>,
     },
     /// The token is rejected; `rejection`, when given, says why.
     Unauthenticated {
@@ -116,11 +123,15 @@ impl TestFile {
             };
             let call = self.call(index, &case, diagnostics);
             let expect = self.expect(index, &case, principal, diagnostics);
-            if let (Some(principal), Some(call), Some(expect)) = (principal, call, expect) {
+            let arguments = self.arguments(index, case.arguments.as_ref(), diagnostics);
+            if let (Some(principal), Some(call), Some(expect), Some(arguments)) =
+                (principal, call, expect, arguments)
+            {
                 cases.push(Case {
                     name: case.name,
                     principal,
                     call,
+                    arguments,
                     expect,
                 });
             } else {
@@ -132,6 +143,7 @@ impl TestFile {
                         kind: TargetKind::Tool,
                         name: String::new(),
                     },
+                    arguments: None,
                     expect: Expect::Allow,
                 });
             }
@@ -212,6 +224,56 @@ impl TestFile {
         }
     }
 
+    /// A test's `arguments` as a map; `None` (reported) when a key is
+    /// given twice: the policy and the server could read either value.
+    fn arguments(
+        &self,
+        index: usize,
+        raw: Option<&Entries<Value>>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<Option<Map<String, Value>>> {
+        let Some(raw) = raw else {
+            return Some(None);
+        };
+        let mut arguments = Map::new();
+        let mut valid = true;
+        for (name, value) in &raw.0 {
+            if arguments.insert(name.clone(), value.clone()).is_none() {
+                continue;
+            }
+            let path = [
+                Step::Key("tests"),
+                Step::Index(index),
+                Step::Key("arguments"),
+            ];
+            let occurrence = raw
+                .0
+                .iter()
+                .filter(|(seen, _)| seen == name)
+                .count()
+                .saturating_sub(1);
+            let at = |occurrence| {
+                self.locate_or(
+                    &path,
+                    Target::Key { name, occurrence },
+                    Some(name),
+                    self.case_location(index),
+                )
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::DuplicateKey,
+                    format!("argument `{name}` is given twice"),
+                )
+                .with_label(at(occurrence), "given again here")
+                .with_label(at(0), "first given here")
+                .with_help("a server reads one of them, the policy may read the other: keep one"),
+            );
+            valid = false;
+        }
+        valid.then_some(Some(arguments))
+    }
+
     fn expect(
         &self,
         index: usize,
@@ -250,9 +312,30 @@ impl TestFile {
                 }
                 Expect::Allow
             }
-            RawExpect::Deny => Expect::Deny {
-                missing: case.missing.clone(),
-            },
+            RawExpect::Deny => {
+                let failing = case.failing.clone().map(OneOrMany::into_vec);
+                if failing.is_some()
+                    && case
+                        .missing
+                        .as_ref()
+                        .is_some_and(|missing| !missing.is_empty())
+                {
+                    diagnostics.push(
+                        Diagnostic::error(
+                            Code::InapplicableField,
+                            "a call denied by conditions misses no scope",
+                        )
+                        .with_label(key("missing"), "`missing` with `failing`")
+                        .with_help(
+                            "no scope can lift a condition: remove `missing`, or `failing` if scopes are what is missing",
+                        ),
+                    );
+                }
+                Expect::Deny {
+                    missing: case.missing.clone(),
+                    failing,
+                }
+            }
             RawExpect::Unauthenticated => {
                 if case.missing.is_some() {
                     diagnostics.push(
@@ -318,6 +401,31 @@ impl TestFile {
                 Expect::Unauthenticated { rejection }
             }
         };
+        if case.failing.is_some() && !matches!(case.expect, RawExpect::Deny) {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::InapplicableField,
+                    "only a denied call has failing conditions",
+                )
+                .with_label(
+                    key("failing"),
+                    format!("`failing` with `expect: {}`", expect.as_str()),
+                )
+                .with_help("expect `deny`, or remove `failing`"),
+            );
+        }
+        if case.arguments.is_some() && case.resource.is_some() {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::InapplicableField,
+                    "a resource read has no arguments",
+                )
+                .with_label(key("arguments"), "`arguments` with `resource`")
+                .with_help(
+                    "`resources/read` is decided on scopes and claims alone: remove `arguments`",
+                ),
+            );
+        }
         if case.rejection.is_some() && !matches!(case.expect, RawExpect::Unauthenticated) {
             diagnostics.push(
                 Diagnostic::error(
@@ -351,6 +459,30 @@ pub(super) struct RawCase {
     expect: RawExpect,
     missing: Option<Vec<String>>,
     rejection: Option<String>,
+    /// `params.arguments`: a mapping (YAML keys are strings here), its
+    /// entries in order, so that a key given twice is reported.
+    arguments: Option<Entries<Value>>,
+    failing: Option<OneOrMany>,
+}
+
+/// One condition text, or a list of them.
+#[derive(Clone, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a condition as the policy writes it, or a list of them"
+)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Deserialize)]

@@ -25,10 +25,11 @@ pub enum Code {
     UnknownScope,
     InvalidKeys,
     NoPolicy,
+    UnknownCondition,
 }
 
 impl Code {
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 17] = [
         Code::Syntax,
         Code::Schema,
         Code::Empty,
@@ -45,6 +46,7 @@ impl Code {
         Code::UnknownScope,
         Code::InvalidKeys,
         Code::NoPolicy,
+        Code::UnknownCondition,
     ];
 
     /// The stable code, as printed and as matched by tools.
@@ -66,6 +68,7 @@ impl Code {
             Code::UnknownScope => "mcp_policy::test::unknown_scope",
             Code::InvalidKeys => "mcp_policy::test::invalid_keys",
             Code::NoPolicy => "mcp_policy::test::no_policy",
+            Code::UnknownCondition => "mcp_policy::test::unknown_condition",
         }
     }
 
@@ -78,7 +81,7 @@ impl Code {
             }
             Code::Empty => "a file without tests",
             Code::MultipleDocuments => "more than one YAML document (`---`) in one file",
-            Code::DuplicateKey => "a principal or a claim given twice",
+            Code::DuplicateKey => "a principal, a claim or an argument given twice",
             Code::DuplicateTest => "two tests with the same name",
             Code::UnknownPrincipal => "a test names a principal the file does not define",
             Code::InvalidPrincipal => {
@@ -90,7 +93,7 @@ impl Code {
             Code::MissingCall => "a test with none of `tool`, `resource`, `prompt`",
             Code::ConflictingCalls => "a test with more than one of `tool`, `resource`, `prompt`",
             Code::InapplicableField => {
-                "a field that cannot apply: `missing` on an allow, `rejection` on an allow or deny, `unauthenticated` for a principal without a token"
+                "a field that cannot apply: `missing` on an allow, `rejection` on an allow or deny, `unauthenticated` for a principal without a token, `failing` on an allow, `arguments` on a resource read"
             }
             Code::UnknownRejection => "a `rejection` that is not a token validator code",
             Code::UnknownScope => "`missing` names a scope the policy does not declare",
@@ -100,6 +103,7 @@ impl Code {
             Code::NoPolicy => {
                 "no `policy` field, and a file name that does not end in `.test.yaml`"
             }
+            Code::UnknownCondition => "`failing` names a condition the policy does not have",
         }
     }
 }

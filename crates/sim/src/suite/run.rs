@@ -7,10 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_policy_evaluator::{Evaluator, Explained};
+use mcp_policy_evaluator::{Context, Evaluator, Explained, TargetKind};
 use mcp_policy_token::{
-    ConfigError, KeySource, ManualClock, Rejection, Validator, ValidatorConfig,
+    ConfigError, KeySource, ManualClock, Principal, Rejection, Validator, ValidatorConfig,
 };
+use serde_json::{Map, Value};
 
 use super::diagnostic::{Code, Diagnostic, did_you_mean};
 use super::file::{Call, Case, Expect, Identity, Jwt, Keys, TestFile};
@@ -73,6 +74,9 @@ pub enum Failure {
     TokenAccepted,
     /// Rejected, for another reason than the expected one.
     Rejection,
+    /// Denied as expected, but not by the conditions `failing` names (by
+    /// scopes, a deny rule, the default, or other conditions).
+    Conditions,
 }
 
 /// Runs every test of `file` on `policy`. Paths in the file (JWKS files)
@@ -82,7 +86,8 @@ pub enum Failure {
 /// naming a scope the policy does not declare, keys that cannot be read.
 pub fn run(file: &TestFile, base: &Path, policy: &Evaluator) -> Result<Report, Vec<Diagnostic>> {
     let mut diagnostics = check_scopes(file, policy);
-    let identities: Vec<Option<Result<Vec<String>, Rejection>>> = file
+    diagnostics.extend(check_conditions(file, policy));
+    let identities: Vec<Option<Result<Principal, Rejection>>> = file
         .principals
         .iter()
         .map(|principal| match &principal.identity {
@@ -107,8 +112,10 @@ pub fn run(file: &TestFile, base: &Path, policy: &Evaluator) -> Result<Report, V
             let principal = file.principals.get(case.principal)?;
             let granted = match (&principal.identity, identities.get(case.principal)) {
                 (Identity::Scopes(scopes), _) => Ok(Granted::String(scopes)),
-                (Identity::Claims { scopes, .. }, _) => Ok(Granted::List(scopes)),
-                (Identity::Jwt(_), Some(Some(Ok(scopes)))) => Ok(Granted::List(scopes)),
+                (Identity::Claims { scopes, claims }, _) => Ok(Granted::List(scopes, claims)),
+                (Identity::Jwt(_), Some(Some(Ok(principal)))) => {
+                    Ok(Granted::List(&principal.scopes, &principal.claims))
+                }
                 (Identity::Jwt(_), Some(Some(Err(rejection)))) => Err(*rejection),
                 (Identity::Jwt(_), _) => return None,
             };
@@ -118,17 +125,25 @@ pub fn run(file: &TestFile, base: &Path, policy: &Evaluator) -> Result<Report, V
     Ok(Report { cases })
 }
 
-/// A principal's scopes, in the form they were given.
+/// A principal's scopes, in the form they were given, with the claims
+/// `claim.` conditions read (none for a principal given as scopes).
 enum Granted<'a> {
     String(&'a str),
-    List(&'a [String]),
+    List(&'a [String], &'a Map<String, Value>),
 }
 
 impl Granted<'_> {
     fn names(&self) -> Vec<&str> {
         match self {
             Granted::String(scopes) => mcp_policy_evaluator::scope_tokens(scopes).collect(),
-            Granted::List(scopes) => scopes.iter().map(String::as_str).collect(),
+            Granted::List(scopes, _) => scopes.iter().map(String::as_str).collect(),
+        }
+    }
+
+    fn claims(&self) -> Option<&Map<String, Value>> {
+        match self {
+            Granted::String(_) => None,
+            Granted::List(_, claims) => Some(claims),
         }
     }
 }
@@ -142,7 +157,7 @@ fn run_case(
 ) -> CaseResult {
     let got = match granted {
         Err(rejection) => Got::Rejected(rejection),
-        Ok(granted) => Got::Decision(decide(&case.call, &granted, policy)),
+        Ok(granted) => Got::Decision(decide(case, &granted, policy)),
     };
     let failure = match (&case.expect, &got) {
         (Expect::Unauthenticated { .. }, Got::Decision(_)) => Some(Failure::TokenAccepted),
@@ -155,9 +170,15 @@ fn run_case(
         (Expect::Unauthenticated { .. }, Got::Rejected(_)) => None,
         (Expect::Allow | Expect::Deny { .. }, Got::Rejected(_)) => Some(Failure::TokenRejected),
         (Expect::Allow, Got::Decision(decided)) => (!decided.allowed).then_some(Failure::Decision),
-        (Expect::Deny { missing }, Got::Decision(decided)) => {
+        (Expect::Deny { missing, failing }, Got::Decision(decided)) => {
             if decided.allowed {
                 Some(Failure::Decision)
+            } else if let Some(failing) = failing
+                && !failing.iter().all(|atom| {
+                    decided.failed_conditions.contains(atom) || decided.denied_when.contains(atom)
+                })
+            {
+                Some(Failure::Conditions)
             } else {
                 missing.as_ref().and_then(|missing| {
                     let expected: BTreeSet<&str> = missing.iter().map(String::as_str).collect();
@@ -179,13 +200,20 @@ fn run_case(
     }
 }
 
-fn decide(call: &Call, granted: &Granted<'_>, policy: &Evaluator) -> Explained {
-    policy.explained(call.request(), &granted.names())
+/// Decided as a server decides: the call's arguments (none for a resource
+/// read) and the principal's claims.
+fn decide(case: &Case, granted: &Granted<'_>, policy: &Evaluator) -> Explained {
+    let arguments = match case.call.kind {
+        TargetKind::Resource => None,
+        TargetKind::Tool | TargetKind::Prompt => case.arguments.as_ref(),
+    };
+    let context = Context::new(arguments, granted.claims());
+    policy.explained_in(case.call.request(), &granted.names(), &context)
 }
 
 /// The token validated as the server would: the same validator, at the
 /// test's pinned time. `Err` when the validator cannot be built.
-fn validate(jwt: &Jwt, base: &Path) -> Result<Result<Vec<String>, Rejection>, ConfigError> {
+fn validate(jwt: &Jwt, base: &Path) -> Result<Result<Principal, Rejection>, ConfigError> {
     let keys = match &jwt.keys {
         Keys::File(path) => KeySource::File(base.join(path)),
         Keys::Inline(document) => KeySource::Jwks(document.clone()),
@@ -199,9 +227,7 @@ fn validate(jwt: &Jwt, base: &Path) -> Result<Result<Vec<String>, Rejection>, Co
         config.scope_claims.clone_from(claims);
     }
     let validator = Validator::new(config)?;
-    Ok(validator
-        .validate_with_keys(&jwt.token)
-        .map(|principal| principal.scopes))
+    Ok(validator.validate_with_keys(&jwt.token))
 }
 
 fn keys_error(file: &TestFile, principal: &str, error: &ConfigError) -> Diagnostic {
@@ -240,6 +266,7 @@ fn check_scopes(file: &TestFile, policy: &Evaluator) -> Vec<Diagnostic> {
     for (index, case) in file.cases.iter().enumerate() {
         let Expect::Deny {
             missing: Some(missing),
+            ..
         } = &case.expect
         else {
             continue;
@@ -268,6 +295,50 @@ fn check_scopes(file: &TestFile, policy: &Evaluator) -> Vec<Diagnostic> {
                 None => {
                     diagnostic.with_help("a scope the policy does not declare can never be missing")
                 }
+            });
+        }
+    }
+    diagnostics
+}
+
+/// `failing` names conditions as the policy writes them (each atom's
+/// canonical text): any other can never be among those that denied, and
+/// the test could never pass.
+fn check_conditions(file: &TestFile, policy: &Evaluator) -> Vec<Diagnostic> {
+    let atoms = policy.table().atoms();
+    let texts: Vec<&str> = atoms.iter().map(|(_, info)| info.text.as_str()).collect();
+    let mut diagnostics = Vec::new();
+    for (index, case) in file.cases.iter().enumerate() {
+        let Expect::Deny {
+            failing: Some(failing),
+            ..
+        } = &case.expect
+        else {
+            continue;
+        };
+        for (item, atom) in failing.iter().enumerate() {
+            if texts.contains(&atom.as_str()) {
+                continue;
+            }
+            let mut path = vec![Step::Key("tests"), Step::Index(index), Step::Key("failing")];
+            if failing.len() > 1 {
+                path.push(Step::Index(item));
+            }
+            let location = file
+                .locate(&path, Target::Node, Some(atom))
+                .unwrap_or_else(|| file.case_location(index));
+            let diagnostic = Diagnostic::error(
+                Code::UnknownCondition,
+                format!("unknown condition `{atom}`"),
+            )
+            .with_label(location, "the policy has no such condition");
+            diagnostics.push(match did_you_mean(atom, texts.iter().copied()) {
+                Some(text) => diagnostic.with_help(format!("did you mean `{text}`?")),
+                None if texts.is_empty() => diagnostic.with_help("the policy has no conditions"),
+                None => diagnostic.with_help(format!(
+                    "write a condition as the policy does (`mcp-policy explain` shows each one evaluated); the policy has {}",
+                    super::diagnostic::backticked(&texts)
+                )),
             });
         }
     }

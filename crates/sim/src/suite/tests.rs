@@ -441,3 +441,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_argument_given_twice_is_an_error_where_it_is_given_again() {
+    let yaml = "principals:\n  r: { scopes: a }\ntests:\n  - name: t\n    principal: r\n    tool: x\n    arguments: { path: /workspace/a, path: /etc/passwd }\n    expect: allow\n";
+    let diagnostics = TestFile::parse(yaml).unwrap_err();
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    let location = at(yaml, &diagnostics[0]);
+    assert_eq!(diagnostics[0].code, Code::DuplicateKey);
+    assert_eq!(
+        &yaml[location.offset..location.offset + location.len],
+        "path"
+    );
+    assert_eq!((location.line, location.column), (7, 38));
+    // Once each: accepted, with every value kept as written.
+    let once = "principals:\n  r: { scopes: a }\ntests:\n  - name: t\n    principal: r\n    tool: x\n    arguments: { path: /workspace/a, n: 3, deep: { x: [1, null] } }\n    expect: allow\n";
+    let file = TestFile::parse(once).unwrap();
+    assert_eq!(
+        file.cases[0].arguments,
+        serde_json::json!({"path": "/workspace/a", "n": 3, "deep": {"x": [1, null]}})
+            .as_object()
+            .cloned()
+    );
+}
