@@ -28,16 +28,6 @@ pub fn run(args: &MatrixArgs) -> Outcome {
         Ok(evaluator) => evaluator,
         Err(outcome) => return outcome,
     };
-    // The grid reads scopes only: for a rule with conditions it would show a
-    // scope as granting what only some arguments or claims allow. Say so
-    // rather than print that (exit 0: nothing is wrong with the policy).
-    if evaluator.table().has_conditions() {
-        out!(
-            "matrix: `{}` has conditions on arguments or claims, which this matrix does not analyse yet: no matrix is shown rather than one that ignores them (`mcp-policy explain --arguments --claims` decides one call)\n",
-            crate::escape::shown(&args.path.display().to_string())
-        );
-        return Outcome::Ok;
-    }
     let result = match matrix(evaluator.table()) {
         Ok(result) => result,
         Err(error) => {
