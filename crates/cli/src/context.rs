@@ -19,12 +19,17 @@ pub enum ClaimsInput {
 /// every `arg.` condition false, which a command line should not pretend to
 /// reproduce from a typo.
 ///
-/// A duplicate key is not detected here: the HTTP layer's strict parser
-/// (`mcp_policy_http::jsonrpc::parse_strict`) is private to its crate, and
-/// serde_json keeps the last value.
+/// Read by the HTTP layer's own strict parser, so that a duplicate key is
+/// refused here as the runtime refuses it: the policy and the server could
+/// otherwise read two different values.
 pub fn object(flag: &str, text: &str) -> Result<Map<String, Value>, String> {
-    let value: Value = serde_json::from_str(text).map_err(|error| {
-        format!("{flag}: not JSON ({error}): give a JSON object, such as '{{\"path\": \"/workspace/a\"}}'")
+    let value = mcp_policy_http::parse_strict(text.as_bytes()).map_err(|error| match error {
+        mcp_policy_http::ParseError::DuplicateKey => format!(
+            "{flag}: an object names one key twice; the runtime refuses such a request before deciding"
+        ),
+        mcp_policy_http::ParseError::Syntax => format!(
+            "{flag}: not JSON: give a JSON object, such as '{{\"path\": \"/workspace/a\"}}'"
+        ),
     })?;
     match value {
         Value::Object(map) => Ok(map),

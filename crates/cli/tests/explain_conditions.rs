@@ -306,7 +306,7 @@ fn a_token_in_claims_is_verified_and_its_scopes_are_held() {
 }
 
 #[test]
-fn arguments_and_claims_that_are_not_objects_are_usage_errors() {
+fn arguments_and_claims_that_are_not_objects_or_name_a_key_twice_are_usage_errors() {
     for (flag, text, says) in [
         ("--arguments", "[1,2]", "found an array"),
         ("--arguments", "\"/workspace/a\"", "found a string"),
@@ -317,6 +317,23 @@ fn arguments_and_claims_that_are_not_objects_are_usage_errors() {
         ("--claims", "[\"sub\"]", "found an array"),
         ("--claims", "alice", "not JSON"),
         ("--claims", "a.b", "not JSON"),
+        // Read as the runtime reads a request: a key named twice, at any
+        // depth, is refused rather than read as its last value.
+        (
+            "--arguments",
+            r#"{"path":"/workspace/a","path":"/etc/passwd"}"#,
+            "names one key twice",
+        ),
+        (
+            "--arguments",
+            r#"{"o":{"p\u0061th":1,"path":2}}"#,
+            "names one key twice",
+        ),
+        (
+            "--claims",
+            r#"{"sub":"a","sub":"b"}"#,
+            "names one key twice",
+        ),
     ] {
         let output = explain("plain", &[flag, text]);
         assert_eq!(output.status.code(), Some(2), "{flag} {text}");
@@ -475,10 +492,19 @@ fn policy_tests_take_arguments_claims_and_failing_conditions() {
 }
 
 #[test]
-fn matrix_says_it_does_not_analyse_conditions() {
+fn matrix_shows_conditions_in_its_cells() {
     let output = mcp_policy(&["matrix", POLICY]);
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
-    assert!(text.contains("does not analyse yet"), "{text}");
-    assert!(!text.contains('✓'), "{text}");
+    // A scope that grants only under a condition says so in its cell; a
+    // scope that grants outright keeps its tick; a deny-when is its own row.
+    for row in [
+        "| `write_file` | if `arg.path under \"/workspace\"` |  |  |  |",
+        "| `whoami` |  |  | if `claim.sub == \"user-1\"` |  |",
+        "| `plain` |  |  | ✓ |  |",
+        "| `read_file` |  |  |  | nothing when `arg.path matches \"*.env\"` |",
+        "| `file:///*` | if `claim.tenant == \"acme\"` |  |  |  |",
+    ] {
+        assert!(text.contains(row), "missing {row} in\n{text}");
+    }
 }

@@ -35,7 +35,7 @@ pub(crate) enum Body {
 
 /// Why a body is not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ParseError {
+pub enum ParseError {
     /// Not JSON (or nested deeper than serde_json's recursion limit), or an
     /// empty batch.
     Syntax,
@@ -69,7 +69,7 @@ impl Body {
 /// is refused, before any decision. This is serde_json's own parser (its
 /// syntax, its recursion limit) with a visitor that checks each key as it
 /// is inserted: one pass, a map lookup per key.
-pub(crate) fn parse_strict(bytes: &[u8]) -> Result<Value, ParseError> {
+pub fn parse_strict(bytes: &[u8]) -> Result<Value, ParseError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed = Strict::deserialize(&mut deserializer).and_then(|strict| {
         deserializer.end()?;

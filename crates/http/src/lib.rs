@@ -93,6 +93,7 @@ pub use config::{Denial, HttpConfig, Mode, SetupError};
 pub use decision_log::MAX_LOGGED_ARGUMENTS_BYTES;
 pub use jsonrpc::{
     BATCH_REFUSED_CODE, DUPLICATE_KEY_MESSAGE, INSUFFICIENT_SCOPE_CODE, PARSE_ERROR_CODE,
+    ParseError, parse_strict,
 };
 /// What [`PolicyLayer::token_cache_stats`] counts.
 pub use mcp_policy_token::CacheStats;
