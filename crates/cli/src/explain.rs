@@ -287,6 +287,9 @@ pub fn conditions(conditions: &Conditions<'_>, indent: &str) -> String {
         };
         let verdict = match &atom.why {
             _ if atom.holds => "holds".to_owned(),
+            Some(why) if atom.undecided => {
+                format!("undecided: {why}; an allow fails on it, a deny fires")
+            }
             Some(why) => format!("false: {why}"),
             None => "false".to_owned(),
         };

@@ -156,6 +156,63 @@ fn traversal_and_malformed_paths_are_denied() {
     }
 }
 
+/// The attack: `/etc/passwd\0` (C stops at the NUL), `etc/passwd` (the
+/// server's working directory may be `/`), `\etc\passwd` and
+/// `/../etc/passwd` must not slip past `deny ... when arg.path under
+/// "/etc"` because `under` cannot place them.
+#[test]
+fn a_deny_under_fires_on_paths_it_cannot_place_and_says_so() {
+    for (path, why) in [
+        ("/etc/passwd\u{0}", "holds a NUL byte"),
+        ("etc/passwd", "not an absolute path"),
+        ("", "not an absolute path"),
+        ("\\etc\\passwd", "holds a backslash"),
+        ("/../etc/passwd", "a `..` climbs above the root"),
+    ] {
+        let arguments = json!({ "path": path }).to_string();
+        let output = explain_json("cat", &["--scopes", "mcp:read", "--arguments", &arguments]);
+        assert_eq!(output["decision"], "deny", "{arguments}");
+        assert_eq!(
+            output["denied_when"],
+            json!(["arg.path under \"/etc\""]),
+            "{arguments}"
+        );
+        assert_eq!(
+            output["conditions"],
+            json!([{
+                "atom": "arg.path under \"/etc\"",
+                "holds": false,
+                "value": path,
+                "why": why,
+                "undecided": true,
+            }]),
+            "{arguments}"
+        );
+    }
+    for (path, decision) in [("/etc/passwd", "deny"), ("/tmp/x", "allow")] {
+        let arguments = json!({ "path": path }).to_string();
+        let output = explain_json("cat", &["--scopes", "mcp:read", "--arguments", &arguments]);
+        assert_eq!(output["decision"], decision, "{arguments}");
+        assert!(output["conditions"][0].get("undecided").is_none());
+    }
+    let human = explain(
+        "cat",
+        &[
+            "--scopes",
+            "mcp:read",
+            "--arguments",
+            r#"{"path":"etc/passwd"}"#,
+        ],
+    );
+    assert!(
+        stdout(&human).contains(
+            "[undecided: not an absolute path; an allow fails on it, a deny fires; read \"etc/passwd\"]"
+        ),
+        "{}",
+        stdout(&human)
+    );
+}
+
 #[test]
 fn unconditional_rules_keep_their_output_byte_for_byte() {
     // `plain` reads no condition: the JSON has exactly the old fields.

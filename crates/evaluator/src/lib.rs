@@ -360,6 +360,7 @@ impl Evaluator {
                     value: trace.value.clone(),
                     other: trace.other.clone(),
                     why: trace.why.map(|why| why.to_string()),
+                    undecided: trace.why.is_some_and(|why| why.is_undecided()),
                 })
                 .collect(),
             allowed: explanation.allowed(),
@@ -492,6 +493,10 @@ pub struct EvaluatedAtom {
     /// base`, ...); absent when it holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+    /// `under` could not place the path (a NUL, a `\`, relative, above the
+    /// root): false in an allow rule, firing in a `deny ... when`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub undecided: bool,
 }
 
 /// A rule as a person finds it: its text and its line in the policy.

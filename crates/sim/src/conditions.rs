@@ -12,6 +12,14 @@
 //! operand constrain each other by the values they accept
 //! ([`crate::values`]: `x <= 50` true forces `x <= 100` true).
 //!
+//! One more kind of variable keeps this exact with `under` in a
+//! `deny ... when`: "`arg.path` is a string `under` cannot place" (a NUL,
+//! a backslash, a relative path, a `..` above the root). Such a value makes
+//! every `under` on that operand false in an allow clause and firing in a
+//! deny ([`Atom::fires`]), so a deny conjunct reading `under` on an operand
+//! also fires when that variable holds, and the variable excludes every
+//! `under` atom on the operand.
+//!
 //! The enumeration is bounded by [`MAX_ATOMS`] variables per region
 //! (2^12 assignments). Past it, two sides that are not the same formula
 //! are reported as a change, undecided, which `--fail-on widened` fails on.
@@ -19,7 +27,7 @@
 use std::collections::BTreeSet;
 
 use mcp_policy_table::{
-    Atom, AtomId, Clause, DecisionTable, DefaultEffect, Effect, Operand, RuleId, Source,
+    Atom, AtomId, Clause, DecisionTable, DefaultEffect, Effect, Op, Operand, RuleId, Source,
 };
 use serde::Serialize;
 
@@ -36,43 +44,77 @@ pub const MAX_WITNESSES: usize = 8;
 /// The atoms both sides of a region read, numbered.
 #[derive(Debug, Default)]
 pub struct Vars {
-    /// `None` for an id the table does not hold (a table refuses one when
-    /// built): a variable of its own, related to nothing.
-    atoms: Vec<Option<Atom>>,
+    vars: Vec<Var>,
     texts: Vec<String>,
+}
+
+/// What a variable stands for.
+#[derive(Debug, PartialEq)]
+enum Var {
+    Atom(Atom),
+    /// An id the table does not hold (a table refuses one when built): a
+    /// variable of its own, related to nothing.
+    Unknown,
+    /// The operand is a string that `under` cannot place.
+    Unplaceable(Operand),
 }
 
 impl Vars {
     fn number(&mut self, table: &DecisionTable, id: AtomId) -> usize {
-        let Some(info) = table.atoms().get(id) else {
-            self.atoms.push(None);
-            self.texts.push(format!("unknown atom {}", id.0));
-            return self.atoms.len() - 1;
-        };
-        match self
-            .atoms
-            .iter()
-            .position(|atom| atom.as_ref() == Some(&info.atom))
-        {
+        match table.atoms().get(id) {
+            Some(info) => self.find_or_push(Var::Atom(info.atom.clone()), || info.text.clone()),
+            None => {
+                self.vars.push(Var::Unknown);
+                self.texts.push(format!("unknown atom {}", id.0));
+                self.vars.len() - 1
+            }
+        }
+    }
+
+    /// The variable "`operand` is a string `under` cannot place".
+    fn unplaceable(&mut self, operand: &Operand) -> usize {
+        self.find_or_push(Var::Unplaceable(operand.clone()), || {
+            format!("{} is a path `under` cannot place", operand_text(operand))
+        })
+    }
+
+    fn find_or_push(&mut self, var: Var, text: impl FnOnce() -> String) -> usize {
+        match self.vars.iter().position(|known| *known == var) {
             Some(at) => at,
             None => {
-                self.atoms.push(Some(info.atom.clone()));
-                self.texts.push(info.text.clone());
-                self.atoms.len() - 1
+                self.vars.push(var);
+                self.texts.push(text());
+                self.vars.len() - 1
             }
         }
     }
 
     pub fn len(&self) -> usize {
-        self.atoms.len()
+        self.vars.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.atoms.is_empty()
+        self.vars.is_empty()
     }
 
+    /// The atom a variable stands for; `None` for the other variables.
     pub fn atom(&self, var: usize) -> Option<&Atom> {
-        self.atoms.get(var).and_then(Option::as_ref)
+        match self.vars.get(var) {
+            Some(Var::Atom(atom)) => Some(atom),
+            _ => None,
+        }
+    }
+
+    /// The constraint between two variables that is not a relation of two
+    /// atoms' values: an unplaceable operand excludes `under` on it.
+    fn excludes(&self, a: usize, b: usize) -> bool {
+        let unplaceable_under = |x: usize, y: usize| match (self.vars.get(x), self.atom(y)) {
+            (Some(Var::Unplaceable(operand)), Some(atom)) => {
+                matches!(atom.op(), Op::Under(_)) && atom.operand() == operand
+            }
+            _ => false,
+        };
+        unplaceable_under(a, b) || unplaceable_under(b, a)
     }
 
     pub fn text(&self, var: usize) -> &str {
@@ -122,11 +164,9 @@ impl Access {
         let mut denies = Vec::new();
         for id in when {
             if let Some(Effect::DenyWhen(condition)) = table.rule(*id).map(|rule| &rule.effect) {
-                denies.extend(
-                    condition
-                        .iter()
-                        .map(|conjunct| numbered(table, conjunct, vars)),
-                );
+                for conjunct in condition {
+                    firing_readings(table, conjunct, vars, &mut denies);
+                }
             }
         }
         clauses.sort();
@@ -174,6 +214,52 @@ impl Access {
                 .filter(|(_, vars)| holds(vars))
                 .map(|(grants, _)| grants),
         )
+    }
+}
+
+/// The ways a deny conjunct fires, each a conjunction of variables: its
+/// atoms all true, and, for each set of operands it reads with `under`,
+/// those operands unplaceable in place of their `under` atoms (an
+/// unplaceable path fires every `under` on it at once).
+fn firing_readings(
+    table: &DecisionTable,
+    conjunct: &[AtomId],
+    vars: &mut Vars,
+    out: &mut Vec<Vec<usize>>,
+) {
+    let mut placed: Vec<&Operand> = conjunct
+        .iter()
+        .filter_map(|id| table.atoms().atom(*id))
+        .filter(|atom| matches!(atom.op(), Op::Under(_)))
+        .map(Atom::operand)
+        .collect();
+    placed.sort();
+    placed.dedup();
+    // A conjunct reads few operands; past 64 the subsets could not be
+    // counted in a word, and the enumeration's bound refuses far fewer.
+    let subsets = 1u64.checked_shl(placed.len() as u32).unwrap_or(1);
+    for subset in 0..subsets {
+        let unplaceable: Vec<&Operand> = placed
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| subset >> bit & 1 == 1)
+            .map(|(_, operand)| *operand)
+            .collect();
+        let mut reading: Vec<usize> = conjunct
+            .iter()
+            .filter(|id| {
+                table.atoms().atom(**id).is_none_or(|atom| {
+                    !(matches!(atom.op(), Op::Under(_)) && unplaceable.contains(&atom.operand()))
+                })
+            })
+            .map(|id| vars.number(table, *id))
+            .collect();
+        for operand in &unplaceable {
+            reading.push(vars.unplaceable(operand));
+        }
+        reading.sort_unstable();
+        reading.dedup();
+        out.push(reading);
     }
 }
 
@@ -226,6 +312,8 @@ pub fn compare(old: &Access, new: &Access, vars: &Vars) -> Option<Compared> {
                 if relation != Relation::Overlap && relation != Relation::Unknown {
                     constraints.push((a, b, relation));
                 }
+            } else if vars.excludes(a, b) {
+                constraints.push((a, b, Relation::Disjoint));
             }
         }
     }

@@ -136,6 +136,57 @@ fn a_conditional_deny_narrows_and_its_removal_widens() {
     assert!(compare(&deny, &deny).is_empty());
 }
 
+/// A deny whose `under` atoms can never all hold on a path `under` can
+/// place still fires on one it cannot place (`/a/x\0`, `a/x`): the diff
+/// must see that, not call the two policies the same because `/a` and `/b`
+/// are disjoint.
+#[test]
+fn a_deny_firing_only_on_unplaceable_paths_is_a_narrowing() {
+    let allow = "tool read_file requires r\n";
+    let odd = format!(
+        "{allow}deny tool read_file when all_of(arg.path under \"/a\", arg.path under \"/b\")\n"
+    );
+    let d = compare(allow, &odd);
+    let change = only(&d);
+    assert_eq!(change.change, ChangeKind::Narrowed, "{change:#?}");
+    assert_eq!(
+        change.lost_when[0].holds,
+        ["arg.path is a path `under` cannot place".to_owned()]
+    );
+    // The table agrees: placeable paths pass, an unplaceable one does not.
+    let t = table(&odd);
+    let decide = |path: &str| {
+        let arguments = json!({ "path": path });
+        let arguments = arguments.as_object().unwrap();
+        let held = t.scopes().scope_set(["r"]);
+        t.decide_in(
+            mcp_policy_table::TargetKind::Tool,
+            "read_file",
+            &held,
+            &mcp_policy_table::Context::new(Some(arguments), None),
+        )
+        .allowed
+    };
+    assert!(decide("/a/x") && decide("/b/x"));
+    assert!(!decide("/a/x\u{0}") && !decide("a/x"));
+    // Two denies on the same operand that differ in base still differ
+    // only where one places the path and the other does not contain it.
+    let etc = format!("{allow}deny tool read_file when arg.path under \"/etc\"\n");
+    let usr = format!("{allow}deny tool read_file when arg.path under \"/usr\"\n");
+    let moved = compare(&etc, &usr);
+    let change = only(&moved);
+    assert_eq!(change.change, ChangeKind::Changed, "{change:#?}");
+    let unplaceable = "arg.path is a path `under` cannot place".to_owned();
+    assert!(
+        change
+            .lost_when
+            .iter()
+            .chain(&change.gained_when)
+            .all(|witness| !witness.holds.contains(&unplaceable)),
+        "both fire on an unplaceable path: {change:#?}"
+    );
+}
+
 #[test]
 fn a_deny_on_claims_alone_still_leaves_the_rule_reachable() {
     let t = table("tool t requires r\ndeny tool \"*\" when claim.groups contains \"suspended\"\n");

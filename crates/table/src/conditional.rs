@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::condition::{AtomId, Context, Source};
+use crate::condition::{AtomId, Context, Reading, Source};
 use crate::decision_table::{
     Basis, Decision, DecisionTable, DefaultEffect, Effect, Entry, KindIndex, RuleId,
 };
@@ -94,11 +94,21 @@ impl DecisionTable {
         }
     }
 
-    /// `true` when one conjunct of the rule's condition holds.
+    /// `true` when one conjunct of the rule's condition fires (each of its
+    /// atoms holds or is undecided: [`crate::Atom::fires`]).
     pub(crate) fn deny_fires(&self, rule: RuleId, context: &Context<'_>) -> bool {
         self.deny_condition(rule)
             .iter()
-            .any(|conjunct| self.all_hold(conjunct, context))
+            .any(|conjunct| self.all_fire(conjunct, context))
+    }
+
+    #[inline]
+    pub(crate) fn all_fire(&self, atoms: &[AtomId], context: &Context<'_>) -> bool {
+        atoms.iter().all(|id| {
+            self.atoms()
+                .atom(*id)
+                .is_some_and(|atom| atom.fires(context))
+        })
     }
 
     #[inline]
@@ -145,12 +155,12 @@ impl DecisionTable {
         if fallback.is_some_and(is_deny) {
             return false;
         }
-        // `Some(true)` only when every atom is true from the claims.
+        // `Some(true)` only when every atom fires from the claims.
         let surely = |atoms: &[AtomId]| {
             atoms.iter().all(|id| {
                 self.atoms()
                     .atom(*id)
-                    .is_some_and(|atom| atom.from_claims(claims) == Some(true))
+                    .is_some_and(|atom| atom.from_claims(claims, Reading::Deny) == Some(true))
             })
         };
         let hidden = self
@@ -163,7 +173,7 @@ impl DecisionTable {
             atoms.iter().all(|id| {
                 self.atoms()
                     .atom(*id)
-                    .is_some_and(|atom| atom.from_claims(claims) != Some(false))
+                    .is_some_and(|atom| atom.from_claims(claims, Reading::Allow) != Some(false))
             })
         };
         match fallback {

@@ -73,7 +73,7 @@ impl DecisionTable {
                 Effect::DenyWhen(condition) => Remedy::DeniedWhen(
                     condition
                         .iter()
-                        .find(|conjunct| self.all_hold(conjunct, context))
+                        .find(|conjunct| self.all_fire(conjunct, context))
                         .cloned()
                         .unwrap_or_default(),
                 ),

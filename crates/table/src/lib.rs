@@ -102,7 +102,7 @@ mod validate;
 pub use artifact::{ArtifactError, FORMAT as ARTIFACT_FORMAT, VERSION as ARTIFACT_VERSION};
 pub use condition::{
     Atom, AtomCatalog, AtomError, AtomId, AtomInfo, AtomTrace, Comparison, Context, Falsity,
-    JsonType, Literal, Num, Op, Operand, PathBase, Source,
+    JsonType, Literal, Num, Op, Operand, PathBase, Reading, Source,
 };
 pub use decision_table::{
     Basis, BuildError, Clause, Decision, DecisionTable, DefaultEffect, Effect, Rule, RuleId, Target,

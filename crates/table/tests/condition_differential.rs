@@ -89,10 +89,13 @@ fn normal_form(path: &str) -> Option<Vec<&str>> {
     Some(stack)
 }
 
+/// The atom's truth; `in_deny` when it stands in a `deny ... when`, where
+/// a path `under` cannot place makes it true (it is false elsewhere).
 fn reference_atom(
     atom: &RefAtom,
     arguments: &Map<String, Value>,
     claims: &Map<String, Value>,
+    in_deny: bool,
 ) -> bool {
     match atom {
         RefAtom::ArgLe(key, bound) => arguments
@@ -135,6 +138,7 @@ fn reference_atom(
                 (Some(path), Some(base)) => {
                     path.len() >= base.len() && path[..base.len()] == base[..]
                 }
+                (None, _) => in_deny,
                 _ => false,
             }
         }
@@ -190,11 +194,12 @@ fn reference(
     arguments: &Map<String, Value>,
     claims: &Map<String, Value>,
 ) -> (bool, Option<usize>) {
-    let holds = |atoms: &[usize]| {
+    let holds_as = |atoms: &[usize], in_deny: bool| {
         atoms
             .iter()
-            .all(|a| reference_atom(&POOL[*a], arguments, claims))
+            .all(|a| reference_atom(&POOL[*a], arguments, claims, in_deny))
     };
+    let holds = |atoms: &[usize]| holds_as(atoms, false);
     let matching: Vec<(usize, &RefRule)> = rules
         .iter()
         .enumerate()
@@ -216,7 +221,7 @@ fn reference(
         return (false, Some(deny));
     }
     let fires = |rule: &RefRule| match &rule.effect {
-        RefEffect::DenyWhen(condition) => condition.iter().any(|c| holds(c)),
+        RefEffect::DenyWhen(condition) => condition.iter().any(|c| holds_as(c, true)),
         _ => false,
     };
     if let Some(deny) = exact_first(&fires) {
@@ -293,7 +298,7 @@ fn value_of(choice: u8, options: &[Value]) -> Option<Value> {
 }
 
 fn context() -> impl Strategy<Value = (Map<String, Value>, Map<String, Value>)> {
-    (0u8..6, 0u8..6, 0u8..7, 0u8..5, 0u8..5).prop_map(|(x, y, p, t, g)| {
+    (0u8..6, 0u8..6, 0u8..10, 0u8..5, 0u8..5).prop_map(|(x, y, p, t, g)| {
         let mut arguments = Map::new();
         let mut claims = Map::new();
         let put = |map: &mut Map<String, Value>, key: &str, value: Option<Value>| {
@@ -326,6 +331,11 @@ fn context() -> impl Strategy<Value = (Map<String, Value>, Map<String, Value>)> 
                     json!("w"),
                     json!("/w"),
                     json!("/w2"),
+                    // Paths `under` cannot place: false in allow clauses,
+                    // firing in denies.
+                    json!("/w/a\u{0}"),
+                    json!("/../w/a"),
+                    json!("\\w\\a"),
                 ],
             ),
         );
@@ -450,7 +460,7 @@ proptest! {
                 }
                 Remedy::DeniedWhen(atoms) => {
                     prop_assert!(!atoms.is_empty());
-                    prop_assert!(atoms.iter().all(|id| table.atoms().atom(*id).unwrap().holds(&context)));
+                    prop_assert!(atoms.iter().all(|id| table.atoms().atom(*id).unwrap().fires(&context)));
                 }
                 Remedy::Unreachable => {
                     prop_assert!(!table.decide_in(TargetKind::Tool, name, &all, &context).allowed);

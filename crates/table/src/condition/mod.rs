@@ -7,7 +7,15 @@
 //! missing or has another JSON type than its operator needs: an allow
 //! clause fails closed, and a `deny ... when` does not fire (Cedar's
 //! semantics for a `forbid` whose condition errors; the linter warns where
-//! that matters, on `!=` in a deny condition). Evaluating an atom does not
+//! that matters, on `!=` in a deny condition).
+//!
+//! One outcome is neither true nor false: `under` given a string it cannot
+//! place (a NUL byte, a backslash, a relative path, a `..` above the root;
+//! [`Falsity::is_undecided`]). The server may read such a path as one
+//! inside the base (C stops `/etc/passwd\0x` at the NUL; a relative path
+//! resolves against the server's working directory), so the atom fails
+//! closed both ways: false in an allow clause ([`Atom::holds`]), true in a
+//! `deny ... when` ([`Atom::fires`]). Evaluating an atom does not
 //! allocate; [`Atom::trace`], for explanations, copies the values read.
 
 mod catalog;
@@ -256,6 +264,18 @@ pub enum Falsity {
     Backslash,
 }
 
+impl Falsity {
+    /// `true` when the atom could not decide a value of the right type:
+    /// `under` on a path it cannot place. A `deny ... when` fires on it
+    /// ([`Atom::fires`]); an allow clause fails on it.
+    pub fn is_undecided(self) -> bool {
+        matches!(
+            self,
+            Falsity::AboveRoot | Falsity::Nul | Falsity::Relative | Falsity::Backslash
+        )
+    }
+}
+
 impl fmt::Display for Falsity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -413,10 +433,24 @@ impl Atom {
         }
     }
 
-    /// `true` when the atom holds. Does not allocate.
+    /// `true` when the atom holds: its reading in an allow clause, where
+    /// an undecided `under` is false. Does not allocate.
     #[inline]
     pub fn holds(&self, context: &Context<'_>) -> bool {
         self.check(context).is_ok()
+    }
+
+    /// `true` when the atom holds or is undecided: its reading in a
+    /// `deny ... when`, so that `deny tool read_file when arg.path under
+    /// "/etc"` fires on `/etc/passwd\0` and on `etc/passwd` (which the
+    /// server may open in `/etc`), not only on the paths it can place.
+    /// Does not allocate.
+    #[inline]
+    pub fn fires(&self, context: &Context<'_>) -> bool {
+        match self.check(context) {
+            Ok(()) => true,
+            Err(falsity) => falsity.is_undecided(),
+        }
     }
 
     /// `Ok` when the atom holds, otherwise why not. Does not allocate.
@@ -494,8 +528,13 @@ impl Atom {
     /// What the atom is from the claims alone, arguments unknown: `Some`
     /// when it reads no argument, or when a claim it compares with is
     /// missing or not comparable (then it is false whatever the
-    /// arguments); `None` when the arguments decide.
-    pub fn from_claims(&self, claims: Option<&Map<String, Value>>) -> Option<bool> {
+    /// arguments); `None` when the arguments decide. `reading` says
+    /// whether it stands in an allow clause or a `deny ... when`.
+    pub fn from_claims(
+        &self,
+        claims: Option<&Map<String, Value>>,
+        reading: Reading,
+    ) -> Option<bool> {
         let context = Context {
             arguments: None,
             claims,
@@ -504,7 +543,10 @@ impl Atom {
             .operands()
             .all(|operand| operand.source == Source::Claim)
         {
-            return Some(self.holds(&context));
+            return Some(match reading {
+                Reading::Allow => self.holds(&context),
+                Reading::Deny => self.fires(&context),
+            });
         }
         let claim_unusable = self
             .operands()
@@ -512,6 +554,15 @@ impl Atom {
             .any(|operand| operand.read(&context).is_none_or(|value| !is_scalar(value)));
         if claim_unusable { Some(false) } else { None }
     }
+}
+
+/// Where an atom stands, which decides how an undecided outcome reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reading {
+    /// In an allow clause: [`Atom::holds`].
+    Allow,
+    /// In a `deny ... when`: [`Atom::fires`].
+    Deny,
 }
 
 fn is_scalar(value: &Value) -> bool {

@@ -297,6 +297,62 @@ fn under_confines_paths_and_fails_closed() {
     ));
 }
 
+/// The attack this guards against: `deny tool read_file when arg.path
+/// under "/etc"` must not let `/etc/passwd\0` through (C stops at the
+/// NUL), nor `etc/passwd` (a server in `/` opens `/etc/passwd`), nor a
+/// backslash or a `..` above the root that another reader may place
+/// inside `/etc`. An allow clause still fails closed on each.
+#[test]
+fn an_undecided_under_fails_closed_both_ways() {
+    let etc = Atom::under(arg("path"), "/etc").unwrap();
+    let context = |path: &str| object(json!({ "path": path }));
+    for path in [
+        "/etc/passwd\u{0}",
+        "/etc/passwd\u{0}/../../tmp",
+        "etc/passwd",
+        "",
+        "\\etc\\passwd",
+        "/tmp\\..\\etc/passwd",
+        "/../etc/passwd",
+        "/tmp/../../etc",
+    ] {
+        let arguments = context(path);
+        let on = Context::new(Some(&arguments), None);
+        let falsity = etc.check(&on).unwrap_err();
+        assert!(falsity.is_undecided(), "{path:?}: {falsity:?}");
+        assert!(!etc.holds(&on), "an allow clause fails closed on {path:?}");
+        assert!(etc.fires(&on), "a deny fires on {path:?}");
+    }
+    // Decided outcomes read the same both ways.
+    for (path, holds) in [("/etc/passwd", true), ("/etc", true), ("/tmp/x", false)] {
+        let arguments = context(path);
+        let on = Context::new(Some(&arguments), None);
+        assert_eq!((etc.holds(&on), etc.fires(&on)), (holds, holds), "{path:?}");
+    }
+    // Missing, or not a string: false both ways (a deny on a value that
+    // is not there does not fire, as everywhere else).
+    for arguments in [
+        json!({}),
+        json!({"path": ["/etc/passwd"]}),
+        json!({"path": 7}),
+    ] {
+        let arguments = object(arguments);
+        let on = Context::new(Some(&arguments), None);
+        assert!(!etc.holds(&on) && !etc.fires(&on), "{arguments:?}");
+    }
+    // Only `under` has undecided outcomes.
+    let nul = object(json!({"path": "/etc/x\u{0}"}));
+    let on = Context::new(Some(&nul), None);
+    let glob = atom(arg("path"), Op::Matches(Glob::new("/tmp/*")));
+    assert!(!glob.holds(&on) && !glob.fires(&on));
+    // A claim read by `under` is undecided the same way, from the claims
+    // alone (a list hides what a deny surely fires on).
+    let home = Atom::under(claim("home"), "/etc").unwrap();
+    let claims = object(json!({"home": "etc"}));
+    assert_eq!(home.from_claims(Some(&claims), Reading::Allow), Some(false));
+    assert_eq!(home.from_claims(Some(&claims), Reading::Deny), Some(true));
+}
+
 #[test]
 fn an_operand_without_a_key_is_refused() {
     assert_eq!(
@@ -332,20 +388,23 @@ fn cost_orders_cheap_tests_first() {
 fn claims_alone_decide_claim_atoms_and_leave_argument_atoms_open() {
     let claims = object(json!({"tenant": "acme", "sub": "alice", "groups": {}}));
     let tenant = atom(claim("tenant"), Op::Eq(s("acme")));
-    assert_eq!(tenant.from_claims(Some(&claims)), Some(true));
-    assert_eq!(tenant.from_claims(None), Some(false));
-    let repo = atom(arg("repo"), Op::Matches(Glob::new("acme/*")));
-    assert_eq!(repo.from_claims(Some(&claims)), None);
-    let owner = atom(arg("owner"), Op::EqOperand(claim("sub")));
-    assert_eq!(owner.from_claims(Some(&claims)), None);
     assert_eq!(
-        owner.from_claims(None),
+        tenant.from_claims(Some(&claims), Reading::Allow),
+        Some(true)
+    );
+    assert_eq!(tenant.from_claims(None, Reading::Allow), Some(false));
+    let repo = atom(arg("repo"), Op::Matches(Glob::new("acme/*")));
+    assert_eq!(repo.from_claims(Some(&claims), Reading::Allow), None);
+    let owner = atom(arg("owner"), Op::EqOperand(claim("sub")));
+    assert_eq!(owner.from_claims(Some(&claims), Reading::Allow), None);
+    assert_eq!(
+        owner.from_claims(None, Reading::Deny),
         Some(false),
         "no `sub`: never equal"
     );
     let groups = atom(arg("g"), Op::EqOperand(claim("groups")));
     assert_eq!(
-        groups.from_claims(Some(&claims)),
+        groups.from_claims(Some(&claims), Reading::Deny),
         Some(false),
         "an object never compares"
     );
