@@ -104,6 +104,13 @@ pub enum ArtifactError {
     /// What the compiler would have rejected in the source (see
     /// [`crate::Defect`]); every one found.
     Rejected(Vec<crate::Defect>),
+    /// A field that its version does not have: conditions in a version 1
+    /// or 2 table. A server of that version would refuse the table, so a
+    /// file claiming it was not written by `compile`.
+    FieldTooNew {
+        version: u32,
+        field: &'static str,
+    },
 }
 
 impl fmt::Display for ArtifactError {
@@ -121,6 +128,10 @@ impl fmt::Display for ArtifactError {
                 "decision table version {version} is not supported (this build reads versions {OLDEST_READ} to {VERSION}); recompile the policy"
             ),
             ArtifactError::Invalid(err) => write!(f, "invalid decision table: {err}"),
+            ArtifactError::FieldTooNew { version, field } => write!(
+                f,
+                "invalid decision table: version {version} has no `{field}` (conditions need version {VERSION}); recompile the policy"
+            ),
             ArtifactError::Rejected(defects) => {
                 // A table of a million duplicate rules is refused as well
                 // with its first defects as with all of them.
@@ -228,6 +239,27 @@ impl DecisionTable {
             return Err(ArtifactError::UnsupportedVersion(header.version));
         }
         let artifact: Artifact = serde_json::from_str(json).map_err(ArtifactError::Json)?;
+        if header.version < VERSION {
+            let field = if !artifact.atoms.is_empty() {
+                Some("atoms")
+            } else if artifact
+                .rules
+                .iter()
+                .any(|rule| !rule.conditions.is_empty())
+            {
+                Some("conditions")
+            } else if artifact.rules.iter().any(|rule| rule.deny_when.is_some()) {
+                Some("deny_when")
+            } else {
+                None
+            };
+            if let Some(field) = field {
+                return Err(ArtifactError::FieldTooNew {
+                    version: header.version,
+                    field,
+                });
+            }
+        }
         let scopes = ScopeCatalog::new(
             artifact
                 .scopes

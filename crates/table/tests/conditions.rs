@@ -755,6 +755,50 @@ fn hand_edited_conditions_are_refused_with_reasons() {
     assert!(DecisionTable::from_artifact(&huge).is_err());
 }
 
+/// A version 2 server refuses conditions by its version; a file that
+/// claims version 2 (or 1) and carries them was not written by `compile`.
+#[test]
+fn conditions_in_an_older_version_are_refused() {
+    let atoms = json!([{"text": "arg.x == \"a\"", "operand": {"arg": ["x"]}, "test": {"eq": "a"}}]);
+    for version in [1, 2] {
+        for (atoms, body, field) in [
+            (
+                atoms.clone(),
+                json!({"allow": [[0]], "conditions": [[0]]}),
+                "atoms",
+            ),
+            (
+                json!([]),
+                json!({"allow": [[0]], "conditions": [[]]}),
+                "conditions",
+            ),
+            (json!([]), json!({"deny_when": [[]]}), "deny_when"),
+        ] {
+            let old = artifact(atoms, body.clone())
+                .replace("\"version\":3", &format!("\"version\":{version}"));
+            match DecisionTable::from_artifact(&old) {
+                Err(error @ ArtifactError::FieldTooNew { .. }) => {
+                    assert!(
+                        error
+                            .to_string()
+                            .contains(&format!("version {version} has no `{field}`")),
+                        "{error}"
+                    );
+                }
+                other => panic!("version {version}, {body}: {other:?}"),
+            }
+        }
+    }
+    // The same tables as version 3 load (or fail for their own reasons).
+    assert!(
+        DecisionTable::from_artifact(&artifact(
+            atoms,
+            json!({"allow": [[0]], "conditions": [[0]]})
+        ))
+        .is_ok()
+    );
+}
+
 #[test]
 fn a_deny_when_beside_its_target_rule_is_no_duplicate() {
     let ex = example();
