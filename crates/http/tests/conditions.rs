@@ -87,11 +87,6 @@ async fn harness(configure: impl FnOnce(&mut mcp_policy_http::HttpConfig)) -> (H
     (h, seen)
 }
 
-fn tool(id: u64, name: &str, arguments: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-           "params": {"name": name, "arguments": arguments}})
-}
-
 /// A token with `scope` and these claims on top.
 fn token(h: &Harness, scope: &str, claims: Value) -> String {
     sign_claims(&h.key, scope, claims)
@@ -135,7 +130,10 @@ async fn an_argument_condition_confines_paths_and_a_traversal_gets_no_challenge(
         "/workspace/x/../y",
     ] {
         let response = h
-            .post(Some(&reader), &tool(1, "read_file", json!({"path": path})))
+            .post(
+                Some(&reader),
+                &call_with(1, "read_file", json!({"path": path})),
+            )
             .await;
         assert_eq!(response.status(), 200, "{path}");
         let body = json_of(response).await;
@@ -161,7 +159,7 @@ async fn an_argument_condition_confines_paths_and_a_traversal_gets_no_challenge(
         json!({"Path": "/workspace/a"}),
     ] {
         let response = h
-            .post(Some(&reader), &tool(2, "read_file", arguments.clone()))
+            .post(Some(&reader), &call_with(2, "read_file", arguments.clone()))
             .await;
         let text = format!("{arguments}");
         assert_eq!(response.status(), 200, "{text}");
@@ -189,7 +187,7 @@ async fn a_claim_condition_decides_on_each_tokens_own_claims() {
     let atom = r#"claim.tenant == "acme""#;
     let acme = token(&h, "mcp:read", json!({"tenant": "acme"}));
     let response = h
-        .post(Some(&acme), &tool(1, "tenant_report", json!({})))
+        .post(Some(&acme), &call_with(1, "tenant_report", json!({})))
         .await;
     assert_eq!(json_of(response).await["result"]["isError"], false);
     // Another tenant, none, and claims of the wrong type (a number, an
@@ -206,7 +204,7 @@ async fn a_claim_condition_decides_on_each_tokens_own_claims() {
     ] {
         let other = token(&h, "mcp:read mcp:admin", claims.clone());
         let response = h
-            .post(Some(&other), &tool(2, "tenant_report", json!({})))
+            .post(Some(&other), &call_with(2, "tenant_report", json!({})))
             .await;
         let text = response.text().await.unwrap();
         assert!(!text.contains("globex"), "{claims}: {text}");
@@ -225,7 +223,7 @@ async fn a_claim_condition_decides_on_each_tokens_own_claims() {
     let ok = h
         .post(
             Some(&alice),
-            &tool(3, "nested", json!({"repo": {"owner": "alice"}})),
+            &call_with(3, "nested", json!({"repo": {"owner": "alice"}})),
         )
         .await;
     assert_eq!(json_of(ok).await["result"]["isError"], false);
@@ -235,7 +233,7 @@ async fn a_claim_condition_decides_on_each_tokens_own_claims() {
         json!({"repo.owner": "alice"}),
     ] {
         let denied = h
-            .post(Some(&alice), &tool(4, "nested", arguments.clone()))
+            .post(Some(&alice), &call_with(4, "nested", arguments.clone()))
             .await;
         assert_condition_denial(
             denied,
@@ -255,7 +253,7 @@ async fn scopes_are_asked_for_only_where_they_would_allow() {
     let inside = h
         .post(
             Some(&reader),
-            &tool(1, "write_file", json!({"path": "/workspace/a"})),
+            &call_with(1, "write_file", json!({"path": "/workspace/a"})),
         )
         .await;
     assert_eq!(inside.status(), 403);
@@ -270,7 +268,7 @@ async fn scopes_are_asked_for_only_where_they_would_allow() {
     let outside = h
         .post(
             Some(&h.token("mcp:write")),
-            &tool(2, "write_file", json!({"path": "/etc/passwd"})),
+            &call_with(2, "write_file", json!({"path": "/etc/passwd"})),
         )
         .await;
     assert_eq!(outside.status(), 403);
@@ -280,7 +278,7 @@ async fn scopes_are_asked_for_only_where_they_would_allow() {
     let admin = h
         .post(
             Some(&h.token("mcp:admin")),
-            &tool(3, "write_file", json!({"path": "/etc/passwd"})),
+            &call_with(3, "write_file", json!({"path": "/etc/passwd"})),
         )
         .await;
     assert_eq!(json_of(admin).await["result"]["isError"], false);
@@ -288,7 +286,7 @@ async fn scopes_are_asked_for_only_where_they_would_allow() {
     // scope can allow it, so no challenge.
     let nobody = token(&h, "", json!({"tenant": "globex"}));
     let response = h
-        .post(Some(&nobody), &tool(4, "tenant_report", json!({})))
+        .post(Some(&nobody), &call_with(4, "tenant_report", json!({})))
         .await;
     assert_condition_denial(
         response,
@@ -306,7 +304,7 @@ async fn a_deny_when_that_fires_is_named_and_no_scope_lifts_it() {
         let response = h
             .post(
                 Some(&h.token(scope)),
-                &tool(1, "read_file", json!({"path": "/workspace/app/.env"})),
+                &call_with(1, "read_file", json!({"path": "/workspace/app/.env"})),
             )
             .await;
         assert_condition_denial(
@@ -320,7 +318,9 @@ async fn a_deny_when_that_fires_is_named_and_no_scope_lifts_it() {
     // never fires a deny); the allow rule decides.
     let reader = h.token("mcp:read");
     for arguments in [json!({}), json!({"path": 7}), json!({"path": ["/x/.env"]})] {
-        let response = h.post(Some(&reader), &tool(2, "scan", arguments)).await;
+        let response = h
+            .post(Some(&reader), &call_with(2, "scan", arguments))
+            .await;
         assert_eq!(json_of(response).await["result"]["isError"], false);
     }
     assert_eq!(seen.lock().unwrap().len(), 3);
@@ -344,7 +344,7 @@ async fn arguments_that_are_not_an_object_satisfy_no_argument_condition() {
         json!([{"path": "/workspace/a"}]),
     ] {
         let response = h
-            .post(Some(&reader), &tool(1, "read_file", arguments.clone()))
+            .post(Some(&reader), &call_with(1, "read_file", arguments.clone()))
             .await;
         assert_condition_denial(
             response,
@@ -352,7 +352,9 @@ async fn arguments_that_are_not_an_object_satisfy_no_argument_condition() {
             json!({"failed_conditions": [UNDER]}),
         )
         .await;
-        let response = h.post(Some(&reader), &tool(2, "scan", arguments)).await;
+        let response = h
+            .post(Some(&reader), &call_with(2, "scan", arguments))
+            .await;
         assert_eq!(json_of(response).await["result"]["isError"], false);
     }
     // `arguments` absent altogether.
@@ -407,7 +409,7 @@ async fn denial_modes_keep_their_shapes_for_conditions() {
     let response = h
         .post(
             Some(&reader),
-            &tool(1, "read_file", json!({"path": "/etc"})),
+            &call_with(1, "read_file", json!({"path": "/etc"})),
         )
         .await;
     assert_eq!(response.status(), 200);
@@ -433,7 +435,7 @@ async fn denial_modes_keep_their_shapes_for_conditions() {
     let response = h
         .post(
             Some(&h.token("mcp:read")),
-            &tool(3, "read_file", json!({"path": "/etc"})),
+            &call_with(3, "read_file", json!({"path": "/etc"})),
         )
         .await;
     assert_eq!(
@@ -540,9 +542,9 @@ async fn a_batch_is_decided_message_by_message_on_its_own_arguments() {
     let (h, seen) = harness(|_| {}).await;
     let reader = h.token("mcp:read");
     let batch = json!([
-        tool(1, "read_file", json!({"path": "/workspace/a"})),
-        tool(2, "read_file", json!({"path": "/workspace/../etc/passwd"})),
-        tool(3, "read_file", json!({"path": "/workspace/.env"})),
+        call_with(1, "read_file", json!({"path": "/workspace/a"})),
+        call_with(2, "read_file", json!({"path": "/workspace/../etc/passwd"})),
+        call_with(3, "read_file", json!({"path": "/workspace/.env"})),
     ]);
     let response = h.post(Some(&reader), &batch).await;
     assert_eq!(response.status(), 200);
@@ -563,8 +565,8 @@ async fn a_batch_is_decided_message_by_message_on_its_own_arguments() {
     assert!(seen.lock().unwrap().is_empty());
     // Each message its own arguments: all in bounds, all forwarded.
     let fine = json!([
-        tool(4, "read_file", json!({"path": "/workspace/a"})),
-        tool(5, "read_file", json!({"path": "/workspace/b"})),
+        call_with(4, "read_file", json!({"path": "/workspace/a"})),
+        call_with(5, "read_file", json!({"path": "/workspace/b"})),
     ]);
     let body = json_of(h.post(Some(&reader), &fine).await).await;
     assert_eq!(body[0]["result"]["isError"], false);
@@ -585,7 +587,7 @@ async fn a_dry_run_decides_conditions_and_forwards_everything() {
     let response = h
         .post(
             Some(&h.token("mcp:read")),
-            &tool(1, "read_file", json!({"path": "/workspace/../etc/passwd"})),
+            &call_with(1, "read_file", json!({"path": "/workspace/../etc/passwd"})),
         )
         .await;
     assert_eq!(json_of(response).await["result"]["isError"], false);
@@ -599,7 +601,7 @@ async fn huge_arguments_meet_the_body_limit_and_are_decided_within_it() {
     let (h, seen) = harness(|_| {}).await;
     let reader = h.token("mcp:read");
     let big = "x".repeat(900 * 1024);
-    let inside = tool(
+    let inside = call_with(
         1,
         "read_file",
         json!({"path": format!("/workspace/{big}"), "blob": "y"}),
@@ -608,13 +610,13 @@ async fn huge_arguments_meet_the_body_limit_and_are_decided_within_it() {
         json_of(h.post(Some(&reader), &inside).await).await["result"]["isError"],
         false
     );
-    let outside = tool(2, "read_file", json!({"path": format!("/etc/{big}")}));
+    let outside = call_with(2, "read_file", json!({"path": format!("/etc/{big}")}));
     let body = json_of(h.post(Some(&reader), &outside).await).await;
     assert_eq!(body["error"]["data"], json!({"failed_conditions": [UNDER]}));
     // The denial's answer is small: nothing of the path is echoed.
     assert!(body.to_string().len() < 300, "{}", body.to_string().len());
     // 10 MiB of arguments: 413, unread.
-    let huge = tool(
+    let huge = call_with(
         3,
         "read_file",
         json!({"path": "/workspace/a", "blob": "z".repeat(10 << 20)}),
@@ -627,13 +629,19 @@ async fn huge_arguments_meet_the_body_limit_and_are_decided_within_it() {
     }
     many.insert("path".into(), json!("/workspace/a"));
     let response = h
-        .post(Some(&reader), &tool(4, "read_file", Value::Object(many)))
+        .post(
+            Some(&reader),
+            &call_with(4, "read_file", Value::Object(many)),
+        )
         .await;
     assert_eq!(json_of(response).await["result"]["isError"], false);
     let climb = format!("/workspace/{}{}", "a/".repeat(50_000), "../".repeat(50_001));
     let body = json_of(
-        h.post(Some(&reader), &tool(5, "read_file", json!({"path": climb})))
-            .await,
+        h.post(
+            Some(&reader),
+            &call_with(5, "read_file", json!({"path": climb})),
+        )
+        .await,
     )
     .await;
     assert_eq!(body["error"]["data"], json!({"failed_conditions": [UNDER]}));
@@ -659,7 +667,7 @@ async fn fifty_concurrent_tenants_each_get_their_own_decision() {
             let mut outcomes = Vec::new();
             for round in 0..4u64 {
                 for (tenant, expect) in [(&mine, true), (&theirs, false)] {
-                    let body = tool(round, "same_tenant", json!({"tenant": tenant}));
+                    let body = call_with(round, "same_tenant", json!({"tenant": tenant}));
                     let response = http
                         .post(format!("{}/mcp", h.url))
                         .bearer_auth(&token)
@@ -730,7 +738,9 @@ async fn a_reload_to_conditions_applies_to_tokens_cached_before() {
     let globex = token(&h, "mcp:read", json!({"tenant": "globex"}));
     let acme = token(&h, "mcp:read", json!({"tenant": "acme"}));
     for token in [&globex, &acme] {
-        let response = h.post(Some(token), &tool(1, "search", json!({}))).await;
+        let response = h
+            .post(Some(token), &call_with(1, "search", json!({})))
+            .await;
         assert_eq!(json_of(response).await["result"]["isError"], false);
     }
     let path = std::env::temp_dir().join(format!(
@@ -741,14 +751,14 @@ async fn a_reload_to_conditions_applies_to_tokens_cached_before() {
     assert_eq!(h.layer.reload_from_path(&path).unwrap(), 1);
     std::fs::remove_file(&path).unwrap();
     assert_condition_denial(
-        h.post(Some(&globex), &tool(2, "tenant_report", json!({})))
+        h.post(Some(&globex), &call_with(2, "tenant_report", json!({})))
             .await,
         r#"denied: condition `claim.tenant == "acme"` does not hold"#,
         json!({"failed_conditions": [r#"claim.tenant == "acme""#]}),
     )
     .await;
     let response = h
-        .post(Some(&acme), &tool(3, "tenant_report", json!({})))
+        .post(Some(&acme), &call_with(3, "tenant_report", json!({})))
         .await;
     assert_eq!(json_of(response).await["result"]["isError"], false);
     assert_eq!(h.layer.token_cache_stats().misses, 2);

@@ -20,11 +20,6 @@ use mcp_policy_http::MAX_LOGGED_ARGUMENTS_BYTES;
 use mcp_policy_sim::trace::TraceReader;
 use serde_json::{Value, json};
 
-fn tool(id: u64, name: &str, arguments: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-           "params": {"name": name, "arguments": arguments}})
-}
-
 async fn harness() -> Harness {
     let app = Router::new().route("/mcp", post(mcp));
     start_with(conditional::policy().build(), |_| {}, app).await
@@ -43,13 +38,7 @@ fn decisions(log: &[u8]) -> Vec<Value> {
 
 #[tokio::test]
 async fn the_log_records_the_arguments_the_decision_read_and_nothing_else() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_log(LogFormat::Json);
     let h = harness().await;
     let acme = sign_claims(
         &h.key,
@@ -60,7 +49,7 @@ async fn the_log_records_the_arguments_the_decision_read_and_nothing_else() {
     let calls = [
         (
             &acme,
-            tool(
+            call_with(
                 1,
                 "read_file",
                 json!({"path": "/workspace/a", "secret": "arg-s3cr3t", "opts": {"x": 1}}),
@@ -68,26 +57,26 @@ async fn the_log_records_the_arguments_the_decision_read_and_nothing_else() {
         ),
         (
             &acme,
-            tool(2, "read_file", json!({"path": "/workspace/../etc/passwd"})),
+            call_with(2, "read_file", json!({"path": "/workspace/../etc/passwd"})),
         ),
         (
             &acme,
-            tool(3, "scan", json!({"path": "/srv/.env", "n": "arg-s3cr3t"})),
+            call_with(3, "scan", json!({"path": "/srv/.env", "n": "arg-s3cr3t"})),
         ),
         (
             &globex,
-            tool(4, "tenant_report", json!({"q": "arg-s3cr3t"})),
+            call_with(4, "tenant_report", json!({"q": "arg-s3cr3t"})),
         ),
-        (&acme, tool(5, "search", json!({"q": "arg-s3cr3t"}))),
+        (&acme, call_with(5, "search", json!({"q": "arg-s3cr3t"}))),
         (
             &acme,
-            tool(
+            call_with(
                 6,
                 "nested",
                 json!({"repo": {"owner": "alice", "token": "arg-s3cr3t"}, "x": 1}),
             ),
         ),
-        (&acme, tool(7, "read_file", json!(["/workspace/a"]))),
+        (&acme, call_with(7, "read_file", json!(["/workspace/a"]))),
     ];
     for (token, body) in &calls {
         h.post(Some(token), body).await;
@@ -165,25 +154,25 @@ async fn the_log_records_the_arguments_the_decision_read_and_nothing_else() {
 
 #[tokio::test]
 async fn arguments_past_the_limit_are_left_out_and_their_size_logged() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_log(LogFormat::Json);
     let h = harness().await;
     let reader = h.token("mcp:read");
     let path = format!("/workspace/{}", "p".repeat(MAX_LOGGED_ARGUMENTS_BYTES));
-    h.post(Some(&reader), &tool(1, "read_file", json!({"path": path})))
-        .await;
+    h.post(
+        Some(&reader),
+        &call_with(1, "read_file", json!({"path": path})),
+    )
+    .await;
     // Just at the limit: kept.
     let fits = format!(
         "/workspace/{}",
         "p".repeat(MAX_LOGGED_ARGUMENTS_BYTES - r#"{"path":"/workspace/"}"#.len())
     );
-    h.post(Some(&reader), &tool(2, "read_file", json!({"path": fits})))
-        .await;
+    h.post(
+        Some(&reader),
+        &call_with(2, "read_file", json!({"path": fits})),
+    )
+    .await;
     let log = logs.0.lock().unwrap().clone();
     let events = decisions(&log);
     assert_eq!(events.len(), 2);
@@ -206,21 +195,19 @@ async fn arguments_past_the_limit_are_left_out_and_their_size_logged() {
 
 #[tokio::test]
 async fn an_argument_in_the_text_log_is_escaped_and_cannot_forge_lines() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_log(LogFormat::Text);
     let h = harness().await;
     let reader = h.token("mcp:read");
     let evil = "/workspace/a\"\n2025-01-01T00:00:00Z  INFO FAKE LINE decision=\"allow\"\u{1b}[2J\r\u{202e}";
-    h.post(Some(&reader), &tool(1, "read_file", json!({"path": evil})))
-        .await;
+    h.post(
+        Some(&reader),
+        &call_with(1, "read_file", json!({"path": evil})),
+    )
+    .await;
     // A key read by the policy, spelt to break out of the JSON.
     h.post(
         Some(&reader),
-        &tool(2, "nested", json!({"repo": {"owner": "x\"}\n FAKE"}})),
+        &call_with(2, "nested", json!({"repo": {"owner": "x\"}\n FAKE"}})),
     )
     .await;
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();

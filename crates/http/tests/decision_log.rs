@@ -38,14 +38,7 @@ fn request(id: u64, method: &str, field: &str, name: &str) -> Value {
 
 #[tokio::test]
 async fn the_decision_log_replays_to_the_decisions_the_layer_made() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    // The test runtime is single-threaded: server and client run here.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_log(LogFormat::Json);
     let h = start(|_| {}).await;
 
     let reader = token(&h, json!({"sub": "reader", "scope": "openid mcp:read"}));

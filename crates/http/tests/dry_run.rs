@@ -14,13 +14,7 @@ use mcp_policy_http::Mode;
 
 #[tokio::test]
 async fn dry_run_lets_denials_through_and_logs_them() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .finish();
-    // The test runtime is single-threaded: server and client run here.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_log(LogFormat::Text);
 
     let h = start(|c| c.mode = Mode::DryRun).await;
     let token = h.token("mcp:read");

@@ -17,13 +17,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn claims_in_the_text_log_are_escaped_and_cannot_forge_lines() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .finish();
-    // The test runtime is single-threaded: server and client run here.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_log(LogFormat::Text);
     let h = start(|_| {}).await;
 
     let mut claims = claims_now("");

@@ -269,6 +269,34 @@ pub fn names(tools: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// `tools/call` of `name` with these arguments.
+pub fn call_with(id: u64, name: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": name, "arguments": arguments}})
+}
+
+/// How a captured log is written: as the layer's JSON lines (what a
+/// replay reads) or as tracing's text lines (what a person reads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Captures what is logged on this thread until the guard drops. The test
+/// runtime is single-threaded, so the server and the client both log here
+/// and no other test's events can race in.
+pub fn capture_log(format: LogFormat) -> (Captured, tracing::subscriber::DefaultGuard) {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let builder = tracing_subscriber::fmt().with_writer(move || writer.clone());
+    let guard = match format {
+        LogFormat::Json => tracing::subscriber::set_default(builder.json().finish()),
+        LogFormat::Text => tracing::subscriber::set_default(builder.finish()),
+    };
+    (logs, guard)
+}
+
 /// A log sink for a `tracing_subscriber` writer: what the layer logged, as
 /// a test reads it back.
 #[derive(Clone, Default)]
