@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::condition::{AtomId, Context, Reading, Source};
+use crate::condition::{Atom, AtomId, Context, Reading, Source};
 use crate::decision_table::{
     Basis, Decision, DecisionTable, DefaultEffect, Effect, Entry, KindIndex, RuleId,
 };
@@ -104,20 +104,21 @@ impl DecisionTable {
 
     #[inline]
     pub(crate) fn all_fire(&self, atoms: &[AtomId], context: &Context<'_>) -> bool {
-        atoms.iter().all(|id| {
-            self.atoms()
-                .atom(*id)
-                .is_some_and(|atom| atom.fires(context))
-        })
+        self.every(atoms, |atom| atom.fires(context))
     }
 
     #[inline]
     pub(crate) fn all_hold(&self, atoms: &[AtomId], context: &Context<'_>) -> bool {
-        atoms.iter().all(|id| {
-            self.atoms()
-                .atom(*id)
-                .is_some_and(|atom| atom.holds(context))
-        })
+        self.every(atoms, |atom| atom.holds(context))
+    }
+
+    /// `true` when `test` passes every atom. (Every id is the table's:
+    /// it refuses an unknown one when built.)
+    #[inline]
+    fn every(&self, atoms: &[AtomId], test: impl Fn(&Atom) -> bool) -> bool {
+        atoms
+            .iter()
+            .all(|id| self.atoms().atom(*id).is_some_and(&test))
     }
 
     /// `true` when one clause has its scopes held and its atoms true.
