@@ -31,6 +31,7 @@ pub mod file;
 mod locate;
 mod principal;
 pub mod run;
+mod strict;
 mod time;
 
 pub use diagnostic::{Code, Diagnostic, Label, Span};

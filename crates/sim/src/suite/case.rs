@@ -10,6 +10,7 @@ use super::diagnostic::{Code, Diagnostic, backticked, did_you_mean};
 use super::file::{Entries, TestFile};
 use super::locate::{Step, Target};
 use super::principal::Identity;
+use super::strict::StrictValue;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Case {
@@ -229,7 +230,7 @@ impl TestFile {
     fn arguments(
         &self,
         index: usize,
-        raw: Option<&Entries<Value>>,
+        raw: Option<&Entries<StrictValue>>,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Option<Option<Map<String, Value>>> {
         let Some(raw) = raw else {
@@ -238,7 +239,42 @@ impl TestFile {
         let mut arguments = Map::new();
         let mut valid = true;
         for (name, value) in &raw.0 {
-            if arguments.insert(name.clone(), value.clone()).is_none() {
+            if let Some(duplicate) = &value.duplicate {
+                let mut path = vec![
+                    Step::Key("tests"),
+                    Step::Index(index),
+                    Step::Key("arguments"),
+                    Step::Key(name),
+                ];
+                path.extend(duplicate.steps());
+                let at = |occurrence| {
+                    self.locate_or(
+                        &path,
+                        Target::Key {
+                            name: &duplicate.key,
+                            occurrence,
+                        },
+                        Some(&duplicate.key),
+                        self.case_location(index),
+                    )
+                };
+                diagnostics.push(
+                    Diagnostic::error(
+                        Code::DuplicateKey,
+                        format!("argument `{}` is given twice", duplicate.dotted(name)),
+                    )
+                    .with_label(at(1), "given again here")
+                    .with_label(at(0), "first given here")
+                    .with_help(
+                        "a server reads one of them, the policy may read the other (a server behind mcp-policy refuses such a call): keep one",
+                    ),
+                );
+                valid = false;
+            }
+            if arguments
+                .insert(name.clone(), value.value.clone())
+                .is_none()
+            {
                 continue;
             }
             let path = [
@@ -461,7 +497,7 @@ pub(super) struct RawCase {
     rejection: Option<String>,
     /// `params.arguments`: a mapping (YAML keys are strings here), its
     /// entries in order, so that a key given twice is reported.
-    arguments: Option<Entries<Value>>,
+    arguments: Option<Entries<StrictValue>>,
     failing: Option<OneOrMany>,
 }
 

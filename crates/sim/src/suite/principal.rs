@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::diagnostic::{Code, Diagnostic, Span, backticked};
 use super::file::{Entries, TestFile};
 use super::locate::{Step, Target};
+use super::strict::StrictValue;
 use super::time;
 use crate::claims::{malformed_claim, scopes_from_claims};
 
@@ -217,11 +218,46 @@ impl PrincipalContext<'_> {
         (diagnostics.len() == before).then_some(identity)
     }
 
-    fn claims(&self, raw: &Entries<Value>, diagnostics: &mut Vec<Diagnostic>) -> Option<Identity> {
+    fn claims(
+        &self,
+        raw: &Entries<StrictValue>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<Identity> {
         let mut claims = Map::new();
         let mut valid = true;
         for (name, value) in &raw.0 {
-            if claims.insert(name.clone(), value.clone()).is_some() {
+            if let Some(duplicate) = &value.duplicate {
+                let mut path = vec![
+                    Step::Key("principals"),
+                    Step::Key(self.name),
+                    Step::Key("claims"),
+                    Step::Key(name),
+                ];
+                path.extend(duplicate.steps());
+                let at = |occurrence| {
+                    self.file
+                        .locate(
+                            &path,
+                            Target::Key {
+                                name: &duplicate.key,
+                                occurrence,
+                            },
+                            Some(&duplicate.key),
+                        )
+                        .unwrap_or(self.key)
+                };
+                diagnostics.push(
+                    Diagnostic::error(
+                        Code::DuplicateKey,
+                        format!("claim `{}` is given twice", duplicate.dotted(name)),
+                    )
+                    .with_label(at(1), "given again here")
+                    .with_label(at(0), "first given here")
+                    .with_help("a token carries each key once: keep one"),
+                );
+                valid = false;
+            }
+            if claims.insert(name.clone(), value.value.clone()).is_some() {
                 let path = [
                     Step::Key("principals"),
                     Step::Key(self.name),
@@ -337,7 +373,7 @@ enum FieldPart {
 )]
 pub(super) struct RawPrincipal {
     scopes: Option<String>,
-    claims: Option<Entries<Value>>,
+    claims: Option<Entries<StrictValue>>,
     jwt: Option<String>,
     jwks: Option<Value>,
     issuer: Option<String>,

@@ -442,6 +442,38 @@ proptest! {
     }
 }
 
+/// `serde_json::Value` keeps the last of two keys, so a nested duplicate
+/// decided on one value while a server behind mcp-policy refuses the call.
+#[test]
+fn a_key_given_twice_below_an_argument_or_a_claim_is_an_error_there() {
+    let yaml = "principals:\n  r:\n    claims: { scope: a, org: { id: 1, id: 2 } }\ntests:\n  - name: t\n    principal: r\n    tool: x\n    arguments:\n      repo:\n        owner: b\n        owner: a\n      list: [ { k: 1 }, { k: 2, k: 3 } ]\n    expect: allow\n";
+    let diagnostics = TestFile::parse(yaml).unwrap_err();
+    let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "claim `org.id` is given twice",
+            "argument `repo.owner` is given twice",
+            "argument `list[1].k` is given twice",
+        ],
+        "{diagnostics:?}"
+    );
+    assert!(diagnostics.iter().all(|d| d.code == Code::DuplicateKey));
+    // Each points at the second key, where it is given again.
+    let spots: Vec<(usize, usize)> = diagnostics
+        .iter()
+        .map(|d| {
+            let location = at(yaml, d);
+            assert_eq!(
+                &yaml[location.offset..location.offset + location.len],
+                d.message.split('`').nth(1).unwrap().rsplit(['.', ']']).next().unwrap()
+            );
+            (location.line, location.column)
+        })
+        .collect();
+    assert_eq!(spots, [(3, 39), (11, 9), (12, 33)]);
+}
+
 #[test]
 fn an_argument_given_twice_is_an_error_where_it_is_given_again() {
     let yaml = "principals:\n  r: { scopes: a }\ntests:\n  - name: t\n    principal: r\n    tool: x\n    arguments: { path: /workspace/a, path: /etc/passwd }\n    expect: allow\n";
