@@ -738,6 +738,20 @@ fn a_pattern_rule_names_the_tools_without_the_argument() {
             "mcp_policy::lint::condition_on_partial_glob `arg.repo matches \"acme/*\"` is always false for tools `repo_list` and `repo_stats` that pattern `repo_*` covers: they have no argument `repo`"
         ]
     );
+    // A nested key is named with its path.
+    let nested = r#"{"tools":[
+        {"name":"issue_list","inputSchema":{"type":"object","properties":{"filter":{"type":"object","properties":{"owner":{"type":"string"}}}}}},
+        {"name":"issue_search","inputSchema":{"type":"object","properties":{"filter":{"type":"object","properties":{"text":{"type":"string"}}}}}}]}"#;
+    let found = condition_findings(
+        "scope r level read\ntool \"issue_*\" requires all_of(r, arg.filter.owner == claim.sub)\n",
+        Some(nested),
+    );
+    assert_eq!(
+        summaries(&found),
+        [
+            "mcp_policy::lint::condition_on_partial_glob `arg.filter.owner == claim.sub` is always false for tool `issue_search` that pattern `issue_*` covers: it does not declare `arg.filter.owner`"
+        ]
+    );
     // A tool with a rule of its own is not the pattern's.
     let source = "scope r level read\ntool \"repo_*\" requires all_of(r, arg.repo matches \"acme/*\")\ntool repo_list requires all_of(r, arg.org == \"acme\")\ntool repo_stats requires r\n";
     assert_eq!(condition_findings(source, Some(tools)), []);

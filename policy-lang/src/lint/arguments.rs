@@ -238,16 +238,29 @@ impl RuleCheck<'_> {
         };
         let names = self.names(undeclared.iter().map(|u| u.0));
         let pattern = self.pattern.unwrap_or_default();
+        let one = names.len() == 1;
+        // A nested key may be what is missing: then name the whole path.
+        let lacking = if undeclared.iter().all(|(_, depth, _)| *depth == 0) {
+            format!(
+                "{} no argument `{}`",
+                if one { "it has" } else { "they have" },
+                arg.path.first().map_or("", String::as_str)
+            )
+        } else {
+            format!(
+                "{} not declare `{}`",
+                if one { "it does" } else { "they do" },
+                operand_text(arg)
+            )
+        };
         findings.push(
             Finding::new(
                 Lint::ConditionOnPartialGlob,
                 self.statement,
                 format!(
-                    "`{}` is always false for {} that pattern `{pattern}` covers: {} no argument `{}`",
+                    "`{}` is always false for {} that pattern `{pattern}` covers: {lacking}",
                     written.text,
                     tool_list(&names),
-                    if names.len() == 1 { "it has" } else { "they have" },
-                    arg.path.first().map_or("", String::as_str),
                 ),
             )
             .label(
