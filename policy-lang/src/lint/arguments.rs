@@ -722,3 +722,52 @@ fn outside_values(
     };
     Some(Problem::NeverTrue { why, help })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 4,000 exact rules and a pattern over 4,000 more tools: each tool is
+    /// compared with the one rule that decides it, never with every rule.
+    #[test]
+    fn many_rules_and_tools_are_checked_in_linear_time() {
+        let mut source = String::from(
+            "scope r level read\ntool \"bulk_*\" requires all_of(r, arg.limit <= 10)\n",
+        );
+        let mut tools = Vec::new();
+        let schema = |key: &str| serde_json::json!({"type": "object", "properties": {key: {"type": "integer", "minimum": 0}}});
+        for i in 0..4_000 {
+            source.push_str(&format!("tool t{i} requires all_of(r, arg.lmit < 5)\n"));
+            for (name, key) in [(format!("t{i}"), "limit"), (format!("bulk_{i}"), "limit")] {
+                tools.push(ToolInfo {
+                    name,
+                    read_only_hint: None,
+                    destructive_hint: None,
+                    input_schema: Some(schema(key)),
+                });
+            }
+        }
+        let tools = ToolList { tools };
+        let (file, _) = crate::parse::parse(&source);
+        let (resolved, _) = crate::check::check(&file, &source);
+        let Ok(table) = crate::compile::compile(&resolved) else {
+            unreachable!("the policy compiles");
+        };
+        let context = Context {
+            file: &file,
+            resolved: &resolved,
+            table: &table,
+        };
+        let mut findings = Vec::new();
+        let started = std::time::Instant::now();
+        lint(&context, &tools, &mut findings);
+        let elapsed = started.elapsed();
+        assert_eq!(findings.len(), 4_000);
+        assert!(
+            findings
+                .iter()
+                .all(|finding| finding.lint == Lint::UnknownArgument)
+        );
+        assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
+    }
+}
