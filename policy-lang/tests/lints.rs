@@ -804,11 +804,25 @@ fn matches_on_a_path_is_reported_without_a_tool_list() {
         "tool read_file requires all_of(r, claim.path matches \"/x/*\")",
         "tool read_file requires all_of(r, arg.profile matches \"a/*\")",
         "tool read_file requires r\ndeny tool read_file when arg.path matches \"*\"",
+        "tool read_file requires r\ndeny tool read_file when arg.path matches \"*..*\"",
+        "tool read_file requires r\ndeny tool read_file when arg.path matches \"*.env*\"",
     ];
     for rules in quiet {
         let source = format!("scope r level read\n{rules}\n");
         assert_eq!(fired_on(&source, Lint::MatchesOnPath), [], "{rules}");
     }
+    // A relative glob is not told to use `under`, which takes absolute
+    // paths only.
+    let found = fired_on(
+        "scope r level read\ntool get_file requires all_of(r, arg.path matches \"src/*\")\n",
+        Lint::MatchesOnPath,
+    );
+    assert_eq!(
+        found[0].help.as_deref(),
+        Some(
+            "`under` takes absolute paths only; for relative ones, refuse `..` beside the glob: `deny tool NAME when arg.path matches \"*..*\"`"
+        )
+    );
     // A deny says why a glob cannot deny reliably.
     let found = fired_on(
         "scope r level read\ntool read_file requires r\ndeny tool read_file when arg.path matches \"*/.env\"\n",

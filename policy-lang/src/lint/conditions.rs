@@ -116,6 +116,15 @@ fn escapable(glob: &str) -> bool {
     glob.trim_start_matches('*').contains('*')
 }
 
+/// Whether a deny's glob on a path fires on every spelling of the paths
+/// it means: one that starts and ends with `*` and holds no `/` looks for
+/// text inside a segment (`*..*`, `*.env*`), and every spelling keeps the
+/// segments of the normal form, in order. A glob that tests an end or
+/// crosses a `/` is escaped by `/./`, `//` or a trailing `/.`.
+fn deny_proof(glob: &str) -> bool {
+    glob.starts_with('*') && glob.ends_with('*') && !glob.contains('/')
+}
+
 /// `matches_on_path` and `negated_deny_condition`.
 pub(crate) fn lint(context: &Context<'_>, findings: &mut Vec<Finding>) {
     for rule in &context.resolved.rules {
@@ -173,7 +182,7 @@ fn matches_on_path(
         return;
     }
     let text = operand_text(operand);
-    let finding = if in_deny {
+    let finding = if in_deny && !deny_proof(glob.as_str()) {
         Finding::new(
             Lint::MatchesOnPath,
             statement,
@@ -183,16 +192,25 @@ fn matches_on_path(
         .help(format!(
             "confine the allow rules with `{text} under \"/DIR\"`, which normalises the path and fails closed; keep this deny as a second line if you wish, with a suppression comment saying so"
         ))
-    } else if escapable(glob.as_str()) {
+    } else if !in_deny && escapable(glob.as_str()) {
+        // `under` takes absolute paths only: a relative one would fail
+        // closed, so for relative globs the fix is a deny of `..`.
+        let help = if glob.as_str().starts_with('/') {
+            format!(
+                "write `{text} under \"/DIR\"`: it normalises the path and fails closed on a `..` that leaves the directory"
+            )
+        } else {
+            format!(
+                "`under` takes absolute paths only; for relative ones, refuse `..` beside the glob: `deny tool NAME when {text} matches \"*..*\"`"
+            )
+        };
         Finding::new(
             Lint::MatchesOnPath,
             statement,
             format!("`matches` on the path `{text}` does not confine it: a `..` inside what `*` matches climbs out (`/workspace/*` takes `/workspace/../etc/passwd`)"),
         )
         .label(span, "the path is not normalised")
-        .help(format!(
-            "write `{text} under \"/DIR\"`: it normalises the path and fails closed on a `..` that leaves the directory"
-        ))
+        .help(help)
     } else {
         return;
     };
@@ -245,5 +263,16 @@ mod tests {
         assert!(!escapable("*/.env"));
         assert!(!escapable("/etc/motd"));
         assert!(!escapable("**"));
+    }
+
+    #[test]
+    fn deny_globs_that_every_spelling_meets() {
+        assert!(deny_proof("*..*"));
+        assert!(deny_proof("*.env*"));
+        assert!(deny_proof("*secret*key*"));
+        assert!(!deny_proof("*.env"));
+        assert!(!deny_proof("*/.env*"));
+        assert!(!deny_proof("/etc/*"));
+        assert!(!deny_proof("/etc/shadow"));
     }
 }
