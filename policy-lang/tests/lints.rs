@@ -871,3 +871,92 @@ fn condition_lints_can_be_suppressed_with_a_reason() {
     let source = "scope r level read\ntool read_file requires r\n# mcp-policy: allow(matches_on_path) defence in depth; the allow side uses `under`\ndeny tool read_file when arg.path matches \"*/.env\"\n";
     assert_eq!(fired_on(source, Lint::MatchesOnPath), []);
 }
+
+mod arbitrary_schemas {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    use super::*;
+
+    /// JSON built from the keywords the schema lints read, nested and of
+    /// every type, so that most of what is generated is a wrong schema.
+    fn schema() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-3i64..200).prop_map(Value::from),
+            (-1.5f64..1.5).prop_map(|f| json!(f)),
+            prop::sample::select(vec![
+                "string",
+                "integer",
+                "number",
+                "boolean",
+                "array",
+                "object",
+                "null",
+                "#",
+                "#/properties/a",
+                "#/$defs/x",
+                "a",
+                "open",
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(
+                    (
+                        prop::sample::select(vec![
+                            "type",
+                            "properties",
+                            "enum",
+                            "const",
+                            "minimum",
+                            "maximum",
+                            "exclusiveMinimum",
+                            "exclusiveMaximum",
+                            "items",
+                            "$ref",
+                            "$defs",
+                            "additionalProperties",
+                            "anyOf",
+                            "a",
+                            "b",
+                            "x",
+                        ]),
+                        inner
+                    ),
+                    0..6
+                )
+                .prop_map(|pairs| {
+                    Value::Object(
+                        pairs
+                            .into_iter()
+                            .map(|(k, v)| (k.to_owned(), v))
+                            .collect::<Map<String, Value>>(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn any_schema_is_linted_without_panicking(schema in schema()) {
+            let tools = json!({"tools": [
+                {"name": "t", "inputSchema": schema.clone()},
+                {"name": "t_2", "inputSchema": {"type": "object", "properties": {"a": schema}}}
+            ]})
+            .to_string();
+            let list = ToolList::from_json(&tools).unwrap();
+            let policy = "scope r level read\n\
+                tool \"t*\" requires all_of(r, arg.a == 1, arg.a.b < 0, arg.b in [\"open\", 2], arg.x contains true, arg.a matches \"o*\", arg.b under \"/w\", arg.a == claim.sub)\n\
+                deny tool \"t*\" when any_of(arg.a != \"x\", arg.b >= 1.5)\n";
+            let compilation = check_source(policy, &LintConfig::default(), Some(&list));
+            prop_assert!(compilation.table.is_some());
+        }
+    }
+}
