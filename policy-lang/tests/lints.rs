@@ -847,7 +847,7 @@ fn not_equal_is_reported_in_a_deny_only() {
     assert_eq!(
         summaries(&found),
         [
-            "mcp_policy::lint::negated_deny_condition `arg.owner != claim.sub` is false when `arg.owner` is missing or not of the type compared, so this deny lets such requests through"
+            "mcp_policy::lint::negated_deny_condition `arg.owner != claim.sub` is false when `arg.owner` or `claim.sub` is missing, or their types differ, so this deny lets such requests through"
         ]
     );
     assert_eq!(

@@ -143,17 +143,24 @@ pub(crate) fn lint(context: &Context<'_>, findings: &mut Vec<Finding>) {
 }
 
 fn negated(statement: Span, span: Span, atom: &Atom, findings: &mut Vec<Finding>) {
-    let other = match atom.op() {
-        Op::Ne(literal) => literal_text(literal),
-        Op::NeOperand(other) => operand_text(other),
+    let operand = operand_text(atom.operand());
+    let (other, missing) = match atom.op() {
+        Op::Ne(literal) => (
+            literal_text(literal),
+            format!("`{operand}` is missing or not of the type compared"),
+        ),
+        Op::NeOperand(other) => {
+            let other = operand_text(other);
+            let missing = format!("`{operand}` or `{other}` is missing, or their types differ");
+            (other, missing)
+        }
         _ => return,
     };
-    let operand = operand_text(atom.operand());
     findings.push(
         Finding::new(
             Lint::NegatedDenyCondition,
             statement,
-            format!("`{operand} != {other}` is false when `{operand}` is missing or not of the type compared, so this deny lets such requests through"),
+            format!("`{operand} != {other}` is false when {missing}, so this deny lets such requests through"),
         )
         .label(span, "does not fire on a missing value")
         .help(format!(
