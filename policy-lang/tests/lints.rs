@@ -738,6 +738,20 @@ fn a_pattern_rule_names_the_tools_without_the_argument() {
             "mcp_policy::lint::condition_on_partial_glob `arg.repo matches \"acme/*\"` is always false for tools `repo_list` and `repo_stats` that pattern `repo_*` covers: they have no argument `repo`"
         ]
     );
+    // Alternatives on different arguments strand no tool that has one.
+    let fs = tools_file("filesystem.json");
+    let source = "scope fs:project level resource\ntool \"*\" requires all_of(fs:project, any_of(arg.path under \"/w\", arg.source under \"/w\"))\n";
+    let found = condition_findings(source, Some(&fs));
+    assert_eq!(found, []);
+    // A scope-only alternative for other tokens does not help the tokens
+    // the conditional clause was written for.
+    let source = "scope r level read\nscope a level admin\ntool \"repo_*\" requires any_of(a, all_of(r, arg.repo matches \"acme/*\"))\n";
+    let found = condition_findings(source, Some(tools));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    // An alternative the same tokens meet does.
+    let source = "scope r level read\ntool \"repo_*\" requires any_of(r, all_of(r, arg.repo matches \"acme/*\"))\n";
+    let found = condition_findings(source, Some(tools));
+    assert_eq!(found, []);
     // A nested key is named with its path.
     let nested = r#"{"tools":[
         {"name":"issue_list","inputSchema":{"type":"object","properties":{"filter":{"type":"object","properties":{"owner":{"type":"string"}}}}}},

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 
 use mcp_policy_table::condition::{Atom, Literal, Op, Source};
-use mcp_policy_table::{Effect, Target, TargetKind};
+use mcp_policy_table::{Clause, Effect, Target, TargetKind};
 use serde_json::{Map, Value};
 
 use super::conditions::{Written, atoms, literal_text, operand_text};
@@ -89,7 +89,13 @@ pub(crate) fn lint(context: &Context<'_>, tools: &ToolList, findings: &mut Vec<F
             Target::Glob(glob) => Some(glob.as_str()),
             Target::Exact(_) => None,
         };
+        let clauses = match &rule.effect {
+            Effect::Allow(clauses) => Some(clauses.as_slice()),
+            _ => None,
+        };
         let rule_check = RuleCheck {
+            context,
+            clauses,
             statement: resolved.span,
             pattern,
             covered: &covered,
@@ -101,6 +107,9 @@ pub(crate) fn lint(context: &Context<'_>, tools: &ToolList, findings: &mut Vec<F
 
 /// One rule against the tools it governs.
 struct RuleCheck<'a> {
+    context: &'a Context<'a>,
+    /// An allow rule's clauses, as the table holds them.
+    clauses: Option<&'a [Clause]>,
     statement: crate::ast::Span,
     /// The target, when it is a pattern.
     pattern: Option<&'a str>,
@@ -111,9 +120,9 @@ struct RuleCheck<'a> {
 impl RuleCheck<'_> {
     fn run(&self, req: &Node<Req>, findings: &mut Vec<Finding>) {
         let mut seen = HashSet::new();
-        // Per atom, the tools for which its argument is not declared: a
-        // conditional deny pattern is judged on its whole condition.
-        let mut undeclared_atoms: Vec<(&Atom, Vec<bool>)> = Vec::new();
+        // Every atom against every tool first: whether a missing argument
+        // matters depends on the rule's other atoms.
+        let mut analysed = Vec::new();
         for written in atoms(req) {
             if !seen.insert(written.atom) {
                 continue;
@@ -134,27 +143,86 @@ impl RuleCheck<'_> {
                     None => {}
                 }
             }
-            let all = undeclared.len() == self.covered.len();
-            if all {
-                self.unknown(written, &undeclared, findings);
-            } else if !undeclared.is_empty() && self.pattern.is_some() && !self.in_deny {
-                self.partial_allow(written, &undeclared, findings);
-            }
-            if !undeclared.is_empty() {
-                let mut lacking = vec![false; self.covered.len()];
-                for (i, _, _) in &undeclared {
-                    if let Some(flag) = lacking.get_mut(*i) {
+            analysed.push((written, undeclared, mismatch, never));
+        }
+        // Per atom, which tools lack its argument.
+        let lacking: Vec<(&Atom, Vec<bool>)> = analysed
+            .iter()
+            .filter(|(_, undeclared, _, _)| !undeclared.is_empty())
+            .map(|(written, undeclared, _, _)| {
+                let mut lacks = vec![false; self.covered.len()];
+                for (i, _, _) in undeclared {
+                    if let Some(flag) = lacks.get_mut(*i) {
                         *flag = true;
                     }
                 }
-                undeclared_atoms.push((written.atom, lacking));
+                (written.atom, lacks)
+            })
+            .collect();
+        for (written, undeclared, mismatch, never) in analysed {
+            if !undeclared.is_empty() && undeclared.len() == self.covered.len() {
+                self.unknown(written, &undeclared, findings);
+            } else if !undeclared.is_empty() && self.pattern.is_some() && !self.in_deny {
+                let stranded: Vec<_> = undeclared
+                    .into_iter()
+                    .filter(|(i, _, _)| self.stranded(written.atom, *i, &lacking))
+                    .collect();
+                if !stranded.is_empty() {
+                    self.partial_allow(written, &stranded, findings);
+                }
             }
             self.report(Lint::ArgumentTypeMismatch, written, mismatch, findings);
             self.report(Lint::NeverTrueCondition, written, never, findings);
         }
-        if self.in_deny && self.pattern.is_some() && !undeclared_atoms.is_empty() {
-            self.partial_deny(req, &undeclared_atoms, findings);
+        if self.in_deny && self.pattern.is_some() && !lacking.is_empty() {
+            self.partial_deny(req, &lacking, findings);
         }
+    }
+
+    /// Whether `atom`, false for tool `tool` (which lacks its argument),
+    /// shuts the tool to the callers one of the clauses holding it was
+    /// written for: no clause that can still hold for the tool asks only
+    /// for scopes and claims such a caller has. `any_of(all_of(s, arg.path ...),
+    /// all_of(s, arg.source ...))` strands no tool that has one of the two.
+    fn stranded(&self, atom: &Atom, tool: usize, lacking: &[(&Atom, Vec<bool>)]) -> bool {
+        let Some(clauses) = self.clauses else {
+            return true;
+        };
+        let catalog = self.context.table.atoms();
+        let lacks = |atom: &Atom| {
+            lacking
+                .iter()
+                .any(|(dead, lacks)| *dead == atom && lacks.get(tool) == Some(&true))
+        };
+        let dead = |clause: &Clause| {
+            clause
+                .atoms
+                .iter()
+                .any(|id| catalog.atom(*id).is_some_and(lacks))
+        };
+        let Some(id) = catalog.find(atom) else {
+            return true;
+        };
+        let alive: Vec<&Clause> = clauses.iter().filter(|clause| !dead(clause)).collect();
+        clauses
+            .iter()
+            .filter(|clause| clause.atoms.contains(&id))
+            .any(|clause| {
+                let held = self.context.catalog().set_of(clause.scopes.iter().copied());
+                // Another clause lets the same callers in when it asks for
+                // no more scopes and no other claim: its argument atoms
+                // are the request's to meet.
+                let covers = |other: &&Clause| {
+                    self.context.clause_within(other, &held)
+                        && other.atoms.iter().all(|id| {
+                            clause.atoms.contains(id)
+                                || catalog.atom(*id).is_some_and(|atom| {
+                                    atom.operands().all(|o| o.source == Source::Arg)
+                                })
+                        })
+                };
+                !alive.iter().any(covers)
+            })
     }
 
     fn names(&self, indices: impl IntoIterator<Item = usize>) -> Vec<&str> {
