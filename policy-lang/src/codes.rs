@@ -138,10 +138,16 @@ pub enum Lint {
     ReadOnlyHintNeedsWrite,
     EmptyPolicy,
     ConfusableName,
+    UnknownArgument,
+    ArgumentTypeMismatch,
+    ConditionOnPartialGlob,
+    MatchesOnPath,
+    NeverTrueCondition,
+    NegatedDenyCondition,
 }
 
 impl Lint {
-    pub const ALL: [Lint; 16] = [
+    pub const ALL: [Lint; 22] = [
         Lint::UnusedScope,
         Lint::ImpliedOnlyScope,
         Lint::RedundantRequirement,
@@ -158,6 +164,12 @@ impl Lint {
         Lint::ReadOnlyHintNeedsWrite,
         Lint::EmptyPolicy,
         Lint::ConfusableName,
+        Lint::UnknownArgument,
+        Lint::ArgumentTypeMismatch,
+        Lint::ConditionOnPartialGlob,
+        Lint::MatchesOnPath,
+        Lint::NeverTrueCondition,
+        Lint::NegatedDenyCondition,
     ];
 
     /// The name used on the command line and in suppression comments.
@@ -179,6 +191,12 @@ impl Lint {
             Lint::ReadOnlyHintNeedsWrite => "read_only_hint_needs_write",
             Lint::EmptyPolicy => "empty_policy",
             Lint::ConfusableName => "confusable_name",
+            Lint::UnknownArgument => "unknown_argument",
+            Lint::ArgumentTypeMismatch => "argument_type_mismatch",
+            Lint::ConditionOnPartialGlob => "condition_on_partial_glob",
+            Lint::MatchesOnPath => "matches_on_path",
+            Lint::NeverTrueCondition => "never_true_condition",
+            Lint::NegatedDenyCondition => "negated_deny_condition",
         }
     }
 
@@ -201,6 +219,12 @@ impl Lint {
             Lint::ReadOnlyHintNeedsWrite => "mcp_policy::lint::read_only_hint_needs_write",
             Lint::EmptyPolicy => "mcp_policy::lint::empty_policy",
             Lint::ConfusableName => "mcp_policy::lint::confusable_name",
+            Lint::UnknownArgument => "mcp_policy::lint::unknown_argument",
+            Lint::ArgumentTypeMismatch => "mcp_policy::lint::argument_type_mismatch",
+            Lint::ConditionOnPartialGlob => "mcp_policy::lint::condition_on_partial_glob",
+            Lint::MatchesOnPath => "mcp_policy::lint::matches_on_path",
+            Lint::NeverTrueCondition => "mcp_policy::lint::never_true_condition",
+            Lint::NegatedDenyCondition => "mcp_policy::lint::negated_deny_condition",
         }
     }
 
@@ -239,6 +263,24 @@ impl Lint {
             Lint::EmptyPolicy => "a policy that allows nothing: no rule grants any call",
             Lint::ConfusableName => {
                 "a name that mixes scripts, or looks like another name of the policy or the server"
+            }
+            Lint::UnknownArgument => {
+                "a condition on an argument the tool's `inputSchema` does not declare"
+            }
+            Lint::ArgumentTypeMismatch => {
+                "a condition whose operator or value cannot match the argument's declared type"
+            }
+            Lint::ConditionOnPartialGlob => {
+                "a condition on an argument that some tools the pattern covers do not have"
+            }
+            Lint::MatchesOnPath => {
+                "`matches` on a path-like argument, which a glob reads without normalising"
+            }
+            Lint::NeverTrueCondition => {
+                "a condition the argument's declared bounds, `enum` or `const` make impossible"
+            }
+            Lint::NegatedDenyCondition => {
+                "`!=` in a deny's `when`: a missing or mistyped value does not deny"
             }
         }
     }

@@ -368,3 +368,58 @@ fn tools_file_adds_the_tool_list_lints() {
         stderr(&output)
     );
 }
+
+#[test]
+fn tools_file_checks_conditions_against_each_input_schema() {
+    let tools = write_temp(
+        "schema-tools.json",
+        r#"{"tools":[
+            {"name":"search_issues","inputSchema":{"type":"object","properties":{"query":{"type":"string"},"limit":{"type":"integer","minimum":1,"maximum":100}},"required":["query"]}},
+            {"name":"read_file","inputSchema":{"type":"object","properties":{"path":{"type":"string"}},"required":["path"],"additionalProperties":false}}]}"#,
+    );
+    let policy = write_temp(
+        "schema.mcppolicy",
+        "scope mcp:read level read\n\
+         tool search_issues requires all_of(mcp:read, arg.limt <= 50, arg.limit == \"10\", arg.limit > 100)\n\
+         tool read_file requires all_of(mcp:read, arg.path matches \"/workspace/*\")\n",
+    );
+    let codes = |output: &std::process::Output| -> Vec<String> {
+        json(output)["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let output = mcp_policy(&[
+        "lint",
+        policy.to_str().unwrap(),
+        "--tools",
+        tools.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "only warnings");
+    assert_eq!(
+        codes(&output),
+        [
+            "mcp_policy::lint::unknown_argument",
+            "mcp_policy::lint::argument_type_mismatch",
+            "mcp_policy::lint::never_true_condition",
+            "mcp_policy::lint::matches_on_path",
+        ]
+    );
+    // Without the tool list only the name-based lint speaks.
+    let output = mcp_policy(&["lint", policy.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(codes(&output), ["mcp_policy::lint::matches_on_path"]);
+    // And a level set on the command line applies to the new lints too.
+    let output = mcp_policy(&[
+        "lint",
+        policy.to_str().unwrap(),
+        "--tools",
+        tools.to_str().unwrap(),
+        "--deny",
+        "unknown_argument",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+}

@@ -60,6 +60,10 @@ impl Lint {
                 | Lint::UnknownTool
                 | Lint::DestructiveHintReachable
                 | Lint::ReadOnlyHintNeedsWrite
+                | Lint::UnknownArgument
+                | Lint::ArgumentTypeMismatch
+                | Lint::ConditionOnPartialGlob
+                | Lint::NeverTrueCondition
         )
     }
 
@@ -165,6 +169,50 @@ impl Lint {
                 rationale: "A name with characters of another script can pass for a different name: `dеlete_repo` with a Cyrillic `е` (U+0435) reads as `delete_repo`, so a rule for it guards nothing a reviewer thinks it guards, while the real tool is left to the default. The lint compares the names of the policy's scopes and rules, and the server's tools with `--tools`, by their Unicode confusable skeletons (UTS #39), and flags every name that mixes scripts, or holds an invisible character (a zero-width space, a bidi control). Names wholly in one script, such as Japanese names, and names mixing Latin with Han, Japanese or Korean (`get_ユーザー`, allowed by UTS #39's highly restrictive level) are left alone unless they look like another name. ASCII names are compared too, but only a pair with a non-ASCII name is reported: `l` and `1` are a matter for code review.",
                 bad: "scope mcp:read  level read\nscope mcp:admin level admin implies mcp:read\ntool delete_repo requires mcp:admin\ntool \"dеlete_repo\" requires mcp:read\n",
                 good: "scope mcp:read  level read\nscope mcp:admin level admin implies mcp:read\ntool delete_repo requires mcp:admin\ntool \"リポジトリ一覧\" requires mcp:read\n",
+                tools: None,
+            },
+            Lint::UnknownArgument => LintDoc {
+                rationale: "A condition on an argument the tool does not declare reads a key no client sends: the atom is always false, so the clause holding it never allows, or the deny holding it never fires. Usually it is a typo, or the server renamed the argument. Each `arg.` path is looked up in the `properties` of the tool's `inputSchema`, through nested objects and local `$ref`s. An object whose `additionalProperties` is absent or `false` counts as listing every argument (servers ignore or refuse keys they do not declare); one with `additionalProperties` set to `true` or a schema, or with `patternProperties`, `allOf`, `anyOf`, `oneOf` or a `$ref` that cannot be followed, is not judged, and neither is a tool without an `inputSchema`. A pattern rule is reported here when no tool it covers declares the argument; when only some do not, `condition_on_partial_glob` names them.",
+                bad: "scope mcp:read level read\ntool search_issues requires all_of(mcp:read, arg.limt <= 50)\n",
+                good: "scope mcp:read level read\ntool search_issues requires all_of(mcp:read, arg.limit <= 50)\n",
+                tools: Some(
+                    r#"{"tools":[{"name":"search_issues","inputSchema":{"type":"object","properties":{"query":{"type":"string"},"limit":{"type":"integer","minimum":1,"maximum":100}},"required":["query"]}}]}"#,
+                ),
+            },
+            Lint::ArgumentTypeMismatch => LintDoc {
+                rationale: "An atom is false when its argument has another JSON type than its operator needs: a string compared with an integer argument, `<` on a string, `contains` on anything but an array, `matches` or `under` on anything but a string, `==` on an array. Against the type the tool's `inputSchema` declares for the argument (a name or a list of names; an absent `type` says nothing), such an atom can never hold. `contains` is also checked against the array's `items` type.",
+                bad: "scope mcp:read level read\ntool list_issues requires all_of(mcp:read, arg.labels == \"public\")\n",
+                good: "scope mcp:read level read\ntool list_issues requires all_of(mcp:read, arg.labels contains \"public\")\n",
+                tools: Some(
+                    r#"{"tools":[{"name":"list_issues","inputSchema":{"type":"object","properties":{"repo":{"type":"string"},"labels":{"type":"array","items":{"type":"string"}}},"required":["repo"]}}]}"#,
+                ),
+            },
+            Lint::ConditionOnPartialGlob => LintDoc {
+                rationale: "A pattern rule covers tools of different shapes. A condition on an argument that some of them do not declare is always false for those: on an allow rule the clause holding it never allows them, and the lint names them unless another clause lets the same callers in (no more scopes, no other claim: `any_of(all_of(s, arg.path under \"/w\"), all_of(s, arg.source under \"/w\"))` strands no tool that takes `path` or `source`); on a conditional deny, the deny never fires for the tools that lack every argument its condition reads, which matters when such a tool takes the same value under another name (`move_file` takes `source`, not `path`). The finding names the tools. Tools whose `inputSchema` does not say (see `unknown_argument`) are not counted as lacking the argument.",
+                bad: "scope github:repos level resource\ntool \"repo_*\" requires all_of(github:repos, arg.repo matches \"acme/*\")\n",
+                good: "scope github:repos level resource\ntool \"repo_*\"  requires all_of(github:repos, arg.repo matches \"acme/*\")\ntool repo_list requires all_of(github:repos, arg.org == \"acme\")\n",
+                tools: Some(
+                    r#"{"tools":[{"name":"repo_get","inputSchema":{"type":"object","properties":{"repo":{"type":"string"}},"required":["repo"]}},{"name":"repo_update","inputSchema":{"type":"object","properties":{"repo":{"type":"string"},"description":{"type":"string"}},"required":["repo"]}},{"name":"repo_list","inputSchema":{"type":"object","properties":{"org":{"type":"string"}},"required":["org"]}}]}"#,
+                ),
+            },
+            Lint::MatchesOnPath => LintDoc {
+                rationale: "A glob reads a path as the client spelt it. In an allow rule, `arg.path matches \"/workspace/*\"` takes `/workspace/../etc/passwd`, since `*` matches `..` too; in a deny's `when`, `/a/./b`, `/a//b/` or `/x/../a/b` spell the path the glob names without matching it, and the deny does not fire. `under \"/DIR\"` normalises the path and fails closed on a `..` that leaves the directory. The lint goes by the argument's name (its last key): `path`, `paths`, `pathname`, `file`, `filename`, `filepath`, `dir`, `dirname`, `directory`, `folder`, `cwd` as its last word (`source_path`, `targetDir`), or `file name`, so it runs without `--tools`. In an allow rule it fires on globs a `..` can escape, those with a `*` after a literal part; globs that only test the end (`\"*.md\"`) or hold no `*` cannot be escaped. In a deny it fires on every glob but those that start and end with `*` and hold no `/` (`\"*..*\"`, `\"*.env*\"`), which look for text inside a segment that every spelling of the path keeps: any other glob misses spellings such as `/a/./b` or a trailing `/.`, which a server normalising the path reads as the file the glob names.",
+                bad: "scope fs:read level read\ntool read_file requires all_of(fs:read, arg.path matches \"/workspace/*\")\n",
+                good: "scope fs:read level read\ntool read_file requires all_of(fs:read, arg.path under \"/workspace\")\n",
+                tools: None,
+            },
+            Lint::NeverTrueCondition => LintDoc {
+                rationale: "A condition that no value the server accepts satisfies is always false, exactly as the evaluator decides: an `==` or `in` whose values are outside the argument's `enum` or `const` (each allowed value is put through the atom), an `==` with a fraction on an `integer`, or a bound outside the schema's `minimum`, `maximum`, `exclusiveMinimum` or `exclusiveMaximum` (`arg.limit < 0` where `minimum` is 0). Often a misspelt value or a comparison the wrong way round.",
+                bad: "scope mcp:read level read\ntool search_issues requires all_of(mcp:read, arg.state == \"opened\")\n",
+                good: "scope mcp:read level read\ntool search_issues requires all_of(mcp:read, arg.state == \"open\")\n",
+                tools: Some(
+                    r#"{"tools":[{"name":"search_issues","inputSchema":{"type":"object","properties":{"query":{"type":"string"},"state":{"type":"string","enum":["open","closed","all"]}},"required":["query"]}}]}"#,
+                ),
+            },
+            Lint::NegatedDenyCondition => LintDoc {
+                rationale: "An atom is false when its value is missing or of another type, and `!=` is no exception: `deny tool \"*\" when claim.tenant != \"acme\"` does not fire for a token without a `tenant` claim, or with a number in it, so that token gets through. A deny's `when` should say what is refused when present; what a request must have belongs on the allow side, `requires all_of(..., claim.tenant == \"acme\")`, where a missing value fails closed.",
+                bad: "scope mcp:read level read\ntool list_users requires mcp:read\ndeny tool \"*\" when claim.tenant != \"acme\"\n",
+                good: "scope mcp:read level read\ntool list_users requires all_of(mcp:read, claim.tenant == \"acme\")\n",
                 tools: None,
             },
         }

@@ -4,11 +4,14 @@
 //! reports findings; this module applies levels (defaults, then the command
 //! line) and suppression comments, and turns findings into diagnostics.
 
+mod arguments;
 mod catalogue;
+mod conditions;
 mod confusable;
 mod danger;
 mod empty;
 mod requirements;
+mod schema;
 mod scopes;
 mod suppress;
 mod targets;
@@ -181,8 +184,10 @@ pub fn lint(
     danger::default_allow(&context, &mut findings);
     empty::allows_nothing(&context, &mut findings);
     confusable::lint(&context, tools, &mut findings);
+    conditions::lint(&context, &mut findings);
     if let Some(tools) = tools {
         tools::lint(&context, tools, &mut findings);
+        arguments::lint(&context, tools, &mut findings);
     }
     let suppressions = suppress::collect(source, file, &mut findings);
     let mut diagnostics: Vec<Diagnostic> = findings

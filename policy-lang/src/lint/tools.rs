@@ -18,6 +18,9 @@ pub struct ToolInfo {
     pub read_only_hint: Option<bool>,
     /// MCP `annotations.destructiveHint`.
     pub destructive_hint: Option<bool>,
+    /// MCP `inputSchema`, as the server sent it: any JSON, read by the
+    /// argument lints only as far as they understand it.
+    pub input_schema: Option<serde_json::Value>,
 }
 
 /// The server's tools, from a `ListToolsResult` (or the JSON-RPC response
@@ -92,6 +95,10 @@ struct WireTool {
     name: String,
     #[serde(default)]
     annotations: Option<WireAnnotations>,
+    /// Any JSON: a schema of a shape the lints do not know is skipped by
+    /// them, not refused here.
+    #[serde(default, rename = "inputSchema")]
+    input_schema: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +159,7 @@ impl ToolList {
                     name: tool.name,
                     read_only_hint: tool.annotations.as_ref().and_then(|a| a.read_only_hint),
                     destructive_hint: tool.annotations.as_ref().and_then(|a| a.destructive_hint),
+                    input_schema: tool.input_schema,
                 })
                 .collect(),
         })
