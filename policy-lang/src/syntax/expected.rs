@@ -63,6 +63,41 @@ fn is_punctuation(rule: Rule) -> bool {
 }
 
 /// The rules pest names where a condition's operator is due.
+/// Operators written as other languages write them, and what this one
+/// writes. Longest first, so that `===` is not read as `==` and `=`.
+const MISSPELLED_OPERATORS: [(&str, &str); 6] = [
+    ("===", "=="),
+    ("!==", "!="),
+    ("=<", "<="),
+    ("=>", ">="),
+    ("<>", "!="),
+    ("=!", "!="),
+];
+
+/// The misspelled operator that covers `at`, where an operator or the
+/// value after one was expected: pest stops inside it (`=<` at the `=`,
+/// `<>` at the `>` after reading `<`), so the text is looked at around
+/// `at`, not only from it.
+fn misspelled_operator(
+    source: &str,
+    at: usize,
+    expected: &[Rule],
+) -> Option<(&'static str, &'static str)> {
+    if !expected
+        .iter()
+        .any(|rule| is_operator(*rule) || is_literal(*rule))
+    {
+        return None;
+    }
+    MISSPELLED_OPERATORS.into_iter().find(|(wrong, _)| {
+        (0..wrong.len()).any(|back| {
+            at.checked_sub(back)
+                .and_then(|start| source.get(start..))
+                .is_some_and(|text| text.starts_with(wrong))
+        })
+    })
+}
+
 fn is_operator(rule: Rule) -> bool {
     matches!(
         rule,
@@ -291,6 +326,10 @@ pub(super) fn syntax_error(cst: &Cst<'_>, at: usize, expected: &[Rule]) -> Diagn
             .take_while(|c| is_name_char(*c) || *c == '*')
             .collect();
         diagnostic = diagnostic.with_help(format!("a pattern must be quoted: `\"{pattern}\"`"));
+    } else if let Some((wrong, right)) = misspelled_operator(source, at, expected) {
+        diagnostic = diagnostic.with_help(format!(
+            "`{wrong}` is not an operator here: write `{right}`"
+        ));
     } else if rest.starts_with('=') && expected.iter().copied().any(is_operator) {
         diagnostic = diagnostic.with_help("equality is `==`: `arg.repo == \"acme/web\"`");
     } else if !word.is_empty() && expected.iter().copied().any(is_literal) {

@@ -466,7 +466,13 @@ fn a_key_given_twice_below_an_argument_or_a_claim_is_an_error_there() {
             let location = at(yaml, d);
             assert_eq!(
                 &yaml[location.offset..location.offset + location.len],
-                d.message.split('`').nth(1).unwrap().rsplit(['.', ']']).next().unwrap()
+                d.message
+                    .split('`')
+                    .nth(1)
+                    .unwrap()
+                    .rsplit(['.', ']'])
+                    .next()
+                    .unwrap()
             );
             (location.line, location.column)
         })
