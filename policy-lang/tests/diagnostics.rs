@@ -132,10 +132,7 @@ fn the_github_example_is_accepted_verbatim() {
     };
     let example = texts(compile_source(&example));
     let verbatim = texts(verbatim);
-    let rewritten: Vec<&str> = verbatim
-        .difference(&example)
-        .map(String::as_str)
-        .collect();
+    let rewritten: Vec<&str> = verbatim.difference(&example).map(String::as_str).collect();
     assert_eq!(
         rewritten,
         [
