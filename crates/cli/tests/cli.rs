@@ -104,9 +104,11 @@ fn compile_writes_a_table_that_explain_loads() {
     let artifact: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
     assert_eq!(artifact["format"], "mcp-policy-table");
-    assert_eq!(artifact["version"], 2);
+    // Version 3: the example has conditions.
+    assert_eq!(artifact["version"], 3);
     assert_eq!(artifact["source"], "examples/github.mcppolicy");
-    // The same decision from the artifact as from the source.
+    // The same decision from the artifact as from the source, conditions
+    // included: in acme, only the issue scope is missing.
     for path in ["examples/github.mcppolicy", table.to_str().unwrap()] {
         let output = mcp_policy(&[
             "explain",
@@ -115,6 +117,8 @@ fn compile_writes_a_table_that_explain_loads() {
             "mcp:write",
             "--tool",
             "close_issue",
+            "--arguments",
+            r#"{"repo":"acme/widgets"}"#,
             "--format",
             "json",
         ]);
@@ -160,7 +164,36 @@ fn explain_snapshots() {
         ),
         (
             "all_of with one part missing",
-            &["--scopes", "mcp:write", "--tool", "close_issue"],
+            &[
+                "--scopes",
+                "mcp:write",
+                "--tool",
+                "close_issue",
+                "--arguments",
+                r#"{"repo":"acme/widgets"}"#,
+            ],
+        ),
+        (
+            "a repository outside the organisation",
+            &[
+                "--scopes",
+                "mcp:write github:issues",
+                "--tool",
+                "close_issue",
+                "--arguments",
+                r#"{"repo":"octo/hello-world","number":1}"#,
+            ],
+        ),
+        (
+            "a traversal out of the organisation",
+            &[
+                "--scopes",
+                "mcp:admin github:issues",
+                "--tool",
+                "close_issue",
+                "--arguments",
+                r#"{"repo":"acme/../octo/hello-world","number":1}"#,
+            ],
         ),
         (
             "glob rule",

@@ -63,7 +63,7 @@ fn fail_on_gates_by_direction() {
     let source = std::fs::read_to_string(common::root().join(OLD))
         .unwrap()
         .replace(
-            "tool list_issues         requires any_of(mcp:read, github:issues)",
+            r#"tool list_issues            requires any_of(mcp:read, all_of(github:issues, arg.repo matches "acme/*"))"#,
             "tool list_issues         requires mcp:read",
         );
     std::fs::write(&narrower, source).unwrap();
@@ -125,9 +125,22 @@ fn matrix_json() {
         .find(|row| row["target"] == "close_issue")
         .unwrap();
     assert_eq!(close["single_scopes"], serde_json::json!([]));
+    // Any repository for an admin with the issue scope; acme's for a writer.
     assert_eq!(
         close["combinations"],
-        serde_json::json!([["mcp:write", "github:issues"]])
+        serde_json::json!([["mcp:admin", "github:issues"]])
+    );
+    let in_acme = &close["conditions"][0];
+    assert_eq!(
+        in_acme["when"],
+        serde_json::json!([r#"arg.repo matches "acme/*""#])
+    );
+    assert!(
+        in_acme["grants"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(["github:issues", "mcp:write"])),
+        "{in_acme}"
     );
     insta::assert_json_snapshot!(value);
 }

@@ -432,7 +432,8 @@ fn explain_on_a_table_names_the_source_line() {
     let dir = scratch("explain-table");
     let mut table = compiled(&dir);
     assert_eq!(table["source"], "examples/github.mcppolicy");
-    assert_eq!(table["version"], 2);
+    // Version 3: the example has conditions.
+    assert_eq!(table["version"], 3);
     let json = dir.join("github.json");
     let output = mcp_policy(&[
         "explain",
@@ -492,6 +493,7 @@ fn a_table_compiled_from_standard_input_records_no_source() {
     let output = bounded_with(&["compile", "-", "-o", "-"], Stdio::from(policy));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let table = json(&output);
-    assert_eq!(table["version"], 2);
+    // Version 3: the example has conditions.
+    assert_eq!(table["version"], 3);
     assert!(table.get("source").is_none(), "{table}");
 }

@@ -36,10 +36,10 @@ fn a_policy_path_runs_the_tests_beside_it() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.starts_with(
-        "running 23 tests from examples/github.mcppolicy.test.yaml (policy examples/github.mcppolicy)\n"
+        "running 39 tests from examples/github.mcppolicy.test.yaml (policy examples/github.mcppolicy)\n"
     ));
     assert!(
-        text.ends_with("\ntest result: ok. 23 passed; 0 failed\n"),
+        text.ends_with("\ntest result: ok. 39 passed; 0 failed\n"),
         "{text}"
     );
 }
@@ -54,7 +54,7 @@ fn json_of_an_example() {
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let value = json(&output);
-    assert_eq!(value["passed"], 23);
+    assert_eq!(value["passed"], 39);
     assert_eq!(value["failed"], 0);
     assert_eq!(value["files"][0]["status"], "passed");
     insta::assert_json_snapshot!(value);

@@ -115,7 +115,7 @@ fn json_against_streams_changes_into_one_document() {
     assert_eq!(changes[0]["after"]["decision"], "deny");
     assert_eq!(
         changes[0]["after"]["rule"]["text"],
-        "tool create_pr_draft requires mcp:write"
+        r#"tool create_pr_draft requires any_of(mcp:admin, all_of(mcp:write, arg.repo matches "acme/*"))"#
     );
     assert_eq!(
         (
@@ -347,7 +347,7 @@ fn control_characters_from_the_trace_never_reach_the_terminal() {
     // log writer controls: the subject, the scopes, the name, the recorded
     // rule, a method that makes the line malformed.
     let lines = [
-        r#"{"subject":"ci\u001b[2Jbot\r","scopes":"github:repos x\u001b]0;pwned\u0007","method":"tools/call","name":"create_pr_draft","decision":"deny","rule":"tool a\r\u001b[1A requires b"}"#,
+        r#"{"subject":"ci\u001b[2Jbot\r","scopes":"github:repos x\u001b]0;pwned\u0007","method":"tools/call","name":"create_pr_draft","arguments":{"repo":"acme/widgets"},"decision":"deny","rule":"tool a\r\u001b[1A requires b"}"#,
         r#"{"subject":"eve","scopes":"mcp:read","method":"tools/call","name":"\u001b[2Jdelete_repo\r","decision":"deny"}"#,
         r#"{"scopes":"mcp:read \u001b[31mred","method":"tools/call","name":"delete_repo\u001b[0m"}"#,
         r#"{"scopes":"","method":"tools/\u001b[2Jcall\r","name":"x"}"#,
@@ -555,9 +555,10 @@ fn json_output_of_hostile_names_parses_back_to_the_same_text() {
     for name in HOSTILE {
         let quoted = serde_json::to_string(name).unwrap();
         let scopes = serde_json::to_string(&format!("github:repos {name}")).unwrap();
-        // Allowed, then denied on NEXT: a change; recorded as denied: drift.
+        // Allowed (in acme), then denied on NEXT: a change; recorded as
+        // denied: drift.
         lines.push(format!(
-            r#"{{"subject":{quoted},"client":{quoted},"scopes":{scopes},"method":"tools/call","name":"create_pr_draft","decision":"deny","rule":{quoted}}}"#
+            r#"{{"subject":{quoted},"client":{quoted},"scopes":{scopes},"method":"tools/call","name":"create_pr_draft","arguments":{{"repo":"acme/widgets"}},"decision":"deny","rule":{quoted}}}"#
         ));
         // A name no rule knows, without a subject: the principals' table
         // keys it by its scopes.

@@ -222,7 +222,10 @@ fn with_a_policy_the_decision_joins_the_report() {
     let policy = ["--policy", "examples/github.mcppolicy", "--format", "json"];
     let decide = |token: &str, tool: &str, now: &str| {
         let mut args = policy.to_vec();
-        args.extend(["--tool", tool, "--now", now]);
+        // In one of acme's repositories: the example confines its
+        // repository tools to them.
+        let arguments = r#"{"repo":"acme/widgets"}"#;
+        args.extend(["--tool", tool, "--now", now, "--arguments", arguments]);
         let output = mcp_policy(
             &[
                 &[

@@ -58,9 +58,12 @@ struct Case {
 }
 
 // ---------------------------------------------------------------------------
-// examples/github.mcppolicy
+// The GitHub example as the issue wrote it (tests/verbatim/), which is
+// examples/github.mcppolicy before its repository rules gained conditions:
+// the unconditional decisions measured since the first figures, on a policy
+// the article's naive map can still express.
 
-const GITHUB: &str = include_str!("../../../examples/github.mcppolicy");
+const GITHUB: &str = include_str!("../../../tests/verbatim/github.mcppolicy");
 const GITHUB_TOKEN: &str = "openid mcp:read github:issues offline_access";
 
 fn github_case() -> Case {

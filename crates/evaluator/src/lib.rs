@@ -577,7 +577,9 @@ impl<'e> Explanation<'e> {
 mod tests {
     use super::*;
 
-    const GITHUB: &str = include_str!("../../../examples/github.mcppolicy");
+    /// The GitHub example as the issue wrote it, before the example gained
+    /// conditions: these tests are about scopes alone.
+    const GITHUB: &str = include_str!("../../../tests/verbatim/github.mcppolicy");
 
     fn assert_send_sync<T: Send + Sync>() {}
 

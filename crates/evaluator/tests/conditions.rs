@@ -112,8 +112,9 @@ fn the_owned_explanation_shows_each_atom_with_its_value() {
 
 #[test]
 fn an_unconditional_policy_explains_in_the_same_json() {
+    // The GitHub example as the issue wrote it: examples/ has conditions now.
     let policy =
-        Evaluator::from_source(include_str!("../../../examples/github.mcppolicy")).unwrap();
+        Evaluator::from_source(include_str!("../../../tests/verbatim/github.mcppolicy")).unwrap();
     let arguments = object(json!({"repo": "x"}));
     let plain = policy.explained(Request::CallTool("close_issue"), &["mcp:read"]);
     let with_context = policy.explained_in(

@@ -200,7 +200,7 @@ principals:
   expired: {expired}
   elsewhere: {elsewhere}
 tests:
-  - {{ name: valid, principal: valid, tool: create_pr_draft, expect: allow }}
+  - {{ name: valid, principal: valid, tool: create_pr_draft, arguments: {{ repo: acme/widgets }}, expect: allow }}
   - {{ name: rejected where a decision is expected, principal: expired, tool: create_pr_draft, expect: deny }}
   - {{ name: expired, principal: expired, tool: create_pr_draft, expect: unauthenticated, rejection: expired }}
   - {{ name: any rejection, principal: elsewhere, tool: create_pr_draft, expect: unauthenticated }}
