@@ -458,10 +458,34 @@ fn explain_on_a_table_names_the_source_line() {
     assert!(out.contains("(examples/github.mcppolicy:"), "{out}");
     assert!(!out.contains("github.json"), "{out}");
 
-    // A version 1 table, without `source`: lines without a file.
-    table["version"] = 1.into();
-    table.as_object_mut().unwrap().remove("source");
-    std::fs::write(&json, serde_json::to_string(&table).unwrap()).unwrap();
+    // Version 1 had no conditions: a table that has them cannot claim it.
+    let mut old = table.clone();
+    old["version"] = 1.into();
+    std::fs::write(&json, serde_json::to_string(&old).unwrap()).unwrap();
+    let output = mcp_policy(&["explain", json.to_str().unwrap(), "--tool", "delete_repo"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("version 1 has no `atoms`"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A version 1 table, without `source`, of the scope-only policy: lines
+    // without a file.
+    let verbatim = dir.join("verbatim.json");
+    let output = mcp_policy(&[
+        "compile",
+        "tests/verbatim/github.mcppolicy",
+        "-o",
+        verbatim.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut scope_only: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&verbatim).unwrap()).unwrap();
+    assert!(scope_only.get("atoms").is_none(), "{scope_only}");
+    scope_only["version"] = 1.into();
+    scope_only.as_object_mut().unwrap().remove("source");
+    std::fs::write(&json, serde_json::to_string(&scope_only).unwrap()).unwrap();
     let output = mcp_policy(&[
         "explain",
         json.to_str().unwrap(),
