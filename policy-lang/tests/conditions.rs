@@ -645,3 +645,24 @@ proptest! {
         }
     }
 }
+
+/// Minimisation can absorb every clause that reads an atom; the atom is still
+/// interned. Such a table decides without conditions and is written as
+/// version 2, so it must not carry `atoms` (a version 2 table with them is
+/// refused on load, which made `compile` write tables nothing could load).
+#[test]
+fn a_table_whose_atoms_were_all_absorbed_reloads() {
+    for source in [
+        "scope a level read\ntool x requires any_of(a, all_of(a, arg.n == 1))\n",
+        "scope a level read\ntool x requires any_of(authenticated, arg.n == 1)\n",
+    ] {
+        let compilation = compile_source(source);
+        let table = compilation.table.expect("compiled");
+        assert!(!table.has_conditions(), "{source}");
+        let artifact = table.to_artifact();
+        assert!(artifact.contains("\"version\": 2"), "{artifact}");
+        let loaded = DecisionTable::from_artifact(&artifact)
+            .unwrap_or_else(|error| panic!("{source}: {error}\n{artifact}"));
+        assert_eq!(loaded.to_artifact(), artifact);
+    }
+}

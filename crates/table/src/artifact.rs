@@ -183,7 +183,15 @@ impl DecisionTable {
                     implies: info.implies.clone(),
                 })
                 .collect(),
-            atoms: crate::artifact_atoms::write(self.atoms()),
+            // Minimisation can absorb every clause that read an atom while
+            // the atom stays interned: such a table decides without
+            // conditions, is written as version 2, and a version 2 table
+            // with `atoms` is refused on load.
+            atoms: if self.has_conditions() {
+                crate::artifact_atoms::write(self.atoms())
+            } else {
+                Vec::new()
+            },
             rules: self
                 .rules()
                 .iter()
