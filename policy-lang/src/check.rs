@@ -298,7 +298,7 @@ impl Checker<'_> {
         }
         let mut candidates: Vec<&str> = self.scope_ids.keys().map(String::as_str).collect();
         if in_requirement {
-            candidates.extend(["authenticated", "any_of", "all_of"]);
+            candidates.extend(lexicon::REQUIREMENT_KEYWORDS);
         }
         let help = match did_you_mean(&name.node, candidates) {
             Some(suggestion) => format!("did you mean `{suggestion}`?"),
@@ -446,7 +446,7 @@ impl Checker<'_> {
                 checker.push(
                     Diagnostic::error(Code::EmptyGroup, format!("`{keyword}()` has no members"))
                         .with_label(requirement.span, "empty")
-                        .with_help(if keyword == "any_of" {
+                        .with_help(if keyword == lexicon::ANY_OF {
                             "an empty `any_of` could never be satisfied; name at least one scope, or `deny` the target"
                         } else {
                             "an empty `all_of` would require nothing; write `authenticated` if any valid token may call it"
@@ -495,8 +495,8 @@ impl Checker<'_> {
                 self.resolve_scope(&name, true)
                     .map_or(Req::Unresolved, Req::Scope)
             }
-            Requirement::AnyOf(members) => Req::AnyOf(group(self, "any_of", members)),
-            Requirement::AllOf(members) => Req::AllOf(group(self, "all_of", members)),
+            Requirement::AnyOf(members) => Req::AnyOf(group(self, lexicon::ANY_OF, members)),
+            Requirement::AllOf(members) => Req::AllOf(group(self, lexicon::ALL_OF, members)),
         };
         Node::new(req, requirement.span)
     }

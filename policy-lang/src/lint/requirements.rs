@@ -1,33 +1,41 @@
 //! Requirements that say more than they mean, and protocol scopes used as
 //! grants.
 
+use std::fmt::{self, Write};
+
 use mcp_policy_table::{Level, ScopeCatalog};
 
 use super::{Context, Finding, Lint};
 use crate::ast::{Node, Span};
 use crate::check::Req;
+use crate::syntax::lexicon;
 
-/// A requirement as a policy would write it.
+/// A requirement as a policy would write it: keywords and quoting are the
+/// lexicon's, so a scope named like a keyword stays quoted.
 pub(crate) fn render(catalog: &ScopeCatalog, req: &Req) -> String {
-    let list = |keyword: &str, members: &[Node<Req>]| {
-        let inner: Vec<String> = members.iter().map(|m| render(catalog, &m.node)).collect();
-        format!("{keyword}({})", inner.join(", "))
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_req(&mut out, catalog, req);
+    out
+}
+
+fn write_req(out: &mut String, catalog: &ScopeCatalog, req: &Req) -> fmt::Result {
+    let (keyword, members) = match req {
+        Req::Authenticated => return out.write_str(lexicon::AUTHENTICATED),
+        Req::Scope(id) => return lexicon::write_scope_ref(out, catalog.name(*id)),
+        Req::Atom { text, .. } => return out.write_str(text),
+        Req::Unresolved => return out.write_str("?"),
+        Req::AnyOf(members) => (lexicon::ANY_OF, members),
+        Req::AllOf(members) => (lexicon::ALL_OF, members),
     };
-    match req {
-        Req::Authenticated => "authenticated".to_owned(),
-        Req::Scope(id) => {
-            let name = catalog.name(*id);
-            if crate::ast::is_bare_name(name) {
-                name.to_owned()
-            } else {
-                format!("\"{name}\"")
-            }
+    write!(out, "{keyword}(")?;
+    for (i, member) in members.iter().enumerate() {
+        if i > 0 {
+            out.write_str(", ")?;
         }
-        Req::AnyOf(members) => list("any_of", members),
-        Req::AllOf(members) => list("all_of", members),
-        Req::Atom { text, .. } => text.clone(),
-        Req::Unresolved => "?".to_owned(),
+        write_req(out, catalog, &member.node)?;
     }
+    out.write_char(')')
 }
 
 /// The first redundancy found in a requirement: where, and why.
@@ -37,7 +45,11 @@ fn find_redundancy(catalog: &ScopeCatalog, req: &Node<Req>) -> Option<(Span, Str
         Req::AllOf(members) => (members, false),
         Req::Authenticated | Req::Scope(_) | Req::Atom { .. } | Req::Unresolved => return None,
     };
-    let keyword = if any { "any_of" } else { "all_of" };
+    let keyword = if any {
+        lexicon::ANY_OF
+    } else {
+        lexicon::ALL_OF
+    };
     if members.len() == 1 {
         return Some((
             req.span,
