@@ -156,15 +156,7 @@ impl Literal {
 /// Writes an operand: `arg.` or `claim.` and its segments, each bare when
 /// an identifier.
 pub fn write_operand(out: &mut impl fmt::Write, operand: &Operand) -> fmt::Result {
-    out.write_str(match operand.source {
-        Source::Arg => lexicon::ARG,
-        Source::Claim => lexicon::CLAIM,
-    })?;
-    for segment in &operand.path {
-        out.write_char(lexicon::SEGMENT_SEPARATOR)?;
-        lexicon::write_segment(out, segment)?;
-    }
-    Ok(())
+    write!(out, "{operand}")
 }
 
 impl fmt::Display for Literal {

@@ -6,7 +6,7 @@ use mcp_policy_table::{Atom, Comparison, Op};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::conditions::{Access, Vars, operand_text};
+use crate::conditions::{Access, Vars};
 use crate::diff::ChangeKind;
 use crate::values::{Relation, example, relation};
 
@@ -62,7 +62,7 @@ pub fn atom_changes(old: &Access, new: &Access, vars: &Vars) -> Vec<AtomChange> 
                 Relation::Disjoint | Relation::Overlap | Relation::Unknown => ChangeKind::Changed,
             };
             out.push(AtomChange {
-                operand: operand_text(x.operand()),
+                operand: x.operand().to_string(),
                 before: vars.text(a).to_owned(),
                 after: vars.text(b).to_owned(),
                 change,

@@ -27,7 +27,7 @@
 use std::collections::BTreeSet;
 
 use mcp_policy_table::{
-    Atom, AtomId, Clause, DecisionTable, DefaultEffect, Effect, Op, Operand, RuleId, Source,
+    Atom, AtomId, Clause, DecisionTable, DefaultEffect, Effect, Op, Operand, RuleId,
 };
 use serde::Serialize;
 
@@ -74,7 +74,7 @@ impl Vars {
     /// The variable "`operand` is a string `under` cannot place".
     fn unplaceable(&mut self, operand: &Operand) -> usize {
         self.find_or_push(Var::Unplaceable(operand.clone()), || {
-            format!("{} is a path `under` cannot place", operand_text(operand))
+            format!("{} is a path `under` cannot place", operand)
         })
     }
 
@@ -375,27 +375,4 @@ pub fn compare(old: &Access, new: &Access, vars: &Vars) -> Option<Compared> {
     result.gained_sets = Grants::union(&gained_sets);
     result.lost_sets = Grants::union(&lost_sets);
     Some(result)
-}
-
-/// `arg.repo`, `claim."https://example.com/roles"`: an operand as the
-/// language spells it.
-pub fn operand_text(operand: &Operand) -> String {
-    let mut out = match operand.source {
-        Source::Arg => "arg".to_owned(),
-        Source::Claim => "claim".to_owned(),
-    };
-    for key in &operand.path {
-        let identifier = key
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if identifier {
-            out.push('.');
-            out.push_str(key);
-        } else {
-            out.push_str(&format!(".{key:?}"));
-        }
-    }
-    out
 }

@@ -6,6 +6,13 @@
 
 use std::fmt;
 
+// The operand and string spellings are the table's, which prints atoms at
+// run time: one definition, read by the parser, the formatter and the
+// runtime alike.
+pub use mcp_policy_table::condition::spelling::{
+    ARG, CLAIM, SEGMENT_SEPARATOR, is_identifier, write_quoted, write_segment,
+};
+
 pub const POLICY: &str = "policy";
 pub const DEFAULT: &str = "default";
 pub const SCOPE: &str = "scope";
@@ -34,12 +41,6 @@ pub const GROUP_KEYWORDS: [&str; 2] = [ANY_OF, ALL_OF];
 
 /// `deny KIND TARGET when COND`.
 pub const WHEN: &str = "when";
-/// The operand that reads the request's arguments: `arg.PATH`.
-pub const ARG: &str = "arg";
-/// The operand that reads the token's claims: `claim.PATH`.
-pub const CLAIM: &str = "claim";
-/// What joins an operand's source and its segments.
-pub const SEGMENT_SEPARATOR: char = '.';
 /// The operator words and symbols of a condition atom. The words are
 /// keywords only where an operator stands, never reserved as names.
 pub const EQ: &str = "==";
@@ -58,15 +59,6 @@ pub const FALSE: &str = "false";
 /// Every operator of a condition atom.
 pub const CONDITION_OPERATORS: [&str; 10] = [EQ, NE, LT, LE, GT, GE, IN, CONTAINS, MATCHES, UNDER];
 
-/// A segment of an operand path written bare: an identifier.
-pub fn is_identifier(segment: &str) -> bool {
-    let mut chars = segment.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// Whether a scope name would read as an operand (`arg.x`, `claim.x`):
 /// such names cannot be scopes.
 pub fn is_operand_name(name: &str) -> bool {
@@ -74,16 +66,6 @@ pub fn is_operand_name(name: &str) -> bool {
         name.strip_prefix(source)
             .is_some_and(|rest| rest.starts_with(SEGMENT_SEPARATOR))
     })
-}
-
-/// Writes an operand path segment: bare when an identifier, quoted
-/// otherwise.
-pub fn write_segment(out: &mut impl fmt::Write, segment: &str) -> fmt::Result {
-    if is_identifier(segment) {
-        out.write_str(segment)
-    } else {
-        write_quoted(out, segment)
-    }
 }
 
 /// A character of a bare name: the characters of OAuth scope tokens that
@@ -105,19 +87,6 @@ pub fn is_requirement_keyword(word: &str) -> bool {
 /// Whether a name can be written bare, or needs quotes.
 pub fn is_bare_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(is_name_char) && !is_statement_keyword(name)
-}
-
-/// Writes `text` as a string: in quotes, with `\` and `"` escaped (a
-/// string's only escapes).
-pub fn write_quoted(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
-    out.write_char('"')?;
-    for c in text.chars() {
-        if matches!(c, '"' | '\\') {
-            out.write_char('\\')?;
-        }
-        out.write_char(c)?;
-    }
-    out.write_char('"')
 }
 
 /// `text` as a string (see [`write_quoted`]).

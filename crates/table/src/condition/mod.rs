@@ -21,6 +21,7 @@
 mod catalog;
 mod number;
 mod path;
+pub mod spelling;
 mod trace;
 
 use std::cmp::Ordering;
