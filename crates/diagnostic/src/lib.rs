@@ -12,12 +12,14 @@
 //! Style, after Cedar's guide: messages are lowercase with no trailing
 //! period, user input in backticks, the longer explanation in `help`.
 
+mod codes;
 mod diagnostic;
 mod report;
 mod source;
 mod span;
 mod suggest;
 
+pub use codes::code_table_problems;
 pub use diagnostic::{Diagnostic, DiagnosticCode, Label, Severity};
 pub use report::Report;
 pub use source::{IndexedSource, line_column};
