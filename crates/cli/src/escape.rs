@@ -69,6 +69,16 @@ pub fn owned(text: &str) -> String {
     shown(text).into_owned()
 }
 
+/// Policy text listed in a sentence: each item [`shown`] in backticks,
+/// separated by commas (`` `arg.repo matches "acme/*"`, `claim.tenant == "acme"` ``).
+pub fn backticked(items: &[impl AsRef<str>]) -> String {
+    items
+        .iter()
+        .map(|item| format!("`{}`", shown(item.as_ref())))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The source text of a policy as a diagnostic shows its lines: each hidden
 /// character escaped as [`shown`] does, except the line structure (`\n`,
 /// `\r` before `\n`, and `\t`, which the renderer expands), and a map from

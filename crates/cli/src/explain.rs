@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::context::{self, ClaimsInput};
-use crate::escape::shown;
+use crate::escape::{backticked, shown};
 use crate::token::{self, Trust};
 use crate::{ExplainArgs, ExplainFormat, Outcome, load};
 
@@ -301,23 +301,16 @@ pub fn conditions(conditions: &Conditions<'_>, indent: &str) -> String {
             shown(&atom.atom)
         ));
     }
-    let quoted = |atoms: &[String]| {
-        atoms
-            .iter()
-            .map(|atom| format!("`{}`", shown(atom)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     if !conditions.failed.is_empty() {
         text.push_str(&format!(
             "{indent}failed:         {} (no scope can help)\n",
-            quoted(conditions.failed)
+            backticked(conditions.failed)
         ));
     }
     if !conditions.fired.is_empty() {
         text.push_str(&format!(
             "{indent}deny-when fired: {} (no scope can help)\n",
-            quoted(conditions.fired)
+            backticked(conditions.fired)
         ));
     }
     text

@@ -20,7 +20,7 @@ use mcp_policy_sim::suite::{
 };
 use serde::Serialize;
 
-use crate::escape::shown;
+use crate::escape::{backticked, shown};
 use crate::render::{JsonDiagnostic, Reported};
 use crate::{Format, Outcome, explain, github, load, render, sarif};
 
@@ -450,24 +450,17 @@ fn reason(case: &CaseResult) -> String {
             format!("denied as expected, but the missing scopes differ: expected {expected}")
         }
         (Some(Failure::Conditions), Got::Decision(decided)) => {
-            let quoted = |atoms: &[String]| {
-                atoms
-                    .iter()
-                    .map(|atom| format!("`{}`", shown(atom)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
             let expected = match &case.expect {
                 Expect::Deny {
                     failing: Some(failing),
                     ..
-                } => quoted(failing),
+                } => backticked(failing),
                 _ => String::new(),
             };
             let by = if !decided.failed_conditions.is_empty() {
-                format!("failing {}", quoted(&decided.failed_conditions))
+                format!("failing {}", backticked(&decided.failed_conditions))
             } else if !decided.denied_when.is_empty() {
-                format!("a deny-when on {}", quoted(&decided.denied_when))
+                format!("a deny-when on {}", backticked(&decided.denied_when))
             } else if decided.allowable {
                 "missing scopes, not conditions".to_owned()
             } else {
