@@ -204,4 +204,27 @@ mod tests {
         assert_eq!(json("-5").to_json(), serde_json::json!(-5));
         assert_eq!(json("0.5").to_json(), serde_json::json!(0.5));
     }
+
+    #[test]
+    fn parsing_is_correctly_rounded() {
+        // Halfway cases that serde_json's default fast path rounds the
+        // wrong way; `float_roundtrip` (the workspace's serde_json
+        // feature) rounds them as `str::parse` does.
+        for text in [
+            "9007199254740993.0",
+            "1.00000000000000011102230246251565404236316680908203125",
+            "2.2250738585072011e-308",
+        ] {
+            let exact: f64 = text.parse().unwrap();
+            assert_eq!(json(text), Num::float(exact).unwrap(), "{text}");
+        }
+        assert_eq!(
+            json("9007199254740993.0"),
+            Num::from(9_007_199_254_740_992u64)
+        );
+        assert_eq!(
+            json("1.00000000000000011102230246251565404236316680908203125"),
+            Num::from(1i64)
+        );
+    }
 }
