@@ -666,3 +666,110 @@ fn a_table_whose_atoms_were_all_absorbed_reloads() {
         assert_eq!(loaded.to_artifact(), artifact);
     }
 }
+
+#[test]
+fn number_literals_at_the_extremes_compile_exactly_or_not_at_all() {
+    let policy = |test: &str| {
+        format!("scope mcp:read level read\ntool t requires all_of(mcp:read, arg.n {test})\n")
+    };
+    let operators = ["==", "!=", "<", "<=", ">", ">="];
+    for exact in [
+        "-9223372036854775807",
+        "9223372036854775807",
+        "18446744073709551615",
+        "9007199254740991",
+        "9007199254740993",
+        "9007199254740992.0",
+        "-0.0",
+        "5e-324",
+        "2.225073858507201e-308",
+        "0.1",
+        "1e19",
+    ] {
+        for op in operators {
+            assert_eq!(codes(&policy(&format!("{op} {exact}"))), [], "{op} {exact}");
+        }
+        assert_eq!(
+            codes(&policy(&format!("in [{exact}, 1]"))),
+            [],
+            "in {exact}"
+        );
+        assert_eq!(
+            codes(&policy(&format!("contains {exact}"))),
+            [],
+            "contains {exact}"
+        );
+    }
+    for inexact in [
+        "18446744073709551616",
+        "-9223372036854775809",
+        "-9223372036854775808",
+        "1e308",
+        "-1e308",
+        "1e20",
+        "9007199254740993.0",
+        "1.8446744073709551615e19",
+        "0.99999999999999999",
+        "9007199254740992.5",
+        "1e-400",
+        "-1e-400",
+    ] {
+        for op in operators {
+            assert_eq!(
+                codes(&policy(&format!("{op} {inexact}"))),
+                [Code::InvalidCondition],
+                "{op} {inexact}"
+            );
+        }
+        assert_eq!(
+            codes(&policy(&format!("in [1, {inexact}]"))),
+            [Code::InvalidCondition]
+        );
+        assert_eq!(
+            codes(&policy(&format!("contains {inexact}"))),
+            [Code::InvalidCondition]
+        );
+    }
+}
+
+#[test]
+fn bounds_at_the_extremes_decide_exactly() {
+    let t = table(
+        "scope mcp:read level read\n\
+         tool max requires all_of(mcp:read, arg.n <= 18446744073709551615)\n\
+         tool min requires all_of(mcp:read, arg.n >= -9223372036854775807)\n\
+         tool above requires all_of(mcp:read, arg.n > 9007199254740992)\n\
+         tool exact requires all_of(mcp:read, arg.n == 9007199254740993)\n\
+         tool tiny requires all_of(mcp:read, arg.n > 0, arg.n < 2.2250738585072014e-308)\n\
+         tool zero requires all_of(mcp:read, arg.n in [-0.0, 1])\n",
+    );
+    let allows = |tool: &str, n: &str| {
+        let args: Value = serde_json::from_str(&format!(r#"{{"n": {n}}}"#)).unwrap();
+        decide(&t, tool, &["mcp:read"], args, json!({}))
+    };
+    assert!(allows("max", "18446744073709551615"));
+    assert!(!allows("max", "18446744073709551616"));
+    assert!(!allows("max", "1e308"));
+    assert!(allows("max", "-1e308"));
+    assert!(allows("min", "-9223372036854775807"));
+    assert!(!allows("min", "-9223372036854775808"));
+    // Read as the float -2^63, below the bound.
+    assert!(!allows("min", "-9223372036854775809"));
+    assert!(!allows("min", "-1e308"));
+    assert!(allows("above", "9007199254740993"));
+    assert!(!allows("above", "9007199254740992"));
+    // Spelled as a float, 2^53 + 1 is the float 2^53 (correctly rounded).
+    assert!(!allows("above", "9007199254740993.0"));
+    assert!(allows("exact", "9007199254740993"));
+    assert!(!allows("exact", "9007199254740992"));
+    assert!(!allows("exact", "9007199254740993.0"));
+    assert!(allows("tiny", "5e-324"));
+    assert!(allows("tiny", "2.225073858507201e-308"));
+    assert!(!allows("tiny", "2.2250738585072014e-308"));
+    assert!(!allows("tiny", "0"));
+    assert!(!allows("tiny", "-0.0"));
+    assert!(allows("zero", "0"));
+    assert!(allows("zero", "-0.0"));
+    assert!(allows("zero", "1.0"));
+    assert!(!allows("zero", "5e-324"));
+}

@@ -902,3 +902,180 @@ fn an_unconditional_artifact_stays_version_2() {
         artifact
     );
 }
+
+/// Numbers in JSON's spelling, ascending; the spellings of one rank are
+/// one number. Ranks 0, 19 and 20 lie beyond the integers JSON holds
+/// exactly, and rank 1 is the float that integers just below it are read
+/// as (a literal there is refused).
+const LADDER: &[&[&str]] = &[
+    &["-1e308"],
+    &["-9223372036854775808"],
+    &["-9223372036854775807"],
+    &["-9007199254740993"],
+    &["-9007199254740992", "-9007199254740992.0"],
+    &["-1"],
+    &["-5e-324"],
+    &["0", "-0", "-0.0", "0.0", "0e5"],
+    &["5e-324"],
+    &["2.225073858507201e-308"],
+    &["2.2250738585072014e-308"],
+    &["0.5"],
+    &["1", "1.0", "1e0", "100e-2"],
+    &["9007199254740991"],
+    &[
+        "9007199254740992",
+        "9007199254740992.0",
+        "9.007199254740992e15",
+    ],
+    &["9007199254740993"],
+    &["9223372036854775807"],
+    &["9223372036854775808"],
+    &["18446744073709551615"],
+    &["18446744073709551616"],
+    &["1e308"],
+];
+
+fn number_args(text: &str) -> Map<String, Value> {
+    object(serde_json::from_str(&format!(r#"{{"n": {text}}}"#)).unwrap())
+}
+
+fn holds_on(atom: &Atom, arguments: &Map<String, Value>, claims: &Map<String, Value>) -> bool {
+    atom.holds(&Context::new(Some(arguments), Some(claims)))
+}
+
+#[test]
+fn numbers_at_the_extremes_compare_exactly_with_every_operator() {
+    let n = || arg("n");
+    let mut literals = 0;
+    for (rank, spellings) in LADDER.iter().enumerate() {
+        for literal in *spellings {
+            let Ok(bound) = Num::literal(literal) else {
+                assert!(
+                    [0, 1, LADDER.len() - 2, LADDER.len() - 1].contains(&rank),
+                    "{literal} refused"
+                );
+                continue;
+            };
+            literals += 1;
+            let other = Literal::Number(Num::literal("123.25").unwrap());
+            let atoms = [
+                (Op::Eq(Literal::Number(bound)), "=="),
+                (Op::Ne(Literal::Number(bound)), "!="),
+                (Op::Compare(Comparison::Lt, bound), "<"),
+                (Op::Compare(Comparison::Le, bound), "<="),
+                (Op::Compare(Comparison::Gt, bound), ">"),
+                (Op::Compare(Comparison::Ge, bound), ">="),
+                (Op::In(vec![Literal::Number(bound), other]), "in"),
+            ];
+            for (arg_rank, arg_spellings) in LADDER.iter().enumerate() {
+                for arg_text in *arg_spellings {
+                    let arguments = number_args(arg_text);
+                    for (op, name) in &atoms {
+                        let expected = match *name {
+                            "==" | "in" => arg_rank == rank,
+                            "!=" => arg_rank != rank,
+                            "<" => arg_rank < rank,
+                            "<=" => arg_rank <= rank,
+                            ">" => arg_rank > rank,
+                            _ => arg_rank >= rank,
+                        };
+                        let atom = Atom::new(n(), op.clone()).unwrap();
+                        assert_eq!(
+                            holds_on(&atom, &arguments, &Map::new()),
+                            expected,
+                            "arg.n = {arg_text}: arg.n {name} {literal}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(literals, 27);
+}
+
+#[test]
+fn arguments_are_read_correctly_rounded() {
+    // serde_json's default parser reads these halfway cases one float too
+    // high; with `float_roundtrip` they are read as `str::parse` reads
+    // them, as the server reading them as a 64-bit float does.
+    for (text, equals, instead) in [
+        ("9007199254740993.0", "9007199254740992", "9007199254740994"),
+        (
+            "1.00000000000000011102230246251565404236316680908203125",
+            "1",
+            "1.0000000000000002",
+        ),
+        (
+            "2.2250738585072011e-308",
+            "2.225073858507201e-308",
+            "2.2250738585072014e-308",
+        ),
+    ] {
+        let parsed: f64 = text.parse().unwrap();
+        assert_eq!(Num::float(parsed), Num::literal(equals).ok(), "{text}");
+        let arguments = number_args(text);
+        let holds = |op: Op| holds_on(&Atom::new(arg("n"), op).unwrap(), &arguments, &Map::new());
+        let equals = Num::literal(equals).unwrap();
+        let instead = Num::literal(instead).unwrap();
+        assert!(holds(Op::Eq(Literal::Number(equals))), "{text}");
+        assert!(!holds(Op::Eq(Literal::Number(instead))), "{text}");
+        assert!(holds(Op::Compare(Comparison::Lt, instead)), "{text}");
+        assert!(!holds(Op::Compare(Comparison::Gt, equals)), "{text}");
+    }
+}
+
+#[test]
+fn an_argument_and_a_claim_compare_exactly() {
+    let eq = Atom::new(arg("n"), Op::EqOperand(claim("m"))).unwrap();
+    let ne = Atom::new(arg("n"), Op::NeOperand(claim("m"))).unwrap();
+    let claims = |text: &str| object(serde_json::from_str(&format!(r#"{{"m": {text}}}"#)).unwrap());
+    // Within the exact range (rank 1 to 18), equal exactly when the rank
+    // is: u64 against i64 against f64, in both directions.
+    for (rank, spellings) in LADDER.iter().enumerate().take(LADDER.len() - 2).skip(1) {
+        for (other_rank, other_spellings) in LADDER.iter().enumerate() {
+            for (left, right) in spellings
+                .iter()
+                .flat_map(|a| other_spellings.iter().map(move |b| (*a, *b)))
+            {
+                for (a, b) in [(left, right), (right, left)] {
+                    let (arguments, claims) = (number_args(a), claims(b));
+                    let equal = rank == other_rank;
+                    assert_eq!(
+                        holds_on(&eq, &arguments, &claims),
+                        equal,
+                        "arg.n = {a} == claim.m = {b}"
+                    );
+                    assert_eq!(
+                        holds_on(&ne, &arguments, &claims),
+                        !equal,
+                        "arg.n = {a} != claim.m = {b}"
+                    );
+                }
+            }
+        }
+    }
+    // Huge and unequal, though one float would hold both.
+    for (a, b) in [
+        ("18446744073709551615", "18446744073709551614"),
+        ("9007199254740993", "9007199254740992.0"),
+        ("-9223372036854775808", "-9223372036854775807"),
+        ("9223372036854775808", "9223372036854775807"),
+    ] {
+        for (a, b) in [(a, b), (b, a)] {
+            assert!(!holds_on(&eq, &number_args(a), &claims(b)), "{a} == {b}");
+            assert!(holds_on(&ne, &number_args(a), &claims(b)), "{a} != {b}");
+        }
+    }
+    // The limit (SPEC.md, "Numbers"): beyond the exact integers, JSON
+    // numbers are read as the nearest float, so two integers that round
+    // to one float are equal; a number spelled as a float is that float.
+    for (a, b) in [
+        ("18446744073709551617", "18446744073709551616"),
+        ("1e308", format!("1{}1", "0".repeat(307)).as_str()),
+        ("-9223372036854775807.0", "-9223372036854775808"),
+        ("-9223372036854775809", "-9223372036854775808"),
+    ] {
+        assert!(holds_on(&eq, &number_args(a), &claims(b)), "{a} == {b}");
+        assert!(!holds_on(&ne, &number_args(a), &claims(b)), "{a} != {b}");
+    }
+}

@@ -3,7 +3,7 @@
 //! never hold as written (`arg.n < "5"`, `under "tmp"`) is an error here,
 //! not a silent `false` at run time.
 
-use mcp_policy_table::condition::{Atom, Num, Op, Source};
+use mcp_policy_table::condition::{Atom, EXACT_INTEGERS, Inexact, Num, Op, Source};
 use mcp_policy_table::{Glob, TargetKind};
 
 use crate::ast::{Condition, Literal, Node, Span, Test, Value};
@@ -155,7 +155,10 @@ fn under(
     }
 }
 
-/// A literal as the table holds it; a number JSON cannot hold is an error.
+/// A literal as the table holds it. A number is refused when the
+/// comparison would hold another number than the one written and an
+/// argument could tell them apart (see [`Num::literal`] and SPEC.md,
+/// "Numbers"): the policy, its analysis and the server must agree on it.
 fn scalar(
     literal: &Literal,
     span: Span,
@@ -164,19 +167,47 @@ fn scalar(
     Ok(match literal {
         Literal::String(text) => Table::String(text.clone()),
         Literal::Bool(flag) => Table::Bool(*flag),
-        Literal::Number(text) => serde_json::from_str::<serde_json::Number>(text)
-            .ok()
-            .and_then(|number| Num::from_json(&number))
-            .map(Table::Number)
-            .ok_or_else(|| {
-                invalid(
-                    span,
-                    &format!("`{text}` is not a number JSON can hold"),
-                    "out of range",
-                )
-                .with_help("write a number within the range of a 64-bit float")
-            })?,
+        Literal::Number(text) => Table::Number(
+            Num::literal(text).map_err(|inexact| inexact_number(text, inexact, span))?,
+        ),
     })
+}
+
+fn inexact_number(text: &str, inexact: Inexact, span: Span) -> Diagnostic {
+    let (start, end) = (EXACT_INTEGERS.start(), EXACT_INTEGERS.end());
+    match inexact {
+        Inexact::NotANumber => invalid(
+            span,
+            &format!("`{text}` is not a number JSON can hold"),
+            "out of range",
+        )
+        .with_help("write a number within the range of a 64-bit float"),
+        Inexact::BeyondIntegers => invalid(
+            span,
+            &format!("`{text}` is beyond the integers a comparison holds exactly"),
+            "not exact",
+        )
+        .with_help(format!(
+            "a number literal lies from {start} to {end}: beyond, arguments are read as 64-bit floats and neighbouring integers compare equal ({}, a float, is what those just below it are read as)",
+            i64::MIN
+        )),
+        Inexact::RoundedInteger { written, read } => invalid(
+            span,
+            &format!("`{text}` would be read as the 64-bit float {read}, not {written}"),
+            "rounded",
+        )
+        .with_help(format!(
+            "write the integer without a fraction or an exponent, `{written}`: integers from {start} to {end} are kept exact"
+        )),
+        Inexact::RoundsToInteger { read } => invalid(
+            span,
+            &format!("`{text}` would be read as the integer {read}, which it is not"),
+            "rounded",
+        )
+        .with_help(format!(
+            "the 64-bit float nearest to it is the integer {read}, which an integer argument `{read}` would equal: write `{read}` if that is meant, or a number with fewer digits"
+        )),
+    }
 }
 
 fn not_a(literal: &Node<Literal>, expected: &str, help: &str) -> Diagnostic {

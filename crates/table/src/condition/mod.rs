@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 use crate::glob::Glob;
 
 pub use catalog::{AtomCatalog, AtomId, AtomInfo};
-pub use number::Num;
+pub use number::{EXACT_INTEGERS, Inexact, Num};
 pub use path::{BaseProblem, PathBase};
 pub use trace::AtomTrace;
 
