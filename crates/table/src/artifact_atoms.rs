@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::condition::{
-    Atom, AtomCatalog, AtomInfo, Comparison, Literal, Num, Op, Operand, PathBase, Source,
+    Atom, AtomCatalog, AtomInfo, Comparison, Inexact, Literal, Num, Op, Operand, PathBase, Source,
 };
 use crate::glob::Glob;
 use crate::validate::Defect;
@@ -129,15 +129,28 @@ pub(crate) fn read(atoms: Vec<ArtifactAtom>) -> Result<AtomCatalog, Vec<Defect>>
 }
 
 fn literal(value: &Value) -> Result<Literal, String> {
+    if value.is_number() {
+        return number(value).map(Literal::Number);
+    }
     Literal::from_json(value)
         .ok_or_else(|| format!("`{value}` is not a string, a finite number or a boolean"))
 }
 
+/// A number as the compiler accepts a literal ([`Num::literal`]): a hand
+/// edit cannot bring in one that compares inexactly (`1e20`, which
+/// arguments near it equal), which the checker would have refused.
 fn number(value: &Value) -> Result<Num, String> {
-    value
+    let number = value
         .as_number()
-        .and_then(Num::from_json)
-        .ok_or_else(|| format!("`{value}` is not a finite number"))
+        .ok_or_else(|| format!("`{value}` is not a finite number"))?;
+    Num::literal(&number.to_string()).map_err(|inexact| match inexact {
+        Inexact::NotANumber => format!("`{value}` is not a finite number"),
+        Inexact::BeyondIntegers
+        | Inexact::RoundedInteger { .. }
+        | Inexact::RoundsToInteger { .. } => {
+            format!("`{value}` is a number no comparison holds exactly (the compiler refuses it)")
+        }
+    })
 }
 
 /// One atom, checked as the compiler would have made it.

@@ -700,6 +700,21 @@ fn hand_edited_conditions_are_refused_with_reasons() {
             "not a finite number",
         ),
         (
+            json!([{"text": "n", "operand": {"arg": ["p"]}, "test": {"le": 1e20}}]),
+            allow_atom.clone(),
+            "no comparison holds exactly",
+        ),
+        (
+            json!([eq("x", json!(i64::MIN))]),
+            allow_atom.clone(),
+            "no comparison holds exactly",
+        ),
+        (
+            json!([{"text": "i", "operand": {"arg": ["p"]}, "test": {"in": [1, 1.8446744073709552e19]}}]),
+            allow_atom.clone(),
+            "no comparison holds exactly",
+        ),
+        (
             json!([{"text": "e", "operand": {"claim": []}, "test": {"eq": 1}}]),
             allow_atom.clone(),
             "names no key",
