@@ -7,7 +7,7 @@ use crate::{Outcome, load, render};
 pub fn run(path: &Path, output: &Path) -> Outcome {
     let source = match load::source(path) {
         Ok(source) => source,
-        Err(outcome) => return outcome,
+        Err(error) => return error.report(),
     };
     let compilation = mcp_policy_lang::compile_source(&source);
     eprint!(

@@ -312,7 +312,8 @@ fn run_file(path: &Path, only: Option<&str>) -> FileRun {
     run.policy = Some(policy_path.display().to_string());
     let evaluator = match load::policy(&policy_path) {
         Ok(evaluator) => evaluator,
-        Err(outcome) => {
+        Err(error) => {
+            let outcome = error.report();
             run.status = if outcome == Outcome::UsageOrIo {
                 Status::Unreadable
             } else {
