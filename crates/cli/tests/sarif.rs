@@ -500,3 +500,25 @@ fn test_github_annotates_a_malformed_test_file() {
         stderr(&passing)
     );
 }
+
+/// `compile --format sarif` on a broken policy: the log `check` writes.
+#[test]
+fn compile_sarif_of_a_broken_policy_is_checks() {
+    let dir = scratch("compile");
+    let table = dir.join("table.json");
+    let policy = "tests/diagnostics/unknown_scope.mcppolicy";
+    let output = mcp_policy(&[
+        "compile",
+        policy,
+        "-o",
+        table.to_str().unwrap(),
+        "--format",
+        "sarif",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let log = valid_sarif(&output);
+    let check = valid_sarif(&mcp_policy(&["check", "--format", "sarif", policy]));
+    assert_eq!(log, check);
+    assert_eq!(results(&log).len(), 1);
+    assert!(!table.exists());
+}

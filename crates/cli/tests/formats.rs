@@ -1,0 +1,158 @@
+//! `--format human|json|sarif|github` on the commands that report a
+//! policy's diagnostics besides `check` (`fmt`, `compile`), shaped as
+//! `check`'s.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{json, mcp_policy, mcp_policy_in, stderr, stdout};
+
+const SEVERAL_ERRORS: &str = "tests/diagnostics/syntax-several-errors.mcppolicy";
+const UNKNOWN_SCOPE: &str = "tests/diagnostics/unknown_scope.mcppolicy";
+
+/// A directory of its own for one test, emptied first.
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("mcp-policy-formats-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `fmt --format json` on a policy with syntax errors prints what
+/// `check --format json` prints, and rewrites nothing.
+#[test]
+fn fmt_json_of_a_broken_policy_is_checks_json() {
+    let fmt = mcp_policy(&["fmt", "--check", "--format", "json", SEVERAL_ERRORS]);
+    assert_eq!(fmt.status.code(), Some(1), "{}", stderr(&fmt));
+    let check = mcp_policy(&["check", "--format", "json", SEVERAL_ERRORS]);
+    assert_eq!(stdout(&fmt), stdout(&check));
+    assert_eq!(
+        stderr(&fmt),
+        "checked 1 file: 0 to reformat, 1 with syntax errors (left as they are)\n"
+    );
+    insta::assert_snapshot!(stdout(&fmt));
+
+    // Without `--check` too: the file is left as it is.
+    let dir = scratch("fmt-broken");
+    let path = dir.join("broken.mcppolicy");
+    let source = std::fs::read(common::root().join(SEVERAL_ERRORS)).unwrap();
+    std::fs::write(&path, &source).unwrap();
+    let output = mcp_policy_in(&dir, &["fmt", "--format", "json", "broken.mcppolicy"]);
+    assert_eq!(output.status.code(), Some(1));
+    let diagnostics = json(&output)["diagnostics"].as_array().unwrap().clone();
+    assert!(!diagnostics.is_empty());
+    assert!(
+        diagnostics
+            .iter()
+            .all(|d| d["file"] == "broken.mcppolicy" && d["code"] == "mcp_policy::syntax"),
+        "{diagnostics:#?}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), source);
+}
+
+/// `fmt --check` in a machine format prints no diff: standard output is the
+/// report alone, and the files that would change are named on standard
+/// error.
+#[test]
+fn fmt_check_in_a_machine_format_names_the_files_on_stderr() {
+    let dir = scratch("fmt-check");
+    std::fs::write(
+        dir.join("loose.mcppolicy"),
+        "scope   mcp:read level read \"Read\"\ntool a requires mcp:read\n",
+    )
+    .unwrap();
+    let json_output = mcp_policy_in(
+        &dir,
+        &["fmt", "--check", "--format", "json", "loose.mcppolicy"],
+    );
+    assert_eq!(json_output.status.code(), Some(1));
+    assert_eq!(json(&json_output), serde_json::json!({"diagnostics": []}));
+    assert_eq!(
+        stderr(&json_output),
+        "would reformat `loose.mcppolicy`\nchecked 1 file: 1 to reformat\n"
+    );
+    let github = mcp_policy_in(
+        &dir,
+        &["fmt", "--check", "--format", "github", "loose.mcppolicy"],
+    );
+    assert_eq!(github.status.code(), Some(1));
+    assert_eq!(stdout(&github), "");
+    // The human form still prints the diff.
+    let human = mcp_policy_in(&dir, &["fmt", "--check", "loose.mcppolicy"]);
+    assert_eq!(human.status.code(), Some(1));
+    assert!(
+        stdout(&human).starts_with("--- loose.mcppolicy\n"),
+        "{}",
+        stdout(&human)
+    );
+}
+
+/// `compile --format github` annotates a broken policy as `check` does.
+#[test]
+fn compile_github_of_a_broken_policy_is_checks() {
+    let dir = scratch("compile-github");
+    let table = dir.join("table.json");
+    let output = mcp_policy(&[
+        "compile",
+        UNKNOWN_SCOPE,
+        "-o",
+        table.to_str().unwrap(),
+        "--format",
+        "github",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(!table.exists());
+    let check = mcp_policy(&["check", "--format", "github", UNKNOWN_SCOPE]);
+    assert_eq!(stdout(&output), stdout(&check));
+    insta::assert_snapshot!(stdout(&output));
+
+    // A policy that compiles: the table is written, nothing is annotated.
+    let output = mcp_policy(&[
+        "compile",
+        "examples/github.mcppolicy",
+        "-o",
+        table.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json(&output), serde_json::json!({"diagnostics": []}));
+    assert!(table.exists());
+}
+
+/// `compile -o -` writes the table on standard output: a machine format
+/// would print its report there too, so the pair is a usage error, refused
+/// before anything is read.
+#[test]
+fn compile_to_stdout_takes_only_the_human_format() {
+    for format in ["json", "sarif", "github"] {
+        let output = mcp_policy(&["compile", UNKNOWN_SCOPE, "-o", "-", "--format", format]);
+        assert_eq!(output.status.code(), Some(2), "{format}");
+        assert_eq!(stdout(&output), "", "{format}");
+        assert!(
+            stderr(&output).starts_with(&format!(
+                "error: `--format {format}` prints the diagnostics on standard output, where `-o -` writes the table"
+            )),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let output = mcp_policy(&[
+        "compile",
+        "examples/github.mcppolicy",
+        "-o",
+        "-",
+        "--format",
+        "human",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).starts_with('{'));
+}
