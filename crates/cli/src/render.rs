@@ -6,7 +6,8 @@
 
 use std::io::IsTerminal;
 
-use mcp_policy_diagnostic::{Diagnostic, DiagnosticCode, IndexedSource, Label, Span};
+pub use mcp_policy_diagnostic::Diagnostic;
+use mcp_policy_diagnostic::{DiagnosticCode, IndexedSource, Label, Span};
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use serde::Serialize;
 
@@ -81,6 +82,24 @@ pub fn human<C: DiagnosticCode>(diagnostics: &[Diagnostic<C>], file: &str, sourc
         let fallback = format!("{}: {}", diagnostic.code.as_str(), diagnostic.message);
         (diagnostic.report_indexed(&file, &indexed), fallback)
     }))
+}
+
+/// The diagnostics with their codes mapped by `code`: to report diagnostics
+/// of different kinds (a test file's, a policy's) as one.
+pub fn recoded<C: Copy, D>(
+    diagnostics: &[Diagnostic<C>],
+    code: impl Fn(C) -> D,
+) -> Vec<Diagnostic<D>> {
+    diagnostics
+        .iter()
+        .map(|diagnostic| Diagnostic {
+            code: code(diagnostic.code),
+            severity: diagnostic.severity,
+            message: diagnostic.message.clone(),
+            labels: diagnostic.labels.clone(),
+            help: diagnostic.help.clone(),
+        })
+        .collect()
 }
 
 /// A diagnostic as [`human`] shows it against the escaped source copy.

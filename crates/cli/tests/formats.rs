@@ -1,6 +1,5 @@
-//! `--format human|json|sarif|github` on the commands that report a
-//! policy's diagnostics besides `check` (`fmt`, `compile`), shaped as
-//! `check`'s.
+//! `--format human|json|sarif|github` on every command that reports a
+//! policy's diagnostics (`fmt`, `compile`, `test`), shaped as `check`'s.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,6 +15,7 @@ use common::{json, mcp_policy, mcp_policy_in, stderr, stdout};
 
 const SEVERAL_ERRORS: &str = "tests/diagnostics/syntax-several-errors.mcppolicy";
 const UNKNOWN_SCOPE: &str = "tests/diagnostics/unknown_scope.mcppolicy";
+const BROKEN_POLICY_TEST: &str = "crates/cli/tests/data/suite/broken-policy.test.yaml";
 
 /// A directory of its own for one test, emptied first.
 fn scratch(name: &str) -> PathBuf {
@@ -155,4 +155,56 @@ fn compile_to_stdout_takes_only_the_human_format() {
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stdout(&output).starts_with('{'));
+}
+
+/// `test --format json` on a test file whose policy does not compile: the
+/// policy's diagnostics, against the policy's file, beside the run.
+#[test]
+fn test_json_carries_the_broken_policys_diagnostics() {
+    let output = mcp_policy(&["test", "--format", "json", BROKEN_POLICY_TEST]);
+    assert_eq!(output.status.code(), Some(1));
+    let run = json(&output);
+    let file = &run["files"][0];
+    assert_eq!(file["status"], "policy_errors");
+    let policy = file["policy"].as_str().unwrap();
+    assert!(policy.ends_with(UNKNOWN_SCOPE), "{policy}");
+    let check = mcp_policy(&["check", "--format", "json", policy]);
+    assert_eq!(file["diagnostics"], json(&check)["diagnostics"]);
+    insta::assert_snapshot!(serde_json::to_string_pretty(&file["diagnostics"]).unwrap());
+}
+
+/// A policy that is not UTF-8 is a broken policy to `test` as well.
+#[test]
+fn test_json_of_a_policy_that_is_not_utf8() {
+    let dir = scratch("test-latin1");
+    std::fs::write(
+        dir.join("latin1.mcppolicy"),
+        b"scope mcp:read level read\ntool caf\xe9 requires mcp:read\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("latin1.mcppolicy.test.yaml"),
+        "policy: latin1.mcppolicy\nprincipals:\n  reader: { scopes: \"mcp:read\" }\ntests:\n  - { name: reads, principal: reader, tool: x, expect: deny }\n",
+    )
+    .unwrap();
+    let output = mcp_policy_in(
+        &dir,
+        &["test", "--format", "json", "latin1.mcppolicy.test.yaml"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let file = &json(&output)["files"][0];
+    assert_eq!(file["status"], "policy_errors");
+    let diagnostics = file["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
+    assert_eq!(diagnostics[0]["code"], "mcp_policy::syntax");
+    assert_eq!(diagnostics[0]["file"], "latin1.mcppolicy");
+    assert_eq!(
+        (
+            diagnostics[0]["line"].as_u64(),
+            diagnostics[0]["column"].as_u64()
+        ),
+        (Some(2), Some(9))
+    );
+    // The human diagnostics are on standard error, as before.
+    assert!(stderr(&output).contains("the policy is not UTF-8 text"));
 }
