@@ -432,10 +432,7 @@ fn run_file(path: &Path, only: Option<&str>) -> FileRun {
 /// `check` renders a policy's.
 fn malformed(mut run: FileRun, diagnostics: Vec<Diagnostic>) -> FileRun {
     let mut out = render::human(&diagnostics, &run.file, &run.source);
-    let count = match diagnostics.len() {
-        1 => "1 error".to_owned(),
-        n => format!("{n} errors"),
-    };
+    let count = crate::words::count(diagnostics.len() as u64, "error");
     out.push_str(&format!(
         "error: could not run `{}`: {count} in the test file\n",
         run.file
@@ -456,10 +453,10 @@ fn summary(passed: usize, failed: usize, not_run: usize, files: usize) -> String
     };
     let not_run = match not_run {
         0 => String::new(),
-        1 => "; 1 test file not run".to_owned(),
-        n => format!("; {n} test files not run"),
+        n => format!("; {} not run", crate::words::count(n as u64, "test file")),
     };
-    format!("all test files: {verdict}. {passed} passed; {failed} failed{not_run} ({files} files)")
+    let files = crate::words::count(files as u64, "file");
+    format!("all test files: {verdict}. {passed} passed; {failed} failed{not_run} ({files})")
 }
 
 /// One test file's results, as `cargo test` shows them.

@@ -208,3 +208,20 @@ fn test_json_of_a_policy_that_is_not_utf8() {
     // The human diagnostics are on standard error, as before.
     assert!(stderr(&output).contains("the policy is not UTF-8 text"));
 }
+
+/// One file is `1 file`, in every summary that counts them.
+#[test]
+fn a_summary_of_one_file_says_file() {
+    let output = mcp_policy(&["test", "--format", "github", BROKEN_POLICY_TEST]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).ends_with(
+            "all test files: FAILED. 0 passed; 0 failed; 1 test file not run (1 file)\n"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let output = mcp_policy(&["fmt", "--check", "examples/github.mcppolicy"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stderr(&output), "checked 1 file: 0 to reformat\n");
+}

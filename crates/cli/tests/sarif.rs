@@ -475,7 +475,7 @@ fn test_github_annotates_a_malformed_test_file() {
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).ends_with(
-            "all test files: FAILED. 0 passed; 0 failed; 1 test file not run (1 files)\n"
+            "all test files: FAILED. 0 passed; 0 failed; 1 test file not run (1 file)\n"
         ),
         "{}",
         stderr(&output)
