@@ -239,7 +239,11 @@ fn a_policy_that_allows_nothing_is_reported() {
         ),
         (
             "default deny\ndeny tool \"debug_*\"\n",
-            "the policy's 1 rule only deny: it denies every call to every token",
+            "the policy's 1 rule only denies: it denies every call to every token",
+        ),
+        (
+            "deny tool a\ndeny tool b\n",
+            "the policy's 2 rules only deny: it denies every call to every token",
         ),
     ] {
         let found = fired_on(source, Lint::EmptyPolicy);

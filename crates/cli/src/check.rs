@@ -3,11 +3,10 @@
 use clap::ArgMatches;
 use mcp_policy_lang::lint::ToolList;
 use mcp_policy_lang::{Code, Compilation};
-use serde::Serialize;
 
 use crate::load::{self, PolicyFile};
-use crate::render::{self, JsonDiagnostic, Reported};
-use crate::{CheckArgs, Format, Outcome, github, levels, sarif};
+use crate::render::{self, Reported};
+use crate::{CheckArgs, Format, Outcome, github, levels};
 
 /// `check` reports everything; `lint` reports errors that keep a policy
 /// from compiling, and lints.
@@ -130,14 +129,11 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
             diagnostics: &c.compilation.diagnostics,
         })
         .collect();
+    if let Err(outcome) = render::report(args.format, &reported, unreadable == 0) {
+        return outcome;
+    }
     match args.format {
         Format::Human => {
-            for c in &checked {
-                eprint!(
-                    "{}",
-                    render::human(&c.compilation.diagnostics, &c.file, &c.source)
-                );
-            }
             let unread = if unreadable > 0 {
                 format!(
                     "; {} could not be read",
@@ -153,29 +149,8 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
                 crate::words::count(warnings as u64, "warning")
             );
         }
-        Format::Json => {
-            #[derive(Serialize)]
-            struct Output<'a> {
-                diagnostics: Vec<JsonDiagnostic<'a>>,
-            }
-            let output = Output {
-                diagnostics: render::json_all(&reported),
-            };
-            if let Err(outcome) = crate::output::json(&output, "JSON") {
-                return outcome;
-            }
-        }
-        Format::Sarif => {
-            if let Err(outcome) =
-                crate::output::json(&sarif::log(&reported, unreadable == 0), "SARIF")
-            {
-                return outcome;
-            }
-        }
-        Format::Github => {
-            out!("{}", github::render(&reported));
-            eprintln!("{}", github::summary(checked.len(), errors, warnings));
-        }
+        Format::Github => eprintln!("{}", github::summary(checked.len(), errors, warnings)),
+        Format::Json | Format::Sarif => {}
     }
     if unreadable > 0 {
         Outcome::UsageOrIo

@@ -74,7 +74,11 @@ struct Suggestion<'a> {
 }
 
 pub fn run(args: &DiffArgs) -> Outcome {
-    let (old, new) = match (load::policy(&args.old), load::policy(&args.new)) {
+    // Both are loaded, and both reported, in this order, before either
+    // ends the command.
+    let old = load::policy(&args.old).map_err(load::PolicyError::report);
+    let new = load::policy(&args.new).map_err(load::PolicyError::report);
+    let (old, new) = match (old, new) {
         (Ok(old), Ok(new)) => (old, new),
         (Err(outcome), _) | (_, Err(outcome)) => return outcome,
     };

@@ -106,7 +106,7 @@ pub fn run(args: &ExplainArgs) -> Outcome {
     let json = args.format == ExplainFormat::Json;
     let evaluator = match load::policy(&args.path) {
         Ok(evaluator) => evaluator,
-        Err(outcome) => return outcome,
+        Err(error) => return error.report(),
     };
     // Rule lines are lines of the source: of the policy itself, or of the
     // one a compiled table records (never of the table's JSON). A table

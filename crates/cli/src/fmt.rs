@@ -1,29 +1,42 @@
-//! `mcp-policy fmt [--check] PATH...`
+//! `mcp-policy fmt [--check] [--format human|json|sarif|github] PATH...`
 //!
 //! Rewrites each file in the canonical layout (see
 //! `mcp_policy_lang::format`), or with `--check` prints on standard output
 //! what would change, as a unified diff per file (as `rustfmt --check`
 //! does), and rewrites nothing. A file with syntax
 //! errors is never rewritten: its diagnostics are reported as `check`
-//! reports them. Exit code 1 when a file has syntax errors or, with
+//! reports them, in the `--format` it takes. In `json`, `sarif` and
+//! `github`, standard output holds that one report only, shaped as
+//! `check`'s: `--check` prints no diff there, and names each file that
+//! would change on standard error instead (`would reformat `FILE``),
+//! before the summary. Exit code 1 when a file has syntax errors or, with
 //! `--check`, would change; 2 when a file cannot be read or written.
 
 use std::path::PathBuf;
 
 use std::time::Duration;
 
+use mcp_policy_lang::{Code, Diagnostic};
 use similar::TextDiff;
 
 /// How long the diff of one file may search for the smallest diff.
 const DIFF_TIMEOUT: Duration = Duration::from_millis(200);
 
-use crate::Outcome;
 use crate::escape::shown;
+use crate::render::Reported;
+use crate::{Format, Outcome};
 use crate::{load, render};
 
-pub fn run(paths: &[PathBuf], check: bool) -> Outcome {
+/// A file with syntax errors, kept for a machine format's one report.
+struct Broken {
+    file: String,
+    source: String,
+    diagnostics: Vec<Diagnostic>,
+}
+
+pub fn run(paths: &[PathBuf], check: bool, format: Format) -> Outcome {
     let mut io_failed = false;
-    let mut broken = 0usize;
+    let mut broken: Vec<Broken> = Vec::new();
     let mut changed = 0usize;
     let mut parsed = 0usize;
     for path in paths {
@@ -35,8 +48,16 @@ pub fn run(paths: &[PathBuf], check: bool) -> Outcome {
         let output = match mcp_policy_lang::format::format_source(&source) {
             Ok(output) => output,
             Err(diagnostics) => {
-                eprint!("{}", render::human(&diagnostics, &file, &source));
-                broken += 1;
+                // Human diagnostics as each file is read, as before; a
+                // machine format's in one document at the end.
+                if format == Format::Human {
+                    eprint!("{}", render::human(&diagnostics, &file, &source));
+                }
+                broken.push(Broken {
+                    file,
+                    source,
+                    diagnostics,
+                });
                 continue;
             }
         };
@@ -45,7 +66,11 @@ pub fn run(paths: &[PathBuf], check: bool) -> Outcome {
             continue;
         }
         if check {
-            out!("{}", diff(&file, &source, &output));
+            if format == Format::Human {
+                out!("{}", diff(&file, &source, &output));
+            } else {
+                eprintln!("would reformat `{}`", shown(&file));
+            }
             changed += 1;
         } else if let Err(error) = std::fs::write(path, output) {
             eprintln!("error: cannot write `{file}`: {error}");
@@ -54,10 +79,24 @@ pub fn run(paths: &[PathBuf], check: bool) -> Outcome {
             changed += 1;
         }
     }
+    if format != Format::Human {
+        let reported: Vec<Reported<'_, Code>> = broken
+            .iter()
+            .map(|broken| Reported {
+                file: &broken.file,
+                source: &broken.source,
+                diagnostics: &broken.diagnostics,
+            })
+            .collect();
+        if let Err(outcome) = render::report(format, &reported, !io_failed) {
+            return outcome;
+        }
+    }
+    let broken = broken.len();
     let files = parsed + broken;
     let mut summary = format!(
-        "checked {files} file{}: {changed} {}",
-        crate::words::plural_s(files as u64),
+        "checked {}: {changed} {}",
+        crate::words::count(files as u64, "file"),
         if check { "to reformat" } else { "reformatted" }
     );
     if broken > 0 {

@@ -1,8 +1,8 @@
 //! Reading what the commands are given, every input bounded (see
 //! `mcp_policy_fs` and docs/SECURITY.md, "Input limits"), and loading a
 //! policy for the commands that decide on it: a `.mcppolicy` source
-//! (compiled here, its diagnostics shown as `check` shows them) or a
-//! compiled table written by `mcp-policy compile`.
+//! (compiled here, its diagnostics handed back for the command to render
+//! in its format) or a compiled table written by `mcp-policy compile`.
 
 use std::path::Path;
 
@@ -114,31 +114,69 @@ fn not_utf8(bytes: &[u8], offset: usize) -> (String, Diagnostic) {
     (text, diagnostic)
 }
 
-/// A policy's source for the commands that read source only (`compile`),
-/// or the outcome to exit with once the reason is on standard error.
-pub fn source(path: &Path) -> Result<String, Outcome> {
-    match policy_file(path) {
-        None => Err(Outcome::UsageOrIo),
-        Some(PolicyFile::Source(text) | PolicyFile::Artifact(text)) => Ok(text),
-        Some(PolicyFile::NotUtf8 { text, diagnostic }) => {
-            eprint!("{}", render::human(&[*diagnostic], &shown(path), &text));
-            Err(Outcome::PolicyErrors)
+/// Why a policy was not loaded.
+pub enum PolicyError {
+    /// The reason is on standard error already (a file that cannot be
+    /// read, a compiled table that does not load): the outcome to exit with.
+    Reported(Outcome),
+    /// A policy with errors (one that does not compile, or is not UTF-8):
+    /// its diagnostics, against `text`, for the caller to render in its
+    /// format. `file` is the path as given (renderers escape it).
+    NotLoaded {
+        file: String,
+        text: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+impl PolicyError {
+    /// For the commands that report in human form only: the diagnostics
+    /// rendered on standard error as `check` renders them, and the outcome
+    /// to exit with.
+    pub fn report(self) -> Outcome {
+        match self {
+            PolicyError::Reported(outcome) => outcome,
+            PolicyError::NotLoaded {
+                file,
+                text,
+                diagnostics,
+            } => {
+                eprint!("{}", render::human(&diagnostics, &file, &text));
+                Outcome::PolicyErrors
+            }
         }
     }
 }
 
-/// The policy at `path`, or the outcome to exit with once the reason is on
-/// standard error: a file that cannot be read is a usage error, a policy
-/// that does not compile (or a table that does not load) a policy error.
+/// A policy's source for the commands that read source only (`compile`),
+/// or why not: a policy that is not UTF-8 comes back as
+/// [`PolicyError::NotLoaded`] for the caller to render.
+pub fn source(path: &Path) -> Result<String, PolicyError> {
+    match policy_file(path) {
+        None => Err(PolicyError::Reported(Outcome::UsageOrIo)),
+        Some(PolicyFile::Source(text) | PolicyFile::Artifact(text)) => Ok(text),
+        Some(PolicyFile::NotUtf8 { text, diagnostic }) => Err(PolicyError::NotLoaded {
+            file: path.display().to_string(),
+            text,
+            diagnostics: vec![*diagnostic],
+        }),
+    }
+}
+
+/// The policy at `path`, or why not: a file that cannot be read is a usage
+/// error, a table that does not load a policy error (both reported on
+/// standard error here), and a policy that does not compile comes back
+/// with its diagnostics for the caller to render
+/// ([`PolicyError::report`] as `check` does, or in a machine format).
 /// Loaded by the evaluator's own loader (`Evaluator::from_bytes`, what
 /// `from_path` uses), from bytes read here because `-` is standard input; a
 /// table compiled from source records `path` as its source, as `compile`
 /// does, so rule lines are shown against it.
-pub fn policy(path: &Path) -> Result<Evaluator, Outcome> {
+pub fn policy(path: &Path) -> Result<Evaluator, PolicyError> {
     let file = shown(path);
     let bytes = bytes(path, limit::ARTIFACT).map_err(|error| {
         cannot_read(path, &error);
-        Outcome::UsageOrIo
+        PolicyError::Reported(Outcome::UsageOrIo)
     })?;
     let (text, diagnostics) = match Evaluator::from_bytes(&bytes, &file) {
         Ok(evaluator) => return Ok(evaluator),
@@ -151,22 +189,25 @@ pub fn policy(path: &Path) -> Result<Evaluator, Outcome> {
         }
         Err(LoadError::Read { error, .. }) => {
             cannot_read(path, &error);
-            return Err(Outcome::UsageOrIo);
+            return Err(PolicyError::Reported(Outcome::UsageOrIo));
         }
         Err(LoadError::Artifact(error)) => {
             eprintln!(
                 "error: `{file}`: {}",
                 crate::escape::shown(&artifact_error(&error))
             );
-            return Err(Outcome::PolicyErrors);
+            return Err(PolicyError::Reported(Outcome::PolicyErrors));
         }
         Err(LoadError::Source {
             source,
             diagnostics,
         }) => (source, diagnostics),
     };
-    eprint!("{}", render::human(&diagnostics, &file, &text));
-    Err(Outcome::PolicyErrors)
+    Err(PolicyError::NotLoaded {
+        file: path.display().to_string(),
+        text,
+        diagnostics,
+    })
 }
 
 /// A compiled table, every check of the compiler run on it, or why not.

@@ -55,6 +55,11 @@ enum Command {
         /// Where to write the table (`-` for standard output).
         #[arg(short, long)]
         output: PathBuf,
+        /// How the policy's diagnostics are reported, as by `check`: `human`
+        /// on standard error, the others on standard output (so not with
+        /// `-o -`, which writes the table there).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Rewrite policies in the canonical layout.
     Fmt {
@@ -63,6 +68,12 @@ enum Command {
         /// Print a unified diff of what would change, and exit 1 if anything would; rewrite nothing.
         #[arg(long)]
         check: bool,
+        /// How syntax errors are reported, as by `check`: `human` on
+        /// standard error, the others on standard output. In those, `--check`
+        /// prints no diff: it names each file that would change on standard
+        /// error.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Decide one request as a server would, and say why.
     Explain(ExplainArgs),
@@ -168,6 +179,18 @@ enum Format {
     Github,
 }
 
+impl Format {
+    /// The name `--format` takes.
+    fn name(self) -> &'static str {
+        match self {
+            Format::Human => "human",
+            Format::Json => "json",
+            Format::Sarif => "sarif",
+            Format::Github => "github",
+        }
+    }
+}
+
 /// What a command ended with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {
@@ -198,8 +221,16 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => check::run(&args, sub, check::Mode::Check),
         Command::Lint(args) => check::run(&args, sub, check::Mode::Lint),
-        Command::Fmt { paths, check } => fmt::run(&paths, check),
-        Command::Compile { path, output } => compile::run(&path, &output),
+        Command::Fmt {
+            paths,
+            check,
+            format,
+        } => fmt::run(&paths, check, format),
+        Command::Compile {
+            path,
+            output,
+            format,
+        } => compile::run(&path, &output, format),
         Command::Explain(args) => explain::run(&args),
         Command::Token(command) => token::run(&command),
         Command::Test(args) => test::run(&args),

@@ -26,7 +26,7 @@ enum MatrixFormat {
 pub fn run(args: &MatrixArgs) -> Outcome {
     let evaluator = match load::policy(&args.path) {
         Ok(evaluator) => evaluator,
-        Err(outcome) => return outcome,
+        Err(error) => return error.report(),
     };
     let result = match matrix(evaluator.table()) {
         Ok(result) => result,

@@ -6,17 +6,60 @@
 
 use std::io::IsTerminal;
 
-use mcp_policy_diagnostic::{Diagnostic, DiagnosticCode, IndexedSource, Label, Span};
+pub use mcp_policy_diagnostic::Diagnostic;
+use mcp_policy_diagnostic::{DiagnosticCode, IndexedSource, Label, Span};
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use serde::Serialize;
 
 use crate::escape::{self, DisplaySource};
+use crate::sarif::Rules;
+use crate::{Format, Outcome, github, sarif};
 
 /// One file's diagnostics, with the text their spans point into.
 pub struct Reported<'a, C> {
     pub file: &'a str,
     pub source: &'a str,
     pub diagnostics: &'a [Diagnostic<C>],
+}
+
+/// Reports the files' diagnostics in `format`, as every command with a
+/// `--format human|json|sarif|github` does: `human` on standard error,
+/// each file's rendered by [`human`]; `json` (`{"diagnostics": [...]}`),
+/// `sarif` and `github` on standard output, one document (one line a
+/// diagnostic for `github`). `execution_successful` is SARIF's: `false`
+/// when a file could not be read (its reason is on standard error). A
+/// command's summary line is its own, printed after this.
+pub fn report<C: Rules>(
+    format: Format,
+    files: &[Reported<'_, C>],
+    execution_successful: bool,
+) -> Result<(), Outcome> {
+    match format {
+        Format::Human => {
+            for reported in files {
+                eprint!(
+                    "{}",
+                    human(reported.diagnostics, reported.file, reported.source)
+                );
+            }
+            Ok(())
+        }
+        Format::Json => {
+            #[derive(Serialize)]
+            struct Output<'a> {
+                diagnostics: Vec<JsonDiagnostic<'a>>,
+            }
+            let output = Output {
+                diagnostics: json_all(files),
+            };
+            crate::output::json(&output, "JSON")
+        }
+        Format::Sarif => crate::output::json(&sarif::log(files, execution_successful), "SARIF"),
+        Format::Github => {
+            out!("{}", github::render(files));
+            Ok(())
+        }
+    }
 }
 
 /// Renders diagnostics as rustc does, in colour only on a terminal and
@@ -39,6 +82,24 @@ pub fn human<C: DiagnosticCode>(diagnostics: &[Diagnostic<C>], file: &str, sourc
         let fallback = format!("{}: {}", diagnostic.code.as_str(), diagnostic.message);
         (diagnostic.report_indexed(&file, &indexed), fallback)
     }))
+}
+
+/// The diagnostics with their codes mapped by `code`: to report diagnostics
+/// of different kinds (a test file's, a policy's) as one.
+pub fn recoded<C: Copy, D>(
+    diagnostics: &[Diagnostic<C>],
+    code: impl Fn(C) -> D,
+) -> Vec<Diagnostic<D>> {
+    diagnostics
+        .iter()
+        .map(|diagnostic| Diagnostic {
+            code: code(diagnostic.code),
+            severity: diagnostic.severity,
+            message: diagnostic.message.clone(),
+            labels: diagnostic.labels.clone(),
+            help: diagnostic.help.clone(),
+        })
+        .collect()
 }
 
 /// A diagnostic as [`human`] shows it against the escaped source copy.

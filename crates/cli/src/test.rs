@@ -4,10 +4,11 @@
 //!
 //! A PATH is a test file, a policy (its `POLICY.test.yaml` beside it), or a
 //! directory (every `*.mcppolicy.test.yaml` in it). Results go to standard
-//! output; a malformed test file's diagnostics, rendered as `check` renders
-//! a policy's, to standard error. `--format sarif` and `--format github`
-//! print a malformed test file's diagnostics on standard output instead, as
-//! `check` prints a policy's in those formats.
+//! output; a malformed test file's diagnostics, and those of a policy that
+//! does not compile, rendered as `check` renders a policy's, to standard
+//! error. `--format json`, `sarif` and `github` carry both on standard
+//! output too, each against its own file (the test file, or the policy
+//! with its source), as `check` prints a policy's in those formats.
 //!
 //! Exit codes: 0 every test passed; 1 a test failed, a test file is
 //! malformed, or a policy does not compile; 2 usage or I/O (a file that
@@ -15,14 +16,17 @@
 
 use std::path::{Path, PathBuf};
 
+use mcp_policy_diagnostic::DiagnosticCode;
 use mcp_policy_sim::suite::{
     self, CaseResult, Code, Diagnostic, Expect, Explained, Failure, Got, Report, TestFile,
 };
 use serde::Serialize;
 
 use crate::escape::{backticked, shown};
+use crate::load::PolicyError;
 use crate::render::{JsonDiagnostic, Reported};
-use crate::{Format, Outcome, explain, github, load, render, sarif};
+use crate::sarif::{self, Rules};
+use crate::{Format, Outcome, explain, load, render};
 
 #[derive(clap::Args, Debug)]
 pub struct TestArgs {
@@ -31,8 +35,9 @@ pub struct TestArgs {
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// `human`: as `cargo test`; `json`: one document; `sarif` and
-    /// `github`: the malformed test files' diagnostics, as `check` prints a
-    /// policy's (the results' summary on standard error).
+    /// `github`: the diagnostics of malformed test files and of policies
+    /// that do not compile, as `check` prints a policy's (the results'
+    /// summary on standard error).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
     /// Only the tests whose name contains this text (as `cargo test NAME`
@@ -89,7 +94,9 @@ struct JsonFile<'a> {
     #[serde(skip_serializing_if = "is_zero")]
     filtered_out: usize,
     cases: Vec<JsonCase>,
-    /// The test file's problems, as `check --format json` reports a policy's.
+    /// The test file's problems, then those of its policy when it does not
+    /// compile (against the policy's file), as `check --format json`
+    /// reports a policy's.
     diagnostics: Vec<JsonDiagnostic<'a>>,
 }
 
@@ -156,6 +163,42 @@ struct FileRun {
     report: Option<Report>,
     diagnostics: Vec<Diagnostic>,
     source: String,
+    /// The policy, when it does not compile.
+    broken_policy: Option<BrokenPolicy>,
+}
+
+/// A policy with errors that a test file names: its diagnostics against
+/// its text.
+struct BrokenPolicy {
+    file: String,
+    text: String,
+    diagnostics: Vec<mcp_policy_lang::Diagnostic>,
+}
+
+/// What `test` reports in one SARIF log or one run of annotations: a test
+/// file's problems and a policy's, each with its own code.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Reportable {
+    Test(Code),
+    Policy(mcp_policy_lang::Code),
+}
+
+impl DiagnosticCode for Reportable {
+    fn as_str(self) -> &'static str {
+        match self {
+            Reportable::Test(code) => code.as_str(),
+            Reportable::Policy(code) => code.as_str(),
+        }
+    }
+}
+
+impl Rules for Reportable {
+    /// The test files' codes, then `check`'s.
+    fn rules() -> Vec<sarif::Rule> {
+        let mut rules = Code::rules();
+        rules.extend(mcp_policy_lang::Code::rules());
+        rules
+    }
 }
 
 pub fn run(args: &TestArgs) -> Outcome {
@@ -187,23 +230,43 @@ pub fn run(args: &TestArgs) -> Outcome {
         .map(Report::failed)
         .sum();
     let not_run = runs.iter().filter(|run| run.report.is_none()).count();
-    let reported: Vec<Reported<'_, Code>> = runs
-        .iter()
-        .map(|run| Reported {
-            file: &run.file,
-            source: &run.source,
-            diagnostics: &run.diagnostics,
-        })
-        .collect();
-    if args.format == Format::Sarif {
+    if matches!(args.format, Format::Sarif | Format::Github) {
+        // Each file's diagnostics under one code type: the test file's,
+        // then its policy's.
+        let recoded: Vec<(&str, &str, Vec<render::Diagnostic<Reportable>>)> = runs
+            .iter()
+            .flat_map(|run| {
+                let test = (
+                    run.file.as_str(),
+                    run.source.as_str(),
+                    render::recoded(&run.diagnostics, Reportable::Test),
+                );
+                let policy = run.broken_policy.as_ref().map(|policy| {
+                    (
+                        policy.file.as_str(),
+                        policy.text.as_str(),
+                        render::recoded(&policy.diagnostics, Reportable::Policy),
+                    )
+                });
+                std::iter::once(test).chain(policy)
+            })
+            .collect();
+        let reported: Vec<Reported<'_, Reportable>> = recoded
+            .iter()
+            .map(|(file, source, diagnostics)| Reported {
+                file,
+                source,
+                diagnostics,
+            })
+            .collect();
         // A file that could not be read is on standard error, as for `check`.
         let readable = runs.iter().all(|run| run.status != Status::Unreadable);
-        if let Err(outcome) = crate::output::json(&sarif::log(&reported, readable), "SARIF") {
+        if let Err(outcome) = render::report(args.format, &reported, readable) {
             return outcome;
         }
-    } else if args.format == Format::Github {
-        out!("{}", github::render(&reported));
-        eprintln!("{}", summary(passed, failed, not_run, runs.len()));
+        if args.format == Format::Github {
+            eprintln!("{}", summary(passed, failed, not_run, runs.len()));
+        }
     } else if args.format == Format::Json {
         let output = JsonRun {
             files: runs.iter().map(json_file).collect(),
@@ -296,6 +359,7 @@ fn run_file(path: &Path, only: Option<&str>) -> FileRun {
         report: None,
         diagnostics: Vec::new(),
         source: String::new(),
+        broken_policy: None,
     };
     let Some(source) = load::text(path, mcp_policy_fs::limit::TEST_FILE) else {
         return run;
@@ -312,16 +376,31 @@ fn run_file(path: &Path, only: Option<&str>) -> FileRun {
     run.policy = Some(policy_path.display().to_string());
     let evaluator = match load::policy(&policy_path) {
         Ok(evaluator) => evaluator,
-        Err(outcome) => {
-            run.status = if outcome == Outcome::UsageOrIo {
-                Status::Unreadable
-            } else {
-                eprintln!(
-                    "error: could not run `{file}`: the policy `{}` has errors",
-                    policy_path.display()
-                );
-                Status::PolicyErrors
-            };
+        Err(PolicyError::Reported(Outcome::UsageOrIo)) => {
+            run.status = Status::Unreadable;
+            return run;
+        }
+        Err(error) => {
+            // Rendered on standard error in every format, as a malformed
+            // test file's are; kept for the machine formats' report.
+            if let PolicyError::NotLoaded {
+                file: policy_file,
+                text,
+                diagnostics,
+            } = error
+            {
+                eprint!("{}", render::human(&diagnostics, &policy_file, &text));
+                run.broken_policy = Some(BrokenPolicy {
+                    file: policy_file,
+                    text,
+                    diagnostics,
+                });
+            }
+            eprintln!(
+                "error: could not run `{file}`: the policy `{}` has errors",
+                policy_path.display()
+            );
+            run.status = Status::PolicyErrors;
             return run;
         }
     };
@@ -353,10 +432,7 @@ fn run_file(path: &Path, only: Option<&str>) -> FileRun {
 /// `check` renders a policy's.
 fn malformed(mut run: FileRun, diagnostics: Vec<Diagnostic>) -> FileRun {
     let mut out = render::human(&diagnostics, &run.file, &run.source);
-    let count = match diagnostics.len() {
-        1 => "1 error".to_owned(),
-        n => format!("{n} errors"),
-    };
+    let count = crate::words::count(diagnostics.len() as u64, "error");
     out.push_str(&format!(
         "error: could not run `{}`: {count} in the test file\n",
         run.file
@@ -377,10 +453,10 @@ fn summary(passed: usize, failed: usize, not_run: usize, files: usize) -> String
     };
     let not_run = match not_run {
         0 => String::new(),
-        1 => "; 1 test file not run".to_owned(),
-        n => format!("; {n} test files not run"),
+        n => format!("; {} not run", crate::words::count(n as u64, "test file")),
     };
-    format!("all test files: {verdict}. {passed} passed; {failed} failed{not_run} ({files} files)")
+    let files = crate::words::count(files as u64, "file");
+    format!("all test files: {verdict}. {passed} passed; {failed} failed{not_run} ({files})")
 }
 
 /// One test file's results, as `cargo test` shows them.
@@ -559,11 +635,21 @@ fn json_file(run: &FileRun) -> JsonFile<'_> {
         failed: run.report.as_ref().map_or(0, Report::failed),
         filtered_out: run.filtered_out,
         cases,
-        diagnostics: render::json_all(&[Reported {
-            file: &run.file,
-            source: &run.source,
-            diagnostics: &run.diagnostics,
-        }]),
+        diagnostics: {
+            let mut diagnostics = render::json_all(&[Reported {
+                file: &run.file,
+                source: &run.source,
+                diagnostics: &run.diagnostics,
+            }]);
+            if let Some(policy) = &run.broken_policy {
+                diagnostics.extend(render::json_all(&[Reported {
+                    file: &policy.file,
+                    source: &policy.text,
+                    diagnostics: &policy.diagnostics,
+                }]));
+            }
+            diagnostics
+        },
     }
 }
 

@@ -418,12 +418,15 @@ fn test_sarif_reports_a_malformed_test_file() {
     let rules = log["runs"][0]["tool"]["driver"]["rules"]
         .as_array()
         .unwrap();
+    // The test files' codes, then `check`'s: a test file's policy that does
+    // not compile is reported too.
     let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
     let codes: Vec<&str> = mcp_policy_sim::suite::Code::ALL
         .iter()
         .map(|code| code.as_str())
         .collect();
-    assert_eq!(ids, codes);
+    assert_eq!(ids[..codes.len()], codes[..]);
+    assert_eq!(ids.len(), codes.len() + Code::ALL.len() + Lint::ALL.len());
     assert_eq!(
         log["runs"][0]["invocations"][0]["executionSuccessful"],
         true
@@ -472,7 +475,7 @@ fn test_github_annotates_a_malformed_test_file() {
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).ends_with(
-            "all test files: FAILED. 0 passed; 0 failed; 1 test file not run (1 files)\n"
+            "all test files: FAILED. 0 passed; 0 failed; 1 test file not run (1 file)\n"
         ),
         "{}",
         stderr(&output)
@@ -498,5 +501,59 @@ fn test_github_annotates_a_malformed_test_file() {
         stderr(&passing).starts_with("all test files: ok."),
         "{}",
         stderr(&passing)
+    );
+}
+
+/// `compile --format sarif` on a broken policy: the log `check` writes.
+#[test]
+fn compile_sarif_of_a_broken_policy_is_checks() {
+    let dir = scratch("compile");
+    let table = dir.join("table.json");
+    let policy = "tests/diagnostics/unknown_scope.mcppolicy";
+    let output = mcp_policy(&[
+        "compile",
+        policy,
+        "-o",
+        table.to_str().unwrap(),
+        "--format",
+        "sarif",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let log = valid_sarif(&output);
+    let check = valid_sarif(&mcp_policy(&["check", "--format", "sarif", policy]));
+    assert_eq!(log, check);
+    assert_eq!(results(&log).len(), 1);
+    assert!(!table.exists());
+}
+
+/// `test --format sarif` on a test file whose policy does not compile: the
+/// policy's diagnostics as results, against the policy's file and `check`'s
+/// rules.
+#[test]
+fn test_sarif_reports_the_policy_a_test_file_names() {
+    let output = mcp_policy(&[
+        "test",
+        "--format",
+        "sarif",
+        "crates/cli/tests/data/suite/broken-policy.test.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let log = valid_sarif(&output);
+    let results = results(&log);
+    assert_eq!(results.len(), 1, "{results:#?}");
+    let result = &results[0];
+    assert_eq!(result["ruleId"], "mcp_policy::unknown_scope");
+    assert_eq!(rule(&log, result)["id"], "mcp_policy::unknown_scope");
+    let location = &result["locations"][0]["physicalLocation"];
+    assert!(
+        location["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("tests/diagnostics/unknown_scope.mcppolicy"),
+        "{location}"
+    );
+    assert_eq!(
+        location["region"],
+        serde_json::json!({"startLine": 3, "startColumn": 29, "endLine": 3, "endColumn": 38})
     );
 }

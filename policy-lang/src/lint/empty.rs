@@ -36,10 +36,14 @@ pub(crate) fn allows_nothing(context: &Context<'_>, findings: &mut Vec<Finding>)
     let message = if rules == 0 {
         "the policy has no rules: it denies every call to every token".to_owned()
     } else {
-        format!(
-            "the policy's {rules} rule{} only deny: it denies every call to every token",
-            if rules == 1 { "" } else { "s" }
-        )
+        // The verb agrees with the count (`1 rule only denies`). The CLI's
+        // `words` helper is out of reach here: this crate is below it.
+        let (noun, verb) = if rules == 1 {
+            ("rule", "denies")
+        } else {
+            ("rules", "deny")
+        };
+        format!("the policy's {rules} {noun} only {verb}: it denies every call to every token")
     };
     findings.push(
         Finding::new(Lint::EmptyPolicy, statement, message)

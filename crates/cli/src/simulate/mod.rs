@@ -128,11 +128,11 @@ struct End<'a> {
 pub fn run(args: &SimulateArgs) -> Outcome {
     let before = match load::policy(&args.policy) {
         Ok(evaluator) => evaluator,
-        Err(outcome) => return outcome,
+        Err(error) => return error.report(),
     };
     let after = match args.against.as_deref().map(load::policy).transpose() {
         Ok(after) => after,
-        Err(outcome) => return outcome,
+        Err(error) => return error.report(),
     };
     if args.against.is_none()
         && matches!(

@@ -1,0 +1,227 @@
+//! `--format human|json|sarif|github` on every command that reports a
+//! policy's diagnostics (`fmt`, `compile`, `test`), shaped as `check`'s.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{json, mcp_policy, mcp_policy_in, stderr, stdout};
+
+const SEVERAL_ERRORS: &str = "tests/diagnostics/syntax-several-errors.mcppolicy";
+const UNKNOWN_SCOPE: &str = "tests/diagnostics/unknown_scope.mcppolicy";
+const BROKEN_POLICY_TEST: &str = "crates/cli/tests/data/suite/broken-policy.test.yaml";
+
+/// A directory of its own for one test, emptied first.
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("mcp-policy-formats-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `fmt --format json` on a policy with syntax errors prints what
+/// `check --format json` prints, and rewrites nothing.
+#[test]
+fn fmt_json_of_a_broken_policy_is_checks_json() {
+    let fmt = mcp_policy(&["fmt", "--check", "--format", "json", SEVERAL_ERRORS]);
+    assert_eq!(fmt.status.code(), Some(1), "{}", stderr(&fmt));
+    let check = mcp_policy(&["check", "--format", "json", SEVERAL_ERRORS]);
+    assert_eq!(stdout(&fmt), stdout(&check));
+    assert_eq!(
+        stderr(&fmt),
+        "checked 1 file: 0 to reformat, 1 with syntax errors (left as they are)\n"
+    );
+    insta::assert_snapshot!(stdout(&fmt));
+
+    // Without `--check` too: the file is left as it is.
+    let dir = scratch("fmt-broken");
+    let path = dir.join("broken.mcppolicy");
+    let source = std::fs::read(common::root().join(SEVERAL_ERRORS)).unwrap();
+    std::fs::write(&path, &source).unwrap();
+    let output = mcp_policy_in(&dir, &["fmt", "--format", "json", "broken.mcppolicy"]);
+    assert_eq!(output.status.code(), Some(1));
+    let diagnostics = json(&output)["diagnostics"].as_array().unwrap().clone();
+    assert!(!diagnostics.is_empty());
+    assert!(
+        diagnostics
+            .iter()
+            .all(|d| d["file"] == "broken.mcppolicy" && d["code"] == "mcp_policy::syntax"),
+        "{diagnostics:#?}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), source);
+}
+
+/// `fmt --check` in a machine format prints no diff: standard output is the
+/// report alone, and the files that would change are named on standard
+/// error.
+#[test]
+fn fmt_check_in_a_machine_format_names_the_files_on_stderr() {
+    let dir = scratch("fmt-check");
+    std::fs::write(
+        dir.join("loose.mcppolicy"),
+        "scope   mcp:read level read \"Read\"\ntool a requires mcp:read\n",
+    )
+    .unwrap();
+    let json_output = mcp_policy_in(
+        &dir,
+        &["fmt", "--check", "--format", "json", "loose.mcppolicy"],
+    );
+    assert_eq!(json_output.status.code(), Some(1));
+    assert_eq!(json(&json_output), serde_json::json!({"diagnostics": []}));
+    assert_eq!(
+        stderr(&json_output),
+        "would reformat `loose.mcppolicy`\nchecked 1 file: 1 to reformat\n"
+    );
+    let github = mcp_policy_in(
+        &dir,
+        &["fmt", "--check", "--format", "github", "loose.mcppolicy"],
+    );
+    assert_eq!(github.status.code(), Some(1));
+    assert_eq!(stdout(&github), "");
+    // The human form still prints the diff.
+    let human = mcp_policy_in(&dir, &["fmt", "--check", "loose.mcppolicy"]);
+    assert_eq!(human.status.code(), Some(1));
+    assert!(
+        stdout(&human).starts_with("--- loose.mcppolicy\n"),
+        "{}",
+        stdout(&human)
+    );
+}
+
+/// `compile --format github` annotates a broken policy as `check` does.
+#[test]
+fn compile_github_of_a_broken_policy_is_checks() {
+    let dir = scratch("compile-github");
+    let table = dir.join("table.json");
+    let output = mcp_policy(&[
+        "compile",
+        UNKNOWN_SCOPE,
+        "-o",
+        table.to_str().unwrap(),
+        "--format",
+        "github",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(!table.exists());
+    let check = mcp_policy(&["check", "--format", "github", UNKNOWN_SCOPE]);
+    assert_eq!(stdout(&output), stdout(&check));
+    insta::assert_snapshot!(stdout(&output));
+
+    // A policy that compiles: the table is written, nothing is annotated.
+    let output = mcp_policy(&[
+        "compile",
+        "examples/github.mcppolicy",
+        "-o",
+        table.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json(&output), serde_json::json!({"diagnostics": []}));
+    assert!(table.exists());
+}
+
+/// `compile -o -` writes the table on standard output: a machine format
+/// would print its report there too, so the pair is a usage error, refused
+/// before anything is read.
+#[test]
+fn compile_to_stdout_takes_only_the_human_format() {
+    for format in ["json", "sarif", "github"] {
+        let output = mcp_policy(&["compile", UNKNOWN_SCOPE, "-o", "-", "--format", format]);
+        assert_eq!(output.status.code(), Some(2), "{format}");
+        assert_eq!(stdout(&output), "", "{format}");
+        assert!(
+            stderr(&output).starts_with(&format!(
+                "error: `--format {format}` prints the diagnostics on standard output, where `-o -` writes the table"
+            )),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let output = mcp_policy(&[
+        "compile",
+        "examples/github.mcppolicy",
+        "-o",
+        "-",
+        "--format",
+        "human",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).starts_with('{'));
+}
+
+/// `test --format json` on a test file whose policy does not compile: the
+/// policy's diagnostics, against the policy's file, beside the run.
+#[test]
+fn test_json_carries_the_broken_policys_diagnostics() {
+    let output = mcp_policy(&["test", "--format", "json", BROKEN_POLICY_TEST]);
+    assert_eq!(output.status.code(), Some(1));
+    let run = json(&output);
+    let file = &run["files"][0];
+    assert_eq!(file["status"], "policy_errors");
+    let policy = file["policy"].as_str().unwrap();
+    assert!(policy.ends_with(UNKNOWN_SCOPE), "{policy}");
+    let check = mcp_policy(&["check", "--format", "json", policy]);
+    assert_eq!(file["diagnostics"], json(&check)["diagnostics"]);
+    insta::assert_snapshot!(serde_json::to_string_pretty(&file["diagnostics"]).unwrap());
+}
+
+/// A policy that is not UTF-8 is a broken policy to `test` as well.
+#[test]
+fn test_json_of_a_policy_that_is_not_utf8() {
+    let dir = scratch("test-latin1");
+    std::fs::write(
+        dir.join("latin1.mcppolicy"),
+        b"scope mcp:read level read\ntool caf\xe9 requires mcp:read\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("latin1.mcppolicy.test.yaml"),
+        "policy: latin1.mcppolicy\nprincipals:\n  reader: { scopes: \"mcp:read\" }\ntests:\n  - { name: reads, principal: reader, tool: x, expect: deny }\n",
+    )
+    .unwrap();
+    let output = mcp_policy_in(
+        &dir,
+        &["test", "--format", "json", "latin1.mcppolicy.test.yaml"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let file = &json(&output)["files"][0];
+    assert_eq!(file["status"], "policy_errors");
+    let diagnostics = file["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
+    assert_eq!(diagnostics[0]["code"], "mcp_policy::syntax");
+    assert_eq!(diagnostics[0]["file"], "latin1.mcppolicy");
+    assert_eq!(
+        (
+            diagnostics[0]["line"].as_u64(),
+            diagnostics[0]["column"].as_u64()
+        ),
+        (Some(2), Some(9))
+    );
+    // The human diagnostics are on standard error, as before.
+    assert!(stderr(&output).contains("the policy is not UTF-8 text"));
+}
+
+/// One file is `1 file`, in every summary that counts them.
+#[test]
+fn a_summary_of_one_file_says_file() {
+    let output = mcp_policy(&["test", "--format", "github", BROKEN_POLICY_TEST]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).ends_with(
+            "all test files: FAILED. 0 passed; 0 failed; 1 test file not run (1 file)\n"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let output = mcp_policy(&["fmt", "--check", "examples/github.mcppolicy"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stderr(&output), "checked 1 file: 0 to reformat\n");
+}
