@@ -234,14 +234,7 @@ impl fmt::Display for Requirement {
             Requirement::AnyOf(members) => (lexicon::ANY_OF, members),
             Requirement::AllOf(members) => (lexicon::ALL_OF, members),
         };
-        write!(f, "{keyword}(")?;
-        for (i, member) in members.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            member.node.fmt(f)?;
-        }
-        f.write_str(")")
+        lexicon::write_group(f, keyword, members, |f, member| member.node.fmt(f))
     }
 }
 

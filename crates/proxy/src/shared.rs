@@ -558,14 +558,14 @@ fn rewrite(
             );
             Outgoing::Request(proxy_id, id, receive)
         }
-        (Some("notifications/initialized"), None) => {
+        (Some(method::INITIALIZED), None) => {
             if std::mem::replace(&mut state.initialized_sent, true) {
                 Outgoing::Drop
             } else {
                 Outgoing::Forward
             }
         }
-        (Some("notifications/cancelled"), None) => {
+        (Some(method::CANCELLED), None) => {
             let Some(cancelled) = message.pointer("/params/requestId").cloned() else {
                 return Outgoing::Drop;
             };
@@ -674,7 +674,7 @@ fn route(child: &Arc<Shared>, sessions: &Sessions, line: &str, limit: usize) {
                 });
             }
         }
-        (Some("notifications/progress"), None) => {
+        (Some(method::PROGRESS), None) => {
             let target = message
                 .pointer("/params/progressToken")
                 .and_then(Value::as_u64)
@@ -709,7 +709,7 @@ fn route(child: &Arc<Shared>, sessions: &Sessions, line: &str, limit: usize) {
                 ),
             }
         }
-        (Some("notifications/cancelled"), None) => {
+        (Some(method::CANCELLED), None) => {
             // The child withdraws a request of its own: to where it went.
             let asked = message
                 .pointer("/params/requestId")

@@ -815,7 +815,7 @@ fn route_message(session: &Session, message: Value, limit: usize) {
             return;
         }
     }
-    if message.get("method").and_then(Value::as_str) == Some("notifications/progress")
+    if message.get("method").and_then(Value::as_str) == Some(method::PROGRESS)
         && let Some(token) = message.pointer("/params/progressToken")
     {
         let stream = lock(&session.state)

@@ -97,6 +97,7 @@ mod glob_index;
 pub mod method;
 mod names;
 mod scope;
+pub mod spelling;
 mod validate;
 
 pub use artifact::{ArtifactError, FORMAT as ARTIFACT_FORMAT, VERSION as ARTIFACT_VERSION};

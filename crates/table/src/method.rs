@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 
 /// The request that opens a session.
 pub const INITIALIZE: &str = "initialize";
+/// The client's notification that the session is open.
+pub const INITIALIZED: &str = "notifications/initialized";
+/// Either side's notification that a request is abandoned.
+pub const CANCELLED: &str = "notifications/cancelled";
+/// The notification of a long request's progress.
+pub const PROGRESS: &str = "notifications/progress";
 
 /// What a request asks to do, by MCP method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -26,8 +32,9 @@ pub enum TargetKind {
 impl TargetKind {
     pub const ALL: [TargetKind; 3] = [TargetKind::Tool, TargetKind::Resource, TargetKind::Prompt];
 
-    /// The policy language's word for this kind of rule.
-    pub fn keyword(self) -> &'static str {
+    /// The policy language's word for this kind of rule (the lexicon's
+    /// `tool`, `resource` and `prompt` are these).
+    pub const fn keyword(self) -> &'static str {
         match self {
             TargetKind::Tool => "tool",
             TargetKind::Resource => "resource",

@@ -19,7 +19,7 @@ use crate::method::TargetKind;
 use crate::scope::{ScopeCatalog, ScopeId};
 
 /// Words of requirements that a scope may not be named.
-pub const RESERVED_SCOPE_NAMES: [&str; 3] = ["authenticated", "any_of", "all_of"];
+pub const RESERVED_SCOPE_NAMES: [&str; 3] = crate::spelling::REQUIREMENT_KEYWORDS;
 
 /// The most clauses a rule may have: the compiler's `MAX_CLAUSES`.
 pub const MAX_CLAUSES: usize = 256;

@@ -28,14 +28,9 @@ fn write_req(out: &mut String, catalog: &ScopeCatalog, req: &Req) -> fmt::Result
         Req::AnyOf(members) => (lexicon::ANY_OF, members),
         Req::AllOf(members) => (lexicon::ALL_OF, members),
     };
-    write!(out, "{keyword}(")?;
-    for (i, member) in members.iter().enumerate() {
-        if i > 0 {
-            out.write_str(", ")?;
-        }
-        write_req(out, catalog, &member.node)?;
-    }
-    out.write_char(')')
+    lexicon::write_group(out, keyword, members, |out, member| {
+        write_req(out, catalog, &member.node)
+    })
 }
 
 /// The first redundancy found in a requirement: where, and why.

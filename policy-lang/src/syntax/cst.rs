@@ -25,8 +25,8 @@ use super::expected;
 use super::grammar::{Grammar, Rule};
 use super::lexicon::{SCOPE, is_statement_keyword};
 use super::token::{Token, TokenKind, Tokens};
-use crate::ast::Span;
 use crate::diagnostic::{Code, Diagnostic};
+use mcp_policy_diagnostic::Span;
 
 /// `any_of`/`all_of` nesting deeper than this is rejected before pest sees
 /// it: pest recurses per level, and a hostile file must not overflow the

@@ -11,9 +11,9 @@ use super::lexicon::{
     POLICY, PROMPT, REQUIRES, RESOURCE, SCOPE, STATEMENT_KEYWORDS, TOOL, TRUE, UNDER, WHEN,
     is_name_char, is_statement_keyword,
 };
-use crate::ast::Span;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::suggest::did_you_mean;
+use mcp_policy_diagnostic::Span;
 
 /// Where parsing stopped (relative to the statement) and the rules the
 /// grammar would have accepted there. `word_follows`: whether a word or a

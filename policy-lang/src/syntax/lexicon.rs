@@ -6,11 +6,15 @@
 
 use std::fmt;
 
-// The operand and string spellings are the table's, which prints atoms at
-// run time: one definition, read by the parser, the formatter and the
+use mcp_policy_table::TargetKind;
+
+// The requirement keywords (which the table refuses as scope names) and
+// the operand and string spellings (which it prints atoms with) are the
+// table's: one definition, read by the parser, the formatter and the
 // runtime alike.
-pub use mcp_policy_table::condition::spelling::{
-    ARG, CLAIM, SEGMENT_SEPARATOR, is_identifier, write_quoted, write_segment,
+pub use mcp_policy_table::spelling::{
+    ALL_OF, ANY_OF, ARG, AUTHENTICATED, CLAIM, REQUIREMENT_KEYWORDS, SEGMENT_SEPARATOR,
+    is_identifier, write_quoted, write_segment,
 };
 
 pub const POLICY: &str = "policy";
@@ -20,22 +24,15 @@ pub const LEVEL: &str = "level";
 pub const IMPLIES: &str = "implies";
 pub const REQUIRES: &str = "requires";
 pub const DENY: &str = "deny";
-pub const TOOL: &str = "tool";
-pub const RESOURCE: &str = "resource";
-pub const PROMPT: &str = "prompt";
+// The rule keywords are the table's names of the kinds it decides.
+pub const TOOL: &str = TargetKind::Tool.keyword();
+pub const RESOURCE: &str = TargetKind::Resource.keyword();
+pub const PROMPT: &str = TargetKind::Prompt.keyword();
 
 /// Words that begin a statement: they cannot be bare names, so a missing
 /// piece is reported where it is missing, not one line later.
 pub const STATEMENT_KEYWORDS: [&str; 7] = [POLICY, DEFAULT, SCOPE, TOOL, RESOURCE, PROMPT, DENY];
 
-/// The requirement any valid token meets.
-pub const AUTHENTICATED: &str = "authenticated";
-/// Either of the members.
-pub const ANY_OF: &str = "any_of";
-/// All of the members.
-pub const ALL_OF: &str = "all_of";
-/// Words that are requirements, not scope references, when written bare.
-pub const REQUIREMENT_KEYWORDS: [&str; 3] = [AUTHENTICATED, ANY_OF, ALL_OF];
 /// The requirements that take a parenthesised list of members.
 pub const GROUP_KEYWORDS: [&str; 2] = [ANY_OF, ALL_OF];
 
@@ -66,6 +63,27 @@ pub fn is_operand_name(name: &str) -> bool {
         name.strip_prefix(source)
             .is_some_and(|rest| rest.starts_with(SEGMENT_SEPARATOR))
     })
+}
+
+/// Writes a group requirement, `any_of(a, b)`: the keyword, then the
+/// members, each written by `member`, in parentheses and comma-separated.
+/// The one writer of the group syntax, for the syntax tree's `Display` and
+/// for the linter's rendering of checked requirements alike.
+pub fn write_group<W: fmt::Write + ?Sized, T>(
+    out: &mut W,
+    keyword: &str,
+    members: &[T],
+    mut member: impl FnMut(&mut W, &T) -> fmt::Result,
+) -> fmt::Result {
+    out.write_str(keyword)?;
+    out.write_char('(')?;
+    for (i, each) in members.iter().enumerate() {
+        if i > 0 {
+            out.write_str(", ")?;
+        }
+        member(out, each)?;
+    }
+    out.write_char(')')
 }
 
 /// A character of a bare name: the characters of OAuth scope tokens that
@@ -242,11 +260,6 @@ mod tests {
         }
         assert!(is_operand_name("arg.x") && is_operand_name("claim."));
         assert!(!is_operand_name("args.x") && !is_operand_name("arg"));
-    }
-
-    #[test]
-    fn requirement_keywords_are_the_tables_reserved_scope_names() {
-        assert_eq!(REQUIREMENT_KEYWORDS, mcp_policy_table::RESERVED_SCOPE_NAMES);
     }
 
     #[test]

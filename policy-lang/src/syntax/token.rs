@@ -9,8 +9,8 @@
 //! its line's end is a string all the same. The tokens cover the source
 //! without gaps, in order.
 
-use crate::ast::Span;
 use crate::syntax::lexicon::is_name_char;
+use mcp_policy_diagnostic::Span;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {

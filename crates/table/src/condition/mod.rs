@@ -21,7 +21,6 @@
 mod catalog;
 mod number;
 mod path;
-pub mod spelling;
 mod trace;
 
 use std::cmp::Ordering;

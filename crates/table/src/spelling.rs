@@ -1,13 +1,25 @@
-//! How the policy language spells an operand (`arg.repo`,
-//! `claim."https://example.com/roles"`) and a string. Defined here, below
-//! the parser, so that what the runtime and the analyses print about an
-//! atom is spelled as the policy spells it; the language's lexicon
-//! (`mcp_policy_lang::syntax::lexicon`) re-exports these rather than
-//! keeping a copy.
+//! The words and spellings of the policy language that the table needs
+//! too: the requirement keywords (which no scope may be named: a table
+//! refuses one that is), and how an operand (`arg.repo`,
+//! `claim."https://example.com/roles"`) and a string are written, so that
+//! what the runtime and the analyses print about an atom is spelled as the
+//! policy spells it. Defined here, below the parser; the language's
+//! lexicon (`mcp_policy_lang::syntax::lexicon`) re-exports these rather
+//! than keeping a copy.
 
 use std::fmt::{self, Write};
 
-use super::{Operand, Source};
+use crate::condition::{Operand, Source};
+
+/// The requirement any valid token meets.
+pub const AUTHENTICATED: &str = "authenticated";
+/// Either of the members.
+pub const ANY_OF: &str = "any_of";
+/// All of the members.
+pub const ALL_OF: &str = "all_of";
+/// Words that are requirements, not scope references, when written bare;
+/// no scope may be named so.
+pub const REQUIREMENT_KEYWORDS: [&str; 3] = [AUTHENTICATED, ANY_OF, ALL_OF];
 
 /// The operand that reads the request's arguments: `arg.PATH`.
 pub const ARG: &str = "arg";
