@@ -174,17 +174,16 @@ fn verify(args: &VerifyArgs) -> Outcome {
         Err(outcome) => return outcome,
     };
     let policy = match &args.policy {
-        Some(path) => match Evaluator::from_path(path) {
+        // Loaded and reported as every command that decides loads a
+        // policy: its diagnostics rendered, a broken policy exiting 1.
+        Some(path) => match load::policy(path) {
             // Rule lines are lines of the policy's source (a compiled
             // table's recorded one; none recorded: shown without a file).
             Ok(policy) => {
                 let file = policy.table().source().unwrap_or_default().to_owned();
                 Some((policy, file))
             }
-            Err(error) => {
-                eprintln!("error: `{}`: {error}", path.display());
-                return Outcome::UsageOrIo;
-            }
+            Err(error) => return error.report(),
         },
         None => None,
     };

@@ -215,6 +215,34 @@ fn usage_and_io_errors_exit_2() {
     assert_eq!(output.status.code(), Some(2), "--jwks is required");
 }
 
+/// A broken policy is reported as every command that decides reports one:
+/// its diagnostics rendered against its source, exit 1 (a policy error),
+/// and no verdict on the token.
+#[test]
+fn a_broken_policy_is_rendered_and_exits_1() {
+    let jwks = jwks_file("broken-policy");
+    let dir = std::env::temp_dir().join(format!("mcp-policy-token-broken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("broken.mcppolicy");
+    std::fs::write(
+        &policy,
+        "scope mcp:read level read\ntool t requires mcp:raed\n",
+    )
+    .unwrap();
+    let output = verify(
+        VALID,
+        jwks.to_str().unwrap(),
+        &["--policy", policy.to_str().unwrap(), "--tool", "t"],
+    );
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("mcp_policy::unknown_scope"), "{err}");
+    assert!(err.contains("did you mean `mcp:read`?"), "{err}");
+    assert!(err.contains("broken.mcppolicy:2:"), "{err}");
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn with_a_policy_the_decision_joins_the_report() {
     let jwks = jwks_file("policy");
