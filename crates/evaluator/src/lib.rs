@@ -16,9 +16,9 @@
 //! let token = policy.parse_scopes("mcp:read github:repos"); // once per token
 //! assert!(policy.is_allowed(Request::CallTool("search_repos"), &token));
 //!
-//! let why = policy.explain(Request::CallTool("delete_repo"), &token);
-//! assert!(!why.allowed());
-//! assert_eq!(why.missing_scopes(), Some(vec!["mcp:admin"]));
+//! let why = policy.explained(Request::CallTool("delete_repo"), &["mcp:read"]);
+//! assert!(!why.allowed);
+//! assert_eq!(why.missing_scopes, ["mcp:admin"]);
 //! ```
 //!
 //! Servers that ship a compiled artifact (`mcp-policy compile`) can turn
@@ -29,8 +29,8 @@
 //!
 //! A policy with conditions on arguments and claims decides on a
 //! [`Context`]: [`Evaluator::decide_in`] (no allocation either),
-//! [`Evaluator::explain_in`] and [`Evaluator::explained_in`] (which atoms
-//! were evaluated, on what values), [`Evaluator::may_allow`] for lists, and
+//! [`Evaluator::explained_in`] (which atoms were evaluated, on what
+//! values), [`Evaluator::may_allow`] for lists, and
 //! [`Evaluator::logged_arguments`] for the decision log. `decide` is
 //! `decide_in` on an empty context, where every condition atom is false.
 
@@ -341,16 +341,50 @@ impl Evaluator {
     ) -> Explained {
         let scopes = self.scope_set(held.iter().copied());
         let catalog = self.table.scopes();
-        let explanation = self.explain_in(request, &scopes, context);
-        let texts = |ids: Option<Vec<&str>>| -> Vec<String> {
-            ids.unwrap_or_default()
-                .into_iter()
-                .map(str::to_owned)
+        Explained {
+            ignored_scopes: held
+                .iter()
+                .filter(|scope| catalog.lookup(scope).is_none())
+                .map(|scope| (*scope).to_owned())
+                .collect(),
+            ..self.explained_for(request, &scopes, context)
+        }
+    }
+
+    /// [`Evaluator::explained_in`] for scopes already parsed
+    /// ([`Evaluator::parse_scopes`]), as a server keeps a token's: the
+    /// undeclared ones were dropped then, so `ignored_scopes` is empty. The
+    /// HTTP layer writes its denials (the answer, the challenge, the log
+    /// line) from this, as the CLI writes `explain` from the same shape.
+    pub fn explained_for(
+        &self,
+        request: Request<'_>,
+        scopes: &ScopeSet,
+        context: &Context<'_>,
+    ) -> Explained {
+        let catalog = self.table.scopes();
+        let explanation = self
+            .table
+            .explain_in(request.kind(), request.name(), scopes, context);
+        let texts = |atoms: &[AtomId]| -> Vec<String> {
+            atoms
+                .iter()
+                .map(|id| self.table.atoms().text(*id).to_owned())
                 .collect()
         };
+        let (failed_conditions, denied_when, missing_scopes) = match &explanation.remedy {
+            Remedy::ConditionsFailed(atoms) => (texts(atoms), Vec::new(), Vec::new()),
+            Remedy::DeniedWhen(atoms) => (Vec::new(), texts(atoms), Vec::new()),
+            Remedy::AddScopes(ids) => (
+                Vec::new(),
+                Vec::new(),
+                ids.iter().map(|id| catalog.name(*id).to_owned()).collect(),
+            ),
+            Remedy::None | Remedy::Unreachable => (Vec::new(), Vec::new(), Vec::new()),
+        };
         Explained {
-            failed_conditions: texts(explanation.failed_conditions()),
-            denied_when: texts(explanation.fired_conditions()),
+            failed_conditions,
+            denied_when,
             conditions: explanation
                 .conditions
                 .iter()
@@ -363,58 +397,18 @@ impl Evaluator {
                     undecided: trace.why.is_some_and(|why| why.is_undecided()),
                 })
                 .collect(),
-            allowed: explanation.allowed(),
+            allowed: explanation.decision.allowed,
             scopes: scopes
                 .iter()
                 .map(|id| catalog.name(id).to_owned())
                 .collect(),
-            ignored_scopes: held
-                .iter()
-                .filter(|scope| catalog.lookup(scope).is_none())
-                .map(|scope| (*scope).to_owned())
-                .collect(),
+            ignored_scopes: Vec::new(),
             rule: explanation.rule.map(|rule| RuleRef {
                 text: rule.text.clone(),
                 line: rule.line,
             }),
-            missing_scopes: explanation
-                .missing_scopes()
-                .unwrap_or_default()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            missing_scopes,
             allowable: matches!(explanation.remedy, Remedy::None | Remedy::AddScopes(_)),
-        }
-    }
-
-    /// Decides and explains: the deciding rule, and for a denial the
-    /// smallest set of scopes that would allow, or that none can. Borrows
-    /// from the policy: the HTTP layer's denials use it, and copy no more
-    /// than the missing scopes' names.
-    pub fn explain(&self, request: Request<'_>, scopes: &ScopeSet) -> Explanation<'_> {
-        self.explain_in(request, scopes, &Context::EMPTY)
-    }
-
-    /// [`Evaluator::explain`] on the request's arguments and claims. When
-    /// conditions failed or a `deny ... when` fired, no scope can help:
-    /// [`Explanation::missing_scopes`] is `None` (send no step-up
-    /// challenge), and [`Explanation::failed_conditions`] or
-    /// [`Explanation::fired_conditions`] name the atoms.
-    pub fn explain_in(
-        &self,
-        request: Request<'_>,
-        scopes: &ScopeSet,
-        context: &Context<'_>,
-    ) -> Explanation<'_> {
-        let explanation = self
-            .table
-            .explain_in(request.kind(), request.name(), scopes, context);
-        Explanation {
-            table: &self.table,
-            decision: explanation.decision,
-            rule: explanation.rule,
-            remedy: explanation.remedy,
-            conditions: explanation.conditions,
         }
     }
 }
@@ -445,9 +439,12 @@ fn copy_path(from: &Map<String, Value>, path: &[String], into: &mut Map<String, 
     }
 }
 
-/// A decision with what explains it, owned: the one shape that
-/// `mcp-policy explain`, `test` and `token` are made from
-/// ([`Evaluator::explained`]).
+/// A decision with what explains it, owned and serialisable: the one shape
+/// that `mcp-policy explain`, `test` and `token`, and the HTTP layer's
+/// denials, are made from ([`Evaluator::explained`],
+/// [`Evaluator::explained_for`]). The table's
+/// [`Explanation`](mcp_policy_table::Explanation) is the same decision by
+/// ids, for analyses that work on ids (the simulator's replay).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Explained {
     pub allowed: bool,
@@ -505,72 +502,6 @@ pub struct RuleRef {
     pub text: String,
     /// 1-based line in the policy.
     pub line: u32,
-}
-
-/// A decision and what explains it, with scope names resolved.
-#[derive(Clone, Debug)]
-pub struct Explanation<'e> {
-    table: &'e DecisionTable,
-    pub decision: Decision,
-    /// The deciding rule; `None` when the default decided.
-    pub rule: Option<&'e Rule>,
-    pub remedy: Remedy,
-    /// Every condition atom evaluated (see
-    /// [`mcp_policy_table::Explanation::conditions`]).
-    pub conditions: Vec<AtomTrace>,
-}
-
-impl<'e> Explanation<'e> {
-    /// For a denial by failed conditions, the failing atoms' texts; `None`
-    /// otherwise. No scope can lift such a denial.
-    pub fn failed_conditions(&self) -> Option<Vec<&'e str>> {
-        match &self.remedy {
-            Remedy::ConditionsFailed(atoms) => Some(self.texts(atoms)),
-            _ => None,
-        }
-    }
-
-    /// For a denial by a `deny ... when`, the texts of the atoms that made
-    /// it fire; `None` otherwise.
-    pub fn fired_conditions(&self) -> Option<Vec<&'e str>> {
-        match &self.remedy {
-            Remedy::DeniedWhen(atoms) => Some(self.texts(atoms)),
-            _ => None,
-        }
-    }
-
-    fn texts(&self, atoms: &[AtomId]) -> Vec<&'e str> {
-        let table: &'e DecisionTable = self.table;
-        atoms.iter().map(|id| table.atoms().text(*id)).collect()
-    }
-
-    pub fn allowed(&self) -> bool {
-        self.decision.allowed
-    }
-
-    /// For a denial that scopes can lift, the scopes to add (smallest set,
-    /// least privilege among equals); `None` when allowed or when no scope
-    /// can allow.
-    pub fn missing_scopes(&self) -> Option<Vec<&'e str>> {
-        match &self.remedy {
-            Remedy::AddScopes(scopes) => Some(
-                scopes
-                    .iter()
-                    .map(|id| self.table.scopes().name(*id))
-                    .collect(),
-            ),
-            Remedy::None
-            | Remedy::Unreachable
-            | Remedy::ConditionsFailed(_)
-            | Remedy::DeniedWhen(_) => None,
-        }
-    }
-
-    /// `true` when no scope can allow the request: a deny rule or the
-    /// default denies it.
-    pub fn is_unreachable(&self) -> bool {
-        self.remedy == Remedy::Unreachable
-    }
 }
 
 #[cfg(test)]

@@ -25,25 +25,23 @@ fn a_failed_condition_names_its_atom_and_asks_for_no_scope() {
     let (arguments, claims) = (object(json!({"repo": "evil/x"})), object(json!({})));
     let context = Context::new(Some(&arguments), Some(&claims));
     let token = policy.parse_scopes("github:issues");
-    let why = policy.explain_in(Request::CallTool("close_issue"), &token, &context);
-    assert!(!why.allowed());
-    assert_eq!(why.missing_scopes(), None);
-    assert!(!why.is_unreachable());
-    assert_eq!(
-        why.failed_conditions(),
-        Some(vec![r#"arg.repo matches "acme/*""#])
-    );
-    assert_eq!(why.fired_conditions(), None);
+    let why = policy.explained_for(Request::CallTool("close_issue"), &token, &context);
+    assert!(!why.allowed);
+    assert!(why.missing_scopes.is_empty());
+    assert!(!why.allowable);
+    assert_eq!(why.failed_conditions, [r#"arg.repo matches "acme/*""#]);
+    assert!(why.denied_when.is_empty());
 
     // The condition holds and the scope lacks: a step-up helps.
     let acme = object(json!({"repo": "acme/x"}));
-    let why = policy.explain_in(
+    let why = policy.explained_for(
         Request::CallTool("close_issue"),
         &policy.parse_scopes(""),
         &Context::new(Some(&acme), None),
     );
-    assert_eq!(why.missing_scopes(), Some(vec!["github:issues"]));
-    assert_eq!(why.failed_conditions(), None);
+    assert_eq!(why.missing_scopes, ["github:issues"]);
+    assert!(why.allowable);
+    assert!(why.failed_conditions.is_empty());
     assert!(policy.is_allowed_in(
         Request::CallTool("close_issue"),
         &token,
@@ -55,17 +53,14 @@ fn a_failed_condition_names_its_atom_and_asks_for_no_scope() {
 fn a_fired_deny_names_what_made_it_fire() {
     let policy = policy();
     let arguments = object(json!({"path": "/workspace/.env"}));
-    let why = policy.explain_in(
+    let why = policy.explained_for(
         Request::CallTool("read_file"),
         &policy.parse_scopes("fs:admin"),
         &Context::new(Some(&arguments), None),
     );
-    assert!(!why.allowed());
-    assert_eq!(why.missing_scopes(), None);
-    assert_eq!(
-        why.fired_conditions(),
-        Some(vec![r#"arg.path matches "**/.env""#])
-    );
+    assert!(!why.allowed);
+    assert!(why.missing_scopes.is_empty());
+    assert_eq!(why.denied_when, [r#"arg.path matches "**/.env""#]);
     assert_eq!(why.rule.unwrap().line, 6);
 }
 

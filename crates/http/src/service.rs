@@ -298,19 +298,23 @@ fn decide_all(
                     log_decision(&shared.config, principal, &decided);
                     None
                 } else {
-                    let why = evaluator.explain_in(request, scopes, &context);
-                    let missing = why.missing_scopes();
-                    let missing_text = missing.as_ref().map(|m| m.join(" ")).unwrap_or_default();
-                    let unmet = match (why.failed_conditions(), why.fired_conditions()) {
-                        (Some(atoms), _) => Some(Unmet::Failed(atoms)),
-                        (None, Some(atoms)) => Some(Unmet::Fired(atoms)),
-                        (None, None) => None,
+                    let why = evaluator.explained_for(request, scopes, &context);
+                    // Scopes to add only when scopes can lift the denial.
+                    let missing =
+                        (!why.missing_scopes.is_empty()).then(|| texts(&why.missing_scopes));
+                    let missing_text = why.missing_scopes.join(" ");
+                    let unmet = if !why.failed_conditions.is_empty() {
+                        Some(Unmet::Failed(texts(&why.failed_conditions)))
+                    } else if !why.denied_when.is_empty() {
+                        Some(Unmet::Fired(texts(&why.denied_when)))
+                    } else {
+                        None
                     };
                     let decided = Decided {
                         method,
                         name: request.name(),
                         decision: "deny",
-                        rule: why.rule.map(|r| r.text.as_str()),
+                        rule: why.rule.as_ref().map(|r| r.text.as_str()),
                         missing: &missing_text,
                         unmet: unmet.as_ref(),
                         read,
@@ -356,6 +360,11 @@ fn decide_all(
         verdicts.refused.push(refusal);
     }
     verdicts
+}
+
+/// Borrowed texts of an explanation's list, as the answers take them.
+fn texts(list: &[String]) -> Vec<&str> {
+    list.iter().map(String::as_str).collect()
 }
 
 /// The answer to a body with a refused message (enforce mode). Nothing of

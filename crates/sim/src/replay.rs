@@ -277,7 +277,10 @@ impl<'p> Replay<'p> {
         let context = Context::new(arguments, record.claims.as_ref());
         // One pass: the decision, and for a denial the cheapest remedy
         // (explaining an allowed call searches nothing).
-        let explanation = self.policy.explain_in(request, &held, &context);
+        let explanation =
+            self.policy
+                .table()
+                .explain_in(request.kind(), request.name(), &held, &context);
         let decision = explanation.decision;
         let rule = explanation.rule;
         let undecidable = reads_unknown(self.policy, &explanation.conditions, record, None);
@@ -289,7 +292,10 @@ impl<'p> Replay<'p> {
         let after = self.against.map(|after| {
             let held = after.scope_set(scopes());
             let (decision, unknown) = if after.table().has_conditions() {
-                let explanation = after.explain_in(request, &held, &context);
+                let explanation =
+                    after
+                        .table()
+                        .explain_in(request.kind(), request.name(), &held, &context);
                 let read_by_first = self.policy.argument_paths(request, &context);
                 let unknown =
                     reads_unknown(after, &explanation.conditions, record, Some(&read_by_first));
