@@ -1,152 +1,76 @@
 //! The table's decisions on arguments and claims against a reference
 //! interpreter written straightforwardly: rules scanned in source order
-//! for each decision, atoms evaluated by their definitions (numbers as
-//! `f64`, which is exact for the small numbers drawn here; `under` by
-//! building the normal form; globs by recursion).
+//! for each decision, atoms evaluated by their definitions (the reference
+//! atoms of `reference/atoms.rs`, shared with the compiler's source-level
+//! differential test: numbers by exact value, `under` by building the
+//! normal form, globs by recursion).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::sync::LazyLock;
 
 use mcp_policy_table::*;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
+#[path = "reference/atoms.rs"]
+#[allow(dead_code)]
+mod reference_atoms;
+
+use reference_atoms::{
+    Order, RefAtom, RefLit, RefOp, RefOperand, RefValue, Side, glob_matches_str, reference_atom,
+};
+
 /// The atoms drawn from, as the reference reads them.
-#[derive(Clone, Debug)]
-enum RefAtom {
-    ArgLe(&'static str, f64),
-    ArgEqNum(&'static str, f64),
-    ArgMatches(&'static str, &'static str),
-    ArgEqClaim(&'static str, &'static str),
-    ArgNeStr(&'static str, &'static str),
-    ClaimIn(&'static str, &'static [&'static str]),
-    ArgUnder(&'static str, &'static str),
-    ClaimContains(&'static str, &'static str),
-}
+static POOL: LazyLock<Vec<RefAtom>> = LazyLock::new(|| {
+    let arg = |key: &str| RefOperand::arg(&[key]);
+    let claim = |key: &str| RefOperand::claim(&[key]);
+    vec![
+        RefAtom::new(arg("x"), RefOp::Order(Order::Le, "5".into())),
+        RefAtom::new(arg("x"), RefOp::Eq(RefValue::Lit(RefLit::num("3")))),
+        RefAtom::new(arg("y"), RefOp::Matches("a*".into())),
+        RefAtom::new(arg("y"), RefOp::Eq(RefValue::Operand(claim("t")))),
+        RefAtom::new(arg("y"), RefOp::Ne(RefValue::Lit(RefLit::str("b")))),
+        RefAtom::new(
+            claim("t"),
+            RefOp::In(vec![RefLit::str("a"), RefLit::str("b")]),
+        ),
+        RefAtom::new(arg("p"), RefOp::Under("/w".into())),
+        RefAtom::new(claim("g"), RefOp::Contains(RefLit::str("s"))),
+    ]
+});
 
-const POOL: [RefAtom; 8] = [
-    RefAtom::ArgLe("x", 5.0),
-    RefAtom::ArgEqNum("x", 3.0),
-    RefAtom::ArgMatches("y", "a*"),
-    RefAtom::ArgEqClaim("y", "t"),
-    RefAtom::ArgNeStr("y", "b"),
-    RefAtom::ClaimIn("t", &["a", "b"]),
-    RefAtom::ArgUnder("p", "/w"),
-    RefAtom::ClaimContains("g", "s"),
-];
-
+/// The table's atom for a reference atom.
 fn build_atom(atom: &RefAtom) -> Atom {
-    let s = |text: &str| Literal::String(text.into());
-    let number = |value: f64| Num::float(value).unwrap();
-    match atom {
-        RefAtom::ArgLe(key, bound) => Atom::new(
-            Operand::arg([*key]),
-            Op::Compare(Comparison::Le, number(*bound)),
+    let operand = |operand: &RefOperand| match operand.side {
+        Side::Arg => Operand::arg(operand.path.iter().cloned()),
+        Side::Claim => Operand::claim(operand.path.iter().cloned()),
+    };
+    let literal = |literal: &RefLit| match literal {
+        RefLit::Str(text) => Literal::String(text.clone()),
+        RefLit::Num(text) => Literal::Number(Num::literal(text).unwrap()),
+        RefLit::Bool(flag) => Literal::Bool(*flag),
+    };
+    let left = operand(&atom.operand);
+    let op = match &atom.op {
+        RefOp::Eq(RefValue::Lit(value)) => Op::Eq(literal(value)),
+        RefOp::Ne(RefValue::Lit(value)) => Op::Ne(literal(value)),
+        RefOp::Eq(RefValue::Operand(other)) => Op::EqOperand(operand(other)),
+        RefOp::Ne(RefValue::Operand(other)) => Op::NeOperand(operand(other)),
+        RefOp::In(list) => Op::In(list.iter().map(literal).collect()),
+        RefOp::Order(order, bound) => Op::Compare(
+            match order {
+                Order::Lt => Comparison::Lt,
+                Order::Le => Comparison::Le,
+                Order::Gt => Comparison::Gt,
+                Order::Ge => Comparison::Ge,
+            },
+            Num::literal(bound).unwrap(),
         ),
-        RefAtom::ArgEqNum(key, value) => Atom::new(
-            Operand::arg([*key]),
-            Op::Eq(Literal::Number(number(*value))),
-        ),
-        RefAtom::ArgMatches(key, glob) => {
-            Atom::new(Operand::arg([*key]), Op::Matches(Glob::new(glob)))
-        }
-        RefAtom::ArgEqClaim(key, name) => {
-            Atom::new(Operand::arg([*key]), Op::EqOperand(Operand::claim([*name])))
-        }
-        RefAtom::ArgNeStr(key, value) => Atom::new(Operand::arg([*key]), Op::Ne(s(value))),
-        RefAtom::ClaimIn(name, list) => Atom::new(
-            Operand::claim([*name]),
-            Op::In(list.iter().map(|v| s(v)).collect()),
-        ),
-        RefAtom::ArgUnder(key, base) => Atom::under(Operand::arg([*key]), base),
-        RefAtom::ClaimContains(name, value) => {
-            Atom::new(Operand::claim([*name]), Op::Contains(s(value)))
-        }
-    }
-    .unwrap()
-}
-
-fn glob_match(pattern: &[char], name: &[char]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some(('*', rest)) => (0..=name.len()).any(|skip| glob_match(rest, &name[skip..])),
-        Some((c, rest)) => name.first() == Some(c) && glob_match(rest, &name[1..]),
-    }
-}
-
-fn normal_form(path: &str) -> Option<Vec<&str>> {
-    if path.contains('\0') || path.contains('\\') || !path.starts_with('/') {
-        return None;
-    }
-    let mut stack = Vec::new();
-    for segment in path.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                stack.pop()?;
-            }
-            name => stack.push(name),
-        }
-    }
-    Some(stack)
-}
-
-/// The atom's truth; `in_deny` when it stands in a `deny ... when`, where
-/// a path `under` cannot place makes it true (it is false elsewhere).
-fn reference_atom(
-    atom: &RefAtom,
-    arguments: &Map<String, Value>,
-    claims: &Map<String, Value>,
-    in_deny: bool,
-) -> bool {
-    match atom {
-        RefAtom::ArgLe(key, bound) => arguments
-            .get(*key)
-            .and_then(Value::as_f64)
-            .is_some_and(|x| x <= *bound),
-        RefAtom::ArgEqNum(key, value) => arguments
-            .get(*key)
-            .and_then(Value::as_f64)
-            .is_some_and(|x| x == *value),
-        RefAtom::ArgMatches(key, glob) => {
-            arguments
-                .get(*key)
-                .and_then(Value::as_str)
-                .is_some_and(|text| {
-                    let (p, n): (Vec<char>, Vec<char>) =
-                        (glob.chars().collect(), text.chars().collect());
-                    glob_match(&p, &n)
-                })
-        }
-        RefAtom::ArgEqClaim(key, name) => match (arguments.get(*key), claims.get(*name)) {
-            (Some(Value::String(a)), Some(Value::String(b))) => a == b,
-            (Some(Value::Bool(a)), Some(Value::Bool(b))) => a == b,
-            (Some(Value::Number(a)), Some(Value::Number(b))) => a.as_f64() == b.as_f64(),
-            _ => false,
-        },
-        RefAtom::ArgNeStr(key, value) => arguments
-            .get(*key)
-            .and_then(Value::as_str)
-            .is_some_and(|text| text != *value),
-        RefAtom::ClaimIn(name, list) => claims
-            .get(*name)
-            .and_then(Value::as_str)
-            .is_some_and(|text| list.contains(&text)),
-        RefAtom::ArgUnder(key, base) => {
-            let Some(path) = arguments.get(*key).and_then(Value::as_str) else {
-                return false;
-            };
-            match (normal_form(path), normal_form(base)) {
-                (Some(path), Some(base)) => {
-                    path.len() >= base.len() && path[..base.len()] == base[..]
-                }
-                (None, _) => in_deny,
-                _ => false,
-            }
-        }
-        RefAtom::ClaimContains(name, value) => claims
-            .get(*name)
-            .and_then(Value::as_array)
-            .is_some_and(|items| items.iter().any(|item| item.as_str() == Some(value))),
-    }
+        RefOp::Contains(value) => Op::Contains(literal(value)),
+        RefOp::Matches(glob) => Op::Matches(Glob::new(glob)),
+        RefOp::Under(base) => return Atom::under(left, base).unwrap(),
+    };
+    Atom::new(left, op).unwrap()
 }
 
 /// A drawn rule: its target, and its effect over atom positions in `POOL`.
@@ -174,8 +98,7 @@ fn is_glob(target: &str) -> bool {
 }
 
 fn matches_target(target: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (target.chars().collect(), name.chars().collect());
-    glob_match(&p, &n)
+    glob_matches_str(target, name)
 }
 
 fn specificity(target: &str) -> usize {
