@@ -9,7 +9,7 @@ use mcp_policy_sim::diff::{Change, Diff, Rename, diff_renamed, suggest_renames};
 use mcp_policy_sim::grants::Grants;
 use serde::Serialize;
 
-use crate::{Outcome, load};
+use crate::{Format, Outcome, load};
 
 #[derive(clap::Args, Debug)]
 pub struct DiffArgs {
@@ -76,11 +76,18 @@ struct Suggestion<'a> {
 pub fn run(args: &DiffArgs) -> Outcome {
     // Both are loaded, and both reported, in this order, before either
     // ends the command.
-    let old = load::policy(&args.old).map_err(load::PolicyError::report);
-    let new = load::policy(&args.new).map_err(load::PolicyError::report);
-    let (old, new) = match (old, new) {
+    let (old, new) = match (load::policy(&args.old), load::policy(&args.new)) {
         (Ok(old), Ok(new)) => (old, new),
-        (Err(outcome), _) | (_, Err(outcome)) => return outcome,
+        (old, new) => {
+            let format = match args.format {
+                DiffFormat::Json => Format::Json,
+                DiffFormat::Human | DiffFormat::Markdown => Format::Human,
+            };
+            return load::report_all(
+                [old.err(), new.err()].into_iter().flatten().collect(),
+                format,
+            );
+        }
     };
     let result = match diff_renamed(old.table(), new.table(), &args.rename) {
         Ok(result) => result,

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::context::{self, ClaimsInput};
 use crate::escape::{backticked, shown};
 use crate::token::{self, Trust};
-use crate::{ExplainArgs, ExplainFormat, Outcome, load};
+use crate::{ExplainArgs, ExplainFormat, Format, Outcome, load};
 
 /// The evaluator's explanation (`Explained`), with the request it is about
 /// and the decision as a word; its fields as `Explained` documents them.
@@ -106,7 +106,7 @@ pub fn run(args: &ExplainArgs) -> Outcome {
     let json = args.format == ExplainFormat::Json;
     let evaluator = match load::policy(&args.path) {
         Ok(evaluator) => evaluator,
-        Err(error) => return error.report(),
+        Err(error) => return error.report(if json { Format::Json } else { Format::Human }),
     };
     // Rule lines are lines of the source: of the policy itself, or of the
     // one a compiled table records (never of the table's JSON). A table

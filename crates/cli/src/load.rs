@@ -10,7 +10,7 @@ use mcp_policy_evaluator::{DecisionTable, Evaluator, LoadError};
 use mcp_policy_fs::{Limit, ReadError, limit};
 use mcp_policy_lang::{Code, Diagnostic, ast::Span};
 
-use crate::{Outcome, render};
+use crate::{Format, Outcome, render};
 
 /// The bytes at `path` (`-`: standard input), at most `limit.bytes`.
 pub fn bytes(path: &Path, limit: Limit) -> Result<Vec<u8>, ReadError> {
@@ -130,21 +130,48 @@ pub enum PolicyError {
 }
 
 impl PolicyError {
-    /// For the commands that report in human form only: the diagnostics
-    /// rendered on standard error as `check` renders them, and the outcome
-    /// to exit with.
-    pub fn report(self) -> Outcome {
-        match self {
-            PolicyError::Reported(outcome) => outcome,
+    /// The diagnostics reported in `format`, as `check` reports them (human
+    /// on standard error; a machine format on standard output, where the
+    /// command would have printed its answer), and the outcome to exit
+    /// with.
+    pub fn report(self, format: Format) -> Outcome {
+        report_all(vec![self], format)
+    }
+}
+
+/// Policies that did not load, reported together in `format`, so that a
+/// command given two (`diff`, `simulate --against`) prints one document;
+/// the outcome is the worst of theirs.
+pub fn report_all(errors: Vec<PolicyError>, format: Format) -> Outcome {
+    let mut outcome = Outcome::Ok;
+    let mut broken = Vec::new();
+    for error in errors {
+        match error {
+            PolicyError::Reported(reported) => outcome = outcome.max(reported),
             PolicyError::NotLoaded {
                 file,
                 text,
                 diagnostics,
             } => {
-                eprint!("{}", render::human(&diagnostics, &file, &text));
-                Outcome::PolicyErrors
+                outcome = outcome.max(Outcome::PolicyErrors);
+                broken.push((file, text, diagnostics));
             }
         }
+    }
+    if broken.is_empty() {
+        return outcome;
+    }
+    let files: Vec<render::Reported<'_, Code>> = broken
+        .iter()
+        .map(|(file, text, diagnostics)| render::Reported {
+            file,
+            source: text,
+            diagnostics,
+        })
+        .collect();
+    match render::report(format, &files, true) {
+        Ok(()) => outcome,
+        Err(failed) => outcome.max(failed),
     }
 }
 
@@ -167,7 +194,7 @@ pub fn source(path: &Path) -> Result<String, PolicyError> {
 /// error, a table that does not load a policy error (both reported on
 /// standard error here), and a policy that does not compile comes back
 /// with its diagnostics for the caller to render
-/// ([`PolicyError::report`] as `check` does, or in a machine format).
+/// ([`PolicyError::report`], as `check` does, in the command's format).
 /// Loaded by the evaluator's own loader (`Evaluator::from_bytes`, what
 /// `from_path` uses), from bytes read here because `-` is standard input; a
 /// table compiled from source records `path` as its source, as `compile`

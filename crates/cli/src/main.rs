@@ -191,8 +191,9 @@ impl Format {
     }
 }
 
-/// What a command ended with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a command ended with; ordered from best to worst, so that a
+/// command reporting several things exits with the worst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Outcome {
     Ok,
     PolicyErrors,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use mcp_policy_evaluator::TargetKind;
 use mcp_policy_sim::matrix::{Access, Matrix, Row, matrix};
 
-use crate::{Outcome, load};
+use crate::{Format, Outcome, load};
 
 #[derive(clap::Args, Debug)]
 pub struct MatrixArgs {
@@ -26,7 +26,12 @@ enum MatrixFormat {
 pub fn run(args: &MatrixArgs) -> Outcome {
     let evaluator = match load::policy(&args.path) {
         Ok(evaluator) => evaluator,
-        Err(error) => return error.report(),
+        Err(error) => {
+            return error.report(match args.format {
+                MatrixFormat::Json => Format::Json,
+                MatrixFormat::Markdown => Format::Human,
+            });
+        }
     };
     let result = match matrix(evaluator.table()) {
         Ok(result) => result,

@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::escape::shown;
-use crate::{Outcome, context, load};
+use crate::{Format, Outcome, context, load};
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
@@ -183,7 +183,12 @@ fn verify(args: &VerifyArgs) -> Outcome {
                 let file = policy.table().source().unwrap_or_default().to_owned();
                 Some((policy, file))
             }
-            Err(error) => return error.report(),
+            Err(error) => {
+                return error.report(match args.format {
+                    TokenFormat::Json => Format::Json,
+                    TokenFormat::Human => Format::Human,
+                });
+            }
         },
         None => None,
     };

@@ -1,5 +1,6 @@
 //! `--format human|json|sarif|github` on every command that reports a
-//! policy's diagnostics (`fmt`, `compile`, `test`), shaped as `check`'s.
+//! policy's diagnostics (`fmt`, `compile`, `test`), shaped as `check`'s,
+//! and `--format json` of the commands that decide on a policy.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -224,4 +225,56 @@ fn a_summary_of_one_file_says_file() {
     let output = mcp_policy(&["fmt", "--check", "examples/github.mcppolicy"]);
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(stderr(&output), "checked 1 file: 0 to reformat\n");
+}
+
+/// The commands that decide on a policy (`explain`, `matrix`, `diff`,
+/// `simulate`, `token verify --policy`) answer `--format json` on standard
+/// output; a policy that does not load is reported there too, as `check
+/// --format json` reports it, and they exit 1.
+#[test]
+fn deciding_commands_report_a_broken_policy_in_their_json() {
+    let check = mcp_policy(&["check", "--format", "json", UNKNOWN_SCOPE]);
+    let dir = scratch("deciding");
+    let trace_path = dir.join("empty.jsonl");
+    std::fs::write(&trace_path, "").unwrap();
+    let trace_arg = trace_path.to_str().unwrap();
+    for args in [
+        vec!["explain", UNKNOWN_SCOPE, "--tool", "x", "--format", "json"],
+        vec!["matrix", UNKNOWN_SCOPE, "--format", "json"],
+        vec![
+            "simulate",
+            UNKNOWN_SCOPE,
+            "--trace",
+            trace_arg,
+            "--format",
+            "json",
+        ],
+    ] {
+        let output = mcp_policy(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(stdout(&output), stdout(&check), "{args:?}");
+    }
+
+    // Two broken policies: one document, the old one's first.
+    let output = mcp_policy(&["diff", UNKNOWN_SCOPE, SEVERAL_ERRORS, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let files: Vec<String> = json(&output)["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["file"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(files.first().map(String::as_str), Some(UNKNOWN_SCOPE));
+    assert!(files.iter().any(|file| file == SEVERAL_ERRORS), "{files:?}");
+
+    // In human form, on standard error, as before; nothing on standard output.
+    let output = mcp_policy(&["explain", UNKNOWN_SCOPE, "--tool", "x"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).is_empty());
+    assert!(stderr(&output).contains("mcp_policy::unknown_scope"));
 }

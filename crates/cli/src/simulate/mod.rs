@@ -25,7 +25,7 @@ use mcp_policy_sim::replay::{CallDecision, Replay, Replayed, Summary};
 use mcp_policy_sim::trace::{Record, TraceError, TraceReader};
 
 use crate::escape::shown;
-use crate::{Outcome, load};
+use crate::{Format, Outcome, load};
 
 #[derive(clap::Args, Debug)]
 pub struct SimulateArgs {
@@ -126,13 +126,22 @@ struct End<'a> {
 }
 
 pub fn run(args: &SimulateArgs) -> Outcome {
-    let before = match load::policy(&args.policy) {
-        Ok(evaluator) => evaluator,
-        Err(error) => return error.report(),
-    };
-    let after = match args.against.as_deref().map(load::policy).transpose() {
-        Ok(after) => after,
-        Err(error) => return error.report(),
+    // Both are loaded, and both reported, before either ends the command.
+    let (before, after) = match (
+        load::policy(&args.policy),
+        args.against.as_deref().map(load::policy).transpose(),
+    ) {
+        (Ok(before), Ok(after)) => (before, after),
+        (before, after) => {
+            let format = match args.format {
+                SimulateFormat::Json => Format::Json,
+                SimulateFormat::Human => Format::Human,
+            };
+            return load::report_all(
+                [before.err(), after.err()].into_iter().flatten().collect(),
+                format,
+            );
+        }
     };
     if args.against.is_none()
         && matches!(
