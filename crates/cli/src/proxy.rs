@@ -249,9 +249,15 @@ pub fn run(args: ProxyArgs) -> Outcome {
     });
     match result {
         Ok(()) => Outcome::Ok,
-        Err(Failure::File(diagnostic)) => {
-            let fallback = format!("{}: {}", mcp_policy_proxy::config::CODE, diagnostic);
-            eprint!("{}", crate::render::graphical([(*diagnostic, fallback)]));
+        Err(Failure::File(error)) => {
+            eprint!(
+                "{}",
+                crate::render::human(
+                    std::slice::from_ref(&error.diagnostic),
+                    &error.file,
+                    &error.text
+                )
+            );
             failed
         }
         Err(Failure::Message(message)) => {

@@ -109,6 +109,28 @@ fn a_misspelt_key_is_a_diagnostic_with_the_key_it_meant() {
     assert!(stderr(&output).contains("mcp_policy::proxy::config"));
 }
 
+/// The file's lines are shown as a policy's are: a control character in
+/// them (an ESC that would recolour or rewrite the terminal, a bidi
+/// override that would reorder the line) is shown escaped, never raw.
+#[test]
+fn control_characters_in_the_file_are_shown_escaped() {
+    let dir = scratch("escapes");
+    // YAML takes a bidi override in a value; the misspelt key is reported
+    // on its line.
+    good_file(&dir, "forward-identiy: \"\u{202e}eurt\"\n");
+    let output = proxy(&dir, &["--config", "proxy.yaml", "--check-config"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("unknown key `forward-identiy`"), "{err}");
+    assert!(!err.contains('\u{202e}'), "{err:?}");
+    assert!(err.contains("\\u{202e}eurt"), "{err}");
+    // YAML refuses an ESC itself; the refusal shows none either.
+    good_file(&dir, "forward-identity: \u{1b}[2Jtrue\n");
+    let output = proxy(&dir, &["--config", "proxy.yaml", "--check-config"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!stderr(&output).contains('\u{1b}'), "{:?}", stderr(&output));
+}
+
 #[test]
 fn a_value_of_the_wrong_type_is_a_diagnostic_too() {
     let dir = scratch("type");

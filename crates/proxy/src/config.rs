@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use miette::{Diagnostic, NamedSource, SourceSpan};
+use mcp_policy_diagnostic::{Diagnostic, DiagnosticCode, Span};
 use serde::Deserialize;
 
 /// The stable code of every configuration file diagnostic.
@@ -97,54 +97,73 @@ pub const KEYS: [&str; 35] = [
     "otlp-protocol",
 ];
 
-/// A configuration file that cannot be used, as miette renders it.
+/// The code of a configuration file's problems: the proxy's one code in
+/// the diagnostic model that policies and test files share, so the CLI
+/// renders it as it renders theirs (escaped, with the line shown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigCode;
+
+impl DiagnosticCode for ConfigCode {
+    fn as_str(self) -> &'static str {
+        CODE
+    }
+}
+
+/// A configuration file that cannot be used: one diagnostic, against the
+/// file's text.
 #[derive(Debug)]
 pub struct ConfigError {
-    pub message: String,
-    pub help: String,
-    pub span: SourceSpan,
-    pub source: NamedSource<String>,
+    pub diagnostic: Diagnostic<ConfigCode>,
+    /// The file as it is named in diagnostics.
+    pub file: String,
+    pub text: String,
+}
+
+impl ConfigError {
+    fn new(shown: &str, text: &str, message: String, span: Span, help: String) -> ConfigError {
+        ConfigError {
+            diagnostic: Diagnostic::error(ConfigCode, message)
+                .with_label(span, "here")
+                .with_help(help),
+            file: shown.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.diagnostic.message
+    }
+
+    pub fn help(&self) -> &str {
+        self.diagnostic.help.as_deref().unwrap_or_default()
+    }
+
+    /// Where the problem is in the text.
+    pub fn span(&self) -> Span {
+        self.diagnostic.span()
+    }
 }
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.diagnostic.message)
     }
 }
 
 impl std::error::Error for ConfigError {}
-
-impl Diagnostic for ConfigError {
-    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        Some(Box::new(CODE))
-    }
-
-    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        Some(Box::new(&self.help))
-    }
-
-    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        Some(&self.source)
-    }
-
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        Some(Box::new(std::iter::once(
-            miette::LabeledSpan::new_primary_with_span(Some("here".to_owned()), self.span),
-        )))
-    }
-}
 
 /// Parses `text`, the file `shown` (as it is named in diagnostics). An
 /// empty file (or one of comments only) is a configuration with nothing
 /// in it.
 pub fn parse(shown: &str, text: &str) -> Result<FileConfig, Box<ConfigError>> {
     if let Some(offset) = too_deep(text) {
-        return Err(Box::new(ConfigError {
-            message: format!("`[` and `{{` nested more than {MAX_FLOW_DEPTH} deep"),
-            help: "a configuration nests one level (`command: [...]`); this is not one".to_owned(),
-            span: SourceSpan::new(offset.into(), 1),
-            source: NamedSource::new(shown, text.to_owned()),
-        }));
+        return Err(Box::new(ConfigError::new(
+            shown,
+            text,
+            format!("`[` and `{{` nested more than {MAX_FLOW_DEPTH} deep"),
+            Span::new(offset, offset + 1),
+            "a configuration nests one level (`command: [...]`); this is not one".to_owned(),
+        )));
     }
     match serde_yaml::from_str::<Option<FileConfig>>(text) {
         Ok(config) => Ok(config.unwrap_or_default()),
@@ -196,12 +215,13 @@ fn diagnose(shown: &str, text: &str, error: &serde_yaml::Error) -> ConfigError {
                 .max(usize::from(offset < text.len())),
         ),
     };
-    ConfigError {
+    ConfigError::new(
+        shown,
+        text,
         message,
+        Span::new(offset, offset + length),
         help,
-        span: SourceSpan::new(offset.into(), length),
-        source: NamedSource::new(shown, text.to_owned()),
-    }
+    )
 }
 
 /// How deep `[` and `{` may nest. The YAML scanner underneath takes time
@@ -314,12 +334,12 @@ mod tests {
     fn a_misspelt_key_is_pointed_at_with_the_key_it_meant() {
         let text = "issuer: https://a\nforward-identiy: true\n";
         let error = parse("t.yaml", text).unwrap_err();
-        assert_eq!(error.message, "unknown key `forward-identiy`");
-        assert_eq!(error.help, "did you mean `forward-identity`?");
-        assert_eq!(error.span.offset(), 18);
-        assert_eq!(error.span.len(), "forward-identiy".len());
+        assert_eq!(error.message(), "unknown key `forward-identiy`");
+        assert_eq!(error.help(), "did you mean `forward-identity`?");
+        assert_eq!(error.span().start, 18);
+        assert_eq!(error.span().len(), "forward-identiy".len());
         let far = parse("t.yaml", "colour: blue\n").unwrap_err();
-        assert!(far.help.contains("docs/proxy.md"), "{}", far.help);
+        assert!(far.help().contains("docs/proxy.md"), "{}", far.help());
     }
 
     #[test]
@@ -341,7 +361,11 @@ mod tests {
     #[test]
     fn a_value_of_the_wrong_type_is_an_error_too() {
         let error = parse("t.yaml", "leeway: soon\n").unwrap_err();
-        assert!(error.message.contains("invalid type"), "{}", error.message);
+        assert!(
+            error.message().contains("invalid type"),
+            "{}",
+            error.message()
+        );
         assert!(parse("t.yaml", "- a list\n").is_err());
         assert!(parse("t.yaml", "bind: [\n").is_err());
         assert!(parse("t.yaml", "bind: a\nbind: b\n").is_err());
@@ -358,7 +382,7 @@ mod tests {
             "{dry-run: false, dry-run: true}\n",
         ] {
             let error = parse("t.yaml", twice).unwrap_err();
-            assert!(error.span.offset() <= twice.len(), "{twice}");
+            assert!(error.span().start <= twice.len(), "{twice}");
         }
     }
 
@@ -394,8 +418,8 @@ mod tests {
         // Within the 1 MiB a file may have: refused at once, pointed at.
         let deep = format!("command: {}{}\n", "[".repeat(500_000), "]".repeat(500_000));
         let error = parse("t.yaml", &deep).unwrap_err();
-        assert_eq!(error.span.offset(), "command: ".len() + MAX_FLOW_DEPTH);
-        assert!(error.message.contains("nested"), "{}", error.message);
+        assert_eq!(error.span().start, "command: ".len() + MAX_FLOW_DEPTH);
+        assert!(error.message().contains("nested"), "{}", error.message());
         // Brackets in quotes, comments and plain scalars are not nesting.
         let quoted = format!(
             "command: [node, \"{}\", '{}', it's{}] # {}\nupstream: http://[::1]:3000/mcp\n",
@@ -413,7 +437,7 @@ mod tests {
         assert!(
             !parse("t.yaml", &nested)
                 .unwrap_err()
-                .message
+                .message()
                 .contains("nested")
         );
         let deep_map = format!(
