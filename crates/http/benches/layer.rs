@@ -91,13 +91,23 @@ fn request(token: &str, body: &Bytes) -> Request<Body> {
 /// One request through the service, as a server would: ready, call, and
 /// the whole response body read (the list filter works on the body).
 async fn send(service: &Router, request: Request<Body>) -> Bytes {
+    let (status, body) = answer_of(service, request).await;
+    assert_eq!(status, 200);
+    body
+}
+
+/// [`send`], whatever the status.
+async fn answer_of(service: &Router, request: Request<Body>) -> (u16, Bytes) {
     let mut service = service.clone();
     std::future::poll_fn(|cx| Service::<Request<Body>>::poll_ready(&mut service, cx))
         .await
         .unwrap();
     let response = service.call(request).await.unwrap();
-    assert_eq!(response.status(), 200);
-    response.into_body().collect().await.unwrap().to_bytes()
+    let status = response.status().as_u16();
+    (
+        status,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
 }
 
 fn layer(c: &mut Criterion) {
@@ -118,6 +128,9 @@ fn layer(c: &mut Criterion) {
     let guarded = Router::new().route("/mcp", post(mcp)).layer(layer.clone());
     let token = sign(&key, "mcp:read");
     let call_body = Bytes::from(call(1, "search").to_string());
+    // A call the token's scopes do not allow: the denial is explained (the
+    // scopes to add, the answer, the challenge, the log line).
+    let denied_body = Bytes::from(call(3, "delete_repo").to_string());
     let list_body = Bytes::from(list(2).to_string());
 
     // Outside the timings: what each router answers, and the token cached.
@@ -141,6 +154,8 @@ fn layer(c: &mut Criterion) {
         names(&answer(&bare, &list_body)["result"]["tools"]).len(),
         6
     );
+    let (status, _) = runtime.block_on(answer_of(&guarded, request(&token, &denied_body)));
+    assert_eq!(status, 403, "a step-up challenge");
     assert_eq!(validator.stats().signature_verifications, 1);
     // A session, bound to the token's principal.
     let initialize =
@@ -166,6 +181,13 @@ fn layer(c: &mut Criterion) {
             });
         }
     }
+    // Beside tools_call/with_layer: what a denial costs over an allowed call.
+    group.bench_function("tools_call_denied/with_layer", |b| {
+        b.iter(|| {
+            let request = request(black_box(&token), black_box(&denied_body));
+            runtime.block_on(answer_of(&guarded, request)).1.len()
+        });
+    });
     group.bench_function("tools_call/with_layer_in_session", |b| {
         b.iter(|| {
             let request = in_session(black_box(&token), black_box(&call_body));
@@ -179,7 +201,7 @@ fn layer(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Four benches; a full run takes well under a minute on two cores.
+    // Five benches; a full run takes well under a minute on two cores.
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3))
