@@ -21,6 +21,13 @@ pub fn run(path: &Path, output: &Path, format: Format) -> Outcome {
         );
         return Outcome::UsageOrIo;
     }
+    if path != Path::new("-") && is_the_source(path, output) {
+        eprintln!(
+            "error: `-o {}` is the policy itself; writing the table there would replace its source",
+            load::shown(output)
+        );
+        return Outcome::UsageOrIo;
+    }
     let file = path.display().to_string();
     let (source, compilation) = match load::source(path) {
         Ok(source) => {
@@ -68,17 +75,22 @@ pub fn run(path: &Path, output: &Path, format: Format) -> Outcome {
         out!("{artifact}");
         return Outcome::Ok;
     }
-    // Write beside the target and rename, so a server watching the file
-    // never loads half a table.
-    let partial = output.with_extension("partial");
-    let written =
-        std::fs::write(&partial, artifact).and_then(|()| std::fs::rename(&partial, output));
-    match written {
+    // Atomically, so a server watching the file never loads half a table;
+    // never through a planted link, never over a device (`-o /dev/null`).
+    match mcp_policy_fs::replace(output, artifact.as_bytes()) {
         Ok(()) => Outcome::Ok,
         Err(error) => {
-            let _ = std::fs::remove_file(&partial);
-            eprintln!("error: cannot write `{}`: {error}", output.display());
+            eprintln!("error: cannot write `{}`: {error}", load::shown(output));
             Outcome::UsageOrIo
         }
+    }
+}
+
+/// Whether `output` is the policy file itself (by another name, too):
+/// writing the table there would destroy the source.
+fn is_the_source(path: &Path, output: &Path) -> bool {
+    match (std::fs::canonicalize(path), std::fs::canonicalize(output)) {
+        (Ok(source), Ok(output)) => source == output,
+        _ => false,
     }
 }

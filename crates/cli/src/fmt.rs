@@ -9,10 +9,13 @@
 //! `github`, standard output holds that one report only, shaped as
 //! `check`'s: `--check` prints no diff there, and names each file that
 //! would change on standard error instead (`would reformat `FILE``),
-//! before the summary. Exit code 1 when a file has syntax errors or, with
-//! `--check`, would change; 2 when a file cannot be read or written.
+//! before the summary. `-` reads standard input and, without `--check`,
+//! writes the formatted policy on standard output (in `--format human`
+//! only: a machine format's report is there). Exit code 1 when a file has
+//! syntax errors or, with `--check`, would change; 2 when a file cannot be
+//! read or written.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
@@ -35,6 +38,13 @@ struct Broken {
 }
 
 pub fn run(paths: &[PathBuf], check: bool, format: Format) -> Outcome {
+    if !check && format != Format::Human && paths.iter().any(|path| path == Path::new("-")) {
+        eprintln!(
+            "error: `fmt -` writes the formatted policy on standard output, where `--format {}` prints the diagnostics; use `--check`, or `--format human`",
+            format.name()
+        );
+        return Outcome::UsageOrIo;
+    }
     let mut io_failed = false;
     let mut broken: Vec<Broken> = Vec::new();
     let mut changed = 0usize;
@@ -63,6 +73,9 @@ pub fn run(paths: &[PathBuf], check: bool, format: Format) -> Outcome {
         };
         parsed += 1;
         if output == source {
+            if path == Path::new("-") && !check {
+                out!("{output}");
+            }
             continue;
         }
         if check {
@@ -72,8 +85,13 @@ pub fn run(paths: &[PathBuf], check: bool, format: Format) -> Outcome {
                 eprintln!("would reformat `{}`", shown(&file));
             }
             changed += 1;
+        } else if path == Path::new("-") {
+            // Standard input has no file to rewrite: the result goes to
+            // standard output, as rustfmt does (below, unchanged too).
+            out!("{output}");
+            changed += 1;
         } else if let Err(error) = std::fs::write(path, output) {
-            eprintln!("error: cannot write `{file}`: {error}");
+            eprintln!("error: cannot write `{}`: {error}", shown(&file));
             io_failed = true;
         } else {
             changed += 1;

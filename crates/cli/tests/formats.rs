@@ -278,3 +278,101 @@ fn deciding_commands_report_a_broken_policy_in_their_json() {
     assert!(stdout(&output).is_empty());
     assert!(stderr(&output).contains("mcp_policy::unknown_scope"));
 }
+
+/// `fmt -` formats standard input onto standard output; it never writes a
+/// file named `-`.
+#[test]
+fn fmt_of_standard_input_writes_standard_output() {
+    use std::io::Write;
+    let dir = scratch("fmt-stdin");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-policy"))
+        .args(["fmt", "-"])
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"default   deny\ntool t  requires authenticated\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // What formatting the same text in a file makes of it.
+    std::fs::write(
+        dir.join("p.mcppolicy"),
+        "default   deny\ntool t  requires authenticated\n",
+    )
+    .unwrap();
+    let in_place = mcp_policy_in(&dir, &["fmt", "p.mcppolicy"]);
+    assert_eq!(in_place.status.code(), Some(0), "{}", stderr(&in_place));
+    let formatted = std::fs::read_to_string(dir.join("p.mcppolicy")).unwrap();
+    assert!(formatted.starts_with("default deny\n"), "{formatted}");
+    assert_eq!(stdout(&output), formatted);
+    assert!(!dir.join("-").exists());
+    // A machine format's report is on standard output: refused, unread.
+    let output = mcp_policy_in(&dir, &["fmt", "--format", "json", "-"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stdout(&output).is_empty());
+}
+
+/// `compile -o` writes the table atomically and only there: not through a
+/// link planted beside it, not over a device, never over its own source.
+#[test]
+fn compile_writes_only_the_file_it_is_given() {
+    let dir = scratch("compile-output");
+    std::fs::write(dir.join("p.mcppolicy"), "tool t requires authenticated\n").unwrap();
+    std::fs::write(dir.join("victim.txt"), "precious").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.join("victim.txt"), dir.join("table.partial")).unwrap();
+    let output = mcp_policy_in(&dir, &["compile", "p.mcppolicy", "-o", "table.json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("victim.txt")).unwrap(),
+        "precious"
+    );
+    assert!(
+        std::fs::symlink_metadata(dir.join("table.json"))
+            .unwrap()
+            .is_file()
+    );
+
+    // "Does it compile?" into /dev/null leaves the device a device.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let output = mcp_policy_in(&dir, &["compile", "p.mcppolicy", "-o", "/dev/null"]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let null = std::fs::symlink_metadata("/dev/null").unwrap();
+        assert!(null.file_type().is_char_device());
+    }
+
+    // The source named as the output, by another spelling: refused.
+    let output = mcp_policy_in(&dir, &["compile", "p.mcppolicy", "-o", "./p.mcppolicy"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("is the policy itself"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("p.mcppolicy")).unwrap(),
+        "tool t requires authenticated\n"
+    );
+
+    // A path that cannot be written is named escaped.
+    let output = mcp_policy_in(
+        &dir,
+        &["compile", "p.mcppolicy", "-o", "no\u{1b}[2J/t.json"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!stderr(&output).contains('\u{1b}'), "{:?}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no\\u{1b}[2J"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -1,4 +1,6 @@
-//! Reading the files mcp-policy is given, with a byte bound.
+//! Reading the files mcp-policy is given, with a byte bound, and writing
+//! the ones it makes ([`replace`]: atomically, never through a link or
+//! over a device).
 //!
 //! Every input (a policy, a compiled table, a `tools/list` answer, a test
 //! file, a JWKS, a token, a secret) goes through [`read`] or [`read_stdin`]
@@ -23,8 +25,10 @@ mod error;
 pub mod limit;
 mod open;
 mod text;
+mod write;
 
 pub use error::{FileKind, ReadError};
 pub use limit::Limit;
 pub use open::{open, read, read_from, read_stdin};
 pub use text::{decode, read_text};
+pub use write::replace;
