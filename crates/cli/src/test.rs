@@ -373,6 +373,26 @@ fn run_file(path: &Path, only: Option<&str>) -> FileRun {
         Ok(policy_path) => policy_path,
         Err(diagnostic) => return malformed(run, vec![*diagnostic]),
     };
+    // A `.json` policy is a compiled table, never source: a JSON file of
+    // another kind would be shown, as source that does not compile.
+    if policy_path
+        .extension()
+        .is_some_and(|extension| extension == "json")
+        && !matches!(
+            load::policy_file(&policy_path),
+            None | Some(load::PolicyFile::Artifact(_))
+        )
+    {
+        let diagnostic = Diagnostic::error(
+            Code::PolicyPath,
+            format!(
+                "`{}` is not a compiled table",
+                shown(&policy_path.display().to_string())
+            ),
+        )
+        .with_help("a `.json` policy is a table written by `mcp-policy compile`");
+        return malformed(run, vec![diagnostic]);
+    }
     run.policy = Some(policy_path.display().to_string());
     let evaluator = match load::policy(&policy_path) {
         Ok(evaluator) => evaluator,

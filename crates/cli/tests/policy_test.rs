@@ -308,3 +308,53 @@ fn run_picks_tests_by_name_and_counts_the_rest() {
     assert_eq!(value["files"][0]["filtered_out"], 7);
     assert_eq!(value["files"][0]["cases"].as_array().unwrap().len(), 1);
 }
+
+/// A test file arrives with pull requests, and a policy that does not
+/// compile is shown in the report: `policy:` may name only a policy or a
+/// compiled table, relative to the test file, so a test file cannot print
+/// the environment or a credentials file into a CI log.
+#[test]
+fn a_test_file_cannot_show_files_that_are_not_policies() {
+    let dir = std::env::temp_dir().join(format!("mcp-policy-test-paths-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("secret.txt"), "MY_SECRET=hunter2\n").unwrap();
+    std::fs::write(dir.join("data.json"), "[\"MY_SECRET=hunter2\"]\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.join("secret.txt"), dir.join("link.mcppolicy")).unwrap();
+    let cases = [
+        ("absolute", "/proc/self/environ".to_owned()),
+        (
+            "absolute-policy",
+            dir.join("secret.txt").display().to_string(),
+        ),
+        ("other-file", "secret.txt".to_owned()),
+        ("json-not-a-table", "data.json".to_owned()),
+        #[cfg(unix)]
+        ("link", "link.mcppolicy".to_owned()),
+    ];
+    for (name, policy) in cases {
+        let test = dir.join(format!("{name}.test.yaml"));
+        std::fs::write(
+            &test,
+            format!(
+                "policy: {policy}\nprincipals:\n  p: {{scopes: \"\"}}\ntests:\n  - {{name: t, principal: p, tool: x, expect: deny}}\n"
+            ),
+        )
+        .unwrap();
+        let output = mcp_policy(&["test", test.to_str().unwrap()]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains("mcp_policy::test::policy_path"),
+            "{name}: {err}"
+        );
+        assert!(
+            !err.contains("hunter2") && !stdout(&output).contains("hunter2"),
+            "{name}: {err}"
+        );
+        let output = mcp_policy(&["test", "--format", "json", test.to_str().unwrap()]);
+        assert!(!stdout(&output).contains("hunter2"), "{name}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -25,11 +25,12 @@ pub enum Code {
     UnknownScope,
     InvalidKeys,
     NoPolicy,
+    PolicyPath,
     UnknownCondition,
 }
 
 impl Code {
-    pub const ALL: [Code; 17] = [
+    pub const ALL: [Code; 18] = [
         Code::Syntax,
         Code::Schema,
         Code::Empty,
@@ -46,6 +47,7 @@ impl Code {
         Code::UnknownScope,
         Code::InvalidKeys,
         Code::NoPolicy,
+        Code::PolicyPath,
         Code::UnknownCondition,
     ];
 
@@ -68,6 +70,7 @@ impl Code {
             Code::UnknownScope => "mcp_policy::test::unknown_scope",
             Code::InvalidKeys => "mcp_policy::test::invalid_keys",
             Code::NoPolicy => "mcp_policy::test::no_policy",
+            Code::PolicyPath => "mcp_policy::test::policy_path",
             Code::UnknownCondition => "mcp_policy::test::unknown_condition",
         }
     }
@@ -102,6 +105,9 @@ impl Code {
             }
             Code::NoPolicy => {
                 "no `policy` field, and a file name that does not end in `.test.yaml`"
+            }
+            Code::PolicyPath => {
+                "a `policy` that is absolute, or names (or links to) a file other than a `.mcppolicy` source or a `.json` table"
             }
             Code::UnknownCondition => "`failing` names a condition the policy does not have",
         }
