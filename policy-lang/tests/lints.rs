@@ -123,6 +123,30 @@ tool admin_reset requires mcp:read
     assert!(weaker[0].message.contains("admin_reset"));
 }
 
+/// `fmt` moves a comment from inside a statement to the line above it, so
+/// a directive inside a statement silences as one above it does: the
+/// formatter never changes what a policy silences.
+#[test]
+fn a_suppression_inside_a_statement_silences_as_one_above_it() {
+    let inside = "\
+scope s level read
+tool \"x*\" requires all_of(s,
+  # mcp-policy: allow(redundant_requirement) kept for the diff
+  s)
+";
+    let redundant = |source: &str| {
+        lint(source, None, &LintConfig::default())
+            .into_iter()
+            .filter(|d| d.code == Code::Lint(Lint::RedundantRequirement))
+            .count()
+    };
+    let without = inside.replace("mcp-policy: allow", "nothing to");
+    assert_eq!(redundant(&without), 1);
+    assert_eq!(redundant(inside), 0);
+    let formatted = mcp_policy_lang::format::format_source(inside).unwrap();
+    assert_eq!(redundant(&formatted), 0, "{formatted}");
+}
+
 #[test]
 fn a_suppression_without_reason_or_with_a_typo_silences_nothing() {
     for directive in [

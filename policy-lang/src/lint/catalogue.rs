@@ -124,7 +124,7 @@ impl Lint {
                 tools: None,
             },
             Lint::InvalidSuppression => LintDoc {
-                rationale: "A suppression comment (`# mcp-policy: allow(LINT) REASON` on the line before a statement) silences one lint on that statement, and must say why, for the next reviewer. One that names no known lint, or gives no reason, silences nothing.",
+                rationale: "A suppression comment (`# mcp-policy: allow(LINT) REASON` on the line before a statement, or on a line inside it: `fmt` moves such a comment above the statement) silences one lint on that statement, and must say why, for the next reviewer. One that names no known lint, or gives no reason, silences nothing.",
                 bad: "scope mcp:read level read\nscope mcp:export level read\n# mcp-policy: allow(unused_scpoe)\ntool list_users requires mcp:read\n",
                 good: "scope mcp:read level read\nscope mcp:export level read\ntool list_users requires mcp:read\ntool export_csv requires mcp:export\n",
                 tools: None,

@@ -1,12 +1,15 @@
 //! Suppression comments: `# mcp-policy: allow(LINT, ...) REASON` on the
-//! lines just above a statement silences those lints on that statement.
+//! lines just above a statement, or on a line inside it, silences those
+//! lints on that statement. Inside counts because `mcp-policy fmt` moves a
+//! comment from inside a statement to just above it: formatting must not
+//! change what a policy silences.
 
 use std::collections::HashSet;
 
 use super::{Finding, Lint};
 use crate::ast::{PolicyFile, Span};
 use crate::suggest::did_you_mean;
-use crate::syntax::token::Tokens;
+use crate::syntax::token::{TokenKind, Tokens};
 
 const MARKER: &str = "mcp-policy:";
 
@@ -35,7 +38,16 @@ pub(crate) fn collect(
     // syntax tree's, and parsing again would double the cost of a check.
     let tokens = Tokens::new(source);
     for statement in &file.statements {
-        for line_span in tokens.comments_above(statement.span.start) {
+        let inside = tokens
+            .between(statement.span.start, statement.span.end)
+            .iter()
+            .filter(|token| token.kind == TokenKind::Comment)
+            .map(|token| token.span);
+        for line_span in tokens
+            .comments_above(statement.span.start)
+            .into_iter()
+            .chain(inside)
+        {
             let comment = tokens.text(line_span).get(1..).unwrap_or_default();
             let Some(directive) = comment.trim().strip_prefix(MARKER) else {
                 continue;
