@@ -773,3 +773,24 @@ fn bounds_at_the_extremes_decide_exactly() {
     assert!(allows("zero", "1.0"));
     assert!(!allows("zero", "5e-324"));
 }
+
+/// A refused number literal is named in the message clipped: the span
+/// shows where it is, and a literal of 100,000 digits is not a message of
+/// 100,000 characters.
+#[test]
+fn a_huge_refused_literal_is_clipped_in_the_message() {
+    let digits = "9".repeat(100_000);
+    let compiled = compile_source(&format!(
+        "tool t requires all_of(authenticated, arg.n <= {digits})\n"
+    ));
+    let refused: Vec<_> = compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::InvalidCondition)
+        .collect();
+    assert_eq!(refused.len(), 1, "{:#?}", compiled.diagnostics);
+    let message = &refused[0].message;
+    assert!(message.len() < 200, "{} characters", message.len());
+    assert!(message.contains("(100000 digits in all)"), "{message}");
+    assert_eq!(refused[0].span().len(), digits.len());
+}

@@ -173,8 +173,20 @@ fn scalar(
     })
 }
 
+/// The most characters of a number literal a message repeats: the span
+/// shows where it is, and a 10 MB literal is not a 10 MB message.
+const SHOWN_LITERAL_CHARS: usize = 40;
+
 fn inexact_number(text: &str, inexact: Inexact, span: Span) -> Diagnostic {
     let (start, end) = (EXACT_INTEGERS.start(), EXACT_INTEGERS.end());
+    let text = match text.char_indices().nth(SHOWN_LITERAL_CHARS) {
+        Some((cut, _)) => format!(
+            "{}… ({} digits in all)",
+            text.get(..cut).unwrap_or_default(),
+            text.chars().filter(char::is_ascii_digit).count()
+        ),
+        None => text.to_owned(),
+    };
     match inexact {
         Inexact::NotANumber => invalid(
             span,
