@@ -160,6 +160,14 @@ fn atom(operand: Operand, test: ArtifactTest) -> Result<Atom, String> {
         ArtifactTest::Ne(value) => Op::Ne(literal(&value)?),
         ArtifactTest::EqOperand(other) => Op::EqOperand(other.into_operand()),
         ArtifactTest::NeOperand(other) => Op::NeOperand(other.into_operand()),
+        // The checker refuses these two (`in []` never holds, `matches ""`
+        // is `== ""` misspelt); so does the loader.
+        ArtifactTest::In(values) if values.is_empty() => {
+            return Err("an empty `in` list can never hold".to_owned());
+        }
+        ArtifactTest::Matches(pattern) if pattern.is_empty() => {
+            return Err("an empty `matches` glob matches only the empty string".to_owned());
+        }
         ArtifactTest::In(values) => Op::In(values.iter().map(literal).collect::<Result<_, _>>()?),
         ArtifactTest::Lt(value) => Op::Compare(Comparison::Lt, number(&value)?),
         ArtifactTest::Le(value) => Op::Compare(Comparison::Le, number(&value)?),

@@ -700,6 +700,16 @@ fn hand_edited_conditions_are_refused_with_reasons() {
             "not a finite number",
         ),
         (
+            json!([{"text": "i", "operand": {"arg": ["p"]}, "test": {"in": []}}]),
+            allow_atom.clone(),
+            "empty `in` list",
+        ),
+        (
+            json!([{"text": "m", "operand": {"arg": ["p"]}, "test": {"matches": ""}}]),
+            allow_atom.clone(),
+            "empty `matches` glob",
+        ),
+        (
             json!([{"text": "n", "operand": {"arg": ["p"]}, "test": {"le": 1e20}}]),
             allow_atom.clone(),
             "no comparison holds exactly",
