@@ -988,7 +988,8 @@ fn conditional_policies_decide_as_the_reference() {
         );
     }
     // Every atom of the pool is both true and false on a fair share of the
-    // drawn arguments and claims (2% of the contexts drawn).
+    // drawn arguments and claims (1% of the contexts drawn: the rarest
+    // atoms expect about 2%, and a bound there failed one run in many).
     let contexts = (compiled + rejected) * 4;
     let rare: Vec<String> = POOL
         .iter()
@@ -998,7 +999,7 @@ fn conditional_policies_decide_as_the_reference() {
                 tally.atom_true[position].get(),
                 tally.atom_false[position].get(),
             );
-            (yes * 50 < contexts || no * 50 < contexts).then(|| {
+            (yes * 100 < contexts || no * 100 < contexts).then(|| {
                 format!(
                     "`{}` is true {yes} and false {no} times of {contexts}",
                     atom.render()

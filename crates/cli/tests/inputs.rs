@@ -115,7 +115,6 @@ fn dev_zero_is_refused_as_every_kind_of_input() {
         vec!["explain", "/dev/zero", "--tool", "x"],
         vec!["fmt", "--check", "/dev/zero"],
         vec!["matrix", "/dev/zero"],
-        vec!["test", tests],
         vec!["test", linked],
         vec!["simulate", policy, "--trace", "/dev/zero"],
         vec![
@@ -157,6 +156,12 @@ fn dev_zero_is_refused_as_every_kind_of_input() {
             started.elapsed()
         );
     }
+    // A test file naming the device as its policy: refused before it is
+    // opened, as a policy path (it is not named as a policy).
+    let output = bounded(&["test", tests]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("mcp_policy::test::policy_path"), "{err}");
     // The JWKS of a test file's principal: the test cannot run.
     let output = bounded(&["test", jwks_tests]);
     let err = stderr(&output);

@@ -311,7 +311,7 @@ fn run_picks_tests_by_name_and_counts_the_rest() {
 
 /// A test file arrives with pull requests, and a policy that does not
 /// compile is shown in the report: `policy:` may name only a policy or a
-/// compiled table, relative to the test file, so a test file cannot print
+/// compiled table, so a test file cannot print
 /// the environment or a credentials file into a CI log.
 #[test]
 fn a_test_file_cannot_show_files_that_are_not_policies() {

@@ -107,7 +107,7 @@ impl Code {
                 "no `policy` field, and a file name that does not end in `.test.yaml`"
             }
             Code::PolicyPath => {
-                "a `policy` that is absolute, or names (or links to) a file other than a `.mcppolicy` source or a `.json` table"
+                "a `policy` that names (or links to) a file other than a `.mcppolicy` source or a `.json` table"
             }
             Code::UnknownCondition => "`failing` names a condition the policy does not have",
         }

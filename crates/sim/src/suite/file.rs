@@ -102,7 +102,7 @@ impl TestFile {
         let dir = test_file.parent().unwrap_or_else(|| Path::new(""));
         if let Some(policy) = &self.policy {
             let path = lexically_normal(&dir.join(policy));
-            return match policy_path_problem(Path::new(policy), &path) {
+            return match policy_path_problem(&path) {
                 None => Ok(path),
                 Some(problem) => Err(Box::new(
                     Diagnostic::error(
@@ -122,7 +122,7 @@ impl TestFile {
                         "this policy",
                     )
                     .with_help(
-                        "`policy` is a `.mcppolicy` source or a compiled `.json` table, relative to the test file: a test file names nothing else, so that one added in a pull request cannot show other files in the report",
+                        "`policy` is a `.mcppolicy` source or a compiled `.json` table (relative to the test file): a test file names nothing else, so that one added in a pull request cannot show other files in the report",
                     ),
                 )),
             };
@@ -326,19 +326,16 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
 /// `a/b/../c` as `a/c`, so that messages name the policy as a reader would
 /// write it. Lexical: a `..` after a symlinked directory would resolve
 /// elsewhere, which test files beside their policy do not do.
-/// Why a `policy:` cannot be read as one, or `None`: it must be relative,
-/// and it, and the file a link there leads to, must be named as a policy
-/// (`.mcppolicy`) or a compiled table (`.json`). A test file comes with
-/// pull requests; a policy is shown in the report when it does not
-/// compile, so `policy: /proc/self/environ` would print the environment.
-fn policy_path_problem(written: &Path, resolved: &Path) -> Option<&'static str> {
+/// Why a `policy:` cannot be read as one, or `None`: it, and the file a
+/// link there leads to, must be named as a policy (`.mcppolicy`) or a
+/// compiled table (`.json`). A test file comes with pull requests; a
+/// policy is shown in the report when it does not compile, so
+/// `policy: /proc/self/environ` would print the environment.
+fn policy_path_problem(resolved: &Path) -> Option<&'static str> {
     let named_as_policy = |path: &Path| {
         path.extension()
             .is_some_and(|extension| extension == "mcppolicy" || extension == "json")
     };
-    if written.is_absolute() {
-        return Some("is absolute");
-    }
     if !named_as_policy(resolved) {
         return Some("does not name a `.mcppolicy` or `.json` file");
     }
