@@ -29,13 +29,17 @@ pub enum Code {
     /// A check inside mcp-policy failed that the input cannot make fail: a
     /// bug of mcp-policy, not of the policy. Reported, never panicked on.
     Internal,
+    /// A compiled decision table (`mcp-policy compile`'s JSON) that does
+    /// not load: reported by the commands that read tables, never by the
+    /// compiler.
+    InvalidArtifact,
     /// A lint fired (see `lint`); lints have codes of their own.
     Lint(Lint),
 }
 
 impl Code {
     /// Every error code (lints are listed by `Lint::ALL`).
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 19] = [
         Code::Syntax,
         Code::NestingTooDeep,
         Code::InvalidScopeName,
@@ -54,6 +58,7 @@ impl Code {
         Code::RequirementTooComplex,
         Code::InvalidCondition,
         Code::Internal,
+        Code::InvalidArtifact,
     ];
 
     /// The stable code, as printed and as matched by tools.
@@ -77,6 +82,7 @@ impl Code {
             Code::RequirementTooComplex => "mcp_policy::requirement_too_complex",
             Code::InvalidCondition => "mcp_policy::invalid_condition",
             Code::Internal => "mcp_policy::internal",
+            Code::InvalidArtifact => "mcp_policy::invalid_artifact",
             Code::Lint(lint) => lint.code(),
         }
     }
@@ -108,6 +114,7 @@ impl Code {
                 "a condition that cannot hold as written, or stands where it cannot"
             }
             Code::Internal => "a bug of mcp-policy, not of the policy: please report it",
+            Code::InvalidArtifact => "a compiled decision table that does not load",
             Code::Lint(lint) => lint.summary(),
         }
     }

@@ -52,8 +52,6 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
         }
     };
     let mut unreadable = 0usize;
-    // Compiled tables that do not load: reported here, counted as errors.
-    let mut broken_artifacts = 0usize;
     let mut checked = Vec::new();
     for path in &args.paths {
         let (source, mut compilation) = match load::policy_file(path) {
@@ -73,21 +71,21 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
                 },
             ),
             // A compiled table gets the compiler's checks on load; lints
-            // need the source.
-            Some(PolicyFile::Artifact(json)) => match load::artifact(&json) {
-                Ok(table) => (
-                    json,
-                    Compilation {
+            // need the source. One that does not load is reported as a
+            // source with errors is, in every format.
+            Some(PolicyFile::Artifact(json)) => {
+                let compilation = match load::artifact(&json) {
+                    Ok(table) => Compilation {
                         table: Some(table),
                         diagnostics: Vec::new(),
                     },
-                ),
-                Err(message) => {
-                    eprintln!("error: `{}`: {message}", path.display());
-                    broken_artifacts += 1;
-                    continue;
-                }
-            },
+                    Err(diagnostics) => Compilation {
+                        table: None,
+                        diagnostics,
+                    },
+                };
+                (json, compilation)
+            }
         };
         if mode == Mode::Lint && compilation.table.is_some() {
             compilation
@@ -109,8 +107,7 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
                 .filter(|d| d.is_error())
                 .count()
         })
-        .sum::<usize>()
-        + broken_artifacts;
+        .sum();
     let warnings: usize = checked
         .iter()
         .map(|c| {
@@ -144,7 +141,7 @@ pub fn run(args: &CheckArgs, matches: Option<&ArgMatches>, mode: Mode) -> Outcom
             };
             eprintln!(
                 "checked {}: {}, {}{unread}",
-                crate::words::count((checked.len() + broken_artifacts) as u64, "file"),
+                crate::words::count(checked.len() as u64, "file"),
                 crate::words::count(errors as u64, "error"),
                 crate::words::count(warnings as u64, "warning")
             );

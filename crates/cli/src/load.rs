@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use mcp_policy_evaluator::{DecisionTable, Evaluator, LoadError};
+use mcp_policy_evaluator::{ArtifactError, DecisionTable, Defect, Evaluator, LoadError};
 use mcp_policy_fs::{Limit, ReadError, limit};
 use mcp_policy_lang::{Code, Diagnostic, ast::Span};
 
@@ -117,11 +117,12 @@ fn not_utf8(bytes: &[u8], offset: usize) -> (String, Diagnostic) {
 /// Why a policy was not loaded.
 pub enum PolicyError {
     /// The reason is on standard error already (a file that cannot be
-    /// read, a compiled table that does not load): the outcome to exit with.
+    /// read): the outcome to exit with.
     Reported(Outcome),
-    /// A policy with errors (one that does not compile, or is not UTF-8):
-    /// its diagnostics, against `text`, for the caller to render in its
-    /// format. `file` is the path as given (renderers escape it).
+    /// A policy with errors (one that does not compile, is not UTF-8, or a
+    /// compiled table that does not load): its diagnostics, against `text`,
+    /// for the caller to render in its format. `file` is the path as given
+    /// (renderers escape it).
     NotLoaded {
         file: String,
         text: String,
@@ -141,13 +142,19 @@ impl PolicyError {
 
 /// Policies that did not load, reported together in `format`, so that a
 /// command given two (`diff`, `simulate --against`) prints one document;
-/// the outcome is the worst of theirs.
+/// the outcome is the worst of theirs. A machine format gets its document
+/// even when every reason is on standard error already (a file that cannot
+/// be read), as `check` prints one: empty, and in SARIF not successful.
 pub fn report_all(errors: Vec<PolicyError>, format: Format) -> Outcome {
     let mut outcome = Outcome::Ok;
     let mut broken = Vec::new();
+    let mut unreadable = false;
     for error in errors {
         match error {
-            PolicyError::Reported(reported) => outcome = outcome.max(reported),
+            PolicyError::Reported(reported) => {
+                unreadable = true;
+                outcome = outcome.max(reported);
+            }
             PolicyError::NotLoaded {
                 file,
                 text,
@@ -158,7 +165,7 @@ pub fn report_all(errors: Vec<PolicyError>, format: Format) -> Outcome {
             }
         }
     }
-    if broken.is_empty() {
+    if broken.is_empty() && format == Format::Human {
         return outcome;
     }
     let files: Vec<render::Reported<'_, Code>> = broken
@@ -169,7 +176,7 @@ pub fn report_all(errors: Vec<PolicyError>, format: Format) -> Outcome {
             diagnostics,
         })
         .collect();
-    match render::report(format, &files, true) {
+    match render::report(format, &files, !unreadable) {
         Ok(()) => outcome,
         Err(failed) => outcome.max(failed),
     }
@@ -191,10 +198,10 @@ pub fn source(path: &Path) -> Result<String, PolicyError> {
 }
 
 /// The policy at `path`, or why not: a file that cannot be read is a usage
-/// error, a table that does not load a policy error (both reported on
-/// standard error here), and a policy that does not compile comes back
-/// with its diagnostics for the caller to render
-/// ([`PolicyError::report`], as `check` does, in the command's format).
+/// error (reported on standard error here), and a policy that does not
+/// compile, or a table that does not load, comes back with its diagnostics
+/// for the caller to render ([`PolicyError::report`], as `check` does, in
+/// the command's format).
 /// Loaded by the evaluator's own loader (`Evaluator::from_bytes`, what
 /// `from_path` uses), from bytes read here because `-` is standard input; a
 /// table compiled from source records `path` as its source, as `compile`
@@ -219,11 +226,10 @@ pub fn policy(path: &Path) -> Result<Evaluator, PolicyError> {
             return Err(PolicyError::Reported(Outcome::UsageOrIo));
         }
         Err(LoadError::Artifact(error)) => {
-            eprintln!(
-                "error: `{file}`: {}",
-                crate::escape::shown(&artifact_error(&error))
-            );
-            return Err(PolicyError::Reported(Outcome::PolicyErrors));
+            // A table is only loaded from text that decoded.
+            let text = mcp_policy_fs::decode(&bytes).unwrap_or_default().to_owned();
+            let diagnostics = artifact_diagnostics(&text, &error);
+            (text, diagnostics)
         }
         Err(LoadError::Source {
             source,
@@ -237,18 +243,171 @@ pub fn policy(path: &Path) -> Result<Evaluator, PolicyError> {
     })
 }
 
-/// A compiled table, every check of the compiler run on it, or why not.
-pub fn artifact(json: &str) -> Result<DecisionTable, String> {
-    DecisionTable::from_artifact(json).map_err(|error| artifact_error(&error))
+/// A compiled table, every check of the compiler run on it, or why not: its
+/// diagnostics against `json`.
+pub fn artifact(json: &str) -> Result<DecisionTable, Vec<Diagnostic>> {
+    DecisionTable::from_artifact(json).map_err(|error| artifact_diagnostics(json, &error))
 }
 
-/// A table that does not load, as every command reports it: with its code.
-fn artifact_error(error: &mcp_policy_evaluator::ArtifactError) -> String {
-    format!("[{ARTIFACT_CODE}] {error}")
+/// The most defects reported of a table that does not load: a table of a
+/// million duplicate rules is refused as well with its first as with all.
+const DEFECTS_SHOWN: usize = 20;
+
+/// A table that does not load, as every command reports it: one
+/// `mcp_policy::invalid_artifact` diagnostic per reason (each defect the
+/// compiler would have rejected, named with its code in the message),
+/// pointing where in `json` it can be found (the line and column of a JSON
+/// error; the scope, rule or condition a defect names; the field a version
+/// lacks), the start of the table when nothing is better.
+pub fn artifact_diagnostics(json: &str, error: &ArtifactError) -> Vec<Diagnostic> {
+    let diagnostic = |message: String, labels: Vec<(Span, &str)>| {
+        let mut diagnostic = Diagnostic::error(Code::InvalidArtifact, message)
+            .with_help("recompile the policy with `mcp-policy compile`");
+        if labels.is_empty() {
+            diagnostic = diagnostic.with_label(start(json), "this table does not load");
+        }
+        for (span, label) in labels {
+            diagnostic = diagnostic.with_label(span, label);
+        }
+        diagnostic
+    };
+    match error {
+        ArtifactError::Rejected(defects) => {
+            let mut diagnostics: Vec<Diagnostic> = defects
+                .iter()
+                .take(DEFECTS_SHOWN)
+                .map(|defect| {
+                    diagnostic(
+                        format!("invalid decision table: the compiler rejects it: {defect}"),
+                        defect_labels(json, defect),
+                    )
+                })
+                .collect();
+            if defects.len() > DEFECTS_SHOWN {
+                diagnostics.push(diagnostic(
+                    format!(
+                        "invalid decision table: and {} more defects",
+                        defects.len() - DEFECTS_SHOWN
+                    ),
+                    Vec::new(),
+                ));
+            }
+            diagnostics
+        }
+        ArtifactError::Json(json_error) => {
+            let labels = json_position(json, json_error.line(), json_error.column())
+                .map(|span| (span, "here"))
+                .into_iter()
+                .collect();
+            vec![diagnostic(error.to_string(), labels)]
+        }
+        ArtifactError::WrongFormat(_) => {
+            let labels = find_key(json, "format")
+                .map(|span| (span, "not a decision table's format"))
+                .into_iter()
+                .collect();
+            vec![diagnostic(error.to_string(), labels)]
+        }
+        ArtifactError::UnsupportedVersion(_) => {
+            let labels = find_key(json, "version")
+                .map(|span| (span, "this version"))
+                .into_iter()
+                .collect();
+            vec![diagnostic(error.to_string(), labels)]
+        }
+        ArtifactError::FieldTooNew { field, .. } => {
+            let labels = find_key(json, field)
+                .map(|span| (span, "not in this table's version"))
+                .into_iter()
+                .collect();
+            vec![diagnostic(error.to_string(), labels)]
+        }
+        ArtifactError::Invalid(_) => vec![diagnostic(error.to_string(), Vec::new())],
+    }
 }
 
-/// The code of a compiled table that does not load.
-pub const ARTIFACT_CODE: &str = "mcp_policy::invalid_artifact";
+/// Where a defect's scopes, rules or conditions are in the table.
+fn defect_labels(json: &str, defect: &Defect) -> Vec<(Span, &'static str)> {
+    let one = |text: &str, label| {
+        find_value(json, text, 0)
+            .map(|span| (span, label))
+            .into_iter()
+            .collect()
+    };
+    let two = |first: &str, second: &str, label| {
+        let first = find_value(json, first, 0);
+        // The second is found past the first, should the two read alike.
+        let second = find_value(json, second, first.map_or(0, |span| span.end));
+        [(first, label), (second, "and this one")]
+            .into_iter()
+            .filter_map(|(span, label)| span.map(|span| (span, label)))
+            .collect()
+    };
+    match defect {
+        Defect::InvalidScopeName { name, .. } | Defect::ReservedScopeName { name } => {
+            one(name, "this scope")
+        }
+        Defect::ImpliesCycle { scopes } => scopes
+            .first()
+            .map_or_else(Vec::new, |scope| one(scope, "in the cycle")),
+        Defect::EmptyTarget { rule }
+        | Defect::TooManyClauses { rule, .. }
+        | Defect::MisshapenCondition { rule } => one(&rule.text, "this rule"),
+        Defect::DuplicateRule { first, second } | Defect::AmbiguousRules { first, second, .. } => {
+            two(&first.text, &second.text, "this rule")
+        }
+        Defect::InvalidAtom { atom, .. } => one(atom, "this condition"),
+        Defect::DuplicateAtom { first, second } => two(first, second, "this condition"),
+    }
+}
+
+/// The first character of the table (its `{`), where a reason that names
+/// no place in it is shown.
+fn start(json: &str) -> Span {
+    Span::new(0, json.chars().next().map_or(0, char::len_utf8))
+}
+
+/// The character at serde_json's 1-based `line` and `column` (`line` 0:
+/// none known).
+fn json_position(json: &str, line: usize, column: usize) -> Option<Span> {
+    if line == 0 {
+        return None;
+    }
+    let line_start = if line == 1 {
+        0
+    } else {
+        json.match_indices('\n').nth(line - 2)?.0 + 1
+    };
+    let line_end = json[line_start..]
+        .find('\n')
+        .map_or(json.len(), |end| line_start + end);
+    let mut offset = (line_start + column.saturating_sub(1)).min(line_end);
+    while !json.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let width = json[offset..].chars().next().map_or(0, char::len_utf8);
+    Some(Span::new(offset, offset + width))
+}
+
+/// The first JSON string that reads `value`, written as serde_json writes
+/// it, at or past byte `from`.
+fn find_value(json: &str, value: &str, from: usize) -> Option<Span> {
+    let needle = serde_json::to_string(value).ok()?;
+    let start = from + json.get(from..)?.find(&needle)?;
+    Some(Span::new(start, start + needle.len()))
+}
+
+/// The first object key `key` (a string followed by `:`).
+fn find_key(json: &str, key: &str) -> Option<Span> {
+    let mut from = 0;
+    while let Some(span) = find_value(json, key, from) {
+        if json[span.end..].trim_start().starts_with(':') {
+            return Some(span);
+        }
+        from = span.end;
+    }
+    None
+}
 
 /// A path as messages show it, escaped as all text from outside is.
 pub fn shown(path: &Path) -> String {

@@ -376,3 +376,188 @@ fn compile_writes_only_the_file_it_is_given() {
         stderr(&output)
     );
 }
+
+/// A compiled table edited by hand: two rules for one target, which the
+/// compiler would have refused (`mcp_policy::duplicate_rule`). The rules
+/// are on lines 8 and 9.
+const BROKEN_TABLE: &str = r#"{
+  "format": "mcp-policy-table",
+  "version": 2,
+  "policy": "broken",
+  "default": "deny",
+  "scopes": [{"name": "s", "level": "read"}],
+  "rules": [
+    {"kind": "tool", "target": {"exact": "t"}, "allow": [[0]], "text": "tool t requires s", "line": 3},
+    {"kind": "tool", "target": {"exact": "t"}, "allow": [[0]], "text": "tool t requires s", "line": 4}
+  ]
+}
+"#;
+
+/// A table that does not load is a diagnostic (`mcp_policy::invalid_artifact`,
+/// at the rule it is about) in every format of `check`, and the deciding
+/// commands print it in their JSON as `check --format json` does.
+#[test]
+fn a_table_that_does_not_load_is_a_diagnostic_in_every_format() {
+    let dir = scratch("broken-table");
+    std::fs::write(dir.join("broken.json"), BROKEN_TABLE).unwrap();
+    let run = |args: &[&str]| mcp_policy_in(&dir, args);
+
+    let check = run(&["check", "--format", "json", "broken.json"]);
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    assert_eq!(stderr(&check), "");
+    let diagnostics = json(&check)["diagnostics"].as_array().unwrap().clone();
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
+    let diagnostic = &diagnostics[0];
+    assert_eq!(diagnostic["code"], "mcp_policy::invalid_artifact");
+    assert_eq!(diagnostic["severity"], "error");
+    assert_eq!(diagnostic["file"], "broken.json");
+    assert_eq!(
+        (&diagnostic["line"], &diagnostic["column"]),
+        (&8.into(), &72.into())
+    );
+    let message = diagnostic["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("invalid decision table: the compiler rejects it: rules")
+            && message.ends_with("have the same target [mcp_policy::duplicate_rule]"),
+        "{message}"
+    );
+    assert_eq!(
+        diagnostic["help"],
+        "recompile the policy with `mcp-policy compile`"
+    );
+
+    let github = run(&["check", "--format", "github", "broken.json"]);
+    assert_eq!(github.status.code(), Some(1));
+    let annotation = stdout(&github);
+    assert!(
+        annotation.starts_with(
+            "::error file=broken.json,line=8,col=72,endLine=8,endColumn=91,\
+             title=mcp_policy%3A%3Ainvalid_artifact::invalid decision table:"
+        ),
+        "{annotation}"
+    );
+    assert_eq!(annotation.lines().count(), 1, "{annotation}");
+    assert!(stderr(&github).contains("1 error"), "{}", stderr(&github));
+
+    // People get a report as for a source with errors, and the summary
+    // counts it.
+    let human = run(&["check", "broken.json"]);
+    assert_eq!(human.status.code(), Some(1));
+    assert!(stdout(&human).is_empty());
+    insta::assert_snapshot!(stderr(&human));
+
+    std::fs::write(dir.join("empty.jsonl"), "").unwrap();
+    let good = common::root().join("examples/github.mcppolicy");
+    let good = good.to_str().unwrap();
+    for args in [
+        vec!["explain", "broken.json", "--tool", "t", "--format", "json"],
+        vec!["matrix", "broken.json", "--format", "json"],
+        vec!["diff", "broken.json", good, "--format", "json"],
+        vec![
+            "simulate",
+            "broken.json",
+            "--trace",
+            "empty.jsonl",
+            "--format",
+            "json",
+        ],
+    ] {
+        let output = run(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(stdout(&output), stdout(&check), "{args:?}");
+    }
+}
+
+/// A table whose JSON is broken is pointed at where serde_json stopped.
+#[test]
+fn a_table_with_a_json_error_is_pointed_at_it() {
+    let dir = scratch("table-json-error");
+    std::fs::write(
+        dir.join("syntax.json"),
+        "{\n  \"format\": \"mcp-policy-table\",\n  \"version\": 2,\n  \"policy\" \"x\"\n}\n",
+    )
+    .unwrap();
+    let output = mcp_policy_in(&dir, &["check", "--format", "json", "syntax.json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let diagnostic = json(&output)["diagnostics"][0].clone();
+    assert_eq!(diagnostic["code"], "mcp_policy::invalid_artifact");
+    assert_eq!(
+        (&diagnostic["line"], &diagnostic["column"]),
+        (&4.into(), &12.into())
+    );
+    assert!(
+        diagnostic["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("not a decision table: expected `:`"),
+        "{diagnostic:#?}"
+    );
+}
+
+/// A policy that cannot be read at all: every command asked for JSON
+/// prints the empty document `check` prints, and exits 2.
+#[test]
+fn an_unreadable_policy_gets_the_empty_document_in_json() {
+    let check = mcp_policy(&["check", "--format", "json", "missing.mcppolicy"]);
+    assert_eq!(check.status.code(), Some(2));
+    assert_eq!(json(&check), serde_json::json!({"diagnostics": []}));
+    for args in [
+        vec![
+            "compile",
+            "--format",
+            "json",
+            "-o",
+            "/dev/null",
+            "missing.mcppolicy",
+        ],
+        vec![
+            "explain",
+            "missing.mcppolicy",
+            "--tool",
+            "t",
+            "--format",
+            "json",
+        ],
+        vec!["matrix", "missing.mcppolicy", "--format", "json"],
+        vec![
+            "diff",
+            "missing.mcppolicy",
+            UNKNOWN_SCOPE,
+            "--format",
+            "json",
+        ],
+    ] {
+        let output = mcp_policy(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("cannot read `missing.mcppolicy`"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        if args[0] == "diff" {
+            // The policy that does load with errors is reported beside it.
+            let codes: Vec<serde_json::Value> = json(&output)["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["code"].clone())
+                .collect();
+            assert!(
+                codes.contains(&"mcp_policy::unknown_scope".into()),
+                "{codes:?}"
+            );
+        } else {
+            assert_eq!(stdout(&output), stdout(&check), "{args:?}");
+        }
+    }
+}

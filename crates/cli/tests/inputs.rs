@@ -409,7 +409,7 @@ fn a_table_the_compiler_would_reject_is_refused_on_load() {
             assert_eq!(output.status.code(), Some(1), "{name} {args:?}: {err}");
             assert!(err.contains("the compiler rejects it"), "{name}: {err}");
             assert!(
-                err.contains("[mcp_policy::invalid_artifact]"),
+                err.contains("mcp_policy::invalid_artifact"),
                 "{name}: {err}"
             );
             if args[0] == "check" {

@@ -557,3 +557,56 @@ fn test_sarif_reports_the_policy_a_test_file_names() {
         serde_json::json!({"startLine": 3, "startColumn": 29, "endLine": 3, "endColumn": 38})
     );
 }
+
+/// A compiled table that does not load is a result of its own rule
+/// (`mcp_policy::invalid_artifact`), at the rules it is about; the file was
+/// read, so the run succeeded.
+#[test]
+fn sarif_for_a_table_that_does_not_load() {
+    let dir = scratch("broken-table");
+    std::fs::write(
+        dir.join("broken.json"),
+        r#"{
+  "format": "mcp-policy-table",
+  "version": 2,
+  "default": "deny",
+  "scopes": [{"name": "s", "level": "read"}],
+  "rules": [
+    {"kind": "tool", "target": {"exact": "t"}, "allow": [[0]], "text": "tool t requires s", "line": 3},
+    {"kind": "tool", "target": {"exact": "t"}, "allow": [[0]], "text": "tool t requires s", "line": 4}
+  ]
+}
+"#,
+    )
+    .unwrap();
+    let output = mcp_policy_in(&dir, &["check", "--format", "sarif", "broken.json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let log = valid_sarif(&output);
+    assert_eq!(
+        log["runs"][0]["invocations"][0]["executionSuccessful"],
+        true
+    );
+    let results = results(&log);
+    assert_eq!(results.len(), 1, "{results:#?}");
+    let result = &results[0];
+    assert_eq!(result["ruleId"], "mcp_policy::invalid_artifact");
+    assert_eq!(rule(&log, result)["id"], "mcp_policy::invalid_artifact");
+    assert_eq!(result["level"], "error");
+    assert!(
+        result["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("[mcp_policy::duplicate_rule]"),
+        "{result:#?}"
+    );
+    let location = &result["locations"][0];
+    assert_eq!(
+        location["physicalLocation"]["artifactLocation"]["uri"],
+        "broken.json"
+    );
+    assert_eq!(location["physicalLocation"]["region"]["startLine"], 7);
+    let related = result["relatedLocations"].as_array().unwrap();
+    assert_eq!(related.len(), 1, "{related:#?}");
+    assert_eq!(related[0]["message"]["text"], "and this one");
+    assert_eq!(related[0]["physicalLocation"]["region"]["startLine"], 8);
+}

@@ -39,7 +39,7 @@ use std::path::Path;
 
 pub use mcp_policy_table::{
     ArtifactError, AtomId, AtomTrace, Basis, Context, Decision, DecisionTable, DefaultEffect,
-    Falsity, Level, Remedy, Rule, RuleId, ScopeId, ScopeSet, TargetKind, condition, method,
+    Defect, Falsity, Level, Remedy, Rule, RuleId, ScopeId, ScopeSet, TargetKind, condition, method,
     scope_tokens,
 };
 use serde_json::{Map, Value};
