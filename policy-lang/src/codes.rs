@@ -21,6 +21,7 @@ pub enum Code {
     DuplicateDefault,
     UnknownDefault,
     EmptyTarget,
+    TargetTooLong,
     EmptyGroup,
     DuplicateRule,
     AmbiguousRules,
@@ -35,7 +36,7 @@ pub enum Code {
 
 impl Code {
     /// Every error code (lints are listed by `Lint::ALL`).
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 19] = [
         Code::Syntax,
         Code::NestingTooDeep,
         Code::InvalidScopeName,
@@ -48,6 +49,7 @@ impl Code {
         Code::DuplicateDefault,
         Code::UnknownDefault,
         Code::EmptyTarget,
+        Code::TargetTooLong,
         Code::EmptyGroup,
         Code::DuplicateRule,
         Code::AmbiguousRules,
@@ -71,6 +73,7 @@ impl Code {
             Code::DuplicateDefault => "mcp_policy::duplicate_default",
             Code::UnknownDefault => "mcp_policy::unknown_default",
             Code::EmptyTarget => "mcp_policy::empty_target",
+            Code::TargetTooLong => "mcp_policy::target_too_long",
             Code::EmptyGroup => "mcp_policy::empty_group",
             Code::DuplicateRule => "mcp_policy::duplicate_rule",
             Code::AmbiguousRules => "mcp_policy::ambiguous_rules",
@@ -98,6 +101,7 @@ impl Code {
             Code::DuplicateDefault => "more than one `default` statement",
             Code::UnknownDefault => "a default other than `deny` or `allow`",
             Code::EmptyTarget => "a rule whose target is the empty string",
+            Code::TargetTooLong => "a target pattern longer than 1,024 characters",
             Code::EmptyGroup => "an `any_of()` or `all_of()` with no members",
             Code::DuplicateRule => "two rules for the same target",
             Code::AmbiguousRules => "two globs of equal specificity that can match the same name",
