@@ -591,8 +591,8 @@ impl Checker<'_> {
     /// Only pairs whose literal ends fit can share a name, so only those
     /// run the overlap search (`ambiguous_globs`, which the table loader
     /// runs too); the pairs are reported in the order a scan of every pair
-    /// would find them. A pattern too long to search is left out (it is an
-    /// error of its own).
+    /// would find them, the first `MAX_AMBIGUITIES` of them. A pattern too
+    /// long to search is left out (it is an error of its own).
     fn check_ambiguity(&mut self, rules: &[ResolvedRule]) {
         let globs: Vec<(&ResolvedRule, Glob)> = rules
             .iter()

@@ -114,6 +114,6 @@ pub use glob_index::GlobIndex;
 pub use method::TargetKind;
 pub use scope::{CatalogError, Level, ScopeCatalog, ScopeId, ScopeInfo, ScopeSet, scope_tokens};
 pub use validate::{
-    Ambiguities, Defect, MAX_CLAUSES, RESERVED_SCOPE_NAMES, RuleRef, ambiguous_globs,
-    defects as table_defects, scope_token_problem, too_long as pattern_too_long,
+    Ambiguities, Defect, MAX_AMBIGUITIES, MAX_CLAUSES, RESERVED_SCOPE_NAMES, RuleRef,
+    ambiguous_globs, defects as table_defects, scope_token_problem, too_long as pattern_too_long,
 };

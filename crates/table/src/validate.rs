@@ -329,13 +329,22 @@ pub struct Ambiguities {
     pub overlap_tests: usize,
 }
 
+/// The most ambiguous pairs reported. Equally specific patterns whose
+/// literal ends fit all share names, so `n` of them are `n²/2` pairs: a
+/// policy (or table) of such patterns is refused either way, and the search
+/// stops here rather than report (and search) millions.
+pub const MAX_AMBIGUITIES: usize = 1_000;
+
 /// Two allow globs of one kind, equally specific, that can match the same
 /// name: the compiler's `ambiguous_rules`, for the compiler and the loader
 /// alike. `globs` are the allow rules' glob targets with their kinds.
 ///
 /// Globs can only tie within one kind and one specificity, and only pairs
-/// whose literal ends fit ([`GlobIndex::compatible_pairs`]) can share a
-/// name, so only those run the overlap test. A glob longer than
+/// whose literal ends fit ([`GlobIndex::compatible`]) can share a name, so
+/// only those run the overlap test. Pairs are taken in order (by first
+/// index, then second), the candidates of one glob at a time, and the
+/// search stops after [`MAX_AMBIGUITIES`] pairs: time and memory stay
+/// bounded however many patterns tie. A glob longer than
 /// [`MAX_PATTERN_CHARS`] is left out: it is a defect of its own, and its
 /// overlap search would cost the square of its length.
 pub fn ambiguous_globs(globs: &[(TargetKind, &Glob)]) -> Ambiguities {
@@ -348,28 +357,49 @@ pub fn ambiguous_globs(globs: &[(TargetKind, &Glob)]) -> Ambiguities {
                 .push(i as u32);
         }
     }
-    let mut candidates: Vec<(u32, u32)> = Vec::new();
-    for members in groups.values().filter(|members| members.len() > 1) {
-        let index = GlobIndex::new(
-            members
-                .iter()
-                .filter_map(|i| globs.get(*i as usize).map(|(_, glob)| (*i, *glob))),
-        );
-        candidates.extend(index.compatible_pairs());
-    }
-    candidates.sort_unstable();
+    let indexes: HashMap<(TargetKind, usize), GlobIndex> = groups
+        .into_iter()
+        .filter(|(_, members)| members.len() > 1)
+        .map(|(key, members)| {
+            let index = GlobIndex::new(
+                members
+                    .iter()
+                    .filter_map(|i| globs.get(*i as usize).map(|(_, glob)| (*i, *glob))),
+            );
+            (key, index)
+        })
+        .collect();
     let mut found = Ambiguities::default();
-    for (i, j) in candidates {
-        let (Some((_, first)), Some((_, second))) = (globs.get(i as usize), globs.get(j as usize))
-        else {
+    let mut candidates: Vec<u32> = Vec::new();
+    for (i, (kind, first)) in globs.iter().enumerate() {
+        let Some(index) = indexes.get(&(*kind, first.specificity())) else {
             continue;
         };
-        if first.as_str() == second.as_str() {
+        if too_long(first).is_some() {
             continue;
         }
-        found.overlap_tests += 1;
-        if let Some(witness) = first.overlap_witness(second) {
-            found.pairs.push((i, j, witness));
+        let i = i as u32;
+        candidates.clear();
+        index.compatible(first, |j| {
+            if j > i {
+                candidates.push(j);
+            }
+        });
+        candidates.sort_unstable();
+        for &j in &candidates {
+            let Some((_, second)) = globs.get(j as usize) else {
+                continue;
+            };
+            if first.as_str() == second.as_str() {
+                continue;
+            }
+            found.overlap_tests += 1;
+            if let Some(witness) = first.overlap_witness(second) {
+                found.pairs.push((i, j, witness));
+                if found.pairs.len() == MAX_AMBIGUITIES {
+                    return found;
+                }
+            }
         }
     }
     found
