@@ -1,7 +1,10 @@
 //! Compiling large policies: what a server waits for when it loads a
 //! source policy (`compile_source`, as `Evaluator::from_source` and
 //! `from_path` do), and what `mcp-policy check` adds with its lints
-//! (`check_source`). docs/PERFORMANCE.md reports the figures.
+//! (`check_source`), and what a server waits for when it loads the
+//! compiled table instead (`DecisionTable::from_artifact`, which runs the
+//! checker's rules on the table's data). docs/PERFORMANCE.md reports the
+//! figures.
 //!
 //! `cargo bench -p mcp-policy-lang --bench compile` measures;
 //! `cargo test -p mcp-policy-lang --benches` runs each bench once.
@@ -21,6 +24,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use generate::Shape;
 use mcp_policy_lang::lint::LintConfig;
+use mcp_policy_table::DecisionTable;
 
 fn compile(c: &mut Criterion) {
     // `cargo test --benches` runs each bench once, in a debug build: the
@@ -37,6 +41,8 @@ fn compile(c: &mut Criterion) {
         ("exact", 100_000),
         ("globs", 5_000),
         ("mixed", 10_000),
+        ("prefixes", 10_000),
+        ("long", 1_000),
     ]
     .into_iter()
     .map(|(name, n)| (name, n / scale))
@@ -73,6 +79,15 @@ fn compile(c: &mut Criterion) {
             BenchmarkId::new(format!("check_source/{name}"), n),
             source,
             |b, source| b.iter(|| mcp_policy_lang::check_source(black_box(source), &config, None)),
+        );
+        let artifact = mcp_policy_lang::compile_source(source)
+            .table
+            .unwrap()
+            .to_artifact();
+        group.bench_with_input(
+            BenchmarkId::new(format!("from_artifact/{name}"), n),
+            &artifact,
+            |b, artifact| b.iter(|| DecisionTable::from_artifact(black_box(artifact)).unwrap()),
         );
     }
     group.finish();

@@ -1,5 +1,5 @@
 //! Prints a generated policy: `generate_policy SHAPE N` with SHAPE one of
-//! `exact`, `globs`, `mixed` (see benches/support/generate.rs).
+//! `exact`, `globs`, `mixed`, `prefixes`, `long` (see benches/support/generate.rs).
 
 #[path = "../benches/support/generate.rs"]
 mod generate;
@@ -11,7 +11,7 @@ fn main() {
     match (shape, n) {
         (Some(shape), Some(n)) => print!("{}", generate::policy(shape, n)),
         _ => {
-            eprintln!("usage: generate_policy exact|globs|mixed N");
+            eprintln!("usage: generate_policy exact|globs|mixed|prefixes|long N");
             std::process::exit(2);
         }
     }

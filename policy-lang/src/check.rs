@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use mcp_policy_table::condition::Atom;
 use mcp_policy_table::{
-    DefaultEffect, Glob, GlobIndex, Level, RESERVED_SCOPE_NAMES, ScopeId, ScopeInfo, TargetKind,
-    scope_token_problem,
+    DefaultEffect, Glob, Level, MAX_PATTERN_CHARS, RESERVED_SCOPE_NAMES, ScopeId, ScopeInfo,
+    TargetKind, ambiguous_globs, pattern_too_long, scope_token_problem,
 };
 
 use crate::ast::{
@@ -423,6 +423,24 @@ impl Checker<'_> {
                 .with_help("write the exact name, or a pattern such as `\"admin_*\"`"),
             );
         }
+        if decl.target.node.is_glob()
+            && let Some(chars) = pattern_too_long(&Glob::new(&decl.target.node.text))
+        {
+            self.push(
+                Diagnostic::error(
+                    Code::TargetTooLong,
+                    format!(
+                        "{} pattern is {chars} characters long, more than the {MAX_PATTERN_CHARS} a pattern may have",
+                        decl.kind.node
+                    ),
+                )
+                .with_label(decl.target.span, "too long")
+                .with_help(format!(
+                    "no {} name is this long: shorten the pattern to its distinguishing part, such as a prefix and `*`",
+                    decl.kind.node
+                )),
+            );
+        }
         ResolvedRule {
             kind: decl.kind.node,
             target: decl.target.node.clone(),
@@ -570,58 +588,39 @@ impl Checker<'_> {
     /// Two allow globs of one kind, equally specific, that can match the same
     /// name: neither would win, so the policy must say which.
     ///
-    /// Only pairs whose literal ends fit (`GlobIndex::compatible_pairs`) can
-    /// share a name, so only those run the overlap search; the pairs are
-    /// reported in the order a scan of every pair would find them.
+    /// Only pairs whose literal ends fit can share a name, so only those
+    /// run the overlap search (`ambiguous_globs`, which the table loader
+    /// runs too); the pairs are reported in the order a scan of every pair
+    /// would find them, the first `MAX_AMBIGUITIES` of them. A pattern too
+    /// long to search is left out (it is an error of its own).
     fn check_ambiguity(&mut self, rules: &[ResolvedRule]) {
         let globs: Vec<(&ResolvedRule, Glob)> = rules
             .iter()
             .filter(|rule| rule.requirement.is_some() && rule.target.is_glob())
             .map(|rule| (rule, Glob::new(&rule.target.text)))
             .collect();
-        // Globs can only tie within one kind and one specificity.
-        let mut groups: HashMap<(TargetKind, usize), Vec<u32>> = HashMap::new();
-        for (i, (rule, glob)) in globs.iter().enumerate() {
-            groups
-                .entry((rule.kind, glob.specificity()))
-                .or_default()
-                .push(i as u32);
-        }
-        let mut candidates: Vec<(u32, u32)> = Vec::new();
-        for members in groups.values().filter(|members| members.len() > 1) {
-            let index = GlobIndex::new(
-                members
-                    .iter()
-                    .filter_map(|i| globs.get(*i as usize).map(|(_, glob)| (*i, glob))),
-            );
-            candidates.extend(index.compatible_pairs());
-        }
-        candidates.sort_unstable();
-        for (i, j) in candidates {
-            let (Some((first, first_glob)), Some((second, second_glob))) =
+        let kinds: Vec<(TargetKind, &Glob)> =
+            globs.iter().map(|(rule, glob)| (rule.kind, glob)).collect();
+        for (i, j, witness) in ambiguous_globs(&kinds).pairs {
+            let (Some((first, _)), Some((second, _))) =
                 (globs.get(i as usize), globs.get(j as usize))
             else {
                 continue;
             };
-            if first.target.text == second.target.text {
-                continue;
-            }
-            if let Some(witness) = first_glob.overlap_witness(second_glob) {
-                self.push(
-                    Diagnostic::error(
-                        Code::AmbiguousRules,
-                        format!(
-                            "{} patterns `{}` and `{}` are equally specific and both match `{}`",
-                            second.kind, first.target.text, second.target.text, witness
-                        ),
-                    )
-                    .with_label(second.span, "this rule")
-                    .with_label(first.span, "and this one both match")
-                    .with_help(format!(
-                        "say which applies: add a rule for `{witness}` (an exact name wins over patterns), or make one pattern longer"
-                    )),
-                );
-            }
+            self.push(
+                Diagnostic::error(
+                    Code::AmbiguousRules,
+                    format!(
+                        "{} patterns `{}` and `{}` are equally specific and both match `{}`",
+                        second.kind, first.target.text, second.target.text, witness
+                    ),
+                )
+                .with_label(second.span, "this rule")
+                .with_label(first.span, "and this one both match")
+                .with_help(format!(
+                    "say which applies: add a rule for `{witness}` (an exact name wins over patterns), or make one pattern longer"
+                )),
+            );
         }
     }
 }

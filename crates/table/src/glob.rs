@@ -120,71 +120,144 @@ impl Glob {
         other.matches(&witness)
     }
 
-    /// `true` when some name matches both patterns.
+    /// `true` when some name matches both patterns. Linear in the patterns'
+    /// lengths, whatever they hold.
+    ///
+    /// A pattern without a star names one target: the other must match it.
+    /// Two patterns that both have a star share a name exactly when their
+    /// literal ends fit (one prefix starts the other, one suffix ends the
+    /// other): the longer prefix, then every middle piece of both, then the
+    /// longer suffix is such a name, each pattern's stars absorbing the rest.
     pub fn overlaps(&self, other: &Glob) -> bool {
-        self.overlap_witness(other).is_some()
+        match (self.is_wildcard(), other.is_wildcard()) {
+            (false, _) => other.matches(&self.pattern),
+            (true, false) => self.matches(&other.pattern),
+            (true, true) => self.ends_fit(other),
+        }
     }
 
-    /// A shortest name that matches both patterns, if there is one. Runs the
-    /// product of the two patterns as automata, breadth first: states are
-    /// positions in each pattern, a star loops on any character (or is
-    /// skipped), a literal advances on itself. Every useful step advances at
-    /// least one side, so the witness is at most as long as both patterns.
+    /// One literal prefix starts the other, and one literal suffix ends the
+    /// other: necessary for any two patterns to share a name, and enough for
+    /// two with a star each.
+    fn ends_fit(&self, other: &Glob) -> bool {
+        let (p, q) = (self.literal_prefix(), other.literal_prefix());
+        let (s, t) = (self.literal_suffix(), other.literal_suffix());
+        (p.starts_with(q) || q.starts_with(p)) && (s.ends_with(t) || t.ends_with(s))
+    }
+
+    /// A short name that matches both patterns, if there is one.
+    ///
+    /// [`Glob::overlaps`] decides, in linear time; only for two overlapping
+    /// patterns with a star each does a search run, for a witness shorter
+    /// than the one that proof builds. It runs the product of the two
+    /// patterns as automata, breadth first: states are positions in each
+    /// pattern, a star loops on any character (or is skipped), a literal
+    /// advances on itself. Every useful step advances at least one side, so
+    /// the witness is at most as long as both patterns. It takes time and
+    /// one byte of memory per pair of positions, `(a + 1) × (b + 1)` for
+    /// patterns of `a` and `b` characters: callers bound the patterns'
+    /// lengths ([`MAX_PATTERN_CHARS`]; about a mebibyte and a few
+    /// milliseconds at the bound).
     pub fn overlap_witness(&self, other: &Glob) -> Option<String> {
+        if !self.overlaps(other) {
+            return None;
+        }
+        if !self.is_wildcard() {
+            return Some(self.pattern.to_string());
+        }
+        if !other.is_wildcard() {
+            return Some(other.pattern.to_string());
+        }
         let a: Vec<char> = self.pattern.chars().collect();
         let b: Vec<char> = other.pattern.chars().collect();
         let width = b.len() + 1;
-        // Per state: the state it was reached from and the character read
-        // on the way (`None` for skipping a star).
-        let mut parent: Vec<Option<(usize, Option<char>)>> = vec![None; (a.len() + 1) * width];
-        let start = 0;
-        let mut queue = std::collections::VecDeque::from([start]);
-        let mut visited = vec![false; parent.len()];
-        if let Some(first) = visited.get_mut(start) {
-            *first = true;
+        // Per state, how it was first reached (`UNSEEN` until then): the
+        // step determines the state before it and the character read.
+        let mut step: Vec<Step> = vec![Step::Unseen; (a.len() + 1) * width];
+        let mut queue = std::collections::VecDeque::from([0usize]);
+        if let Some(first) = step.first_mut() {
+            *first = Step::Start;
         }
         while let Some(state) = queue.pop_front() {
             let (i, j) = (state / width, state % width);
             let (pa, pb) = (a.get(i).copied(), b.get(j).copied());
             if pa.is_none() && pb.is_none() {
-                let mut name = Vec::new();
-                let mut at = state;
-                while let Some(Some((from, read))) = parent.get(at).copied() {
-                    name.extend(read);
-                    at = from;
-                }
-                name.reverse();
-                return Some(name.into_iter().collect());
+                return Some(Self::read_back(&a, &b, &step, state, width));
             }
-            let mut next = Vec::with_capacity(3);
+            // In the order the name is searched: skipping a star, then
+            // reading a character.
+            let mut next = [None; 3];
             if pa == Some('*') {
-                next.push(((i + 1, j), None));
+                next[0] = Some((state + width, Step::SkipA));
             }
             if pb == Some('*') {
-                next.push(((i, j + 1), None));
+                next[1] = Some((state + 1, Step::SkipB));
             }
-            match (pa, pb) {
+            next[2] = match (pa, pb) {
                 // Both stars: reading a character changes nothing; skipping does.
-                (Some('*'), Some('*')) => {}
+                (Some('*'), Some('*')) => None,
                 // The star reads the literal, so the name has that character.
-                (Some('*'), Some(c)) => next.push(((i, j + 1), Some(c))),
-                (Some(c), Some('*')) => next.push(((i + 1, j), Some(c))),
-                (Some(x), Some(y)) if x == y => next.push(((i + 1, j + 1), Some(x))),
-                _ => {}
-            }
-            for ((ni, nj), read) in next {
-                let to = ni * width + nj;
-                if let (Some(seen), Some(link)) = (visited.get_mut(to), parent.get_mut(to))
-                    && !*seen
+                (Some('*'), Some(_)) => Some((state + 1, Step::StarAReadsB)),
+                (Some(_), Some('*')) => Some((state + width, Step::StarBReadsA)),
+                (Some(x), Some(y)) if x == y => Some((state + width + 1, Step::Both)),
+                _ => None,
+            };
+            for (to, how) in next.into_iter().flatten() {
+                if let Some(seen) = step.get_mut(to)
+                    && *seen == Step::Unseen
                 {
-                    *seen = true;
-                    *link = Some((state, read));
+                    *seen = how;
                     queue.push_back(to);
                 }
             }
         }
         None
     }
+
+    /// The name read on the way to `state`, from the steps that reached it.
+    fn read_back(a: &[char], b: &[char], step: &[Step], mut state: usize, width: usize) -> String {
+        let mut name: Vec<char> = Vec::new();
+        loop {
+            let (i, j) = (state / width, state % width);
+            let (from, read) = match step.get(state) {
+                Some(Step::SkipA) => (state - width, None),
+                Some(Step::SkipB) => (state - 1, None),
+                Some(Step::StarAReadsB) => (state - 1, j.checked_sub(1).and_then(|j| b.get(j))),
+                Some(Step::StarBReadsA) => (state - width, i.checked_sub(1).and_then(|i| a.get(i))),
+                Some(Step::Both) => (state - width - 1, i.checked_sub(1).and_then(|i| a.get(i))),
+                Some(Step::Start | Step::Unseen) | None => break,
+            };
+            name.extend(read.copied());
+            state = from;
+        }
+        name.reverse();
+        name.into_iter().collect()
+    }
+}
+
+/// The most characters a target pattern may have. MCP tool names are 1 to
+/// 128 characters (the specification's advice); prompt names are as short,
+/// and a resource URI pattern is a scheme, a host and a path prefix. The
+/// overlap search takes time and memory in the product of two patterns'
+/// lengths, so a policy (or a table) with a longer pattern is refused
+/// rather than searched.
+pub const MAX_PATTERN_CHARS: usize = 1024;
+
+/// How the overlap search first reached a state (one byte per state).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Unseen,
+    Start,
+    /// Skipped a star of the first pattern.
+    SkipA,
+    /// Skipped a star of the second pattern.
+    SkipB,
+    /// A star of the first pattern read the second's literal.
+    StarAReadsB,
+    /// A star of the second pattern read the first's literal.
+    StarBReadsA,
+    /// Both patterns read the same literal.
+    Both,
 }
 
 /// By the pattern, which determines the rest (so equal globs hash alike).

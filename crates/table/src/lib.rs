@@ -109,11 +109,11 @@ pub use decision_table::{
     Basis, BuildError, Clause, Decision, DecisionTable, DefaultEffect, Effect, Rule, RuleId, Target,
 };
 pub use explain::{Explanation, Remedy};
-pub use glob::Glob;
+pub use glob::{Glob, MAX_PATTERN_CHARS};
 pub use glob_index::GlobIndex;
 pub use method::TargetKind;
 pub use scope::{CatalogError, Level, ScopeCatalog, ScopeId, ScopeInfo, ScopeSet, scope_tokens};
 pub use validate::{
-    Defect, MAX_CLAUSES, RESERVED_SCOPE_NAMES, RuleRef, defects as table_defects,
-    scope_token_problem,
+    Ambiguities, Defect, MAX_AMBIGUITIES, MAX_CLAUSES, RESERVED_SCOPE_NAMES, RuleRef,
+    ambiguous_globs, defects as table_defects, scope_token_problem, too_long as pattern_too_long,
 };

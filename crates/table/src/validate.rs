@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::decision_table::{Effect, Rule, Target};
-use crate::glob::Glob;
+use crate::glob::{Glob, MAX_PATTERN_CHARS};
+use crate::glob_index::GlobIndex;
 use crate::method::TargetKind;
 use crate::scope::{ScopeCatalog, ScopeId};
 
@@ -40,6 +41,11 @@ pub enum Defect {
     },
     EmptyTarget {
         rule: RuleRef,
+    },
+    /// A glob target longer than [`MAX_PATTERN_CHARS`] characters.
+    TargetTooLong {
+        rule: RuleRef,
+        chars: usize,
     },
     DuplicateRule {
         first: RuleRef,
@@ -105,6 +111,7 @@ impl Defect {
             Defect::ReservedScopeName { .. } => "mcp_policy::reserved_scope_name",
             Defect::ImpliesCycle { .. } => "mcp_policy::implies_cycle",
             Defect::EmptyTarget { .. } => "mcp_policy::empty_target",
+            Defect::TargetTooLong { .. } => "mcp_policy::target_too_long",
             Defect::DuplicateRule { .. } => "mcp_policy::duplicate_rule",
             Defect::AmbiguousRules { .. } => "mcp_policy::ambiguous_rules",
             Defect::TooManyClauses { .. } => "mcp_policy::requirement_too_complex",
@@ -134,6 +141,10 @@ impl fmt::Display for Defect {
                 ),
             },
             Defect::EmptyTarget { rule } => write!(f, "rule {rule} has an empty target"),
+            Defect::TargetTooLong { rule, chars } => write!(
+                f,
+                "rule {rule} has a pattern of {chars} characters, more than the compiler's {MAX_PATTERN_CHARS}"
+            ),
             Defect::DuplicateRule { first, second } => {
                 write!(f, "rules {first} and {second} have the same target")
             }
@@ -192,6 +203,14 @@ pub fn defects(scopes: &ScopeCatalog, rules: &[Rule]) -> Vec<Defect> {
         if target_text(rule).is_empty() {
             found.push(Defect::EmptyTarget {
                 rule: RuleRef::of(rule),
+            });
+        }
+        if let Target::Glob(glob) = &rule.target
+            && let Some(chars) = too_long(glob)
+        {
+            found.push(Defect::TargetTooLong {
+                rule: RuleRef::of(rule),
+                chars,
             });
         }
         let clauses = match &rule.effect {
@@ -287,8 +306,106 @@ fn duplicates(rules: &[Rule], found: &mut Vec<Defect>) {
     }
 }
 
+/// How many characters a glob target has, when that is more than
+/// [`MAX_PATTERN_CHARS`]: the compiler's `target_too_long`.
+pub fn too_long(glob: &Glob) -> Option<usize> {
+    // Bytes bound characters from above: most patterns stop here.
+    if glob.as_str().len() <= MAX_PATTERN_CHARS {
+        return None;
+    }
+    let chars = glob.as_str().chars().count();
+    (chars > MAX_PATTERN_CHARS).then_some(chars)
+}
+
+/// What [`ambiguous_globs`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ambiguities {
+    /// Each ambiguous pair once, as indices into the globs given (smaller
+    /// first), with a name both match; sorted, as a scan of every pair
+    /// would find them.
+    pub pairs: Vec<(u32, u32, String)>,
+    /// How many pairs ran the overlap test: the pairs the index could not
+    /// rule out. Tests bound it; it is the cost that grows with the policy.
+    pub overlap_tests: usize,
+}
+
+/// The most ambiguous pairs reported. Equally specific patterns whose
+/// literal ends fit all share names, so `n` of them are `n²/2` pairs: a
+/// policy (or table) of such patterns is refused either way, and the search
+/// stops here rather than report (and search) millions.
+pub const MAX_AMBIGUITIES: usize = 1_000;
+
 /// Two allow globs of one kind, equally specific, that can match the same
-/// name: the compiler's `ambiguous_rules`.
+/// name: the compiler's `ambiguous_rules`, for the compiler and the loader
+/// alike. `globs` are the allow rules' glob targets with their kinds.
+///
+/// Globs can only tie within one kind and one specificity, and only pairs
+/// whose literal ends fit ([`GlobIndex::compatible`]) can share a name, so
+/// only those run the overlap test. Pairs are taken in order (by first
+/// index, then second), the candidates of one glob at a time, and the
+/// search stops after [`MAX_AMBIGUITIES`] pairs: time and memory stay
+/// bounded however many patterns tie. A glob longer than
+/// [`MAX_PATTERN_CHARS`] is left out: it is a defect of its own, and its
+/// overlap search would cost the square of its length.
+pub fn ambiguous_globs(globs: &[(TargetKind, &Glob)]) -> Ambiguities {
+    let mut groups: HashMap<(TargetKind, usize), Vec<u32>> = HashMap::new();
+    for (i, (kind, glob)) in globs.iter().enumerate() {
+        if too_long(glob).is_none() {
+            groups
+                .entry((*kind, glob.specificity()))
+                .or_default()
+                .push(i as u32);
+        }
+    }
+    let indexes: HashMap<(TargetKind, usize), GlobIndex> = groups
+        .into_iter()
+        .filter(|(_, members)| members.len() > 1)
+        .map(|(key, members)| {
+            let index = GlobIndex::new(
+                members
+                    .iter()
+                    .filter_map(|i| globs.get(*i as usize).map(|(_, glob)| (*i, *glob))),
+            );
+            (key, index)
+        })
+        .collect();
+    let mut found = Ambiguities::default();
+    let mut candidates: Vec<u32> = Vec::new();
+    for (i, (kind, first)) in globs.iter().enumerate() {
+        let Some(index) = indexes.get(&(*kind, first.specificity())) else {
+            continue;
+        };
+        if too_long(first).is_some() {
+            continue;
+        }
+        let i = i as u32;
+        candidates.clear();
+        index.compatible(first, |j| {
+            if j > i {
+                candidates.push(j);
+            }
+        });
+        candidates.sort_unstable();
+        for &j in &candidates {
+            let Some((_, second)) = globs.get(j as usize) else {
+                continue;
+            };
+            if first.as_str() == second.as_str() {
+                continue;
+            }
+            found.overlap_tests += 1;
+            if let Some(witness) = first.overlap_witness(second) {
+                found.pairs.push((i, j, witness));
+                if found.pairs.len() == MAX_AMBIGUITIES {
+                    return found;
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The allow globs of `rules` that [`ambiguous_globs`] reports.
 fn ambiguities(rules: &[Rule], found: &mut Vec<Defect>) {
     let globs: Vec<(&Rule, &Glob)> = rules
         .iter()
@@ -297,21 +414,19 @@ fn ambiguities(rules: &[Rule], found: &mut Vec<Defect>) {
             _ => None,
         })
         .collect();
-    for (i, (first, first_glob)) in globs.iter().enumerate() {
-        for (second, second_glob) in globs.iter().skip(i + 1) {
-            if first.kind != second.kind
-                || first_glob.as_str() == second_glob.as_str()
-                || first_glob.specificity() != second_glob.specificity()
-            {
-                continue;
-            }
-            if let Some(witness) = first_glob.overlap_witness(second_glob) {
-                found.push(Defect::AmbiguousRules {
-                    first: RuleRef::of(first),
-                    second: RuleRef::of(second),
-                    witness,
-                });
-            }
+    let kinds: Vec<(TargetKind, &Glob)> = globs
+        .iter()
+        .map(|(rule, glob)| (rule.kind, *glob))
+        .collect();
+    for (i, j, witness) in ambiguous_globs(&kinds).pairs {
+        if let (Some((first, _)), Some((second, _))) =
+            (globs.get(i as usize), globs.get(j as usize))
+        {
+            found.push(Defect::AmbiguousRules {
+                first: RuleRef::of(first),
+                second: RuleRef::of(second),
+                witness,
+            });
         }
     }
 }
@@ -422,5 +537,124 @@ mod tests {
         deny.effect = Effect::Deny;
         let rules = [rule(Target::Glob(Glob::new("a*")), 1, 1), deny];
         assert!(defects(&scopes, &rules).is_empty());
+    }
+
+    fn glob_rules(patterns: &[String]) -> Vec<Rule> {
+        patterns
+            .iter()
+            .enumerate()
+            .map(|(i, pattern)| {
+                let mut rule = rule(Target::Glob(Glob::new(pattern)), 1, i as u32 + 1);
+                rule.text = pattern.clone();
+                rule
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pattern_longer_than_the_bound_is_a_defect() {
+        let at_bound = format!("{}*", "é".repeat(MAX_PATTERN_CHARS - 1));
+        let beyond = format!("{}*", "a".repeat(MAX_PATTERN_CHARS));
+        let rules = glob_rules(&[at_bound, beyond]);
+        let found = defects(&catalog(&[]), &rules);
+        assert_eq!(
+            found,
+            [Defect::TargetTooLong {
+                rule: RuleRef::of(&rules[1]),
+                chars: MAX_PATTERN_CHARS + 1
+            }]
+        );
+        assert!(
+            found[0]
+                .to_string()
+                .ends_with("has a pattern of 1025 characters, more than the compiler's 1024 [mcp_policy::target_too_long]"),
+            "{}",
+            found[0]
+        );
+        // An exact name is not searched against others: no bound.
+        let exact = [rule(Target::Exact("a".repeat(5000)), 1, 1)];
+        assert!(defects(&catalog(&[]), &exact).is_empty());
+    }
+
+    /// The attack: `a…a*` and `*a…a`, 30,000 characters each. Their
+    /// product search has 900 million states (it allocated 14 GB and
+    /// aborted before); each is refused instead, and never searched.
+    #[test]
+    fn two_huge_patterns_are_refused_not_searched() {
+        let long = "a".repeat(29_999);
+        let rules = glob_rules(&[format!("{long}*"), format!("*{long}")]);
+        let found = defects(&catalog(&[]), &rules);
+        assert_eq!(
+            found.iter().map(Defect::code).collect::<Vec<_>>(),
+            ["mcp_policy::target_too_long"; 2]
+        );
+        let globs: Vec<(TargetKind, &Glob)> = rules
+            .iter()
+            .filter_map(|rule| match &rule.target {
+                Target::Glob(glob) => Some((rule.kind, glob)),
+                Target::Exact(_) => None,
+            })
+            .collect();
+        assert_eq!(ambiguous_globs(&globs), Ambiguities::default());
+    }
+
+    /// 10,000 prefix patterns (the loader took 94 s on them, comparing
+    /// every pair of equal specificity): the index leaves no pair of them
+    /// to test. The ambiguous pairs added (`x*NN` and `xNN*`, each of the
+    /// one with each of the other) are found, each with one overlap test.
+    #[test]
+    fn ten_thousand_globs_test_only_the_pairs_that_fit() {
+        let mut patterns: Vec<String> = (0..10_000).map(|i| format!("t{i}*")).collect();
+        patterns.extend((0..30).map(|i| format!("x*{i:02}")));
+        patterns.extend((0..30).map(|i| format!("x{i:02}*")));
+        let globs: Vec<Glob> = patterns.iter().map(|p| Glob::new(p)).collect();
+        let kinds: Vec<(TargetKind, &Glob)> =
+            globs.iter().map(|glob| (TargetKind::Tool, glob)).collect();
+        let found = ambiguous_globs(&kinds);
+        assert_eq!(found.pairs.len(), 30 * 30);
+        assert_eq!(found.overlap_tests, 30 * 30);
+        let (i, j, witness) = &found.pairs[0];
+        assert_eq!(
+            (
+                patterns[*i as usize].as_str(),
+                patterns[*j as usize].as_str(),
+                witness.as_str()
+            ),
+            ("x*00", "x00*", "x00")
+        );
+        let found = defects(&catalog(&[]), &glob_rules(&patterns));
+        assert_eq!(found.len(), 30 * 30);
+    }
+
+    /// Every pair, as the loader compared them before the index.
+    fn naive_ambiguities(globs: &[(TargetKind, &Glob)]) -> Vec<(u32, u32, String)> {
+        let mut pairs = Vec::new();
+        for (i, (kind, a)) in globs.iter().enumerate() {
+            for (j, (other, b)) in globs.iter().enumerate().skip(i + 1) {
+                if kind != other || a.as_str() == b.as_str() || a.specificity() != b.specificity() {
+                    continue;
+                }
+                if let Some(witness) = a.overlap_witness(b) {
+                    pairs.push((i as u32, j as u32, witness));
+                }
+            }
+        }
+        pairs
+    }
+
+    proptest::proptest! {
+        /// The index finds exactly the ambiguities a comparison of every
+        /// pair finds, with the same witnesses, in the same order.
+        #[test]
+        fn narrowed_pairs_are_every_pair(
+            patterns in proptest::collection::vec(("[ab*]{0,5}", proptest::bool::ANY), 0..16),
+        ) {
+            let globs: Vec<(TargetKind, Glob)> = patterns
+                .iter()
+                .map(|(p, tool)| (if *tool { TargetKind::Tool } else { TargetKind::Prompt }, Glob::new(p)))
+                .collect();
+            let kinds: Vec<(TargetKind, &Glob)> = globs.iter().map(|(k, g)| (*k, g)).collect();
+            proptest::prop_assert_eq!(ambiguous_globs(&kinds).pairs, naive_ambiguities(&kinds));
+        }
     }
 }

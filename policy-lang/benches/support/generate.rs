@@ -22,6 +22,12 @@ pub enum Shape {
     Globs,
     /// `n` rules, nine exact names for each pattern, with denies of both.
     Mixed,
+    /// `n` prefix patterns `t0*`, `t1*`, …: thousands of one specificity
+    /// (the table loader compared every pair of them, 94 s at 10,000).
+    Prefixes,
+    /// `n` patterns of the most characters a pattern may have (1,024),
+    /// all of one specificity, each with distinct literal ends.
+    Long,
 }
 
 impl Shape {
@@ -30,6 +36,8 @@ impl Shape {
             "exact" => Some(Shape::Exact),
             "globs" => Some(Shape::Globs),
             "mixed" => Some(Shape::Mixed),
+            "prefixes" => Some(Shape::Prefixes),
+            "long" => Some(Shape::Long),
             _ => None,
         }
     }
@@ -135,6 +143,22 @@ pub fn policy(shape: Shape, n: usize) -> String {
                 } else {
                     exact_rule(&mut out, i);
                 }
+            }
+        }
+        Shape::Prefixes => {
+            for i in 0..n {
+                let _ = writeln!(out, "tool \"t{i}*\" requires {}", requirement(i));
+            }
+        }
+        Shape::Long => {
+            // 8 + 1,008 + 8 literal characters and 2 stars: 1,024 in all.
+            let middle = "x".repeat(1_006);
+            for i in 0..n {
+                let _ = writeln!(
+                    out,
+                    "tool \"p{i:07}*{middle}*s{i:07}\" requires {}",
+                    requirement(i)
+                );
             }
         }
     }
