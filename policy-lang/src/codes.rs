@@ -40,7 +40,7 @@ pub enum Code {
 
 impl Code {
     /// Every error code (lints are listed by `Lint::ALL`).
-    pub const ALL: [Code; 19] = [
+    pub const ALL: [Code; 20] = [
         Code::Syntax,
         Code::NestingTooDeep,
         Code::InvalidScopeName,

@@ -351,6 +351,7 @@ fn defect_labels(json: &str, defect: &Defect) -> Vec<(Span, &'static str)> {
             .first()
             .map_or_else(Vec::new, |scope| one(scope, "in the cycle")),
         Defect::EmptyTarget { rule }
+        | Defect::TargetTooLong { rule, .. }
         | Defect::TooManyClauses { rule, .. }
         | Defect::MisshapenCondition { rule } => one(&rule.text, "this rule"),
         Defect::DuplicateRule { first, second } | Defect::AmbiguousRules { first, second, .. } => {
