@@ -204,7 +204,25 @@ impl Rules for Reportable {
 pub fn run(args: &TestArgs) -> Outcome {
     let files = match test_files(&args.paths) {
         Ok(files) => files,
-        Err(outcome) => return outcome,
+        Err(outcome) => {
+            // Nothing was run: a machine format still gets its document
+            // (empty; SARIF's says the run did not succeed), as `check`'s
+            // does for a file it cannot read.
+            let printed = match args.format {
+                Format::Human | Format::Github => Ok(()),
+                Format::Sarif => render::report::<Reportable>(args.format, &[], false),
+                Format::Json => crate::output::json(
+                    &JsonRun {
+                        files: Vec::new(),
+                        passed: 0,
+                        failed: 0,
+                        not_run: 0,
+                    },
+                    "JSON",
+                ),
+            };
+            return printed.err().unwrap_or(outcome);
+        }
     };
     // Only `human` shows the results as `cargo test` does.
     let json = args.format != Format::Human;
@@ -297,7 +315,7 @@ fn test_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Outcome> {
     for path in paths {
         if path.is_dir() {
             let entries = std::fs::read_dir(path).map_err(|error| {
-                eprintln!("error: cannot read `{}`: {error}", path.display());
+                eprintln!("error: cannot read `{}`: {error}", load::shown(path));
                 Outcome::UsageOrIo
             })?;
             let mut found: Vec<PathBuf> = entries
@@ -317,7 +335,7 @@ fn test_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Outcome> {
                 eprintln!(
                     "error: no `*.mcppolicy{}` test file in `{}`",
                     suite::SUFFIX,
-                    path.display()
+                    load::shown(path)
                 );
                 return Err(Outcome::UsageOrIo);
             }
@@ -336,8 +354,8 @@ fn test_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Outcome> {
             if !tests.is_file() {
                 eprintln!(
                     "error: no tests for `{}`: `{}` does not exist",
-                    path.display(),
-                    tests.display()
+                    load::shown(path),
+                    load::shown(&tests)
                 );
                 return Err(Outcome::UsageOrIo);
             }
@@ -417,8 +435,9 @@ fn run_file(path: &Path, only: Option<&str>) -> FileRun {
                 });
             }
             eprintln!(
-                "error: could not run `{file}`: the policy `{}` has errors",
-                policy_path.display()
+                "error: could not run `{}`: the policy `{}` has errors",
+                shown(&file),
+                shown(&policy_path.display().to_string())
             );
             run.status = Status::PolicyErrors;
             return run;
@@ -455,7 +474,7 @@ fn malformed(mut run: FileRun, diagnostics: Vec<Diagnostic>) -> FileRun {
     let count = crate::words::count(diagnostics.len() as u64, "error");
     out.push_str(&format!(
         "error: could not run `{}`: {count} in the test file\n",
-        run.file
+        shown(&run.file)
     ));
     eprint!("{out}");
     run.status = Status::Malformed;

@@ -561,3 +561,28 @@ fn an_unreadable_policy_gets_the_empty_document_in_json() {
         }
     }
 }
+
+/// `test` with nothing to run (no test file beside a policy, an empty
+/// directory): a usage error, and a machine format still gets its one
+/// document; the path is named escaped.
+#[test]
+fn test_with_nothing_to_run_prints_an_empty_document() {
+    let dir = scratch("test-nothing");
+    let empty = dir.join("empty\u{1b}[2J");
+    std::fs::create_dir_all(&empty).unwrap();
+    let empty = empty.to_str().unwrap();
+    let output = mcp_policy(&["test", "--format", "json", empty]);
+    assert_eq!(output.status.code(), Some(2));
+    let document = json(&output);
+    assert_eq!(document["files"], serde_json::json!([]));
+    assert_eq!(document["passed"], 0);
+    assert!(!stderr(&output).contains('\u{1b}'), "{:?}", stderr(&output));
+    let output = mcp_policy(&["test", "--format", "sarif", "no-such.mcppolicy"]);
+    assert_eq!(output.status.code(), Some(2));
+    let log = json(&output);
+    assert_eq!(
+        log["runs"][0]["invocations"][0]["executionSuccessful"],
+        false
+    );
+    assert_eq!(log["runs"][0]["results"], serde_json::json!([]));
+}
