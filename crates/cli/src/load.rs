@@ -294,35 +294,30 @@ pub fn artifact_diagnostics(json: &str, error: &ArtifactError) -> Vec<Diagnostic
             }
             diagnostics
         }
-        ArtifactError::Json(json_error) => {
-            let labels = json_position(json, json_error.line(), json_error.column())
-                .map(|span| (span, "here"))
-                .into_iter()
-                .collect();
-            vec![diagnostic(error.to_string(), labels)]
+        // One reason, found at one place at most.
+        ArtifactError::Json(_)
+        | ArtifactError::WrongFormat(_)
+        | ArtifactError::UnsupportedVersion(_)
+        | ArtifactError::FieldTooNew { .. }
+        | ArtifactError::Invalid(_) => {
+            let place = match error {
+                ArtifactError::Json(json_error) => {
+                    json_position(json, json_error.line(), json_error.column())
+                        .map(|span| (span, "here"))
+                }
+                ArtifactError::WrongFormat(_) => {
+                    find_key(json, "format").map(|span| (span, "not a decision table's format"))
+                }
+                ArtifactError::UnsupportedVersion(_) => {
+                    find_key(json, "version").map(|span| (span, "this version"))
+                }
+                ArtifactError::FieldTooNew { field, .. } => {
+                    find_key(json, field).map(|span| (span, "not in this table's version"))
+                }
+                _ => None,
+            };
+            vec![diagnostic(error.to_string(), place.into_iter().collect())]
         }
-        ArtifactError::WrongFormat(_) => {
-            let labels = find_key(json, "format")
-                .map(|span| (span, "not a decision table's format"))
-                .into_iter()
-                .collect();
-            vec![diagnostic(error.to_string(), labels)]
-        }
-        ArtifactError::UnsupportedVersion(_) => {
-            let labels = find_key(json, "version")
-                .map(|span| (span, "this version"))
-                .into_iter()
-                .collect();
-            vec![diagnostic(error.to_string(), labels)]
-        }
-        ArtifactError::FieldTooNew { field, .. } => {
-            let labels = find_key(json, field)
-                .map(|span| (span, "not in this table's version"))
-                .into_iter()
-                .collect();
-            vec![diagnostic(error.to_string(), labels)]
-        }
-        ArtifactError::Invalid(_) => vec![diagnostic(error.to_string(), Vec::new())],
     }
 }
 
